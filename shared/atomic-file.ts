@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Name of a temp file beside `path`; the `.pp-tmp-` prefix lets cleanup find leftovers of a killed run. */
+export function tempPathBeside(path: string): string {
+  return join(dirname(path), `.pp-tmp-${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+}
+
+/** fsyncs a directory so a rename inside it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes `content` to `path` atomically (temp → fsync → rename → fsync dir) unless the file already holds
+ * exactly that content. Returns true when it wrote.
+ */
+export async function writeFileAtomic(path: string, content: string | Buffer, mode = 0o644): Promise<boolean> {
+  const wanted = typeof content === 'string' ? Buffer.from(content) : content;
+  const current = await readFile(path).catch(() => undefined);
+  if (current && current.equals(wanted)) return false;
+  await mkdir(dirname(path), { recursive: true });
+  const temp = tempPathBeside(path);
+  try {
+    const handle = await open(temp, 'w', mode);
+    try {
+      await handle.writeFile(wanted);
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+  return true;
+}

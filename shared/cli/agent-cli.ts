@@ -1,0 +1,85 @@
+import { hostname } from 'node:os';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { nodeIntentFromSnapshot } from '../intent/node-intent.js';
+import { DEFAULT_PREFIX, nodeIntentPrefix } from '../keys.js';
+import { createLogger, type Logger } from '../logger.js';
+import { nameProblem } from '../names.js';
+import { EXIT, exitCodeOf, runAgent } from '../loop/run-agent.js';
+import { openStore } from '../store/open-store.js';
+import type { IntentStore } from '../store/types.js';
+import type { Agent } from '../loop/types.js';
+import { printPlan } from './print-plan.js';
+
+/** Flags every agent shares. */
+export interface CommonAgentArgs {
+  store?: string;
+  prefix: string;
+  node: string;
+  once: boolean;
+  'dry-run': boolean;
+  json: boolean;
+  'log-level': string;
+  'resync-seconds': number;
+  'wait-seconds': number;
+}
+
+/** Adds the shared flags (store, prefix, node, once, dry-run, json, log level, resync, wait) to a yargs parser. */
+export function withCommonAgentFlags<T>(parser: Argv<T>): Argv<T & CommonAgentArgs> {
+  return parser
+    .option('store', { type: 'string', describe: 'intent store: folder:PATH, consul://HOST:PORT[,HOST:PORT], consul+https://… (env PLATYPUS_STORE; default: embedded folder store under $PLATYPUS_ROOT or ~/.platypus)' })
+    .option('prefix', { type: 'string', default: process.env.PLATYPUS_PREFIX ?? DEFAULT_PREFIX, describe: 'root of every Platypus key (env PLATYPUS_PREFIX)' })
+    .option('node', { type: 'string', default: process.env.PLATYPUS_NODE ?? hostname(), describe: 'this node\'s name in the intent tree (env PLATYPUS_NODE)' })
+    .option('once', { type: 'boolean', default: false, describe: 'converge once and exit: 0 converged, 1 an app failed, 3 an app is still pending' })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan and change nothing' })
+    .option('json', { type: 'boolean', default: false, describe: 'with --dry-run: print the plan as JSON' })
+    .option('log-level', { type: 'string', default: process.env.PLATYPUS_LOG_LEVEL ?? 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] })
+    .option('resync-seconds', { type: 'number', default: 60, describe: 're-check the host this often even when intent did not change' })
+    .option('wait-seconds', { type: 'number', default: 300, describe: 'blocking query wait (Consul caps it at 600)' })
+    .check((args) => {
+      const problem = nameProblem(args.node);
+      if (problem) throw new Error(`--node ${JSON.stringify(args.node)}: ${problem}`);
+      return true;
+    })
+    .strict()
+    .help() as unknown as Argv<T & CommonAgentArgs>;
+}
+
+/** Parses argv with the shared flags plus `extra`'s, for an agent's index.ts. */
+export async function parseAgentArgs<T>(name: string, extra: (y: Argv<object>) => Argv<T>, argv = hideBin(process.argv)) {
+  const base = yargs(argv).scriptName(name).usage(`$0 [options]\n\nConverges this node's ${name.replace('pp-', '')} slice to the intent in the store.`).env(false);
+  return withCommonAgentFlags(extra(base)).parseAsync();
+}
+
+/** Runs an agent from parsed flags: dry-run prints the plan, once converges and exits, otherwise a daemon until SIGTERM/SIGINT. */
+export async function runAgentMain<O, A>(name: string, args: CommonAgentArgs, build: (log: Logger, store: IntentStore) => Agent<O, A>): Promise<never> {
+  const log = createLogger(name, args.node, args['log-level']);
+  let store: IntentStore;
+  try {
+    store = openStore(args.store);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(EXIT.usage);
+  }
+  const agent = build(log, store);
+  const abort = new AbortController();
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { log.info({ action: 'stop', signal: sig }, 'stopping after the action in flight'); abort.abort(); });
+  try {
+    if (args['dry-run']) {
+      const snapshot = await store.read(nodeIntentPrefix(args.prefix, args.node));
+      const intent = nodeIntentFromSnapshot(args.prefix, args.node, snapshot);
+      const plans = agent.plan(intent, await agent.observe(intent));
+      process.stdout.write(printPlan(agent, intent, plans, args.json));
+      process.exit(EXIT.converged);
+    }
+    const result = await runAgent(agent, {
+      store, prefix: args.prefix, node: args.node, log: log, once: args.once, signal: abort.signal,
+      resyncMs: args['resync-seconds'] * 1000, watch: { waitMs: args['wait-seconds'] * 1000 },
+    });
+    await store.close();
+    process.exit(args.once ? exitCodeOf(result) : EXIT.converged);
+  } catch (err) {
+    log.fatal({ action: 'run', err: (err as Error).message }, 'agent stopped on an error');
+    process.exit(EXIT.failed);
+  }
+}

@@ -1,0 +1,49 @@
+import { DRAINED_MARKER, nodeIntentPrefix } from '../keys.js';
+import type { Snapshot } from '../store/types.js';
+import type { AppIntent } from './schema.js';
+import { validateAppIntent } from './validate.js';
+
+/**
+ * A node's whole intent as one pass sees it. `trusted` is false when the node prefix is empty and not
+ * marked drained: that may be a store fault, so agents must not remove anything on its account.
+ * Apps whose intent is invalid are in `invalid`, never in `apps`, and must not be treated as removed.
+ */
+export interface NodeIntent {
+  node: string;
+  index: number;
+  apps: Map<string, AppIntent>;
+  invalid: Map<string, string>;
+  drained: boolean;
+  trusted: boolean;
+}
+
+/** Builds the node's intent from a snapshot of `<prefix>/intent/<node>/`. */
+export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot): NodeIntent {
+  const base = nodeIntentPrefix(prefix, node);
+  const apps = new Map<string, AppIntent>();
+  const invalid = new Map<string, string>();
+  let drained = false;
+  for (const { key, value } of snapshot.entries) {
+    if (!key.startsWith(base)) continue;
+    const app = key.slice(base.length);
+    if (app === DRAINED_MARKER) {
+      drained = true;
+      continue;
+    }
+    if (app === '' || app.endsWith('/')) continue; // folder placeholders some tools write
+    const result = validateAppIntent(key, app, value);
+    if (result.ok) apps.set(app, result.intent);
+    else invalid.set(app, result.error);
+  }
+  if (drained) {
+    apps.clear();
+    invalid.clear();
+  }
+  const empty = apps.size === 0 && invalid.size === 0;
+  return { node, index: snapshot.index, apps, invalid, drained, trusted: drained || !empty };
+}
+
+/** True when the app must be kept on the node: intended, or named by an invalid intent we cannot read. */
+export function isKept(intent: NodeIntent, app: string): boolean {
+  return !intent.trusted || intent.apps.has(app) || intent.invalid.has(app);
+}

@@ -1,0 +1,40 @@
+import { assertSafeName } from './names.js';
+
+/** Default root of every Platypus key in the store. */
+export const DEFAULT_PREFIX = 'platypus';
+
+/**
+ * Marker key inside a node's intent folder: the operator means this node to hold no apps.
+ * Without it an empty or missing node prefix is treated as a possible store fault and nothing is removed.
+ */
+export const DRAINED_MARKER = '.drained';
+
+/** `<prefix>/intent/<node>/`: the one prefix an agent watches (trailing slash so web1 never matches web10). */
+export function nodeIntentPrefix(prefix: string, node: string): string {
+  assertSafeName('node', node);
+  return `${prefix}/intent/${node}/`;
+}
+
+/** `<prefix>/intent/<node>/<app>`: one app's whole intent as JSON. */
+export function appIntentKey(prefix: string, node: string, app: string): string {
+  assertSafeName('app', app);
+  return nodeIntentPrefix(prefix, node) + app;
+}
+
+/** `<prefix>/intent/<node>/.drained`. */
+export function drainedKey(prefix: string, node: string): string {
+  return nodeIntentPrefix(prefix, node) + DRAINED_MARKER;
+}
+
+/** `<prefix>/reality/<node>/` (or one agent's folder below it). */
+export function realityPrefix(prefix: string, node?: string, agent?: string): string {
+  if (node === undefined) return `${prefix}/reality/`;
+  assertSafeName('node', node);
+  if (agent === undefined) return `${prefix}/reality/${node}/`;
+  return `${prefix}/reality/${node}/${agent}/`;
+}
+
+/** `<prefix>/reality/<node>/<agent>/<app>`: what one agent observed and did for one app. */
+export function realityKey(prefix: string, node: string, agent: string, app: string): string {
+  return realityPrefix(prefix, node, agent) + app;
+}

@@ -1,0 +1,91 @@
+import type { Logger } from 'pino';
+import type { NodeIntent } from '../intent/node-intent.js';
+import type { RetryBook } from './retry-book.js';
+import type { Agent, AppPlan, AppStatus } from './types.js';
+
+/** What a pass concluded for one app, before it becomes a reality record. */
+export interface AppOutcome {
+  app: string;
+  status: AppStatus;
+  version?: string;
+  reason?: string;
+  error?: string;
+  attempts: number;
+  details?: Record<string, unknown>;
+  /** True when the app is neither intended nor present any more: its reality key goes away. */
+  gone: boolean;
+}
+
+export interface PassResult {
+  outcomes: AppOutcome[];
+  changed: number;
+  iterations: number;
+  stopped: boolean;
+}
+
+const MAX_ITERATIONS = 5;
+
+async function applyApp<O, A>(agent: Agent<O, A>, plan: AppPlan<A>, retries: RetryBook, log: Logger, stopping: () => boolean) {
+  let changed = 0;
+  const appLog = log.child({ app: plan.app, version: plan.version });
+  for (const action of plan.actions) {
+    if (stopping()) break;
+    const description = agent.describe(action);
+    try {
+      const result = await agent.apply(action, appLog);
+      if (result.changed) changed += 1;
+      appLog.info({ action: description, changed: result.changed }, 'applied');
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      const delay = retries.fail(plan.app, message);
+      appLog.error({ action: description, err: message, retryInMs: delay }, 'action failed');
+      break;
+    }
+  }
+  return changed;
+}
+
+function outcomeOf<A>(plan: AppPlan<A>, intent: NodeIntent, retries: RetryBook): AppOutcome {
+  const failure = retries.get(plan.app);
+  const base = { app: plan.app, version: plan.version, details: plan.details, attempts: failure?.attempts ?? 0 };
+  const gone = !intent.apps.has(plan.app) && !intent.invalid.has(plan.app) && plan.actions.length === 0;
+  const invalid = intent.invalid.get(plan.app);
+  if (invalid) return { ...base, status: 'failed', error: invalid, gone: false };
+  if (failure) return { ...base, status: 'failed', error: failure.error, gone: false };
+  if (plan.error) return { ...base, status: 'failed', error: plan.error, gone: false };
+  if (plan.pending) return { ...base, status: 'pending', reason: plan.pending, gone: false };
+  if (plan.actions.length > 0) return { ...base, status: 'pending', reason: `not stable after ${MAX_ITERATIONS} iterations`, gone: false };
+  return { ...base, status: 'converged', gone };
+}
+
+/**
+ * One convergence pass: observe → plan → apply, repeated until no runnable action is left (or a few
+ * times at most). Apps waiting out a backoff are skipped; a failing app never stops the others.
+ * `stopping` is checked between actions so a signal lets the action in flight finish.
+ */
+export async function convergePass<O, A>(agent: Agent<O, A>, intent: NodeIntent, retries: RetryBook, log: Logger, stopping: () => boolean): Promise<PassResult> {
+  let changed = 0;
+  let plans: AppPlan<A>[] = [];
+  let iterations = 0;
+  while (iterations < MAX_ITERATIONS && !stopping()) {
+    iterations += 1;
+    plans = agent.plan(intent, await agent.observe(intent));
+    const runnable = intent.trusted ? plans.filter((p) => p.actions.length > 0 && !retries.waiting(p.app)) : [];
+    if (runnable.length === 0) break;
+    for (const plan of runnable) {
+      const failedBefore = retries.get(plan.app)?.attempts;
+      const appChanged = await applyApp(agent, plan, retries, log, stopping);
+      changed += appChanged;
+      if (retries.get(plan.app)?.attempts === failedBefore) retries.succeed(plan.app);
+    }
+  }
+  const outcomes = plans.map((p) => outcomeOf(p, intent, retries));
+  for (const [app, error] of intent.invalid) {
+    if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'failed', error, attempts: 0, gone: false });
+  }
+  for (const app of intent.apps.keys()) {
+    if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'converged', attempts: 0, gone: false });
+  }
+  retries.retain(new Set(outcomes.filter((o) => !o.gone).map((o) => o.app)));
+  return { outcomes, changed, iterations, stopped: stopping() };
+}

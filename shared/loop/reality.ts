@@ -1,0 +1,70 @@
+import type { Logger } from 'pino';
+import { realityKey, realityPrefix } from '../keys.js';
+import { stableJson } from '../stable-json.js';
+import type { IntentStore } from '../store/types.js';
+import type { AppOutcome } from './pass.js';
+import type { RealityRecord } from './types.js';
+
+/** The part of a record that matters for "did anything change": everything but the timestamp. */
+function comparable(record: Omit<RealityRecord, 'at'> | RealityRecord): string {
+  const { at: _at, ...rest } = record as RealityRecord;
+  return stableJson(rest);
+}
+
+/**
+ * Writes one agent's reality records, only when something other than the time changed, and deletes
+ * the records of apps that are gone. Remembers what the store holds so an idle agent writes nothing.
+ */
+export class RealityWriter {
+  private known = new Map<string, string>();
+  private loaded = false;
+
+  constructor(
+    private readonly store: IntentStore,
+    private readonly prefix: string,
+    private readonly node: string,
+    private readonly agent: string,
+    private readonly log: Logger,
+  ) {}
+
+  private async load(): Promise<void> {
+    const snapshot = await this.store.read(realityPrefix(this.prefix, this.node, this.agent));
+    this.known = new Map(snapshot.entries.map((e) => [e.key, this.comparableOf(e.value)]));
+    this.loaded = true;
+  }
+
+  private comparableOf(json: string): string {
+    try {
+      return comparable(JSON.parse(json) as RealityRecord);
+    } catch {
+      return json;
+    }
+  }
+
+  /** Writes the outcomes of a pass; store errors are logged and retried on the next pass. Returns keys written. */
+  async write(outcomes: AppOutcome[]): Promise<number> {
+    let written = 0;
+    try {
+      if (!this.loaded) await this.load();
+      for (const o of outcomes) {
+        const key = realityKey(this.prefix, this.node, this.agent, o.app);
+        if (o.gone) {
+          if (this.known.has(key)) await this.store.delete(key);
+          if (this.known.delete(key)) written += 1;
+          continue;
+        }
+        const { gone: _gone, ...fields } = o;
+        const record: RealityRecord = { ...fields, agent: this.agent, at: new Date().toISOString() };
+        const cmp = comparable(record);
+        if (this.known.get(key) === cmp) continue;
+        await this.store.put(key, JSON.stringify(record));
+        this.known.set(key, cmp);
+        written += 1;
+      }
+    } catch (err) {
+      this.log.warn({ action: 'write-reality', err: (err as Error).message }, 'cannot write reality; will retry next pass');
+      this.loaded = false;
+    }
+    return written;
+  }
+}

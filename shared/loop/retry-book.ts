@@ -1,0 +1,48 @@
+import { backoffDelay, type BackoffOptions } from '../backoff.js';
+
+interface Failure {
+  attempts: number;
+  nextAt: number;
+  error: string;
+}
+
+/** Per-app failure memory: each failing app retries on its own backoff and never holds up another. */
+export class RetryBook {
+  private readonly failures = new Map<string, Failure>();
+
+  constructor(private readonly backoff: BackoffOptions, private readonly now: () => number = Date.now) {}
+
+  /** Records a failure; returns the delay before the app is tried again. */
+  fail(app: string, error: string): number {
+    const attempts = (this.failures.get(app)?.attempts ?? 0) + 1;
+    const delay = backoffDelay(attempts, this.backoff);
+    this.failures.set(app, { attempts, nextAt: this.now() + delay, error });
+    return delay;
+  }
+
+  succeed(app: string): void {
+    this.failures.delete(app);
+  }
+
+  get(app: string): Failure | undefined {
+    return this.failures.get(app);
+  }
+
+  /** True while the app waits out its backoff. */
+  waiting(app: string): boolean {
+    const f = this.failures.get(app);
+    return f !== undefined && f.nextAt > this.now();
+  }
+
+  /** Milliseconds until the earliest retry, or undefined when nothing failed. */
+  nextRetryIn(): number | undefined {
+    let earliest: number | undefined;
+    for (const f of this.failures.values()) earliest = earliest === undefined ? f.nextAt : Math.min(earliest, f.nextAt);
+    return earliest === undefined ? undefined : Math.max(0, earliest - this.now());
+  }
+
+  /** Forgets apps that no longer exist anywhere. */
+  retain(apps: Set<string>): void {
+    for (const app of this.failures.keys()) if (!apps.has(app)) this.failures.delete(app);
+  }
+}

@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+import type { NodeIntent } from '../intent/node-intent.js';
+
+/** What one agent intends to do for one app in one pass, computed by its pure `plan`. */
+export interface AppPlan<A> {
+  app: string;
+  /** The version this plan acts on or reports about, if any. */
+  version?: string;
+  actions: A[];
+  /** Why the app cannot progress yet although nothing failed (e.g. "waiting for install of 1.2"). */
+  pending?: string;
+  /** A problem the plan itself found (e.g. a bad port spec): reported as failed, other apps go on. */
+  error?: string;
+  /** Observations worth reporting in reality (e.g. versions present). */
+  details?: Record<string, unknown>;
+}
+
+/** The result of applying one action: whether it changed anything on the host. */
+export interface ActionResult {
+  changed: boolean;
+}
+
+/**
+ * The reconcile contract every agent implements. `observe` reads the agent's slice of the host,
+ * `plan` is pure (intent + observed → per-app actions; every app to act on or report, removals
+ * included), `apply` performs one action and throws on failure.
+ */
+export interface Agent<Observed, A> {
+  name: string;
+  observe(intent: NodeIntent): Promise<Observed>;
+  plan(intent: NodeIntent, observed: Observed): AppPlan<A>[];
+  apply(action: A, log: Logger): Promise<ActionResult>;
+  describe(action: A): string;
+  /** Runs once before the first pass (e.g. removing temp folders left by a killed run). */
+  start?(log: Logger): Promise<void>;
+}
+
+export type AppStatus = 'converged' | 'pending' | 'failed';
+
+/** What an agent records in reality for one app. */
+export interface RealityRecord {
+  agent: string;
+  app: string;
+  status: AppStatus;
+  version?: string;
+  reason?: string;
+  error?: string;
+  attempts: number;
+  details?: Record<string, unknown>;
+  at: string;
+}

@@ -1,0 +1,123 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import Consul from 'consul';
+import type { ConsulConfig } from './consul-config.js';
+import { StoreError, type IntentStore, type KvEntry, type KvWrite, type Snapshot } from './types.js';
+
+type RawItem = { Key: string; Value: string | null };
+/** node-consul's typings lack index/wait/ctx/timeout; this is the subset we pass. */
+type GetOpts = { key: string; recurse: true; index?: string; wait?: string; ctx: object; timeout: number };
+type KvWithOpts = { get(o: GetOpts): Promise<[IncomingMessage, RawItem[] | undefined]> };
+
+const TXN_MAX_OPS = 64;
+
+function clientFor(url: URL, config: ConsulConfig): Consul {
+  const secure = url.protocol === 'https:';
+  const agent = secure
+    ? new HttpsAgent({
+        keepAlive: true,
+        ca: config.caFile ? readFileSync(config.caFile) : undefined,
+        cert: config.certFile ? readFileSync(config.certFile) : undefined,
+        key: config.keyFile ? readFileSync(config.keyFile) : undefined,
+      })
+    : undefined;
+  const defaults: Record<string, unknown> = {};
+  if (config.token) defaults.token = config.token;
+  if (config.consistency === 'stale') defaults.stale = true;
+  if (config.consistency === 'consistent') defaults.consistent = true;
+  return new Consul({ host: url.hostname, port: Number(url.port), secure, defaults, ...(agent ? { agent } : {}) });
+}
+
+function describeError(err: unknown, url: URL): StoreError {
+  const e = err as { statusCode?: number; message?: string; code?: string };
+  const what = e.statusCode ? `HTTP ${e.statusCode}` : (e.code ?? 'error');
+  return new StoreError(`consul ${url.host}: ${what}: ${e.message ?? String(err)}`, { cause: err });
+}
+
+/**
+ * The production intent store over Consul KV. A read is a (blocking) recursive GET of the prefix; the
+ * index is Consul's X-Consul-Index. A connection failure moves on to the next configured address.
+ */
+export class ConsulStore implements IntentStore {
+  readonly description: string;
+  private readonly clients: Consul[];
+  private current = 0;
+
+  constructor(private readonly config: ConsulConfig) {
+    this.clients = config.addresses.map((url) => clientFor(url, config));
+    this.description = `consul:${config.addresses.map((u) => u.host).join(',')}`;
+  }
+
+  private async call<T>(fn: (client: Consul) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const start = this.current;
+    for (let i = 0; ; i++) {
+      const at = (start + i) % this.clients.length;
+      try {
+        const result = await fn(this.clients[at]!);
+        this.current = at;
+        return result;
+      } catch (err) {
+        const statusCode = (err as { statusCode?: number }).statusCode;
+        const last = i === this.clients.length - 1;
+        if (statusCode !== undefined || last || signal?.aborted) throw describeError(err, this.config.addresses[at]!);
+      }
+    }
+  }
+
+  read(prefix: string): Promise<Snapshot> {
+    return this.watch(prefix, 0, 0);
+  }
+
+  /** Blocking query; an `afterIndex` below 1 is a plain read, never a blocking one (a 0 index would busy-loop). */
+  async watch(prefix: string, afterIndex: number, waitMs: number, signal?: AbortSignal): Promise<Snapshot> {
+    const blocking = afterIndex >= 1 && waitMs > 0;
+    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+    const onAbort = () => ctx.emit('cancel');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const [res, body] = await this.call((client) => {
+        const opts: GetOpts = { key: prefix, recurse: true, ctx, timeout: waitMs + waitMs / 16 + this.config.requestSlackMs };
+        if (blocking) Object.assign(opts, { index: String(afterIndex), wait: `${Math.ceil(waitMs)}ms` });
+        return (client.kv as unknown as KvWithOpts).get(opts);
+      }, signal);
+      const index = Number(res.headers['x-consul-index'] ?? 0);
+      const items = Array.isArray(body) ? body : [];
+      const entries: KvEntry[] = items.map((i) => ({ key: i.Key, value: i.Value ?? '' }));
+      return { index: Number.isFinite(index) ? index : 0, entries };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const item = await this.call((client) => client.kv.get(key));
+    return item ? (item.Value ?? '') : undefined;
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    const ok = await this.call((client) => client.kv.set(key, value));
+    if (!ok) throw new StoreError(`consul refused the write of ${key}`);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call((client) => client.kv.del(key));
+  }
+
+  /** One Consul transaction (all or nothing); Consul takes at most 64 operations in one. */
+  async transaction(writes: KvWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    if (writes.length > TXN_MAX_OPS) throw new StoreError(`a transaction takes at most ${TXN_MAX_OPS} writes, got ${writes.length}`);
+    const ops = writes.map((w) =>
+      w.value === null
+        ? { KV: { Verb: 'delete', Key: w.key } }
+        : { KV: { Verb: 'set', Key: w.key, Value: Buffer.from(w.value).toString('base64') } },
+    );
+    await this.call((client) => client.transaction.create(ops as never));
+  }
+
+  async close(): Promise<void> {
+    this.clients.forEach((c) => c.destroy());
+  }
+}

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempPathBeside, writeFileAtomic } from '../atomic-file.js';
+import { sleep } from '../backoff.js';
+import { StoreError, type IntentStore, type KvEntry, type KvWrite, type Snapshot } from './types.js';
+
+const TEMP_PREFIX = '.pp-tmp-';
+
+function checkKey(key: string): void {
+  const parts = key.split('/');
+  if (key.startsWith('/') || parts.some((p) => p === '..' || p === '.' || p.startsWith(TEMP_PREFIX))) {
+    throw new StoreError(`invalid key ${JSON.stringify(key)}: must be relative, without '.' or '..' segments`);
+  }
+}
+
+async function listFiles(dir: string, rel: string, out: KvEntry[]): Promise<void> {
+  const items = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+    throw new StoreError(`cannot list ${dir}: ${err.message}`, { cause: err });
+  });
+  for (const item of items) {
+    if (item.name.startsWith(TEMP_PREFIX)) continue;
+    const key = rel === '' ? item.name : `${rel}/${item.name}`;
+    if (item.isDirectory()) await listFiles(join(dir, item.name), key, out);
+    else if (item.isFile()) out.push({ key, value: await readFile(join(dir, item.name), 'utf8') });
+  }
+}
+
+/**
+ * The embedded intent store: each key is a file under `root`, written atomically. Its index is a
+ * per-process generation that moves whenever the prefix's content changes; `watch` wakes on file
+ * events and rescans every `rescanMs` in case an event was missed.
+ */
+export class FolderStore implements IntentStore {
+  readonly description: string;
+  private readonly generations = new Map<string, { digest: string; index: number }>();
+  private counter = 0;
+
+  constructor(readonly root: string, private readonly rescanMs = 1000) {
+    this.description = `folder:${root}`;
+  }
+
+  /** Reads every key under `prefix`, sorted. */
+  async read(prefix: string): Promise<Snapshot> {
+    const dirRel = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const entries: KvEntry[] = [];
+    await listFiles(join(this.root, dirRel), dirRel, entries);
+    const matching = entries.filter((e) => e.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : 1));
+    return { index: this.generationOf(prefix, matching), entries: matching };
+  }
+
+  private generationOf(prefix: string, entries: KvEntry[]): number {
+    const digest = createHash('sha256').update(JSON.stringify(entries)).digest('hex');
+    const known = this.generations.get(prefix);
+    if (known && known.digest === digest) return known.index;
+    const next = { digest, index: ++this.counter };
+    this.generations.set(prefix, next);
+    return next.index;
+  }
+
+  /** Blocks until the prefix's content differs from the one at `afterIndex`, `waitMs` passes or `signal` aborts. */
+  async watch(prefix: string, afterIndex: number, waitMs: number, signal?: AbortSignal): Promise<Snapshot> {
+    const deadline = Date.now() + waitMs;
+    const dirRel = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    for (;;) {
+      const snapshot = await this.read(prefix);
+      if (afterIndex < 1 || snapshot.index !== afterIndex || Date.now() >= deadline || signal?.aborted) return snapshot;
+      await this.waitForEvent(join(this.root, dirRel), Math.min(this.rescanMs, deadline - Date.now()), signal);
+    }
+  }
+
+  private async waitForEvent(dir: string, ms: number, signal?: AbortSignal): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = fsWatch(dir, { recursive: true }, () => stop.abort());
+      watcher.on('error', () => stop.abort());
+    } catch {
+      // The folder may not exist yet: the periodic rescan notices when it appears.
+    }
+    await sleep(ms, stop.signal);
+    watcher?.close();
+    signal?.removeEventListener('abort', onAbort);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    checkKey(key);
+    return readFile(join(this.root, key), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'EISDIR') return undefined;
+      throw new StoreError(`cannot read ${key}: ${err.message}`, { cause: err });
+    });
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    checkKey(key);
+    await writeFileAtomic(join(this.root, key), value);
+  }
+
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    await rm(join(this.root, key), { force: true });
+  }
+
+  /** Stages every value as a temp file first, then renames in order: a crash can leave only a prefix of the renames. */
+  async transaction(writes: KvWrite[]): Promise<void> {
+    writes.forEach((w) => checkKey(w.key));
+    const staged: Array<{ temp: string; path: string } | { path: string }> = [];
+    for (const w of writes) {
+      const path = join(this.root, w.key);
+      if (w.value === null) {
+        staged.push({ path });
+        continue;
+      }
+      await mkdir(join(path, '..'), { recursive: true });
+      const temp = tempPathBeside(path);
+      await writeFileAtomic(temp, w.value);
+      staged.push({ temp, path });
+    }
+    for (const s of staged) {
+      if ('temp' in s) await rename(s.temp, s.path);
+      else await rm(s.path, { force: true });
+    }
+  }
+
+  async close(): Promise<void> {}
+}
