@@ -51,35 +51,59 @@ export async function parseAgentArgs<T>(name: string, extra: (y: Argv<object>) =
   return withCommonAgentFlags(extra(base)).parseAsync();
 }
 
-/** Runs an agent from parsed flags: dry-run prints the plan, once converges and exits, otherwise a daemon until SIGTERM/SIGINT. */
+/** Which mode to run in and where; the flags' meaning without the process around them. */
+export interface ExecuteOptions {
+  prefix: string;
+  node: string;
+  once: boolean;
+  dryRun: boolean;
+  json: boolean;
+  resyncMs: number;
+  waitMs: number;
+  signal: AbortSignal;
+  out: (text: string) => void;
+}
+
+/** Runs an agent in the chosen mode and returns the process exit code (see EXIT). */
+export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore, log: Logger, o: ExecuteOptions): Promise<number> {
+  if (o.dryRun) {
+    const intent = nodeIntentFromSnapshot(o.prefix, o.node, await store.read(nodeIntentPrefix(o.prefix, o.node)));
+    o.out(printPlan(agent, intent, agent.plan(intent, await agent.observe(intent)), o.json));
+    return EXIT.converged;
+  }
+  const result = await runAgent(agent, {
+    store, prefix: o.prefix, node: o.node, log, once: o.once, signal: o.signal, resyncMs: o.resyncMs, watch: { waitMs: o.waitMs },
+  });
+  return o.once ? exitCodeOf(result) : EXIT.converged;
+}
+
+/** An agent's main: opens the store, runs in the chosen mode, stops after the action in flight on SIGTERM/SIGINT, exits. */
 export async function runAgentMain<O, A>(name: string, args: CommonAgentArgs, build: (log: Logger, store: IntentStore) => Agent<O, A>): Promise<never> {
   const log = createLogger(name, args.node, args['log-level']);
   let store: IntentStore;
   try {
     store = openStore(args.store);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
+    process.stderr.write(`${name}: ${(err as Error).message}\n`);
     process.exit(EXIT.usage);
   }
-  const agent = build(log, store);
   const abort = new AbortController();
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { log.info({ action: 'stop', signal: sig }, 'stopping after the action in flight'); abort.abort(); });
-  try {
-    if (args['dry-run']) {
-      const snapshot = await store.read(nodeIntentPrefix(args.prefix, args.node));
-      const intent = nodeIntentFromSnapshot(args.prefix, args.node, snapshot);
-      const plans = agent.plan(intent, await agent.observe(intent));
-      process.stdout.write(printPlan(agent, intent, plans, args.json));
-      process.exit(EXIT.converged);
-    }
-    const result = await runAgent(agent, {
-      store, prefix: args.prefix, node: args.node, log: log, once: args.once, signal: abort.signal,
-      resyncMs: args['resync-seconds'] * 1000, watch: { waitMs: args['wait-seconds'] * 1000 },
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      log.info({ action: 'stop', signal: sig }, 'stopping after the action in flight');
+      abort.abort();
     });
-    await store.close();
-    process.exit(args.once ? exitCodeOf(result) : EXIT.converged);
+  }
+  let code: number = EXIT.failed;
+  try {
+    code = await executeAgent(build(log, store), store, log, {
+      prefix: args.prefix, node: args.node, once: args.once, dryRun: args['dry-run'], json: args.json,
+      resyncMs: args['resync-seconds'] * 1000, waitMs: args['wait-seconds'] * 1000, signal: abort.signal,
+      out: (text) => process.stdout.write(text),
+    });
   } catch (err) {
     log.fatal({ action: 'run', err: (err as Error).message }, 'agent stopped on an error');
-    process.exit(EXIT.failed);
   }
+  await store.close();
+  process.exit(code);
 }

@@ -12,8 +12,6 @@ export interface AppOutcome {
   error?: string;
   attempts: number;
   details?: Record<string, unknown>;
-  /** True when the app is neither intended nor present any more: its reality key goes away. */
-  gone: boolean;
 }
 
 export interface PassResult {
@@ -48,14 +46,13 @@ async function applyApp<O, A>(agent: Agent<O, A>, plan: AppPlan<A>, retries: Ret
 function outcomeOf<A>(plan: AppPlan<A>, intent: NodeIntent, retries: RetryBook): AppOutcome {
   const failure = retries.get(plan.app);
   const base = { app: plan.app, version: plan.version, details: plan.details, attempts: failure?.attempts ?? 0 };
-  const gone = !intent.apps.has(plan.app) && !intent.invalid.has(plan.app) && plan.actions.length === 0;
   const invalid = intent.invalid.get(plan.app);
-  if (invalid) return { ...base, status: 'failed', error: invalid, gone: false };
-  if (failure) return { ...base, status: 'failed', error: failure.error, gone: false };
-  if (plan.error) return { ...base, status: 'failed', error: plan.error, gone: false };
-  if (plan.pending) return { ...base, status: 'pending', reason: plan.pending, gone: false };
-  if (plan.actions.length > 0) return { ...base, status: 'pending', reason: `not stable after ${MAX_ITERATIONS} iterations`, gone: false };
-  return { ...base, status: 'converged', gone };
+  if (invalid) return { ...base, status: 'failed', error: invalid };
+  if (failure) return { ...base, status: 'failed', error: failure.error };
+  if (plan.error) return { ...base, status: 'failed', error: plan.error };
+  if (plan.pending) return { ...base, status: 'pending', reason: plan.pending };
+  if (plan.actions.length > 0) return { ...base, status: 'pending', reason: `not stable after ${MAX_ITERATIONS} iterations` };
+  return { ...base, status: 'converged' };
 }
 
 /**
@@ -79,13 +76,15 @@ export async function convergePass<O, A>(agent: Agent<O, A>, intent: NodeIntent,
       if (retries.get(plan.app)?.attempts === failedBefore) retries.succeed(plan.app);
     }
   }
-  const outcomes = plans.map((p) => outcomeOf(p, intent, retries));
+  // An app neither intended nor left with anything to do is gone: no outcome, so its reality key is pruned.
+  const gone = (p: AppPlan<A>) => !intent.apps.has(p.app) && !intent.invalid.has(p.app) && p.actions.length === 0 && !p.error;
+  const outcomes = plans.filter((p) => !gone(p)).map((p) => outcomeOf(p, intent, retries));
   for (const [app, error] of intent.invalid) {
-    if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'failed', error, attempts: 0, gone: false });
+    if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'failed', error, attempts: 0 });
   }
   for (const app of intent.apps.keys()) {
-    if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'converged', attempts: 0, gone: false });
+    if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'converged', attempts: 0 });
   }
-  retries.retain(new Set(outcomes.filter((o) => !o.gone).map((o) => o.app)));
+  retries.retain(new Set(outcomes.map((o) => o.app)));
   return { outcomes, changed, iterations, stopped: stopping() };
 }

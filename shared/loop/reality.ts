@@ -41,24 +41,29 @@ export class RealityWriter {
     }
   }
 
-  /** Writes the outcomes of a pass; store errors are logged and retried on the next pass. Returns keys written. */
-  async write(outcomes: AppOutcome[]): Promise<number> {
+  /**
+   * Writes the outcomes of a pass and, when `prune` is set (the intent was trusted), deletes the records of
+   * apps without an outcome. Store errors are logged and retried on the next pass. Returns keys written.
+   */
+  async write(outcomes: AppOutcome[], prune: boolean): Promise<number> {
     let written = 0;
     try {
       if (!this.loaded) await this.load();
+      const wanted = new Set<string>();
       for (const o of outcomes) {
         const key = realityKey(this.prefix, this.node, this.agent, o.app);
-        if (o.gone) {
-          if (this.known.has(key)) await this.store.delete(key);
-          if (this.known.delete(key)) written += 1;
-          continue;
-        }
-        const { gone: _gone, ...fields } = o;
-        const record: RealityRecord = { ...fields, agent: this.agent, at: new Date().toISOString() };
+        wanted.add(key);
+        const record: RealityRecord = { ...o, agent: this.agent, at: new Date().toISOString() };
         const cmp = comparable(record);
         if (this.known.get(key) === cmp) continue;
         await this.store.put(key, JSON.stringify(record));
         this.known.set(key, cmp);
+        written += 1;
+      }
+      for (const key of prune ? [...this.known.keys()] : []) {
+        if (wanted.has(key)) continue;
+        await this.store.delete(key);
+        this.known.delete(key);
         written += 1;
       }
     } catch (err) {

@@ -56,7 +56,7 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
     const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
     describeIntent(intent, log);
     const result = await convergePass(agent, intent, retries, log, stopping);
-    await reality.write(result.outcomes);
+    await reality.write(result.outcomes, intent.trusted);
     return result;
   }
   return daemon(agent, options, retries, reality);
@@ -81,7 +81,7 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
       const intent = nodeIntentFromSnapshot(prefix, node, latest);
       describeIntent(intent, log);
       result = await convergePass(agent, intent, retries, log, () => watchAbort.signal.aborted);
-      await reality.write(result.outcomes);
+      await reality.write(result.outcomes, intent.trusted);
       log.info({ action: 'pass', changed: result.changed, iterations: result.iterations }, 'pass done');
     }
     if (latest !== seen || watchAbort.signal.aborted) continue; // intent changed during the pass

@@ -21,10 +21,10 @@ export function snapshotDigest(snapshot: Snapshot): string {
   return createHash('sha256').update(JSON.stringify(snapshot.entries)).digest('hex');
 }
 
-/** The index to send next, following Consul's rules: reset to 0 when it went backwards, never block below 1. */
+/** The index to send next, following Consul's rules: never block below 1, reset to 0 when it went backwards. */
 export function nextIndex(previous: number, returned: number): number {
-  if (returned < previous) return 0;
   if (returned < 1) return 1;
+  if (returned < previous) return 0;
   return returned;
 }
 

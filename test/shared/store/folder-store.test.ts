@@ -1,0 +1,24 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FolderStore } from '../../../shared/store/folder-store.js';
+import { storeContract } from './store-contract.js';
+
+storeContract('folder', async () => new FolderStore(await mkdtemp(join(tmpdir(), 'pp-folder-')), 200));
+
+describe('folder store layout', () => {
+  it('keeps each key as a file under the root and leaves no temp files behind', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
+    const store = new FolderStore(root);
+    await store.put('platypus/intent/n1/web', '{}');
+    await store.transaction([{ key: 'platypus/intent/n1/.drained', value: '{}' }, { key: 'platypus/intent/n1/web', value: null }]);
+    expect(await readdir(join(root, 'platypus/intent/n1'))).toEqual(['.drained']);
+  });
+
+  it('refuses keys that would leave the root', async () => {
+    const store = new FolderStore(await mkdtemp(join(tmpdir(), 'pp-folder-')));
+    await expect(store.put('../escape', 'x')).rejects.toThrow(/invalid key/);
+    await expect(store.put('/abs', 'x')).rejects.toThrow(/invalid key/);
+  });
+});

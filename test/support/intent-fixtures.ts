@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+
+/** A valid app intent with one live version (and optionally more prepared ones), for tests. */
+export function appIntent(live: string, extra: Record<string, unknown> = {}) {
+  return {
+    schema: 1,
+    basedir: '/tmp/pp-test-app',
+    versions: [{ version: live, url: `file:///tmp/artifacts/app_${live}.tar.gz`, sha256: 'a'.repeat(64), state: 'live' }],
+    ports: [{ port: 8080, protocol: 'tcp' }],
+    service: { command: ['bin/server'], env: {} },
+    ...extra,
+  };
+}
+
+/** A key prefix no other test file uses, so files can share one Consul agent. */
+export function uniquePrefix(name: string): string {
+  return `pptest-${name}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Polls `check` until it returns true (or throws after `ms`): for state produced by another process. */
+export async function eventually(check: () => Promise<boolean> | boolean, ms = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
