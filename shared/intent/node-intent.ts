@@ -31,7 +31,7 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
       continue;
     }
     if (app === '' || app.endsWith('/')) continue; // folder placeholders some tools write
-    const result = validateAppIntent(key, app, value);
+    const result = validateAppIntent(`key ${key}`, app, value);
     if (result.ok) apps.set(app, result.intent);
     else invalid.set(app, result.error);
   }

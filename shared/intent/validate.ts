@@ -10,24 +10,24 @@ function fieldPath(path: PropertyKey[]): string {
   return out || '(top level)';
 }
 
-function describe(key: string, issues: z.core.$ZodIssue[]): string {
+function describe(where: string, issues: z.core.$ZodIssue[]): string {
   const parts = issues.map((i) => `field ${fieldPath(i.path)}: ${i.message}`);
-  return `invalid intent at key ${key}: ${parts.join('; ')}`;
+  return `invalid intent at ${where}: ${parts.join('; ')}`;
 }
 
-/** Parses and validates one app's intent JSON; the error names the key, each bad field and what was expected. */
-export function validateAppIntent(key: string, app: string, json: string): Validated {
+/** Parses and validates one app's intent JSON; the error names `where` ("key K" or "file F"), each bad field and what was expected. */
+export function validateAppIntent(where: string, app: string, json: string): Validated {
   const problem = nameProblem(app);
-  if (problem) return { ok: false, error: `invalid intent at key ${key}: app name ${problem}` };
+  if (problem) return { ok: false, error: `invalid intent at ${where}: app name ${problem}` };
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch (err) {
-    return { ok: false, error: `invalid intent at key ${key}: not JSON (${(err as Error).message})` };
+    return { ok: false, error: `invalid intent at ${where}: not JSON (${(err as Error).message})` };
   }
   const parsed = appIntentSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, error: describe(key, parsed.error.issues) };
+  if (!parsed.success) return { ok: false, error: describe(where, parsed.error.issues) };
   const selfRequired = parsed.data.requires.includes(app);
-  if (selfRequired) return { ok: false, error: `invalid intent at key ${key}: field requires: an app cannot require itself` };
+  if (selfRequired) return { ok: false, error: `invalid intent at ${where}: field requires: an app cannot require itself` };
   return { ok: true, intent: parsed.data };
 }

@@ -1,0 +1,23 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CliError } from './read-spec.js';
+
+const AGENTS = ['preparer', 'iptables', 'setlive'];
+
+/**
+ * `pp plan <agent>`: runs that agent with --dry-run on this host (the plan needs the host's observed state),
+ * passing the store, prefix and node along; returns the agent's exit code. Agents stay separate programs.
+ */
+export async function runPlan(agent: string, passThrough: string[]): Promise<number> {
+  const name = agent.replace(/^pp-/, '');
+  if (!AGENTS.includes(name)) throw new CliError(`unknown agent ${agent}: expected one of ${AGENTS.join(', ')}`, 2);
+  const program = join(dirname(fileURLToPath(import.meta.url)), '..', name, 'index.js');
+  if (!existsSync(program)) throw new CliError(`agent program not found at ${program} (run npm run build)`, 1);
+  const child = spawn(process.execPath, [program, '--dry-run', '--log-level', 'warn', ...passThrough], { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+}

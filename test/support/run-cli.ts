@@ -1,0 +1,21 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+/** Path of a built program under dist/ (npm test builds before running vitest). */
+export function distProgram(relative: string): string {
+  return resolve(import.meta.dirname, '../../dist', relative);
+}
+
+/** Runs a built CLI with `args` (and `input` on stdin); resolves with its exit code and output. */
+export function runCli(relative: string, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [distProgram(relative), ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += String(d); });
+    child.stderr.on('data', (d) => { stderr += String(d); });
+    child.on('error', reject);
+    child.on('exit', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
