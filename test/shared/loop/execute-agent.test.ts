@@ -1,0 +1,48 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { executeAgent } from '../../../shared/cli/agent-cli.js';
+import { appIntentKey, realityPrefix } from '../../../shared/keys.js';
+import { silentLogger } from '../../../shared/logger.js';
+import { FolderStore } from '../../../shared/store/folder-store.js';
+import { fileAgent } from '../../support/file-agent.js';
+import { appIntent } from '../../support/intent-fixtures.js';
+
+const options = { prefix: 'p', node: 'n1', once: false, dryRun: false, json: false, resyncMs: 60_000, waitMs: 1000, signal: new AbortController().signal };
+
+async function setup() {
+  const root = await mkdtemp(join(tmpdir(), 'pp-exec-'));
+  const store = new FolderStore(join(root, 'store'));
+  const dir = join(root, 'files');
+  await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1.0')));
+  await store.put(appIntentKey('p', 'n1', 'api'), JSON.stringify(appIntent('2.0')));
+  return { store, dir };
+}
+
+describe('executeAgent', () => {
+  it('--dry-run prints the plan and changes nothing, not even reality', async () => {
+    const { store, dir } = await setup();
+    let printed = '';
+    const code = await executeAgent(fileAgent(dir), store, silentLogger(), { ...options, dryRun: true, out: (t) => { printed += t; } });
+    expect(code).toBe(0);
+    expect(printed).toBe('api@2.0: write api=2.0\nweb@1.0: write web=1.0\n');
+    expect(await readdir(dir).catch(() => [])).toEqual([]);
+    expect((await store.read(realityPrefix('p'))).entries).toEqual([]);
+  });
+
+  it('--dry-run --json prints the plan as JSON', async () => {
+    const { store, dir } = await setup();
+    let printed = '';
+    await executeAgent(fileAgent(dir), store, silentLogger(), { ...options, dryRun: true, json: true, out: (t) => { printed += t; } });
+    expect(JSON.parse(printed)).toMatchObject({ agent: 'pp-files', node: 'n1', trusted: true, apps: [{ app: 'api', actions: ['write api=2.0'] }, { app: 'web' }] });
+  });
+
+  it('--once exits 0 when converged and 1 when an app failed', async () => {
+    const { store, dir } = await setup();
+    expect(await executeAgent(fileAgent(dir), store, silentLogger(), { ...options, once: true, out: () => {} })).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual(['api', 'web']);
+    await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1.1')));
+    expect(await executeAgent(fileAgent(dir, new Set(['web'])), store, silentLogger(), { ...options, once: true, out: () => {} })).toBe(1);
+  });
+});
