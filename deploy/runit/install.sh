@@ -1,7 +1,8 @@
 #!/bin/sh
-# Creates runit service folders for the three agents under $1 (default /etc/sv), each with run, log/run and an
-# env folder holding the variables given as NAME=VALUE arguments after the folder. Link them into the folder
-# runsvdir scans (e.g. ln -s /etc/sv/pp-preparer /var/service/) to start them.
+# Creates runit service folders for the three agents under $1 (default /etc/sv): run, log/run, and an env
+# folder holding the NAME=VALUE pairs given after the folder (the same for every agent). Add per-agent flags
+# to <folder>/<agent>/args, one per line. Link a folder into the one runsvdir scans to start that agent,
+# e.g. ln -s /etc/sv/pp-preparer /var/service/
 set -eu
 target=${1:-/etc/sv}
 [ $# -gt 0 ] && shift
@@ -15,4 +16,4 @@ for agent in pp-preparer pp-iptables pp-setlive; do
     printf '%s\n' "${pair#*=}" > "$dir/env/${pair%%=*}"
   done
 done
-echo "runit services in $target: pp-preparer pp-iptables pp-setlive"
+echo "runit services written under $target: pp-preparer pp-iptables pp-setlive"
