@@ -48,7 +48,13 @@ export function withCommonAgentFlags<T>(parser: Argv<T>): Argv<T & CommonAgentAr
 /** Parses argv with the shared flags plus `extra`'s, for an agent's index.ts. */
 export async function parseAgentArgs<T>(name: string, extra: (y: Argv<object>) => Argv<T>, argv = hideBin(process.argv)) {
   const base = yargs(argv).scriptName(name).usage(`$0 [options]\n\nConverges this node's ${name.replace('pp-', '')} slice to the intent in the store.`).env(false);
-  return withCommonAgentFlags(extra(base)).parseAsync();
+  return withCommonAgentFlags(extra(base))
+    .epilogue('Exit codes: 0 converged (or stopped by SIGTERM/SIGINT), 1 an app failed, 2 usage, 3 an app is still pending (--once).')
+    .fail((msg, err) => {
+      process.stderr.write(`${name}: ${msg ?? err?.message}\nRun ${name} --help for usage.\n`);
+      process.exit(EXIT.usage);
+    })
+    .parseAsync();
 }
 
 /** Which mode to run in and where; the flags' meaning without the process around them. */
@@ -89,7 +95,8 @@ export async function runAgentMain<O, A>(name: string, args: CommonAgentArgs, bu
   }
   const abort = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(sig, () => {
+    // `on`, not `once`: with no listener left, execa's signal-exit hook would re-raise the signal and kill us mid-action.
+    process.on(sig, () => {
       log.info({ action: 'stop', signal: sig }, 'stopping after the action in flight');
       abort.abort();
     });

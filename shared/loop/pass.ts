@@ -55,6 +55,18 @@ function outcomeOf<A>(plan: AppPlan<A>, intent: NodeIntent, retries: RetryBook):
   return { ...base, status: 'converged' };
 }
 
+/** When the host cannot be observed, nothing is planned: every intended app is failed and retried on its backoff. */
+function observeFailed(intent: NodeIntent, retries: RetryBook, log: Logger, error: string, iterations: number): PassResult {
+  log.error({ action: 'observe', err: error }, 'cannot observe; nothing changes this pass');
+  const apps = [...intent.apps.keys(), ...intent.invalid.keys()];
+  for (const app of intent.apps.keys()) if (!retries.waiting(app)) retries.fail(app, error);
+  const outcomes = apps.map((app): AppOutcome => {
+    const invalid = intent.invalid.get(app);
+    return { app, status: 'failed', error: invalid ?? error, attempts: retries.get(app)?.attempts ?? 0 };
+  });
+  return { outcomes, changed: 0, iterations, stopped: false };
+}
+
 /**
  * One convergence pass: observe → plan → apply, repeated until no runnable action is left (or a few
  * times at most). Apps waiting out a backoff are skipped; a failing app never stops the others.
@@ -66,7 +78,11 @@ export async function convergePass<O, A>(agent: Agent<O, A>, intent: NodeIntent,
   let iterations = 0;
   while (iterations < MAX_ITERATIONS && !stopping()) {
     iterations += 1;
-    plans = agent.plan(intent, await agent.observe(intent));
+    try {
+      plans = agent.plan(intent, await agent.observe(intent));
+    } catch (err) {
+      return observeFailed(intent, retries, log, `cannot observe the host: ${(err as Error).message}`, iterations);
+    }
     const runnable = intent.trusted ? plans.filter((p) => p.actions.length > 0 && !retries.waiting(p.app)) : [];
     if (runnable.length === 0) break;
     for (const plan of runnable) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { executeAgent } from '../../../shared/cli/agent-cli.js';
-import { appIntentKey, realityPrefix } from '../../../shared/keys.js';
+import { appIntentKey, realityKey, realityPrefix } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { fileAgent } from '../../support/file-agent.js';
@@ -44,5 +44,13 @@ describe('executeAgent', () => {
     expect((await readdir(dir)).sort()).toEqual(['api', 'web']);
     await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1.1')));
     expect(await executeAgent(fileAgent(dir, new Set(['web'])), store, silentLogger(), { ...options, once: true, out: () => {} })).toBe(1);
+  });
+
+  it('--once records every app failed, and exits 1, when the host cannot be observed', async () => {
+    const { store, dir } = await setup();
+    const broken = { ...fileAgent(dir), observe: async () => { throw new Error('disk on fire'); } };
+    expect(await executeAgent(broken, store, silentLogger(), { ...options, once: true, out: () => {} })).toBe(1);
+    const web = JSON.parse((await store.get(realityKey('p', 'n1', 'pp-files', 'web')))!);
+    expect(web).toMatchObject({ status: 'failed', error: 'cannot observe the host: disk on fire', attempts: 1 });
   });
 });
