@@ -1,0 +1,51 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { realityPrefix } from '../../shared/keys.js';
+import type { IntentStore } from '../../shared/store/types.js';
+import { AGENT_NAME } from './agent.js';
+import type { Family } from './plan.js';
+import { chainProblem } from './rules.js';
+
+/** The default config folder of port_authority mode: $PLATYPUS_ROOT/port-authority, else ~/.platypus/port-authority. */
+export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.PLATYPUS_ROOT ? resolve(env.PLATYPUS_ROOT) : join(homedir(), '.platypus'), 'port-authority');
+}
+
+/** Splits a command given as one flag ("ip netns exec ns1") into argv; empty gives []. */
+export function splitCommand(text: string): string[] {
+  return text.split(' ').filter((part) => part !== '');
+}
+
+/** Adds pp-iptables' own flags to the parser. */
+export function iptablesFlags(y: Argv<object>) {
+  return y
+    .option('mode', { type: 'string', choices: ['native', 'port-authority'] as const, default: 'native' as const, describe: 'native: own iptables chain; port-authority: YAML files + refresh command' })
+    .option('chain', { type: 'string', default: 'PLATYPUS', describe: 'native: our chain in the filter table, jumped to from INPUT' })
+    .option('ipv6', { type: 'boolean', default: false, describe: 'native: also converge the same chain with ip6tables' })
+    .option('iptables', { type: 'string', default: 'iptables', describe: 'path of iptables (its version is logged at start)' })
+    .option('iptables-save', { type: 'string', default: 'iptables-save', describe: 'path of iptables-save' })
+    .option('iptables-restore', { type: 'string', default: 'iptables-restore', describe: 'path of iptables-restore' })
+    .option('ip6tables-save', { type: 'string', default: 'ip6tables-save', describe: 'path of ip6tables-save (with --ipv6)' })
+    .option('ip6tables-restore', { type: 'string', default: 'ip6tables-restore', describe: 'path of ip6tables-restore (with --ipv6)' })
+    .option('command-prefix', { type: 'string', default: '', describe: 'prefix for every external command, split on spaces, e.g. "ip netns exec ns1"' })
+    .option('config-dir', { type: 'string', default: defaultConfigDir(), describe: 'port-authority: folder of the per-app YAML files' })
+    .option('refresh-command', { type: 'string', default: 'port_authority', describe: 'port-authority: run as "<command> rebuild" after files changed (split on spaces)' })
+    .check((args) => {
+      const problem = chainProblem(args.chain);
+      if (problem) throw new Error(`--chain ${JSON.stringify(args.chain)}: ${problem}`);
+      if (splitCommand(args['refresh-command']).length === 0) throw new Error('--refresh-command must not be empty');
+      return true;
+    });
+}
+
+/** The families native mode converges: IPv4 always, IPv6 with --ipv6. */
+export function familiesOf(ipv6: boolean): Family[] {
+  return ipv6 ? ['ipv4', 'ipv6'] : ['ipv4'];
+}
+
+/** Lists the apps this agent has reality records for, from the store. */
+export function knownAppsFrom(store: IntentStore, prefix: string, node: string): () => Promise<string[]> {
+  const base = realityPrefix(prefix, node, AGENT_NAME);
+  return async () => (await store.read(base)).entries.map((e) => e.key.slice(base.length)).filter((app) => app !== '' && !app.includes('/'));
+}

@@ -1,0 +1,25 @@
+import type { Logger } from 'pino';
+import type { Agent } from '../../../shared/loop/types.js';
+import { AGENT_NAME } from '../agent.js';
+import { applyPortAuthority, cleanTempFiles } from './apply.js';
+import { observePortAuthority, type PaOptions } from './observe.js';
+import { planPortAuthority, type PaAction, type PaObserved } from './plan.js';
+
+/** The port_authority compatibility agent: one YAML file per app in the config folder, then `<refresh> rebuild`. */
+export function createPortAuthorityAgent(options: PaOptions, log?: Logger): Agent<PaObserved, PaAction> {
+  return {
+    name: AGENT_NAME,
+    observe: () => observePortAuthority(options, log),
+    plan: planPortAuthority,
+    apply: (action, actionLog) => applyPortAuthority(options, action, actionLog),
+    describe: (a) => {
+      if (a.kind === 'write-file') return `write ${a.app}.yml`;
+      if (a.kind === 'remove-file') return `remove ${a.app}.yml`;
+      return `run ${options.refresh.join(' ')} rebuild`;
+    },
+    start: async (startLog) => {
+      const removed = await cleanTempFiles(options.configDir);
+      if (removed > 0) startLog.info({ action: 'clean', removed }, 'removed temp files of a killed run');
+    },
+  };
+}
