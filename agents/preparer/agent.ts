@@ -1,0 +1,61 @@
+import type { Logger } from 'pino';
+import type { NodeIntent } from '../../shared/intent/node-intent.js';
+import type { Agent } from '../../shared/loop/types.js';
+import { safeUrl } from './download.js';
+import { installVersion } from './install.js';
+import { installsDir, observePreparer, type PreparerMemory } from './observe.js';
+import { planPreparer } from './plan.js';
+import { pruneInstall } from './prune.js';
+import { cleanStaleTemps } from './temp-dirs.js';
+import type { PreparerAction, PreparerObserved, PreparerOptions } from './types.js';
+
+/** The agent's name in logs and reality keys (`<prefix>/reality/<node>/preparer/<app>`). */
+export const AGENT_NAME = 'preparer';
+
+/** Describes an action for logs and --dry-run. */
+export function describeAction(a: PreparerAction): string {
+  if (a.kind === 'prune') return `prune ${installsDir(a.basedir)}/${a.name}`;
+  const replacing = a.replaces ? ` (replacing the folder there, which ${a.replaces})` : '';
+  return `install ${installsDir(a.basedir)}/${a.app}_${a.version} from ${safeUrl(a.url)} (sha256 ${a.sha256.slice(0, 12)}…)${replacing}`;
+}
+
+/** Records the outcome of an install per app and version, so reality can show what failed last. */
+async function tracked(memory: PreparerMemory, action: PreparerAction, run: () => Promise<{ changed: boolean }>) {
+  if (action.kind !== 'install') return run();
+  const byVersion = memory.failures.get(action.app) ?? new Map<string, string>();
+  memory.failures.set(action.app, byVersion);
+  try {
+    const result = await run();
+    byVersion.delete(action.version);
+    return result;
+  } catch (err) {
+    byVersion.set(action.version, (err as Error).message);
+    throw err;
+  }
+}
+
+/**
+ * pp-preparer: makes `<basedir>/installs/<app>_<version>` hold each intended version's artifact, verified
+ * and complete, and prunes installs intent dropped. `readIntent` (optional) lets start() clean temp
+ * folders of a killed run before the first pass.
+ */
+export function createPreparerAgent(options: PreparerOptions, readIntent?: () => Promise<NodeIntent>): Agent<PreparerObserved, PreparerAction> {
+  const memory: PreparerMemory = { knownApps: new Map(), failures: new Map() };
+  return {
+    name: AGENT_NAME,
+    observe: (intent) => observePreparer(intent, memory, options.cleanTemps),
+    plan: (intent, observed) => planPreparer(intent, observed, options.keep),
+    apply: (action, log) => tracked(memory, action, () => (action.kind === 'install' ? installVersion(action, options, log) : pruneInstall(action, log))),
+    describe: describeAction,
+    start: async (log: Logger) => {
+      if (!readIntent || !options.cleanTemps) return;
+      try {
+        const intent = await readIntent();
+        const dirs = new Set([...intent.apps.values()].map((spec) => installsDir(spec.basedir)));
+        await cleanStaleTemps(dirs, log);
+      } catch (err) {
+        log.warn({ action: 'clean-temp', err: (err as Error).message }, 'cannot read intent at start; leftovers are cleaned on the first pass');
+      }
+    },
+  };
+}

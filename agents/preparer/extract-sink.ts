@@ -1,0 +1,105 @@
+import { Writable } from 'node:stream';
+import { Parser, type ReadEntry } from 'tar';
+import { RefusedEntry } from './entry-rules.js';
+import type { SafeTree } from './safe-tree.js';
+
+/**
+ * The end of the download pipeline: takes gunzipped bytes, parses them as tar and hands each entry, in
+ * order, to a SafeTree. Any refusal or damage destroys the stream, which aborts the whole pipeline
+ * (download included). Bytes after the end-of-archive blocks are counted and dropped.
+ */
+export class ExtractSink extends Writable {
+  private readonly parser: Parser;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+  private sawEof = false;
+  private readonly parsed: Promise<void>;
+  private rejectParsed: (err: Error) => void = () => {};
+  private decompressed = 0;
+  /** Bytes short of a whole 512-byte tar block, held back so the parser only sees aligned writes. */
+  private carry: Buffer | undefined;
+
+  constructor(private readonly tree: SafeTree, private readonly maxDecompressed: number) {
+    super({ highWaterMark: 256 << 10 });
+    this.parser = new Parser({ brotli: false, zstd: false });
+    this.parser.on('entry', (entry: ReadEntry) => {
+      this.chain = this.chain.then(() => (this.failure ? void entry.resume() : this.tree.add(entry))).catch((err: Error) => this.fail(err));
+    });
+    this.parser.on('ignoredEntry', (entry: ReadEntry) => {
+      const rule = entry.meta ? `${entry.type} header larger than the parser accepts` : `unsupported entry type ${entry.type}`;
+      this.fail(new RefusedEntry(entry.path, rule));
+    });
+    this.parser.on('warn', (_code: string, message: string) => this.fail(new Error(`damaged tar archive: ${message}`)));
+    this.parser.on('error', (err: Error) => this.fail(new Error(`damaged tar archive: ${err.message}`)));
+    this.parser.on('eof', () => { this.sawEof = true; });
+    this.parsed = new Promise((resolve, reject) => {
+      this.parser.on('end', resolve);
+      this.rejectParsed = reject;
+    });
+    this.parsed.catch(() => undefined);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.rejectParsed(err);
+    this.destroy(err);
+  }
+
+  /** Resolves once the entry in flight (if any) stopped touching the disk: only then may the temp folder go. */
+  settled(): Promise<void> {
+    return this.chain.then(() => undefined, () => undefined);
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.tree.abort(err ?? new Error('extraction aborted'));
+    done(err);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (this.failure) return done(this.failure);
+    this.decompressed += chunk.length;
+    if (this.decompressed > this.maxDecompressed) {
+      return done(new Error(`the archive decompresses to more than ${this.maxDecompressed} bytes (--max-bytes plus tar headers)`));
+    }
+    if (this.sawEof) return done();
+    const ready = this.feed(chunk);
+    if (ready || this.sawEof) return done();
+    this.parser.once('drain', () => done(this.failure));
+  }
+
+  /**
+   * Writes whole 512-byte blocks only: the parser copies its leftover plus the whole next chunk whenever
+   * a chunk ends mid-block, which for gunzip's arbitrary chunk sizes would copy nearly every byte twice.
+   */
+  private feed(chunk: Buffer): boolean {
+    let ready = true;
+    let rest = chunk;
+    if (this.carry) {
+      const need = 512 - this.carry.length;
+      if (rest.length < need) {
+        this.carry = Buffer.concat([this.carry, rest]);
+        return true;
+      }
+      ready = this.parser.write(Buffer.concat([this.carry, rest.subarray(0, need)]));
+      rest = rest.subarray(need);
+      this.carry = undefined;
+    }
+    const whole = rest.length - (rest.length % 512);
+    if (whole > 0 && !this.sawEof) ready = this.parser.write(rest.subarray(0, whole)) && ready;
+    if (whole < rest.length) this.carry = Buffer.from(rest.subarray(whole));
+    return ready;
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    if (this.carry && !this.sawEof) this.parser.end(this.carry);
+    else this.parser.end();
+    const finish = async () => {
+      await this.parsed;
+      await this.chain;
+      if (this.failure) throw this.failure;
+      await this.tree.finish();
+    };
+    finish().then(() => done(), (err: Error) => done(this.failure ?? err));
+  }
+}

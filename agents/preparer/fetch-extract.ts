@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { Logger } from 'pino';
+import { openArtifact, safeUrl } from './download.js';
+import { ExtractSink } from './extract-sink.js';
+import { meter } from './meter.js';
+import { progressReporter } from './progress.js';
+import { SafeTree } from './safe-tree.js';
+import { SyncPool } from './sync-pool.js';
+import type { InstallAction, PreparerOptions } from './types.js';
+
+/** What one streaming pass over an artifact found. */
+export interface Extracted {
+  sha256: string;
+  bytes: number;
+  entries: number;
+  contentBytes: number;
+  /** Every folder of the extracted tree, deepest first: fsynced once the digest matched. */
+  folders: string[];
+}
+
+/** Turns zlib's and the socket's terse errors into what happened to the artifact. */
+function explain(err: NodeJS.ErrnoException, bytes: number, size: number | undefined): Error {
+  if (err.code === 'Z_BUF_ERROR') return new Error(`truncated gzip stream: it ends after ${bytes} compressed bytes, in the middle of the data`);
+  if (err.code === 'Z_DATA_ERROR') return new Error(`not a valid gzip stream after ${bytes} compressed bytes: ${err.message}`);
+  if (err.code === 'ECONNRESET' || err.message === 'aborted') {
+    return new Error(`download interrupted after ${bytes}${size === undefined ? '' : ` of ${size}`} bytes (${err.message})`);
+  }
+  return err;
+}
+
+/**
+ * One pass over the artifact: download → sha256 (of the compressed bytes) → gunzip → safe untar into
+ * `temp`, every file fsynced in the background as soon as it is written. Memory stays flat: each stage
+ * holds at most a few MB. Throws on any download, gzip, tar or refusal error; checking the digest (and
+ * then fsyncing the folders) is the caller's.
+ */
+export async function fetchAndExtract(action: InstallAction, temp: string, o: PreparerOptions, log: Logger): Promise<Extracted> {
+  const what = safeUrl(action.url);
+  const artifact = await openArtifact(action.url, { ca: o.ca, timeoutMs: o.downloadTimeoutMs });
+  const hash = createHash('sha256');
+  const progress = progressReporter(o.progress, `${action.app} ${action.version}`, artifact.size, log);
+  const metered = meter(artifact.stream, { hash, onBytes: progress.update, stallMs: o.downloadTimeoutMs, size: artifact.size, what });
+  const pool = new SyncPool();
+  const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, pool);
+  const sink = new ExtractSink(tree, o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20));
+  try {
+    await pipeline(artifact.stream, metered.stage, createGunzip({ chunkSize: 256 << 10 }), sink);
+  } catch (err) {
+    await sink.settled();
+    await pool.drain().catch(() => undefined);
+    throw explain(err as NodeJS.ErrnoException, metered.bytes(), artifact.size);
+  } finally {
+    progress.done(metered.bytes());
+  }
+  await pool.drain();
+  const folders = tree.folders().map((dir) => (dir === '' ? temp : join(temp, dir)));
+  return { sha256: hash.digest('hex'), bytes: metered.bytes(), entries: tree.entries, contentBytes: tree.bytes, folders };
+}

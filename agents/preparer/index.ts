@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+import { parseAgentArgs, runAgentMain } from '../../shared/cli/agent-cli.js';
+import { nodeIntentFromSnapshot } from '../../shared/intent/node-intent.js';
+import { nodeIntentPrefix } from '../../shared/keys.js';
+import { createPreparerAgent } from './agent.js';
+import { preparerFlags, preparerOptions } from './options.js';
+import type { PreparerOptions } from './types.js';
+
+const args = await parseAgentArgs('pp-preparer', preparerFlags);
+
+function optionsOrExit(): PreparerOptions {
+  try {
+    return preparerOptions(args);
+  } catch (err) {
+    process.stderr.write(`pp-preparer: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}
+
+const options = optionsOrExit();
+await runAgentMain('pp-preparer', args, (_log, store) => createPreparerAgent(options, async () => {
+  const snapshot = await store.read(nodeIntentPrefix(args.prefix, args.node));
+  return nodeIntentFromSnapshot(args.prefix, args.node, snapshot);
+}));

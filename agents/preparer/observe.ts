@@ -1,0 +1,82 @@
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { NodeIntent } from '../../shared/intent/node-intent.js';
+import { installOfRecord } from './names.js';
+import { cleanStaleTemps } from './temp-dirs.js';
+import type { BasedirState, InstallDir, PreparerObserved } from './types.js';
+
+/** What the agent remembers between passes: apps seen (with basedir) and the last failure per version. */
+export interface PreparerMemory {
+  knownApps: Map<string, string>;
+  failures: Map<string, Map<string, string>>;
+}
+
+/** `<basedir>/installs`: the preparer's whole slice of an app's basedir. */
+export function installsDir(basedir: string): string {
+  return join(basedir, 'installs');
+}
+
+interface InstallRecord {
+  sha256?: string;
+  installedAt?: string;
+}
+
+async function readRecord(path: string): Promise<InstallRecord | undefined> {
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as InstallRecord;
+    return typeof parsed.sha256 === 'string' ? parsed : undefined;
+  } catch {
+    return undefined; // unreadable or half-written by hand: the install counts as unverified
+  }
+}
+
+/** The install `<basedir>/current` points to, when it is a symlink into `installs/`. */
+export async function currentInstall(basedir: string): Promise<string | undefined> {
+  const target = await readlink(join(basedir, 'current')).catch(() => undefined);
+  if (target === undefined) return undefined;
+  const absolute = resolve(basedir, target);
+  return dirname(absolute) === installsDir(resolve(basedir)) ? basename(absolute) : undefined;
+}
+
+/** Lists one basedir's installs (with their records), orphan records and `current`. */
+export async function readBasedir(basedir: string): Promise<BasedirState> {
+  const dir = installsDir(basedir);
+  const state: BasedirState = { installs: new Map(), orphanRecords: [], current: await currentInstall(basedir) };
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') state.error = `cannot read ${dir}: ${(err as Error).message}`;
+    return state;
+  }
+  const records = new Map<string, InstallRecord | undefined>();
+  for (const name of names) {
+    const install = installOfRecord(name);
+    if (install !== undefined) records.set(install, await readRecord(join(dir, name)));
+  }
+  for (const name of names.filter((n) => !n.startsWith('.'))) {
+    const info = await lstat(join(dir, name)).catch(() => undefined);
+    if (!info) continue;
+    const record = records.get(name);
+    const entry: InstallDir = { name, isDir: info.isDirectory(), installedAt: record?.installedAt ?? info.mtime.toISOString() };
+    if (record?.sha256) entry.sha256 = record.sha256;
+    state.installs.set(name, entry);
+  }
+  state.orphanRecords = [...records.keys()].filter((name) => !state.installs.has(name));
+  return state;
+}
+
+/**
+ * Reads the slice: `installs/` of every basedir in intent or seen since start, after removing temp
+ * folders left by a killed run (unless `cleanTemps` is off, as in --dry-run).
+ */
+export async function observePreparer(intent: NodeIntent, memory: PreparerMemory, cleanTemps: boolean, log?: Logger): Promise<PreparerObserved> {
+  for (const [app, spec] of intent.apps) memory.knownApps.set(app, spec.basedir);
+  const basedirs = new Set(memory.knownApps.values());
+  if (cleanTemps) await cleanStaleTemps([...basedirs].map(installsDir), log);
+  const states = new Map<string, BasedirState>();
+  for (const basedir of basedirs) states.set(basedir, await readBasedir(basedir));
+  const failures = new Map([...memory.failures].map(([app, byVersion]) => [app, new Map(byVersion)]));
+  return { basedirs: states, knownApps: new Map(memory.knownApps), failures };
+}

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import type { ProgressMode } from './progress.js';
+import type { PreparerOptions } from './types.js';
+
+const UNITS: Record<string, number> = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30, t: 2 ** 40 };
+
+/** Parses a byte size such as 512M, 4G or 1048576 (binary units); throws a specific error otherwise. */
+export function parseSize(value: string | number): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(String(value).trim());
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) throw new Error(`expected a size such as 512M, 4G or a number of bytes, got ${JSON.stringify(value)}`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** The flags pp-preparer adds to the shared ones. */
+export function preparerFlags(y: Argv<object>) {
+  return y
+    .option('keep', { type: 'number', default: 2, describe: 'installs not named by intent to keep besides the one <basedir>/current points to (rollback targets)' })
+    .option('max-bytes', { type: 'string', default: '4G', describe: 'refuse archives whose content adds up to more than this (e.g. 512M, 4G)' })
+    .option('max-entries', { type: 'number', default: 100_000, describe: 'refuse archives with more entries than this' })
+    .option('ca-file', { type: 'string', describe: 'PEM file of extra CA certificates trusted for https:// artifact URLs' })
+    .option('download-timeout-seconds', { type: 'number', default: 60, describe: 'abort a download when no byte arrives for this long (it is retried with backoff)' })
+    .option('progress', { type: 'string', choices: ['auto', 'tty', 'log', 'off'], default: 'auto', describe: 'download progress: auto = a redrawn line when stderr is a terminal, else log lines' })
+    .check((a) => {
+      parseSize(a['max-bytes']);
+      for (const flag of ['keep', 'max-entries', 'download-timeout-seconds'] as const) {
+        const n = a[flag];
+        if (!Number.isFinite(n) || n < 0 || (flag !== 'keep' && n === 0)) throw new Error(`--${flag}: expected a ${flag === 'keep' ? 'non-negative' : 'positive'} number, got ${n}`);
+      }
+      return true;
+    });
+}
+
+type PreparerArgs = { keep: number; 'max-bytes': string; 'max-entries': number; 'ca-file'?: string; 'download-timeout-seconds': number; progress: string; 'dry-run': boolean };
+
+/** Turns parsed flags into the agent's options (reads the CA file; throws a specific error when it cannot). */
+export function preparerOptions(args: PreparerArgs, isTty = process.stderr.isTTY === true): PreparerOptions {
+  let ca: Buffer | undefined;
+  if (args['ca-file']) {
+    try {
+      ca = readFileSync(args['ca-file']);
+    } catch (err) {
+      throw new Error(`--ca-file ${args['ca-file']}: ${(err as Error).message}`);
+    }
+  }
+  const progress = (args.progress === 'auto' ? (isTty ? 'tty' : 'log') : args.progress) as ProgressMode;
+  return {
+    keep: Math.floor(args.keep), maxBytes: parseSize(args['max-bytes']), maxEntries: Math.floor(args['max-entries']), ca,
+    downloadTimeoutMs: args['download-timeout-seconds'] * 1000, cleanTemps: !args['dry-run'], progress,
+  };
+}

@@ -1,0 +1,80 @@
+import { readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPreparerAgent } from '../../../agents/preparer/agent.js';
+import { appIntentKey } from '../../../shared/keys.js';
+import { silentLogger } from '../../../shared/logger.js';
+import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
+import { FolderStore, listInstalls, makeArtifact, NODE, PREFIX, putIntent, reality, runOnce, tempDir, testOptions, version } from './support.js';
+
+let dir: string;
+let url: string;
+let digest: string;
+
+beforeAll(async () => {
+  dir = await tempDir('prune');
+  const artifact = await makeArtifact(dir, 'app', { 'bin/run': 'run\n' });
+  url = pathToFileURL(artifact.path).href;
+  digest = artifact.sha256;
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const versions = (...vs: string[]) => vs.map((v, i) => version(v, url, digest, i === vs.length - 1 ? 'live' : 'prepared'));
+const dirsIn = async (base: string) => (await listInstalls(base)).filter((n) => !n.startsWith('.'));
+
+describe('pp-preparer pruning', () => {
+  it('keeps the installs intent names, the one current points to and the newest --keep others; removes the rest with their records', async () => {
+    const store = new FolderStore(join(dir, 's1'));
+    const base = join(dir, 'b1');
+    for (const v of ['1', '2', '3', '4', '5']) {
+      await putIntent(store, 'web', base, versions(...['1', '2', '3', '4', '5'].filter((x) => x <= v)));
+      expect(exitCodeOf(await runOnce(store))).toBe(0); // one install per pass, so install times are in version order
+    }
+    await symlink('installs/web_1', join(base, 'current'));
+    await writeFile(join(base, 'installs', '.pp-install-web_9.json'), '{"sha256":"x"}'); // a record whose folder is gone
+    await putIntent(store, 'web', base, versions('5'));
+
+    expect(exitCodeOf(await runOnce(store, { keep: 2 }))).toBe(0);
+    expect(await listInstalls(base)).toEqual([
+      '.pp-install-web_1.json', '.pp-install-web_3.json', '.pp-install-web_4.json', '.pp-install-web_5.json', 'web_1', 'web_3', 'web_4', 'web_5',
+    ]);
+    expect(await reality(store, 'web')).toMatchObject({ status: 'converged', version: '5', details: { present: ['5'], current: 'web_1', kept: ['web_1', 'web_3', 'web_4'] } });
+
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+    expect(await dirsIn(base)).toEqual(['web_1', 'web_5']);
+  });
+
+  it('removes nothing when the node intent is empty and not drained (it may be a store fault)', async () => {
+    const store = new FolderStore(join(dir, 's2'));
+    const base = join(dir, 'b2');
+    await putIntent(store, 'web', base, versions('1', '2'));
+    const agent = createPreparerAgent(testOptions({ keep: 0 }));
+    const run = () => runAgent(agent, { store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true });
+    expect(exitCodeOf(await run())).toBe(0);
+    await store.delete(appIntentKey(PREFIX, NODE, 'web'));
+    await run();
+    expect(await dirsIn(base)).toEqual(['web_1', 'web_2']);
+  });
+
+  it('prunes an app removed from intent down to current and --keep, then drops its reality; other apps are untouched', async () => {
+    const store = new FolderStore(join(dir, 's3'));
+    const base = join(dir, 'b3');
+    await putIntent(store, 'web', base, versions('1'));
+    const agent = createPreparerAgent(testOptions({ keep: 1 }));
+    const run = () => runAgent(agent, { store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true });
+    for (const v of ['1', '2', '3']) {
+      await putIntent(store, 'api', base, versions(...['1', '2', '3'].filter((x) => x <= v)));
+      expect(exitCodeOf(await run())).toBe(0);
+    }
+    expect(await reality(store, 'api')).toBeDefined();
+    await store.delete(appIntentKey(PREFIX, NODE, 'api'));
+    expect(exitCodeOf(await run())).toBe(0);
+    expect(await dirsIn(base)).toEqual(['api_3', 'web_1']);
+    expect(await reality(store, 'api')).toBeUndefined();
+    expect(await readdir(join(base, 'installs'))).not.toContain('.pp-install-api_1.json');
+  });
+});
