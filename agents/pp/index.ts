@@ -17,7 +17,7 @@ let exitCode = 0;
 /** Opens the store for one command, runs it, closes the store, and maps errors to exit codes. */
 function withStore(fn: (store: IntentStore, args: Args) => Promise<void>) {
   return async (args: Args) => {
-    const store = openStore(args.store);
+    const store = await openStore(args.store);
     try {
       await fn(store, args);
     } finally {

@@ -88,7 +88,7 @@ export async function runAgentMain<O, A>(name: string, args: CommonAgentArgs, bu
   const log = createLogger(name, args.node, args['log-level']);
   let store: IntentStore;
   try {
-    store = openStore(args.store);
+    store = await openStore(args.store);
   } catch (err) {
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
     process.exit(EXIT.usage);
