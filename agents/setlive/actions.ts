@@ -1,0 +1,58 @@
+import type { HealthIntent } from './health.js';
+
+/**
+ * One step of pp-setlive. A flip is the sequence stop → write-service → swap-current → link-service →
+ * start → await-health → confirm (each present only when needed); a removal is unlink-service →
+ * exit-service → remove-stage. Every step is idempotent, so a run killed anywhere is finished by the next.
+ */
+export type SetliveAction =
+  | { kind: 'clean-temps'; app: string; paths: string[] }
+  | { kind: 'stop'; app: string; dir: string }
+  | { kind: 'write-service'; app: string; dir: string; run: string; logRun: string }
+  | { kind: 'swap-current'; app: string; basedir: string; target: string }
+  | { kind: 'link-service'; app: string; link: string; dir: string }
+  | { kind: 'start'; app: string; dir: string }
+  | AwaitHealthAction
+  | { kind: 'confirm'; app: string; dir: string; target: string }
+  | { kind: 'unlink-service'; app: string; link: string; dir: string }
+  | { kind: 'exit-service'; app: string; dir: string }
+  | { kind: 'remove-stage'; app: string; dir: string };
+
+/**
+ * Waits for the started version to be up and healthy. On failure it points `current` back at
+ * `rollbackTo` (when set), restarts that version and throws with the check's output.
+ */
+export interface AwaitHealthAction {
+  kind: 'await-health';
+  app: string;
+  version: string;
+  dir: string;
+  basedir: string;
+  target: string;
+  health?: HealthIntent;
+  timeoutMs: number;
+  rollbackTo?: string;
+  /** What `last` pointed at before this flip, put back on rollback so a failed flip leaves no trace. */
+  restoreLast?: string;
+}
+
+/** One line per action for logs and --dry-run. */
+export function describeAction(a: SetliveAction): string {
+  switch (a.kind) {
+    case 'clean-temps': return `remove ${a.paths.length} temp link(s) left by a killed run: ${a.paths.join(', ')}`;
+    case 'stop': return `stop service ${a.dir}`;
+    case 'write-service': return `write runit service folder ${a.dir} (run, log/run)`;
+    case 'swap-current': return `point ${a.basedir}/current at ${a.target} (previous target becomes last)`;
+    case 'link-service': return `link ${a.link} -> ${a.dir}`;
+    case 'start': return `start service ${a.dir}`;
+    case 'await-health': {
+      const check = a.health?.http ? `GET ${a.health.http}` : a.health?.command ? `\`${a.health.command.join(' ')}\`` : 'no check';
+      const back = a.rollbackTo ? `; on failure roll back to ${a.rollbackTo}` : '; nothing to roll back to';
+      return `await ${a.app} ${a.version} up and healthy within ${a.timeoutMs} ms (${check})${back}`;
+    }
+    case 'confirm': return `record ${a.target} as healthy in ${a.dir}`;
+    case 'unlink-service': return `unlink ${a.link}`;
+    case 'exit-service': return `stop service ${a.dir} and its runsv`;
+    case 'remove-stage': return `remove service folder ${a.dir}`;
+  }
+}

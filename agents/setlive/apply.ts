@@ -1,0 +1,75 @@
+import { mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { fsyncDir, writeFileAtomic } from '../../shared/atomic-file.js';
+import type { ActionResult } from '../../shared/loop/types.js';
+import type { SetliveAction } from './actions.js';
+import { applyAwaitHealth } from './apply-health.js';
+import { CONFIRMED_FILE, type SetliveConfig } from './config.js';
+import { doomedName, isDir, readLinkState, removePaths, replaceLink, staleTemps } from './links.js';
+import { svExit, svStop, svUp } from './sv.js';
+
+/** Writes log/main, log/run, then run (last, so a folder with a run script is complete); compare-before-write. */
+async function writeService(dir: string, run: string, logRun: string): Promise<boolean> {
+  const madeMain = (await mkdir(join(dir, 'log', 'main'), { recursive: true })) !== undefined;
+  const wroteLog = await writeFileAtomic(join(dir, 'log', 'run'), logRun, 0o755);
+  const wroteRun = await writeFileAtomic(join(dir, 'run'), run, 0o755);
+  return madeMain || wroteLog || wroteRun;
+}
+
+/** Keeps the old target as `last`, then points `current` at the new install; both renames are atomic. */
+async function swapCurrent(basedir: string, target: string): Promise<boolean> {
+  if (!(await isDir(target))) throw new Error(`${target} is missing; cannot make it current`);
+  await removePaths(await staleTemps(basedir, ['current', 'last']));
+  const current = await readLinkState(join(basedir, 'current'));
+  if (current.kind === 'link' && current.target === target) return false;
+  if (current.kind === 'link' && current.valid && current.target) await replaceLink(join(basedir, 'last'), current.target);
+  return replaceLink(join(basedir, 'current'), target);
+}
+
+/** Links the service folder where runsvdir looks, never over something that is not ours. */
+async function linkService(link: string, dir: string): Promise<boolean> {
+  const state = await readLinkState(link);
+  if (state.kind === 'link' && state.target === dir) return false;
+  if (state.kind !== 'missing') throw new Error(`${link} exists and is not a symlink to ${dir}; refusing to replace it`);
+  return replaceLink(link, dir);
+}
+
+async function unlinkService(link: string, dir: string): Promise<boolean> {
+  const state = await readLinkState(link);
+  if (state.kind !== 'link' || state.target !== dir) return false;
+  await unlink(link);
+  return true;
+}
+
+/** Renames the folder to a temp name first, so a removal cut short never leaves a half folder that looks staged. */
+async function removeStage(dir: string): Promise<boolean> {
+  if (!(await isDir(dir))) return false;
+  const doomed = doomedName(dir);
+  await rename(dir, doomed);
+  await fsyncDir(join(dir, '..'));
+  await rm(doomed, { recursive: true, force: true });
+  return true;
+}
+
+async function run(config: SetliveConfig, a: SetliveAction, log: Logger): Promise<boolean> {
+  switch (a.kind) {
+    case 'clean-temps': return removePaths(a.paths);
+    case 'stop': return svStop(config, a.dir);
+    case 'write-service': return writeService(a.dir, a.run, a.logRun);
+    case 'swap-current': return swapCurrent(a.basedir, a.target);
+    case 'link-service': return linkService(a.link, a.dir);
+    case 'start': return svUp(config, a.dir);
+    case 'await-health': return (await applyAwaitHealth(config, a, log)).changed;
+    case 'confirm': return writeFileAtomic(join(a.dir, CONFIRMED_FILE), `${a.target}\n`);
+    case 'unlink-service': return unlinkService(a.link, a.dir);
+    case 'exit-service': return svExit(config, a.dir);
+    case 'remove-stage': return removeStage(a.dir);
+  }
+}
+
+/** Performs one action; throws with a message naming what failed. */
+export async function applySetlive(config: SetliveConfig, action: SetliveAction, log: Logger): Promise<ActionResult> {
+  log.debug({ action: action.kind }, 'applying');
+  return { changed: await run(config, action, log) };
+}

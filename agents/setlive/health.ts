@@ -1,0 +1,92 @@
+import { sleep } from '../../shared/backoff.js';
+import type { AppIntent } from '../../shared/intent/schema.js';
+import { runCommand } from '../../shared/process.js';
+import type { SetliveConfig } from './config.js';
+import { svStatus, type SvStatus } from './sv.js';
+
+export type HealthIntent = NonNullable<AppIntent['health']>;
+
+/** One health check's verdict and what it said (kept short enough for a reality record). */
+export interface CheckResult {
+  ok: boolean;
+  output: string;
+}
+
+const OUTPUT_LIMIT = 500;
+const RETRY_MS = 200;
+
+function clip(text: string): string {
+  const t = text.trim();
+  return t.length > OUTPUT_LIMIT ? `${t.slice(0, OUTPUT_LIMIT)}…` : t;
+}
+
+async function httpCheck(url: string, timeoutMs: number): Promise<CheckResult> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
+    const body = await res.text().catch(() => '');
+    return { ok: res.status >= 200 && res.status < 300, output: clip(`GET ${url}: HTTP ${res.status}${body.trim() ? `: ${body}` : ''}`) };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return { ok: false, output: clip(`GET ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`) };
+  }
+}
+
+async function commandCheck(argv: string[], cwd: string, timeoutMs: number): Promise<CheckResult> {
+  try {
+    const r = await runCommand(argv, { cwd, timeoutMs });
+    const said = clip(r.stdout + r.stderr);
+    return { ok: r.exitCode === 0, output: `${argv.join(' ')}: exit ${r.exitCode}${said ? `: ${said}` : ''}` };
+  } catch (err) {
+    return { ok: false, output: clip(`${argv.join(' ')}: ${(err as Error).message}`) };
+  }
+}
+
+/** Runs the intent's HTTP GET (2xx passes) or command (exit 0 passes, run in `cwd`) once. */
+export function runHealthCheck(health: HealthIntent, cwd: string, timeoutMs: number): Promise<CheckResult> {
+  const budget = Math.max(100, timeoutMs);
+  if (health.http !== undefined) return httpCheck(health.http, budget);
+  return commandCheck(health.command ?? [], cwd, budget);
+}
+
+/**
+ * How long the process has surely been up: runsv's exact start time when we could read it, else a lower
+ * bound from sv's whole seconds (it subtracts whole-second stamps, so "n s" means above n-1 s).
+ * -1 when it is not running (or about to be stopped).
+ */
+export function upAtLeastMs(status: SvStatus): number {
+  if (status.state !== 'run' || status.wantDown) return -1;
+  if (status.sinceMs !== undefined) return Math.max(0, Date.now() - status.sinceMs);
+  return Math.max(0, status.seconds - 1) * 1000;
+}
+
+/** True when the process has surely been up for the settle time, judging from one status. */
+export function settled(status: SvStatus, config: SetliveConfig): boolean {
+  return upAtLeastMs(status) >= config.settleMs;
+}
+
+/**
+ * Waits until the service in `dir` has been up for the settle time (the same pid seen running that long by
+ * our clock, or runit's own count) and, when a check is given, passes it; gives up after `timeoutMs`.
+ * The failure carries the last check output (or runit's status).
+ */
+export async function awaitHealthy(config: SetliveConfig, dir: string, cwd: string, health: HealthIntent | undefined, timeoutMs: number): Promise<CheckResult> {
+  const deadline = Date.now() + timeoutMs;
+  let lastCheck: string | undefined;
+  let status: SvStatus | undefined;
+  let seen: { pid?: number; at: number } | undefined;
+  for (;;) {
+    status = await svStatus(config, dir);
+    const up = upAtLeastMs(status);
+    if (up < 0 || seen?.pid !== status.pid) seen = up < 0 ? undefined : { pid: status.pid, at: Date.now() };
+    if (seen && Math.max(up, Date.now() - seen.at) >= config.settleMs) {
+      if (!health) return { ok: true, output: status.text };
+      const check = await runHealthCheck(health, cwd, Math.min(5000, deadline - Date.now()));
+      if (check.ok) return check;
+      lastCheck = check.output;
+    }
+    if (Date.now() >= deadline) break;
+    await sleep(Math.min(RETRY_MS, Math.max(0, deadline - Date.now())));
+  }
+  const why = lastCheck ?? `service never stayed up for ${config.settleMs} ms (runit: ${status.text})`;
+  return { ok: false, output: why };
+}

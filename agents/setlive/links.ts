@@ -1,0 +1,89 @@
+import { lstat, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fsyncDir, tempPathBeside } from '../../shared/atomic-file.js';
+
+/** What sits at a path that should be a symlink: nothing, a symlink (with its resolved target), or something else. */
+export interface LinkState {
+  kind: 'missing' | 'link' | 'other';
+  /** Absolute target of the link. */
+  target?: string;
+  /** The link resolves to an existing folder. */
+  valid: boolean;
+}
+
+/** Folder exists (following links). */
+export async function isDir(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() === true;
+}
+
+/** Reads the symlink at `path` without following it further than to check that its target is a folder. */
+export async function readLinkState(path: string): Promise<LinkState> {
+  const info = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!info) return { kind: 'missing', valid: false };
+  if (!info.isSymbolicLink()) return { kind: 'other', valid: false };
+  const target = resolve(dirname(path), await readlink(path));
+  return { kind: 'link', target, valid: await isDir(target) };
+}
+
+/**
+ * Points the symlink `path` at `target` atomically: a new link under a temp name, renamed over the old one,
+ * so `path` is always either the old link or the new one. Returns false when it already pointed there.
+ */
+export async function replaceLink(path: string, target: string): Promise<boolean> {
+  const state = await readLinkState(path);
+  if (state.kind === 'link' && state.target === target) return false;
+  if (state.kind === 'other') throw new Error(`${path} exists and is not a symlink; refusing to replace it`);
+  const temp = tempPathBeside(path);
+  await symlink(target, temp);
+  try {
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+  return true;
+}
+
+/** True when the process with this id is alive (so its temp files are still in use). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Temp names left beside `<dir>/<name>` by replaceLink/writeFileAtomic of a run that was killed
+ * (`.pp-tmp-<name>.<pid>.<hex>` whose pid is gone), for each of `names` (any name when not given).
+ */
+export async function staleTemps(dir: string, names?: string[]): Promise<string[]> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  const out: string[] = [];
+  for (const entry of entries) {
+    const m = /^\.pp-tmp-(.+)\.(\d+)\.[0-9a-f]+$/.exec(entry);
+    if (m && (!names || names.includes(m[1] ?? '')) && !alive(Number(m[2]))) out.push(join(dir, entry));
+  }
+  return out;
+}
+
+/** Removes the given leftovers; returns whether any existed. */
+export async function removePaths(paths: string[]): Promise<boolean> {
+  let removed = false;
+  for (const path of paths) {
+    const existed = (await lstat(path).catch(() => undefined)) !== undefined;
+    await rm(path, { recursive: true, force: true });
+    removed ||= existed;
+  }
+  return removed;
+}
+
+/** The name a folder is renamed to before it is deleted, so a half-deleted folder never looks like a live one. */
+export function doomedName(path: string): string {
+  return tempPathBeside(join(dirname(path), `${basename(path)}.removing`));
+}

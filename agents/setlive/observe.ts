@@ -1,0 +1,93 @@
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NodeIntent } from '../../shared/intent/node-intent.js';
+import type { AppIntent } from '../../shared/intent/schema.js';
+import { CONFIRMED_FILE, installPath, serviceLinkPath, stagePath, type SetliveConfig } from './config.js';
+import { runHealthCheck, settled, type CheckResult } from './health.js';
+import { isDir, readLinkState, staleTemps, type LinkState } from './links.js';
+import { svStatus, type SvStatus } from './sv.js';
+
+/** pp-setlive's view of one app on this host. */
+export interface AppObserved {
+  /** `<stageDir>/<app>` exists: the agent manages this app. */
+  staged: boolean;
+  current: LinkState;
+  last: LinkState;
+  /** The install of the intended live version exists. */
+  installed: boolean;
+  runScript?: string;
+  logRunScript?: string;
+  logMain: boolean;
+  /** `<serviceDir>/<app>`. */
+  link: LinkState;
+  status: SvStatus;
+  /** The install recorded as having passed its health check. */
+  confirmed?: string;
+  /** One health probe, taken only when the intended version is current and settled and a check is given. */
+  probe?: CheckResult;
+  /** Temp links of a killed swap beside `<basedir>/current`. */
+  temps: string[];
+  /** The running process started before `current` or the run script last changed: it runs an old setup. */
+  stale: boolean;
+}
+
+export interface SetliveObserved {
+  apps: Map<string, AppObserved>;
+}
+
+const PROBE_LIMIT_MS = 5000;
+const NO_LINK: LinkState = { kind: 'missing', valid: false };
+const UNSUPERVISED: SvStatus = { state: 'unsupervised', seconds: 0, wantUp: false, wantDown: false, text: 'no service folder' };
+
+const readText = (path: string) => readFile(path, 'utf8').catch(() => undefined);
+const mtimeMs = async (path: string) => (await lstat(path).catch(() => undefined))?.mtimeMs ?? 0;
+
+/** Names of the app folders in the stage folder (temp and hidden names skipped). */
+export async function stagedApps(config: SetliveConfig): Promise<string[]> {
+  const entries = await readdir(config.stageDir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+}
+
+async function observeIntended(app: string, intent: AppIntent, config: SetliveConfig, base: AppObserved): Promise<AppObserved> {
+  const live = intent.versions.find((v) => v.state === 'live');
+  const target = live ? installPath(intent.basedir, app, live.version) : undefined;
+  const [current, last, installed, temps] = await Promise.all([
+    readLinkState(join(intent.basedir, 'current')),
+    readLinkState(join(intent.basedir, 'last')),
+    target ? isDir(target) : Promise.resolve(false),
+    staleTemps(intent.basedir, ['current', 'last']),
+  ]);
+  const changedAt = Math.max(await mtimeMs(join(intent.basedir, 'current')), await mtimeMs(join(stagePath(config, app), 'run')));
+  const stale = base.status.sinceMs !== undefined && changedAt > base.status.sinceMs;
+  const observed = { ...base, current, last, installed, temps, stale };
+  if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
+    observed.probe = await runHealthCheck(intent.health, target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
+  }
+  return observed;
+}
+
+async function observeApp(app: string, intent: AppIntent | undefined, config: SetliveConfig): Promise<AppObserved> {
+  const dir = stagePath(config, app);
+  const staged = await isDir(dir);
+  const [runScript, logRunScript, logMain, link, confirmed, status] = await Promise.all([
+    readText(join(dir, 'run')),
+    readText(join(dir, 'log', 'run')),
+    isDir(join(dir, 'log', 'main')),
+    readLinkState(serviceLinkPath(config, app)),
+    readText(join(dir, CONFIRMED_FILE)),
+    staged ? svStatus(config, dir) : Promise.resolve(UNSUPERVISED),
+  ]);
+  const base: AppObserved = {
+    staged, current: NO_LINK, last: NO_LINK, installed: false, runScript, logRunScript, logMain, link, status,
+    confirmed: confirmed?.trim(), temps: [], stale: false,
+  };
+  return intent ? observeIntended(app, intent, config, base) : base;
+}
+
+/** Observes every intended app and every app with a stage folder. */
+export async function observeSetlive(intent: NodeIntent, config: SetliveConfig): Promise<SetliveObserved> {
+  const names = new Set([...intent.apps.keys(), ...(await stagedApps(config))]);
+  const apps = new Map<string, AppObserved>();
+  await Promise.all([...names].map(async (app) => apps.set(app, await observeApp(app, intent.apps.get(app), config))));
+  return { apps };
+}

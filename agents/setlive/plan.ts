@@ -1,0 +1,122 @@
+import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import type { AppIntent } from '../../shared/intent/schema.js';
+import type { AppPlan } from '../../shared/loop/types.js';
+import type { SetliveAction } from './actions.js';
+import { installPath, serviceLinkPath, stagePath, versionOfInstall, type SetliveConfig } from './config.js';
+import { livenessOf, requiresBlocker, requiresCycle, serviceInPlace } from './liveness.js';
+import type { AppObserved, SetliveObserved } from './observe.js';
+import { renderServiceFiles, type ServiceFiles } from './service-files.js';
+import { mayRun } from './sv.js';
+
+type Plan = AppPlan<SetliveAction>;
+
+const UNSEEN: AppObserved = {
+  staged: false, current: { kind: 'missing', valid: false }, last: { kind: 'missing', valid: false }, installed: false,
+  logMain: false, link: { kind: 'missing', valid: false }, temps: [], stale: false,
+  status: { state: 'unsupervised', seconds: 0, wantUp: false, wantDown: false, text: 'not observed' },
+};
+
+/**
+ * The install to fall back to if the new one fails its check: the install `current` leaves (it becomes `last`),
+ * or, when `current` already points at the new one (a flip cut short), `last` — unless the new one was
+ * confirmed healthy before: a proven version that turns unhealthy is restarted, never rolled back.
+ */
+function rollbackTarget(o: AppObserved, target: string): string | undefined {
+  if (o.current.target !== target && o.current.valid) return o.current.target;
+  if (o.current.target === target && o.confirmed === target) return undefined;
+  return o.last.valid && o.last.target !== target ? o.last.target : undefined;
+}
+
+/** What is in the way of a flip that the agent must not fix by itself. */
+function obstacle(app: string, intent: AppIntent, o: AppObserved, config: SetliveConfig): string | undefined {
+  const stage = stagePath(config, app);
+  if (o.link.kind === 'other' || (o.link.kind === 'link' && o.link.target !== stage)) {
+    return `${serviceLinkPath(config, app)} exists and is not a symlink to ${stage}; refusing to replace it`;
+  }
+  for (const [name, state] of [['current', o.current], ['last', o.last]] as const) {
+    if (state.kind === 'other') return `${intent.basedir}/${name} exists and is not a symlink; refusing to replace it`;
+  }
+  return undefined;
+}
+
+/** The steps that take an app from what is observed to its intended version running and healthy. */
+function flipActions(app: string, intent: AppIntent, version: string, o: AppObserved, files: ServiceFiles, config: SetliveConfig): SetliveAction[] {
+  const dir = stagePath(config, app);
+  const target = installPath(intent.basedir, app, version);
+  const { filesOk, linked } = serviceInPlace(o, files, config, app);
+  const needsFlip = o.current.target !== target;
+  const unhealthy = o.probe !== undefined && !o.probe.ok;
+  const restart = needsFlip || !filesOk || unhealthy || o.stale;
+  const up = o.status.state === 'run' && !o.status.wantDown;
+  const actions: SetliveAction[] = [];
+  // Stopping first makes "down" the durable mark of a flip in progress: a run killed after it finds the
+  // service down and carries on, and never mistakes an old process for the new configuration.
+  if (restart && mayRun(o.status)) actions.push({ kind: 'stop', app, dir });
+  if (!filesOk) actions.push({ kind: 'write-service', app, dir, ...files });
+  if (needsFlip) actions.push({ kind: 'swap-current', app, basedir: intent.basedir, target });
+  if (!linked) actions.push({ kind: 'link-service', app, link: serviceLinkPath(config, app), dir });
+  if (restart || !up) actions.push({ kind: 'start', app, dir });
+  const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
+  const rollbackTo = rollbackTarget(o, target);
+  const restoreLast = needsFlip && o.current.valid && o.last.valid ? o.last.target : undefined;
+  actions.push({ kind: 'await-health', app, version, dir, basedir: intent.basedir, target, health: intent.health, timeoutMs, rollbackTo, restoreLast });
+  actions.push({ kind: 'confirm', app, dir, target });
+  return actions;
+}
+
+function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed: SetliveObserved, config: SetliveConfig): Plan {
+  const o = observed.apps.get(app) ?? UNSEEN;
+  const live = intent.versions.find((v) => v.state === 'live');
+  const details = { current: versionOfInstall(app, o.current.target) ?? null, last: versionOfInstall(app, o.last.target) ?? null };
+  const cleanup: SetliveAction[] = o.temps.length > 0 ? [{ kind: 'clean-temps', app, paths: o.temps }] : [];
+  if (!live) {
+    // Nothing is meant to run: a service we still run is stopped (its folder stays, so it can come back).
+    const stop: SetliveAction[] = o.staged && mayRun(o.status) ? [{ kind: 'stop', app, dir: stagePath(config, app) }] : [];
+    return { app, actions: [...cleanup, ...stop], details: { ...details, live: null } };
+  }
+  const base = { app, version: live.version, details };
+  const problem = obstacle(app, intent, o, config);
+  if (problem) return { ...base, actions: [], error: problem };
+  if (!o.installed) return { ...base, actions: cleanup, pending: `waiting for install of ${live.version}` };
+  const filesOf = (name: string) => {
+    const other = node.apps.get(name);
+    return other?.service ? renderServiceFiles(name, other, config) : undefined;
+  };
+  const files = filesOf(app);
+  if (!files) return { ...base, actions: [], error: 'field service: required when a version is live' };
+  const target = installPath(intent.basedir, app, live.version);
+  if (livenessOf(app, intent, o, files, config).live) {
+    const confirm: SetliveAction[] = o.confirmed === target ? [] : [{ kind: 'confirm', app, dir: stagePath(config, app), target }];
+    return { ...base, actions: [...cleanup, ...confirm] };
+  }
+  const cycle = requiresCycle(app, node);
+  if (cycle) return { ...base, actions: [], error: `field requires: cycle ${cycle}` };
+  const blocker = requiresBlocker(app, node, observed, filesOf, config);
+  if (blocker) return { ...base, actions: cleanup, pending: blocker };
+  return { ...base, actions: [...cleanup, ...flipActions(app, intent, live.version, o, files, config)] };
+}
+
+function planRemoval(app: string, o: AppObserved, config: SetliveConfig): Plan {
+  const dir = stagePath(config, app);
+  const link = serviceLinkPath(config, app);
+  const actions: SetliveAction[] = [];
+  // Unlink first so runsvdir cannot start a fresh runsv once ours exits.
+  if (o.link.kind === 'link' && o.link.target === dir) actions.push({ kind: 'unlink-service', app, link, dir });
+  if (o.status.state !== 'unsupervised') actions.push({ kind: 'exit-service', app, dir });
+  actions.push({ kind: 'remove-stage', app, dir });
+  return { app, actions };
+}
+
+/**
+ * pp-setlive's pure plan: for each intended app the steps to run its live version (or why it waits), for
+ * each staged app that is no longer kept (never on untrusted or invalid intent) its removal. Once removed,
+ * an app has no entry and the loop prunes its reality.
+ */
+export function planSetlive(node: NodeIntent, observed: SetliveObserved, config: SetliveConfig): Plan[] {
+  const plans: Plan[] = [];
+  for (const [app, intent] of node.apps) plans.push(planIntended(app, intent, node, observed, config));
+  for (const [app, o] of observed.apps) {
+    if (o.staged && !node.apps.has(app) && !isKept(node, app)) plans.push(planRemoval(app, o, config));
+  }
+  return plans;
+}

@@ -1,0 +1,144 @@
+import { spawn } from 'node:child_process';
+import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSetliveAgent } from '../../../agents/setlive/agent.js';
+import { silentLogger } from '../../../shared/logger.js';
+import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
+import { FolderStore } from '../../../shared/store/folder-store.js';
+import { freePort } from '../../support/free-port.js';
+import { ask, intentFor, linkTarget, makeInstall, NODE, PREFIX, putIntent, reality, startRunit, testConfig, type Runit } from './helpers.js';
+
+const AGENT = resolve(import.meta.dirname, '../../../dist/agents/setlive/index.js');
+
+let runit: Runit;
+let storeDir: string;
+let store: FolderStore;
+let port: number;
+const base = () => join(runit.root, 'apps', 'web');
+const install = (v: string) => join(base(), 'installs', `web_${v}`);
+
+/** How a run is cut short: right after its n-th action (the agent's hidden test flag), or from outside on a log line. */
+type Kill =
+  | { afterActions: number }
+  /** SIGKILL from this test as the n-th action (of `kind`, if given) starts, after `delayMs`: lands mid-action. */
+  | { onApplying: number; kind?: string; delayMs?: number };
+
+/** Runs `pp-setlive --once` as a real process, maybe SIGKILLed as `kill` says; resolves to its exit code or 'killed'. */
+function runAgentProcess(kill?: Kill): Promise<number | 'killed'> {
+  const args = [AGENT, '--once', '--store', `folder:${storeDir}`, '--prefix', PREFIX, '--node', NODE, '--service-dir', runit.serviceDir,
+    '--stage-dir', runit.stageDir, '--settle-seconds', '0', '--stop-timeout-seconds', '5', '--pickup-timeout-seconds', '15', '--log-level', 'debug'];
+  if (kill && 'afterActions' in kill) args.push('--test-sigkill-after-actions', String(kill.afterActions));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let seen = 0;
+  let buffered = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    if (!kill || !('onApplying' in kill)) return;
+    for (const line of lines) {
+      const entry = JSON.parse(line) as { msg?: string; action?: string };
+      if (entry.msg !== 'applying' || (kill.kind && entry.action !== kill.kind)) continue;
+      if (++seen === kill.onApplying) setTimeout(() => child.kill('SIGKILL'), kill.delayMs ?? 0);
+    }
+  });
+  return new Promise((done) => child.once('exit', (code, signal) => done(signal === 'SIGKILL' ? 'killed' : (code ?? -1))));
+}
+
+/** The restart after a kill: a fresh agent (its start() cleanup included) converging once, in this process to save a node start. */
+async function restartInProcess(): Promise<number> {
+  const agent = createSetliveAgent({ ...testConfig(runit), settleMs: 0 });
+  return exitCodeOf(await runAgent(agent, { store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true }));
+}
+
+/** `current` must always be a link to an existing install (or not exist yet, before the very first flip). */
+async function expectCurrentValid(allowMissing: boolean): Promise<void> {
+  const target = await linkTarget(base(), 'current');
+  if (target === undefined) expect(allowMissing).toBe(true);
+  else expect([install('1'), install('2'), install('3')]).toContain(target);
+}
+
+/** After a clean run nothing of a killed one is left: no temp links beside current, no temp files in the service folder. */
+async function expectNoLeftovers(): Promise<void> {
+  expect((await readdir(base())).sort()).toEqual(['current', 'installs', 'last']);
+  const stage = join(runit.stageDir, 'web');
+  expect([...(await readdir(stage)), ...(await readdir(join(stage, 'log')))].filter((n) => n.startsWith('.pp-tmp-'))).toEqual([]);
+}
+
+function intendLive(v: string, health?: { timeoutMs: number }) {
+  return putIntent(store, 'web', intentFor(base(), port, { live: v, env: { GREETING: `hello from ${v}` }, healthTimeoutMs: health?.timeoutMs }));
+}
+
+beforeAll(async () => {
+  await access(AGENT).catch(() => { throw new Error(`${AGENT} is missing: build first (npx tsc -p .)`); });
+  runit = await startRunit();
+  storeDir = await mkdtemp(join(tmpdir(), 'pp-setlive-crash-store-'));
+  store = new FolderStore(storeDir);
+  port = await freePort();
+  for (const v of ['1', '2']) await makeInstall(base(), 'web', v);
+  await makeInstall(base(), 'web', '3', '500 broken build');
+});
+
+afterAll(async () => {
+  await runit?.stop();
+  await rm(storeDir, { recursive: true, force: true });
+});
+
+describe('pp-setlive killed with SIGKILL and restarted', () => {
+  it('finishes a first deployment killed right after each of its steps', async () => {
+    await intendLive('1');
+    let kills = 0;
+    while ((await runAgentProcess({ afterActions: 1 })) === 'killed') {
+      kills += 1;
+      await expectCurrentValid(true);
+      expect(kills).toBeLessThan(10);
+    }
+    // write-service, swap-current, link-service, start, [await-health,] confirm: one per run (await-health is
+    // skipped when the next run already finds the new service up and healthy)
+    expect(kills).toBeGreaterThanOrEqual(5);
+    expect(kills).toBeLessThanOrEqual(6);
+    expect(await ask(port)).toMatchObject({ version: '1', greeting: 'hello from 1' });
+    expect(await reality(store, 'web')).toMatchObject({ status: 'converged', version: '1' });
+  });
+
+  /** Flips between versions 1 and 2, cutting the n-th flip short by `kill(n)`, until a run is no longer killed. */
+  async function flipKilledAtEachStep(kill: (n: number) => Kill): Promise<number> {
+    let from = (await ask(port)).version ?? '1';
+    let n = 1;
+    for (; n < 10; n++) {
+      const to = from === '1' ? '2' : '1';
+      await intendLive(to);
+      if ((await runAgentProcess(kill(n))) !== 'killed') break;
+      await expectCurrentValid(false);
+      expect(await restartInProcess()).toBe(0);
+      expect(await ask(port)).toMatchObject({ version: to, greeting: `hello from ${to}` });
+      expect(await linkTarget(base(), 'current')).toBe(install(to));
+      expect(await linkTarget(base(), 'last')).toBe(install(from));
+      await expectNoLeftovers();
+      from = to;
+    }
+    return n;
+  }
+
+  it('ends up live on the intended version when a flip is killed right after each step, then restarted', async () => {
+    // stop, write-service, swap-current, start, await-health, confirm: killed after each, the 7th run completes
+    expect(await flipKilledAtEachStep((n) => ({ afterActions: n }))).toBe(7);
+  });
+
+  it('ends up live on the intended version when a flip is killed from outside in the middle of each step', async () => {
+    expect(await flipKilledAtEachStep((n) => ({ onApplying: n, delayMs: 20 }))).toBeGreaterThanOrEqual(6);
+  });
+
+  it('rolls back a failing version whose health wait was killed, on the next run', async () => {
+    const before = (await ask(port)).version ?? '';
+    await intendLive('3', { timeoutMs: 2000 });
+    expect(await runAgentProcess({ onApplying: 1, kind: 'await-health', delayMs: 500 })).toBe('killed');
+    expect(await linkTarget(base(), 'current')).toBe(install('3'));
+    expect(await runAgentProcess()).toBe(1);
+    expect(await ask(port)).toMatchObject({ version: before });
+    expect(await linkTarget(base(), 'current')).toBe(install(before));
+    expect((await reality(store, 'web'))?.error).toContain('HTTP 500: broken build');
+  });
+});

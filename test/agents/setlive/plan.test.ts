@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import type { AwaitHealthAction, SetliveAction } from '../../../agents/setlive/actions.js';
+import type { SetliveConfig } from '../../../agents/setlive/config.js';
+import type { AppObserved, SetliveObserved } from '../../../agents/setlive/observe.js';
+import { planSetlive } from '../../../agents/setlive/plan.js';
+import { renderServiceFiles } from '../../../agents/setlive/service-files.js';
+import { parseSvStatus, type SvStatus } from '../../../agents/setlive/sv.js';
+import type { NodeIntent } from '../../../shared/intent/node-intent.js';
+import { appIntentSchema, type AppIntent } from '../../../shared/intent/schema.js';
+import { intentFor } from './helpers.js';
+
+const config: SetliveConfig = {
+  sv: 'sv', chpst: '/usr/bin/chpst', svlogd: 'svlogd', serviceDir: '/service', stageDir: '/stage',
+  settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 30_000, pickupTimeoutMs: 20_000,
+};
+const inst = (app: string, v: string) => `/srv/${app}/installs/${app}_${v}`;
+const link = (target?: string) => (target ? { kind: 'link' as const, target, valid: true } : { kind: 'missing' as const, valid: false });
+const running = (seconds = 5): SvStatus => ({ state: 'run', pid: 42, seconds, wantUp: false, wantDown: false, text: `run: (pid 42) ${seconds}s` });
+const down: SvStatus = { state: 'down', seconds: 3, wantUp: false, wantDown: false, text: 'down: 3s' };
+
+function appIntent(app: string, o: Parameters<typeof intentFor>[2]): AppIntent {
+  return appIntentSchema.parse(intentFor(`/srv/${app}`, 8080, o));
+}
+
+function nodeOf(apps: Record<string, AppIntent>, extra: Partial<NodeIntent> = {}): NodeIntent {
+  return { node: 'n1', index: 1, apps: new Map(Object.entries(apps)), invalid: new Map(), drained: false, trusted: true, ...extra };
+}
+
+/** What the host looks like when `app` runs `version` exactly as intended (service folder, link, health). */
+function liveState(app: string, intent: AppIntent, version: string, over: Partial<AppObserved> = {}): AppObserved {
+  const files = renderServiceFiles(app, intent, config);
+  return {
+    staged: true, current: link(inst(app, version)), last: link(), installed: true, runScript: files.run, logRunScript: files.logRun,
+    logMain: true, link: link(`/stage/${app}`), status: running(), confirmed: inst(app, version), probe: { ok: true, output: 'HTTP 200' },
+    temps: [], stale: false, ...over,
+  };
+}
+
+function plan(node: NodeIntent, apps: Record<string, AppObserved>) {
+  const observed: SetliveObserved = { apps: new Map(Object.entries(apps)) };
+  return planSetlive(node, observed, config);
+}
+
+const kinds = (actions: SetliveAction[]) => actions.map((a) => a.kind);
+const awaitOf = (actions: SetliveAction[]) => actions.find((a): a is AwaitHealthAction => a.kind === 'await-health');
+
+describe('planSetlive', () => {
+  const web2 = appIntent('web', { live: '2', prepared: ['1'] });
+
+  it('does nothing when the intended version is current, up, settled and healthy; only records it when unconfirmed', () => {
+    expect(plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2') })[0]).toMatchObject({ app: 'web', version: '2', actions: [] });
+    const unconfirmed = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { confirmed: undefined }) })[0];
+    expect(kinds(unconfirmed?.actions ?? [])).toEqual(['confirm']);
+  });
+
+  it('waits for the install of the live version', () => {
+    const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { installed: false }) })[0];
+    expect(p).toMatchObject({ actions: [], pending: 'waiting for install of 2' });
+  });
+
+  it('flips a running version: stop first, then swap, start, await health with rollback to the old one', () => {
+    const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { last: link(inst('web', '0')) }) })[0];
+    expect(kinds(p?.actions ?? [])).toEqual(['stop', 'swap-current', 'start', 'await-health', 'confirm']);
+    expect(awaitOf(p?.actions ?? [])).toMatchObject({ rollbackTo: inst('web', '1'), restoreLast: inst('web', '0'), timeoutMs: 8000 });
+  });
+
+  it('deploys a first version: service folder, swap, link, start, and nothing to roll back to', () => {
+    const fresh: AppObserved = { ...liveState('web', web2, '2'), staged: false, current: link(), runScript: undefined, logRunScript: undefined, logMain: false, link: link(), status: { ...down, state: 'unsupervised' }, confirmed: undefined, probe: undefined };
+    const p = plan(nodeOf({ web: web2 }), { web: fresh })[0];
+    expect(kinds(p?.actions ?? [])).toEqual(['write-service', 'swap-current', 'link-service', 'start', 'await-health', 'confirm']);
+    expect(awaitOf(p?.actions ?? [])?.rollbackTo).toBeUndefined();
+  });
+
+  it('finishes a flip cut short after the swap, still rolling back to last; restarts a proven version without rollback', () => {
+    const cut = liveState('web', web2, '2', { last: link(inst('web', '1')), confirmed: inst('web', '1'), status: down, probe: undefined });
+    const p = plan(nodeOf({ web: web2 }), { web: cut })[0];
+    expect(kinds(p?.actions ?? [])).toEqual(['start', 'await-health', 'confirm']);
+    expect(awaitOf(p?.actions ?? [])?.rollbackTo).toBe(inst('web', '1'));
+    const sick = liveState('web', web2, '2', { last: link(inst('web', '1')), probe: { ok: false, output: 'HTTP 500' } });
+    const q = plan(nodeOf({ web: web2 }), { web: sick })[0];
+    expect(kinds(q?.actions ?? [])).toEqual(['stop', 'start', 'await-health', 'confirm']);
+    expect(awaitOf(q?.actions ?? [])?.rollbackTo).toBeUndefined();
+  });
+
+  it('waits while a started service has not been up for the settle time yet, without restarting it', () => {
+    const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { status: running(0), probe: undefined }) })[0];
+    expect(kinds(p?.actions ?? [])).toEqual(['await-health', 'confirm']);
+  });
+
+  it('restarts a process that started before current or its run script last changed (it runs an old setup)', () => {
+    const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { stale: true }) })[0];
+    expect(kinds(p?.actions ?? [])).toEqual(['stop', 'start', 'await-health', 'confirm']);
+  });
+
+  it('rewrites the run script and restarts when only the environment changed', () => {
+    const changed = appIntent('web', { live: '2', env: { GREETING: 'hi' } });
+    const p = plan(nodeOf({ web: changed }), { web: liveState('web', web2, '2') })[0];
+    expect(kinds(p?.actions ?? [])).toEqual(['stop', 'write-service', 'start', 'await-health', 'confirm']);
+  });
+
+  it('holds an app until the apps it requires are live and healthy, and names the reason', () => {
+    const api = appIntent('api', { live: '1', requires: ['db'] });
+    const db = appIntent('db', { live: '1' });
+    const apiFresh = liveState('api', api, '0');
+    expect(plan(nodeOf({ api, db }), { api: apiFresh, db: liveState('db', db, '1', { probe: { ok: false, output: 'HTTP 503' } }) })[0])
+      .toMatchObject({ app: 'api', actions: [], pending: 'waiting for required app db: its health check fails: HTTP 503' });
+    expect(kinds(plan(nodeOf({ api, db }), { api: apiFresh, db: liveState('db', db, '1') })[0]?.actions ?? [])).toContain('swap-current');
+    expect(plan(nodeOf({ api }), { api: apiFresh })[0]?.pending).toBe("waiting for required app db, which is not in this node's intent");
+    const invalid = nodeOf({ api }, { invalid: new Map([['db', 'bad']]) });
+    expect(plan(invalid, { api: apiFresh })[0]?.pending).toBe('waiting for required app db, whose intent is invalid');
+  });
+
+  it('reports a requires cycle as an error', () => {
+    const a = appIntent('a', { live: '1', requires: ['b'] });
+    const b = appIntent('b', { live: '1', requires: ['a'] });
+    expect(plan(nodeOf({ a, b }), { a: liveState('a', a, '0'), b: liveState('b', b, '0') })[0]?.error).toBe('field requires: cycle a -> b -> a');
+  });
+
+  it('refuses to replace a service link or a current that is not its own', () => {
+    const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { link: link('/etc/sv/web') }) })[0];
+    expect(p).toMatchObject({ actions: [], error: '/service/web exists and is not a symlink to /stage/web; refusing to replace it' });
+    const q = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { current: { kind: 'other', valid: false } }) })[0];
+    expect(q?.error).toBe('/srv/web/current exists and is not a symlink; refusing to replace it');
+  });
+
+  it('removes a staged app that is no longer kept, and never on untrusted intent or for an invalid one', () => {
+    const old = liveState('old', web2, '1');
+    const web = liveState('web', web2, '2');
+    const removal = plan(nodeOf({ web: web2 }), { web, old }).find((p) => p.app === 'old');
+    expect(kinds(removal?.actions ?? [])).toEqual(['unlink-service', 'exit-service', 'remove-stage']);
+    expect(plan(nodeOf({}, { trusted: false }), { old })).toEqual([]);
+    expect(plan(nodeOf({ web: web2 }, { invalid: new Map([['old', 'bad']]) }), { web, old }).find((p) => p.app === 'old')).toBeUndefined();
+  });
+
+  it('stops the service of an app with no live version, and cleans temp links of a killed swap', () => {
+    const none = appIntent('web', { prepared: ['1'] });
+    const p = plan(nodeOf({ web: none }), { web: liveState('web', web2, '1', { temps: ['/srv/web/.pp-tmp-current.1.ab'] }) })[0];
+    expect(kinds(p?.actions ?? [])).toEqual(['clean-temps', 'stop']);
+  });
+});
+
+describe('service files and sv status', () => {
+  it('writes a run script that cds into current and execs the command with env, through chpst only for a user', () => {
+    const intent = appIntentSchema.parse({ ...intentFor('/srv/web', 80, { live: '1', env: { B: "it's", A: 'x y' } }), service: { command: ['./bin/web', '--port', '80'], env: { B: "it's", A: 'x y' }, user: 'www' } });
+    const { run, logRun } = renderServiceFiles('web', intent, config);
+    expect(run).toContain('exec 2>&1\ncd /srv/web/current || exit 111\n');
+    expect(run).toContain(`exec /usr/bin/chpst -u www env 'A=x y' 'B=it'\\''s' ./bin/web --port 80\n`);
+    expect(renderServiceFiles('web', appIntent('web', { live: '1' }), config).run).not.toContain('chpst');
+    expect(logRun).toBe('#!/bin/sh\nexec svlogd -tt ./main\n');
+  });
+
+  it('parses what sv status says', () => {
+    expect(parseSvStatus('run: /stage/web: (pid 123) 7s; run: log: (pid 99) 9s\n', '/stage/web')).toMatchObject({ state: 'run', pid: 123, seconds: 7, wantUp: false });
+    expect(parseSvStatus('down: /stage/web: 1s, normally up, want up\n', '/stage/web')).toMatchObject({ state: 'down', seconds: 1, wantUp: true });
+    expect(parseSvStatus('fail: /stage/web: runsv not running\n', '/stage/web').state).toBe('unsupervised');
+    expect(parseSvStatus('warning: /stage/web: unable to open supervise/ok: file does not exist\n', '/stage/web').state).toBe('unsupervised');
+  });
+});
