@@ -31,18 +31,18 @@ async function readRecord(path: string): Promise<InstallRecord | undefined> {
   }
 }
 
-/** The install `<basedir>/current` points to, when it is a symlink into `installs/`. */
-export async function currentInstall(basedir: string): Promise<string | undefined> {
-  const target = await readlink(join(basedir, 'current')).catch(() => undefined);
+/** The install `<basedir>/<link>` (`current` or `last`) points to, when it is a symlink into `installs/`. */
+export async function currentInstall(basedir: string, link: 'current' | 'last' = 'current'): Promise<string | undefined> {
+  const target = await readlink(join(basedir, link)).catch(() => undefined);
   if (target === undefined) return undefined;
   const absolute = resolve(basedir, target);
   return dirname(absolute) === installsDir(resolve(basedir)) ? basename(absolute) : undefined;
 }
 
-/** Lists one basedir's installs (with their records), orphan records and `current`. */
+/** Lists one basedir's installs (with their records), orphan records, `current` and `last`. */
 export async function readBasedir(basedir: string): Promise<BasedirState> {
   const dir = installsDir(basedir);
-  const state: BasedirState = { installs: new Map(), orphanRecords: [], current: await currentInstall(basedir) };
+  const state: BasedirState = { installs: new Map(), orphanRecords: [], current: await currentInstall(basedir), last: await currentInstall(basedir, 'last') };
   let names: string[];
   try {
     names = await readdir(dir);

@@ -16,8 +16,8 @@ interface PruneChoice {
 const newestFirst = (a: InstallDir, b: InstallDir) => (a.installedAt < b.installedAt ? 1 : a.installedAt > b.installedAt ? -1 : a.name < b.name ? 1 : -1);
 
 /**
- * Pure: the installs of `app` in `state` that intent does not name (`named`), minus the one `current`
- * points to and the newest `keep` others, become prune actions; so do records whose folder is gone.
+ * Pure: the installs of `app` in `state` that intent does not name (`named`), minus the ones `current`
+ * and `last` point to and the newest `keep` others, become prune actions; so do records whose folder is gone.
  * `owners` are every app name that may share the basedir, so `web_a_1` is never taken for `web`'s.
  */
 function choosePrunes(app: string, basedir: string, state: BasedirState, named: Set<string>, owners: Set<string>, keep: number): PruneChoice {
@@ -27,7 +27,7 @@ function choosePrunes(app: string, basedir: string, state: BasedirState, named: 
   const actions: PruneAction[] = [];
   let others = 0;
   for (const install of candidates) {
-    if (install.name === state.current) kept.push(install.name);
+    if (install.name === state.current || install.name === state.last) kept.push(install.name);
     else if (others < keep) {
       others += 1;
       kept.push(install.name);

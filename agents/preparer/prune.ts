@@ -9,13 +9,14 @@ import type { PruneAction } from './types.js';
 
 /**
  * Removes one install and its record. The folder is first renamed to a temp name (atomic), so a crash
- * mid-delete never leaves a half-deleted install under its real name. Re-checks `current` first, since
+ * mid-delete never leaves a half-deleted install under its real name. Re-checks `current`/`last` first, since
  * it may have moved since the pass observed it.
  */
 export async function pruneInstall(action: PruneAction, log: Logger): Promise<{ changed: boolean }> {
   const dir = installsDir(action.basedir);
-  if ((await currentInstall(action.basedir)) === action.name) {
-    log.warn({ action: 'prune', install: action.name }, 'not pruning: current points to it now');
+  const linked = [await currentInstall(action.basedir), await currentInstall(action.basedir, 'last')];
+  if (linked.includes(action.name)) {
+    log.warn({ action: 'prune', install: action.name }, 'not pruning: current or last points to it now');
     return { changed: false };
   }
   const path = join(dir, action.name);

@@ -54,6 +54,8 @@ export interface BasedirState {
   installs: Map<string, InstallDir>;
   /** Install name `<basedir>/current` points to, when it points into `installs/`. */
   current?: string;
+  /** Install name `<basedir>/last` points to: setlive's rollback target, never pruned either. */
+  last?: string;
   /** Install records (`.pp-install-<name>.json`) whose folder is gone. */
   orphanRecords: string[];
   /** Why `installs/` could not be read; the apps using this basedir report it. */

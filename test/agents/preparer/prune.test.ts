@@ -27,7 +27,7 @@ const versions = (...vs: string[]) => vs.map((v, i) => version(v, url, digest, i
 const dirsIn = async (base: string) => (await listInstalls(base)).filter((n) => !n.startsWith('.'));
 
 describe('pp-preparer pruning', () => {
-  it('keeps the installs intent names, the one current points to and the newest --keep others; removes the rest with their records', async () => {
+  it('keeps the installs intent names, the ones current and last point to and the newest --keep others; removes the rest with their records', async () => {
     const store = new FolderStore(join(dir, 's1'));
     const base = join(dir, 'b1');
     for (const v of ['1', '2', '3', '4', '5']) {
@@ -44,8 +44,9 @@ describe('pp-preparer pruning', () => {
     ]);
     expect(await reality(store, 'web')).toMatchObject({ status: 'converged', version: '5', details: { present: ['5'], current: 'web_1', kept: ['web_1', 'web_3', 'web_4'] } });
 
+    await symlink('installs/web_3', join(base, 'last')); // setlive's rollback target is never pruned either
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
-    expect(await dirsIn(base)).toEqual(['web_1', 'web_5']);
+    expect(await dirsIn(base)).toEqual(['web_1', 'web_3', 'web_5']);
   });
 
   it('removes nothing when the node intent is empty and not drained (it may be a store fault)', async () => {
