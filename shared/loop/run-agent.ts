@@ -62,42 +62,59 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
   return daemon(agent, options, retries, reality);
 }
 
+/** Waits `ms`, until `setWake`'s function is called, or until `signal` aborts; true when the time ran out. */
+function pause(ms: number, signal: AbortSignal, setWake: (wake: () => void) => void): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const done = (byTimer: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(byTimer);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    setWake(() => done(false));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * How long to wait before re-observing an app that is pending on something outside this agent (another
+ * agent's work, a required app): soon at first, backing off to 30 s while it stays pending.
+ */
+export function pendingRecheckMs(streak: number): number | undefined {
+  return streak === 0 ? undefined : Math.min(30_000, 1000 * 2 ** (streak - 1));
+}
+
 async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: RetryBook, reality: RealityWriter): Promise<PassResult | undefined> {
   const { store, prefix, node, log } = options;
-  const watchAbort = new AbortController();
-  const stop = () => watchAbort.abort();
+  const abort = new AbortController();
+  const stop = () => abort.abort();
   options.signal?.addEventListener('abort', stop, { once: true });
   let latest: Snapshot | undefined;
   let wake: () => void = () => {};
   const watching = watchPrefix(store, nodeIntentPrefix(prefix, node), { ...DEFAULT_WATCH, ...options.watch }, {
     onChange: (s) => { latest = s; wake(); },
     onError: (err, retryInMs) => log.warn({ action: 'watch', err: (err as Error).message, retryInMs }, 'cannot read intent; nothing changes until it can'),
-  }, watchAbort.signal, log);
+  }, abort.signal, log);
   let result: PassResult | undefined;
   let seen: Snapshot | undefined;
-  while (!watchAbort.signal.aborted) {
+  let pendingStreak = 0;
+  while (!abort.signal.aborted) {
     if (latest && latest !== seen) {
+      const fresh = latest !== seen && seen !== undefined;
       seen = latest;
       const intent = nodeIntentFromSnapshot(prefix, node, latest);
       describeIntent(intent, log);
-      result = await convergePass(agent, intent, retries, log, () => watchAbort.signal.aborted);
+      result = await convergePass(agent, intent, retries, log, () => abort.signal.aborted);
       await reality.write(result.outcomes, intent.trusted);
-      log.info({ action: 'pass', changed: result.changed, iterations: result.iterations }, 'pass done');
+      const pending = result.outcomes.some((o) => o.status === 'pending');
+      pendingStreak = !pending ? 0 : result.changed > 0 || fresh ? 1 : pendingStreak + 1;
+      log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, iterations: result.iterations }, 'pass done');
     }
-    if (latest !== seen || watchAbort.signal.aborted) continue; // intent changed during the pass
-    const delay = Math.min(retries.nextRetryIn() ?? Infinity, options.resyncMs ?? 60_000);
-    const timedOut = await new Promise<boolean>((resolve) => {
-      const done = (byTimer: boolean) => {
-        clearTimeout(timer);
-        watchAbort.signal.removeEventListener('abort', onAbort);
-        resolve(byTimer);
-      };
-      const onAbort = () => done(false);
-      const timer = setTimeout(() => done(true), delay);
-      wake = () => done(false);
-      watchAbort.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    if (timedOut) seen = undefined; // resync or retry: re-observe the host against the same intent
+    if (latest !== seen || abort.signal.aborted) continue; // intent changed during the pass
+    const delay = Math.min(retries.nextRetryIn() ?? Infinity, pendingRecheckMs(pendingStreak) ?? Infinity, options.resyncMs ?? 60_000);
+    // On a timer (retry, pending recheck or resync) the host is re-observed against the same intent.
+    if (await pause(delay, abort.signal, (w) => { wake = w; })) seen = undefined;
   }
   options.signal?.removeEventListener('abort', stop);
   await watching;
