@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
+import { tempPathIn } from './temp-files.js';
 
-/** Name of a temp file beside `path`; the `.pp-tmp-` prefix lets cleanup find leftovers of a killed run. */
+/** Name of a temp file beside `path`; its `.pp-tmp-` form lets cleanup find leftovers of a killed run. */
 export function tempPathBeside(path: string): string {
-  return join(dirname(path), `.pp-tmp-${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  return tempPathIn(dirname(path), basename(path));
 }
 
 /** fsyncs a directory so a rename inside it survives a crash. */

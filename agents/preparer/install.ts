@@ -7,7 +7,7 @@ import { fetchAndExtract, type Extracted } from './fetch-extract.js';
 import { installName, recordName } from './names.js';
 import { installsDir } from './observe.js';
 import { syncFolders } from './sync-pool.js';
-import { tempPathIn, usingTemp } from './temp-dirs.js';
+import { tempPathIn, usingTemp } from '../../shared/temp-files.js';
 import type { InstallAction, PreparerOptions } from './types.js';
 
 async function recordedDigest(dir: string, name: string): Promise<string | undefined> {

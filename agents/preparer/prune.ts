@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { fsyncDir } from '../../shared/atomic-file.js';
 import { recordName } from './names.js';
 import { currentInstall, installsDir } from './observe.js';
-import { tempPathIn } from './temp-dirs.js';
+import { tempPathIn } from '../../shared/temp-files.js';
 import type { PruneAction } from './types.js';
 
 /**

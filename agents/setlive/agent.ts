@@ -4,7 +4,8 @@ import type { Agent } from '../../shared/loop/types.js';
 import { describeAction, type SetliveAction } from './actions.js';
 import { applySetlive } from './apply.js';
 import type { SetliveConfig } from './config.js';
-import { removePaths, staleTemps } from './links.js';
+import { staleTemps } from '../../shared/temp-files.js';
+import { removePaths } from './links.js';
 import { observeSetlive, stagedApps, type SetliveObserved } from './observe.js';
 import { planSetlive } from './plan.js';
 

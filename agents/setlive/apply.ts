@@ -6,7 +6,8 @@ import type { ActionResult } from '../../shared/loop/types.js';
 import type { SetliveAction } from './actions.js';
 import { applyAwaitHealth } from './apply-health.js';
 import { CONFIRMED_FILE, type SetliveConfig } from './config.js';
-import { doomedName, isDir, readLinkState, removePaths, replaceLink, staleTemps } from './links.js';
+import { staleTemps } from '../../shared/temp-files.js';
+import { doomedName, isDir, readLinkState, removePaths, replaceLink } from './links.js';
 import { svExit, svStop, svUp } from './sv.js';
 
 /** Writes log/main, log/run, then run (last, so a folder with a run script is complete); compare-before-write. */

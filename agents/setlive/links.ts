@@ -1,4 +1,4 @@
-import { lstat, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { lstat, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fsyncDir, tempPathBeside } from '../../shared/atomic-file.js';
 
@@ -46,30 +46,6 @@ export async function replaceLink(path: string, target: string): Promise<boolean
   }
   await fsyncDir(dirname(path));
   return true;
-}
-
-/** True when the process with this id is alive (so its temp files are still in use). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Temp names left beside `<dir>/<name>` by replaceLink/writeFileAtomic of a run that was killed
- * (`.pp-tmp-<name>.<pid>.<hex>` whose pid is gone), for each of `names` (any name when not given).
- */
-export async function staleTemps(dir: string, names?: string[]): Promise<string[]> {
-  const entries = await readdir(dir).catch(() => [] as string[]);
-  const out: string[] = [];
-  for (const entry of entries) {
-    const m = /^\.pp-tmp-(.+)\.(\d+)\.[0-9a-f]+$/.exec(entry);
-    if (m && (!names || names.includes(m[1] ?? '')) && !alive(Number(m[2]))) out.push(join(dir, entry));
-  }
-  return out;
 }
 
 /** Removes the given leftovers; returns whether any existed. */

@@ -4,7 +4,8 @@ import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { CONFIRMED_FILE, installPath, serviceLinkPath, stagePath, type SetliveConfig } from './config.js';
 import { runHealthCheck, settled, type CheckResult } from './health.js';
-import { isDir, readLinkState, staleTemps, type LinkState } from './links.js';
+import { staleTemps } from '../../shared/temp-files.js';
+import { isDir, readLinkState, type LinkState } from './links.js';
 import { svStatus, type SvStatus } from './sv.js';
 
 /** pp-setlive's view of one app on this host. */

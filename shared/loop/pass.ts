@@ -1,18 +1,9 @@
 import type { Logger } from 'pino';
 import type { NodeIntent } from '../intent/node-intent.js';
 import type { RetryBook } from './retry-book.js';
-import type { Agent, AppPlan, AppStatus } from './types.js';
+import type { Agent, AppOutcome, AppPlan } from './types.js';
 
-/** What a pass concluded for one app, before it becomes a reality record. */
-export interface AppOutcome {
-  app: string;
-  status: AppStatus;
-  version?: string;
-  reason?: string;
-  error?: string;
-  attempts: number;
-  details?: Record<string, unknown>;
-}
+export type { AppOutcome } from './types.js';
 
 export interface PassResult {
   outcomes: AppOutcome[];

@@ -37,9 +37,8 @@ export interface Agent<Observed, A> {
 
 export type AppStatus = 'converged' | 'pending' | 'failed';
 
-/** What an agent records in reality for one app. */
-export interface RealityRecord {
-  agent: string;
+/** What a pass concluded for one app. */
+export interface AppOutcome {
   app: string;
   status: AppStatus;
   version?: string;
@@ -47,5 +46,10 @@ export interface RealityRecord {
   error?: string;
   attempts: number;
   details?: Record<string, unknown>;
+}
+
+/** What an agent records in reality for one app: the outcome, who wrote it and when. */
+export interface RealityRecord extends AppOutcome {
+  agent: string;
   at: string;
 }

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** `.pp-tmp-<label>.<pid>.<hex>`: every temp name Platypus writes, so a later run can spot a killed run's leftovers. */
+const TEMP_NAME = /^\.pp-tmp-(.+)\.(\d+)\.[0-9a-f]+$/;
+
+/** Temp paths this process is using right now: never leftovers, although their pid is ours. */
+const inUse = new Set<string>();
+
+/** A fresh temp path in `dir` for `label`. */
+export function tempPathIn(dir: string, label: string): string {
+  return join(dir, `.pp-tmp-${label}.${process.pid}.${randomBytes(4).toString('hex')}`);
+}
+
+/** Marks `path` as in use until `work` settles, so a cleanup running meanwhile in this process leaves it alone. */
+export async function usingTemp<T>(path: string, work: () => Promise<T>): Promise<T> {
+  inUse.add(path);
+  try {
+    return await work();
+  } finally {
+    inUse.delete(path);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false; // our own in-flight temps are in `inUse`
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Temp entries in `dir` left by a run that is gone (its pid is dead, or ours but not in use), for each
+ * label of `labels` (any label when not given).
+ */
+export async function staleTemps(dir: string, labels?: string[]): Promise<string[]> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  const out: string[] = [];
+  for (const entry of entries) {
+    const m = TEMP_NAME.exec(entry);
+    const path = join(dir, entry);
+    if (m && (!labels || labels.includes(m[1]!)) && !inUse.has(path) && !processAlive(Number(m[2]))) out.push(path);
+  }
+  return out;
+}
