@@ -13,8 +13,6 @@ export interface NativeOptions {
   restore: Record<Family, string>;
   /** Command prefix, e.g. ['ip', 'netns', 'exec', 'ns1']. */
   prefix: string[];
-  /** Apps this agent has reality records for (wired to the store by index.ts); [] when unknown. */
-  knownApps?: () => Promise<string[]>;
 }
 
 /** Reads our chain in one family with `iptables-save -t filter` (or ip6tables-save); throws when it cannot. */
@@ -23,18 +21,8 @@ export async function readChain(options: NativeOptions, family: Family): Promise
   return parseFilterTable(out, options.chain);
 }
 
-/** Apps with reality records; a store fault only means a removed app's record lingers one more pass. */
-export async function knownApps(options: NativeOptions | { knownApps?: () => Promise<string[]> }, log?: Logger): Promise<string[]> {
-  try {
-    return (await options.knownApps?.()) ?? [];
-  } catch (err) {
-    log?.warn({ action: 'observe', err: (err as Error).message }, 'cannot list reality records');
-    return [];
-  }
-}
-
 /**
- * Observes every enabled family's chain, plus the apps we reported on before. Never throws: a family that
+ * Observes every enabled family's chain. Never throws: a family that
  * cannot be read carries the error, so the plan reports it for every app and the daemon keeps running.
  */
 export async function observeNative(options: NativeOptions, log?: Logger): Promise<NativeObserved> {
@@ -47,7 +35,7 @@ export async function observeNative(options: NativeOptions, log?: Logger): Promi
       families.push({ family, state: { exists: false, rules: [], jumps: 0 }, error });
     }
   }
-  return { chain: options.chain, families, known: await knownApps(options, log) };
+  return { chain: options.chain, families };
 }
 
 /** Logs which iptables (and backend) we drive, so a missing binary shows up before the first pass. */

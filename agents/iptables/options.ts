@@ -1,9 +1,6 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { realityPrefix } from '../../shared/keys.js';
-import type { IntentStore } from '../../shared/store/types.js';
-import { AGENT_NAME } from './agent.js';
 import type { Family } from './plan.js';
 import { chainProblem } from './rules.js';
 
@@ -42,10 +39,4 @@ export function iptablesFlags(y: Argv<object>) {
 /** The families native mode converges: IPv4 always, IPv6 with --ipv6. */
 export function familiesOf(ipv6: boolean): Family[] {
   return ipv6 ? ['ipv4', 'ipv6'] : ['ipv4'];
-}
-
-/** Lists the apps this agent has reality records for, from the store. */
-export function knownAppsFrom(store: IntentStore, prefix: string, node: string): () => Promise<string[]> {
-  const base = realityPrefix(prefix, node, AGENT_NAME);
-  return async () => (await store.read(base)).entries.map((e) => e.key.slice(base.length)).filter((app) => app !== '' && !app.includes('/'));
 }

@@ -10,8 +10,6 @@ export interface NativeObserved {
   chain: string;
   /** `error` is set when the family's table could not be read: nothing is planned then. */
   families: { family: Family; state: ChainState; error?: string }[];
-  /** Apps this agent reported on before, so a removed app's record can be cleared. */
-  known: string[];
 }
 
 /** Replace our chain's content in one family with `lines` (one atomic iptables-restore), jump included. */
@@ -78,10 +76,10 @@ function openPorts(state: ChainState, app: string): string[] {
 export function planNative(intent: NodeIntent, observed: NativeObserved): AppPlan<SyncChainAction>[] {
   if (!intent.trusted) return [];
   const unreadable = observed.families.filter((f) => f.error).map((f) => f.error!);
-  if (unreadable.length > 0) return reportOnly(intent, observed.known, unreadable.join('; '));
+  if (unreadable.length > 0) return reportOnly(intent, unreadable.join('; '));
   const [first] = observed.families;
   const claims = claimPorts(intent, heldPorts(first?.state));
-  const apps = new Set<string>([...intent.apps.keys(), ...intent.invalid.keys(), ...observed.known]);
+  const apps = new Set<string>([...intent.apps.keys(), ...intent.invalid.keys()]);
   const actions = new Map<string, SyncChainAction[]>();
   for (const { family, state } of observed.families) {
     const present = linesByApp(state.rules).keys();

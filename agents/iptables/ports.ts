@@ -72,7 +72,7 @@ export function frozenApps(intent: NodeIntent, claims: PortClaims, present: Iter
 }
 
 /** Every app we would report on, failed with `error` and without actions (the host could not be read). */
-export function reportOnly<A>(intent: NodeIntent, known: string[], error: string): AppPlan<A>[] {
-  const apps = new Set([...intent.apps.keys(), ...intent.invalid.keys(), ...known]);
+export function reportOnly<A>(intent: NodeIntent, error: string): AppPlan<A>[] {
+  const apps = new Set([...intent.apps.keys(), ...intent.invalid.keys()]);
   return [...apps].sort(compareNames).map((app) => ({ app, actions: [], error }));
 }

@@ -1,7 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { knownApps } from '../observe.js';
 import { appOfFile, parseAppFile, parseMarker, REFRESH_MARKER } from './files.js';
 import type { PaFile, PaObserved } from './plan.js';
 
@@ -12,7 +11,6 @@ export interface PaOptions {
   refresh: string[];
   /** Command prefix for the refresh command, e.g. ['ip', 'netns', 'exec', 'ns1']. */
   prefix: string[];
-  knownApps?: () => Promise<string[]>;
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -47,15 +45,14 @@ export async function readMarker(configDir: string): Promise<PaObserved['refresh
 }
 
 /**
- * Observes the config folder, the refresh marker and the apps we reported on before. Never throws: an
+ * Observes the config folder and the refresh marker. Never throws: an
  * unreadable folder is carried as `error`, so the plan reports it for every app and the daemon goes on.
  */
 export async function observePortAuthority(options: PaOptions, log?: Logger): Promise<PaObserved> {
-  const known = await knownApps(options, log);
   try {
-    return { files: await readAppFiles(options.configDir), refresh: await readMarker(options.configDir), known };
+    return { files: await readAppFiles(options.configDir), refresh: await readMarker(options.configDir) };
   } catch (err) {
     const error = `cannot read config folder ${options.configDir}: ${(err as Error).message}`;
-    return { files: new Map(), refresh: { pending: false, apps: [] }, known, error };
+    return { files: new Map(), refresh: { pending: false, apps: [] }, error };
   }
 }

@@ -15,8 +15,6 @@ export interface PaObserved {
   files: Map<string, PaFile>;
   /** Whether the refresh marker exists, and the apps it lists. */
   refresh: { pending: boolean; apps: string[] };
-  /** Apps this agent reported on before, so a removed app's record can be cleared. */
-  known: string[];
   /** Set when the folder could not be read: nothing is planned then. */
   error?: string;
 }
@@ -55,11 +53,11 @@ function detailsOf(app: string, observed: PaObserved, carriers: Set<string>): Re
  */
 export function planPortAuthority(intent: NodeIntent, observed: PaObserved): AppPlan<PaAction>[] {
   if (!intent.trusted) return [];
-  if (observed.error) return reportOnly(intent, observed.known, observed.error);
+  if (observed.error) return reportOnly(intent, observed.error);
   const held = new Map([...observed.files].map(([app, f]) => [app, new Set(f.ports.map(portId))]));
   const claims = claimPorts(intent, held);
   const frozen = frozenApps(intent, claims, observed.files.keys());
-  const apps = [...new Set([...intent.apps.keys(), ...intent.invalid.keys(), ...observed.files.keys(), ...observed.known, ...observed.refresh.apps])].sort(compareNames);
+  const apps = [...new Set([...intent.apps.keys(), ...intent.invalid.keys(), ...observed.files.keys(), ...observed.refresh.apps])].sort(compareNames);
   const carriers = refreshCarriers(observed, apps);
   return apps.map((app) => {
     const write = fileAction(app, claims, frozen, observed.files.get(app));

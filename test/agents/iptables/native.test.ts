@@ -2,7 +2,6 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNativeAgent } from '../../../agents/iptables/agent.js';
 import type { Family } from '../../../agents/iptables/plan.js';
-import { knownAppsFrom } from '../../../agents/iptables/options.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
 import { chainLines, createNetns, FOREIGN_SETUP, foreignLines, jumpCount, rule, type TestNetns } from './netns.js';
@@ -23,7 +22,6 @@ function agentFor(chain = 'PLATYPUS', families: Family[] = ['ipv4'], backend = '
     save: { ipv4: `iptables${backend}-save`, ipv6: `ip6tables${backend}-save` },
     restore: { ipv4: `iptables${backend}-restore`, ipv6: `ip6tables${backend}-restore` },
     prefix: ns.prefix,
-    knownApps: knownAppsFrom(t.store, PREFIX, NODE),
   });
 }
 

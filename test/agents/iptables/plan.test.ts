@@ -5,10 +5,9 @@ import { ruleLine, type ChainState } from '../../../agents/iptables/rules.js';
 import { INVALID, nodeIntent } from './intent.js';
 
 const r = (app: string, port: number, protocol: 'tcp' | 'udp' = 'tcp') => ({ line: ruleLine('PLATYPUS', app, { port, protocol }), app, port: { port, protocol } });
-const observed = (state: Partial<ChainState>, known: string[] = []): NativeObserved => ({
+const observed = (state: Partial<ChainState>): NativeObserved => ({
   chain: 'PLATYPUS',
   families: [{ family: 'ipv4', state: { exists: true, rules: [], jumps: 1, ...state } }],
-  known,
 });
 const byApp = (plans: ReturnType<typeof planNative>) => Object.fromEntries(plans.map((p) => [p.app, p]));
 
@@ -35,20 +34,18 @@ describe('planNative', () => {
     expect(plans.web!.details).toEqual({ open: [] });
   });
 
-  it('removes a removed app, keeps an invalid app\'s rules, and lists a known app without rules so its record goes', () => {
-    const plans = byApp(planNative(nodeIntent({ web: INVALID, api: [9090] }), observed({ rules: [r('old', 1), r('web', 80)] }, ['gone'])));
+  it('removes a removed app and keeps an invalid app\'s rules', () => {
+    const plans = byApp(planNative(nodeIntent({ web: INVALID, api: [9090] }), observed({ rules: [r('old', 1), r('web', 80)] })));
     expect(plans.old!.actions[0]).toMatchObject({ lines: [r('api', 9090).line, r('web', 80).line] });
     expect(plans.web!.actions).toEqual([]);
-    expect(plans.gone).toEqual({ app: 'gone', actions: [], error: undefined, details: { open: [] } });
   });
 
   it('plans no action and fails every app when a family cannot be read', () => {
-    const obs = observed({ rules: [r('web', 80)] }, ['old']);
+    const obs = observed({ rules: [r('web', 80)] });
     obs.families.push({ family: 'ipv6', state: { exists: false, rules: [], jumps: 0 }, error: 'cannot read the ipv6 filter table: boom' });
     const plans = planNative(nodeIntent({ web: [81], bad: INVALID }), obs);
     expect(plans.map((p) => [p.app, p.actions.length, p.error])).toEqual([
       ['bad', 0, 'cannot read the ipv6 filter table: boom'],
-      ['old', 0, 'cannot read the ipv6 filter table: boom'],
       ['web', 0, 'cannot read the ipv6 filter table: boom'],
     ]);
   });

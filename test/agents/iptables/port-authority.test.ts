@@ -2,7 +2,6 @@ import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { knownAppsFrom } from '../../../agents/iptables/options.js';
 import { createPortAuthorityAgent } from '../../../agents/iptables/port-authority/agent.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
@@ -22,7 +21,7 @@ async function calls(): Promise<string[]> {
   return text.split('\n').filter((l) => l !== '');
 }
 
-const agent = () => createPortAuthorityAgent({ configDir: dir, refresh: [script], prefix: [], knownApps: knownAppsFrom(t.store, PREFIX, NODE) });
+const agent = () => createPortAuthorityAgent({ configDir: dir, refresh: [script], prefix: [] });
 const converge = async () => (await runAgent(agent(), { store: t.store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true }))!;
 const file = (app: string) => readFile(join(dir, `${app}.yml`), 'utf8');
 const exists = (name: string) => stat(join(dir, name)).then(() => true, () => false);

@@ -10,7 +10,6 @@ const ours = (app: string, ports: number[]): PaFile => {
 const observed = (files: Record<string, PaFile>, marker?: string[]): PaObserved => ({
   files: new Map(Object.entries(files)),
   refresh: { pending: marker !== undefined, apps: marker ?? [] },
-  known: [],
 });
 const actions = (plans: ReturnType<typeof planPortAuthority>) => Object.fromEntries(plans.map((p) => [p.app, p.actions.map((a) => a.kind)]));
 
