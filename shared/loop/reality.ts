@@ -27,6 +27,11 @@ export class RealityWriter {
     private readonly log: Logger,
   ) {}
 
+  /** Forgets what the store was believed to hold (it was restored or replaced): every record is checked again. */
+  invalidate(): void {
+    this.loaded = false;
+  }
+
   private async load(): Promise<void> {
     const snapshot = await this.store.read(realityPrefix(this.prefix, this.node, this.agent));
     this.known = new Map(snapshot.entries.map((e) => [e.key, this.comparableOf(e.value)]));

@@ -91,13 +91,14 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
   const stop = () => abort.abort();
   options.signal?.addEventListener('abort', stop, { once: true });
   let latest: Snapshot | undefined;
+  let seen: Snapshot | undefined;
+  let result: PassResult | undefined;
   let wake: () => void = () => {};
   const watching = watchPrefix(store, nodeIntentPrefix(prefix, node), { ...DEFAULT_WATCH, ...options.watch }, {
     onChange: (s) => { latest = s; wake(); },
     onError: (err, retryInMs) => log.warn({ action: 'watch', err: (err as Error).message, retryInMs }, 'cannot read intent; nothing changes until it can'),
+    onIndexReset: () => { reality.invalidate(); seen = undefined; wake(); },
   }, abort.signal, log);
-  let result: PassResult | undefined;
-  let seen: Snapshot | undefined;
   let pendingStreak = 0;
   while (!abort.signal.aborted) {
     if (latest && latest !== seen) {

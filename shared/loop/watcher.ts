@@ -31,13 +31,14 @@ export function nextIndex(previous: number, returned: number): number {
 /**
  * Watches `prefix` with blocking queries until `signal` aborts, calling `onChange` with every snapshot
  * whose content differs from the last one delivered (the first successful read always). Never gives up:
- * errors go to `onError` and are retried with capped, jittered exponential backoff.
+ * errors go to `onError` and are retried with capped, jittered exponential backoff. `onIndexReset` hears of
+ * an index that went backwards: the store was restored or replaced, so what we believed it holds may be gone.
  */
 export async function watchPrefix(
   store: IntentStore,
   prefix: string,
   options: WatchOptions,
-  handlers: { onChange: (s: Snapshot) => void; onError: (err: unknown, retryInMs: number) => void },
+  handlers: { onChange: (s: Snapshot) => void; onError: (err: unknown, retryInMs: number) => void; onIndexReset?: () => void },
   signal: AbortSignal,
   log?: Logger,
 ): Promise<void> {
@@ -49,7 +50,10 @@ export async function watchPrefix(
       const snapshot = await store.watch(prefix, index, options.waitMs, signal);
       if (signal.aborted) return;
       failures = 0;
-      if (snapshot.index < index) log?.warn({ action: 'watch', previous: index, returned: snapshot.index }, 'store index went backwards; full read next');
+      if (snapshot.index < index) {
+        log?.warn({ action: 'watch', previous: index, returned: snapshot.index }, 'store index went backwards; full read next');
+        handlers.onIndexReset?.();
+      }
       index = nextIndex(index, snapshot.index);
       const digest = snapshotDigest(snapshot);
       if (digest !== lastDigest) {
