@@ -17,6 +17,17 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Renames `temp` over `path` (removing `temp` when that fails) and fsyncs the folder so the swap survives a crash. */
+export async function renameIntoPlace(temp: string, path: string): Promise<void> {
+  try {
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+}
+
 /**
  * Writes `content` to `path` atomically (temp → fsync → rename → fsync dir) unless the file already holds
  * exactly that content. Returns true when it wrote.
@@ -36,11 +47,10 @@ export async function writeFileAtomic(path: string, content: string | Buffer, mo
     } finally {
       await handle.close();
     }
-    await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
   }
-  await fsyncDir(dirname(path));
+  await renameIntoPlace(temp, path);
   return true;
 }

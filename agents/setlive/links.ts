@@ -1,6 +1,6 @@
-import { lstat, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { lstat, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fsyncDir, tempPathBeside } from '../../shared/atomic-file.js';
+import { renameIntoPlace, tempPathBeside } from '../../shared/atomic-file.js';
 
 /** What sits at a path that should be a symlink: nothing, a symlink (with its resolved target), or something else. */
 export interface LinkState {
@@ -38,13 +38,7 @@ export async function replaceLink(path: string, target: string): Promise<boolean
   if (state.kind === 'other') throw new Error(`${path} exists and is not a symlink; refusing to replace it`);
   const temp = tempPathBeside(path);
   await symlink(target, temp);
-  try {
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await fsyncDir(dirname(path));
+  await renameIntoPlace(temp, path);
   return true;
 }
 
