@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `npm run bench`: runs the benchmarks of issue 6 and prints one table of figures beside their targets and the
+// baselines measured in the same run. Progress goes to stderr, the table to stdout.
+// Usage: node dist/bench/run.js [--only flip|idle|scale|throughput] [--flips 50] [--service-starts 20]
+//   [--idle-seconds 600] [--idle-settle-seconds 70] [--keep-files]
+//   [--agent-node-options '--max-semi-space-size=1'] [--scale-apps 1000] [--skip-throughput] [--size-mb 640] [--throughput-runs 3]
+import { cpus, loadavg } from 'node:os';
+import { flipBench } from './flip-bench.js';
+import { idleBench } from './idle-bench.js';
+import { scaleBench } from './scale-bench.js';
+import { flag, hasFlag, numberFlag, printTable, say, type Row } from './support.js';
+import { throughputBench } from './throughput-bench.js';
+
+const BENCHES: Record<string, () => Promise<Row[]>> = {
+  flip: () => flipBench(numberFlag('flips', 50), numberFlag('service-starts', 20)),
+  idle: () => idleBench(numberFlag('idle-seconds', 600), numberFlag('idle-settle-seconds', 70), flag('agent-node-options', '')),
+  scale: () => scaleBench(numberFlag('scale-apps', 1000)),
+  throughput: () => throughputBench(numberFlag('size-mb', 640), numberFlag('throughput-runs', 3)),
+};
+
+async function main(): Promise<number> {
+  const only = flag('only', '');
+  if (only !== '' && !(only in BENCHES)) {
+    process.stderr.write(`bench: --only ${only}: expected one of ${Object.keys(BENCHES).join(', ')}\n`);
+    return 2;
+  }
+  const chosen = only ? [only] : Object.keys(BENCHES).filter((b) => !(b === 'throughput' && hasFlag('skip-throughput')));
+  const rows: Row[] = [];
+  const startLoad = loadavg()[0]!;
+  let failed = false;
+  for (const name of chosen) {
+    const started = Date.now();
+    say(`${name}: starting`);
+    try {
+      rows.push(...(await BENCHES[name]!()));
+    } catch (err) {
+      failed = true;
+      rows.push({ bench: name, metric: 'FAILED', value: (err as Error).message.split('\n')[0]!.slice(0, 160) });
+      process.stderr.write(`bench: ${name} failed: ${(err as Error).stack}\n`);
+    }
+    say(`${name}: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  rows.push({ bench: 'host', metric: 'CPUs; load average (1 min) at the end', value: `${cpus().length}; ${loadavg()[0]!.toFixed(2)}`,
+    baseline: `bench started at load ${startLoad.toFixed(2)}` });
+  printTable(rows);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();
