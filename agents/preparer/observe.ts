@@ -75,8 +75,14 @@ export async function observePreparer(intent: NodeIntent, memory: PreparerMemory
   for (const [app, spec] of intent.apps) memory.knownApps.set(app, spec.basedir);
   const basedirs = new Set(memory.knownApps.values());
   if (cleanTemps) await cleanStaleTemps([...basedirs].map(installsDir), log);
+  // Basedirs are read 32 at a time: one after another, a 1,000-app node would spend its pass waiting on the disk.
   const states = new Map<string, BasedirState>();
-  for (const basedir of basedirs) states.set(basedir, await readBasedir(basedir));
+  const all = [...basedirs];
+  for (let i = 0; i < all.length; i += 32) {
+    const batch = all.slice(i, i + 32);
+    const read = await Promise.all(batch.map((basedir) => readBasedir(basedir)));
+    batch.forEach((basedir, k) => states.set(basedir, read[k]!));
+  }
   const failures = new Map([...memory.failures].map(([app, byVersion]) => [app, new Map(byVersion)]));
   return { basedirs: states, knownApps: new Map(memory.knownApps), failures };
 }

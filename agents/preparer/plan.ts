@@ -71,7 +71,7 @@ function ownersOf(intent: NodeIntent, observed: PreparerObserved): Set<string> {
 }
 
 /** Pure: one app in intent → install actions for missing versions, prune actions, and what to report. */
-function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: PreparerObserved, keep: number): AppPlan<PreparerAction> {
+function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(spec.basedir) ?? EMPTY;
   const live = spec.versions.find((v) => v.state === 'live') ?? spec.versions[spec.versions.length - 1];
   const plan: AppPlan<PreparerAction> = { app, version: live?.version, actions: [] };
@@ -91,7 +91,7 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
     if (check.action) pending[v.version] = failure ? `retrying after: ${failure}` : `to install from ${v.url}${check.action.replaces ? ` (the folder there ${check.action.replaces})` : ''}`;
   }
   const named = new Set(spec.versions.map((v) => installName(app, v.version)));
-  const prunes = intent.trusted ? choosePrunes(app, spec.basedir, state, named, ownersOf(intent, observed), keep) : { actions: [], kept: [] };
+  const prunes = intent.trusted ? choosePrunes(app, spec.basedir, state, named, owners, keep) : { actions: [], kept: [] };
   plan.actions.push(...prunes.actions);
   plan.details = { present: present.sort(), pending, failures: failed, current: state.current ?? null, kept: prunes.kept };
   if (errors.length > 0) plan.error = errors.join('; ');
@@ -99,9 +99,9 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
 }
 
 /** Pure: an app gone from (trusted) intent keeps only its current install and the newest --keep others. */
-function planRemoved(app: string, basedir: string, intent: NodeIntent, observed: PreparerObserved, keep: number): AppPlan<PreparerAction> {
+function planRemoved(app: string, basedir: string, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(basedir) ?? EMPTY;
-  const prunes = choosePrunes(app, basedir, state, new Set(), ownersOf(intent, observed), keep);
+  const prunes = choosePrunes(app, basedir, state, new Set(), owners, keep);
   return { app, actions: prunes.actions, details: { present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept } };
 }
 
@@ -111,9 +111,10 @@ function planRemoved(app: string, basedir: string, intent: NodeIntent, observed:
  * trusted intent, prune down to current + --keep. Nothing is removed when intent is untrusted.
  */
 export function planPreparer(intent: NodeIntent, observed: PreparerObserved, keep: number): AppPlan<PreparerAction>[] {
-  const plans = [...intent.apps].map(([app, spec]) => planApp(app, spec, intent, observed, keep));
+  const owners = ownersOf(intent, observed); // once per pass: per app it would be quadratic in the app count
+  const plans = [...intent.apps].map(([app, spec]) => planApp(app, spec, intent, observed, keep, owners));
   for (const [app, basedir] of observed.knownApps) {
-    if (!intent.apps.has(app) && !isKept(intent, app)) plans.push(planRemoved(app, basedir, intent, observed, keep));
+    if (!intent.apps.has(app) && !isKept(intent, app)) plans.push(planRemoved(app, basedir, observed, keep, owners));
   }
   return plans;
 }

@@ -18,7 +18,7 @@ export interface SvStatus {
   text: string;
 }
 
-const POLL_MS = 100;
+const POLL_MS = 20; // only while a stop or start is in flight: each poll is one short `sv status`
 
 /** Parses the first segment (the main service; `; run: log: …` follows) of `sv status <dir>` output. */
 export function parseSvStatus(output: string, dir: string): SvStatus {
