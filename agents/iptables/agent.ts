@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Agent } from '../../shared/loop/types.js';
 import { syncChain } from './apply.js';
 import { logIptablesVersion, observeNative, type NativeOptions } from './observe.js';
@@ -13,13 +12,13 @@ export const AGENT_NAME = 'iptables';
  * verified it, the others of the same iteration are no-ops without re-reading the table (the memo is
  * dropped at every observe, so each new iteration compares against the real table again).
  */
-export function createNativeAgent(options: NativeOptions, log?: Logger): Agent<NativeObserved, SyncChainAction> {
+export function createNativeAgent(options: NativeOptions): Agent<NativeObserved, SyncChainAction> {
   const synced = new Set<string>();
   return {
     name: AGENT_NAME,
     observe: () => {
       synced.clear();
-      return observeNative(options, log);
+      return observeNative(options);
     },
     plan: planNative,
     apply: async (action, actionLog) => {

@@ -8,18 +8,18 @@ const args = await parseAgentArgs('pp-iptables', iptablesFlags);
 const prefix = splitCommand(args['command-prefix']);
 
 if (args.mode === 'port-authority') {
-  await runAgentMain('pp-iptables', args, (log) => createPortAuthorityAgent({
+  await runAgentMain('pp-iptables', args, () => createPortAuthorityAgent({
     configDir: args['config-dir'],
     refresh: splitCommand(args['refresh-command']),
     prefix,
-  }, log));
+  }));
 }
 
-await runAgentMain('pp-iptables', args, (log) => createNativeAgent({
+await runAgentMain('pp-iptables', args, () => createNativeAgent({
   chain: args.chain,
   families: familiesOf(args.ipv6),
   iptables: args.iptables,
   save: { ipv4: args['iptables-save'], ipv6: args['ip6tables-save'] },
   restore: { ipv4: args['iptables-restore'], ipv6: args['ip6tables-restore'] },
   prefix,
-}, log));
+}));

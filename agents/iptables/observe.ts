@@ -25,7 +25,7 @@ export async function readChain(options: NativeOptions, family: Family): Promise
  * Observes every enabled family's chain. Never throws: a family that
  * cannot be read carries the error, so the plan reports it for every app and the daemon keeps running.
  */
-export async function observeNative(options: NativeOptions, log?: Logger): Promise<NativeObserved> {
+export async function observeNative(options: NativeOptions): Promise<NativeObserved> {
   const families: NativeObserved['families'] = [];
   for (const family of options.families) {
     try {

@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Agent } from '../../../shared/loop/types.js';
 import { AGENT_NAME } from '../agent.js';
 import { applyPortAuthority, cleanTempFiles } from './apply.js';
@@ -6,10 +5,10 @@ import { observePortAuthority, type PaOptions } from './observe.js';
 import { planPortAuthority, type PaAction, type PaObserved } from './plan.js';
 
 /** The port_authority compatibility agent: one YAML file per app in the config folder, then `<refresh> rebuild`. */
-export function createPortAuthorityAgent(options: PaOptions, log?: Logger): Agent<PaObserved, PaAction> {
+export function createPortAuthorityAgent(options: PaOptions): Agent<PaObserved, PaAction> {
   return {
     name: AGENT_NAME,
-    observe: () => observePortAuthority(options, log),
+    observe: () => observePortAuthority(options),
     plan: planPortAuthority,
     apply: (action, actionLog) => applyPortAuthority(options, action, actionLog),
     describe: (a) => {

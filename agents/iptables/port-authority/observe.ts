@@ -1,6 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
 import { appOfFile, parseAppFile, parseMarker, REFRESH_MARKER } from './files.js';
 import type { PaFile, PaObserved } from './plan.js';
 
@@ -48,7 +47,7 @@ export async function readMarker(configDir: string): Promise<PaObserved['refresh
  * Observes the config folder and the refresh marker. Never throws: an
  * unreadable folder is carried as `error`, so the plan reports it for every app and the daemon goes on.
  */
-export async function observePortAuthority(options: PaOptions, log?: Logger): Promise<PaObserved> {
+export async function observePortAuthority(options: PaOptions): Promise<PaObserved> {
   try {
     return { files: await readAppFiles(options.configDir), refresh: await readMarker(options.configDir) };
   } catch (err) {
