@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First, so SIGTERM/SIGINT are handled even while the rest is still loading.
+import '../../shared/cli/stop-signal.js';
 import { parseAgentArgs, runAgentMain } from '../../shared/cli/agent-cli.js';
 import { createNativeAgent } from './agent.js';
 import { familiesOf, iptablesFlags, splitCommand } from './options.js';

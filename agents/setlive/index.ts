@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First, so SIGTERM/SIGINT are handled even while the rest is still loading.
+import '../../shared/cli/stop-signal.js';
 import { resolve } from 'node:path';
 import { parseAgentArgs, runAgentMain } from '../../shared/cli/agent-cli.js';
 import { createSetliveAgent } from './agent.js';

@@ -10,6 +10,7 @@ import { openStore } from '../store/open-store.js';
 import type { IntentStore } from '../store/types.js';
 import type { Agent } from '../loop/types.js';
 import { printPlan } from './print-plan.js';
+import { stopController } from './stop-signal.js';
 
 /** Flags every agent shares. */
 export interface CommonAgentArgs {
@@ -39,6 +40,9 @@ export function withCommonAgentFlags<T>(parser: Argv<T>): Argv<T & CommonAgentAr
     .check((args) => {
       const problem = nameProblem(args.node);
       if (problem) throw new Error(`--node ${JSON.stringify(args.node)}: ${problem}`);
+      // A zero or NaN here would make the loop spin or turn blocking queries into polling.
+      if (!(args['resync-seconds'] >= 1)) throw new Error(`--resync-seconds ${args['resync-seconds']}: expected a number ≥ 1`);
+      if (!(args['wait-seconds'] >= 1 && args['wait-seconds'] <= 600)) throw new Error(`--wait-seconds ${args['wait-seconds']}: expected 1..600 (Consul caps the wait at 10 minutes)`);
       return true;
     })
     .strict()
@@ -80,7 +84,7 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
   const result = await runAgent(agent, {
     store, prefix: o.prefix, node: o.node, log, once: o.once, signal: o.signal, resyncMs: o.resyncMs, watch: { waitMs: o.waitMs },
   });
-  return o.once ? exitCodeOf(result) : EXIT.converged;
+  return o.once && !result?.stopped ? exitCodeOf(result) : EXIT.converged;
 }
 
 /** An agent's main: opens the store, runs in the chosen mode, stops after the action in flight on SIGTERM/SIGINT, exits. */
@@ -93,19 +97,14 @@ export async function runAgentMain<O, A>(name: string, args: CommonAgentArgs, bu
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
     process.exit(EXIT.usage);
   }
-  const abort = new AbortController();
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    // `on`, not `once`: with no listener left, execa's signal-exit hook would re-raise the signal and kill us mid-action.
-    process.on(sig, () => {
-      log.info({ action: 'stop', signal: sig }, 'stopping after the action in flight');
-      abort.abort();
-    });
-  }
+  const { signal } = stopController;
+  if (signal.aborted) process.exit(EXIT.converged); // stopped while loading: nothing was started
+  signal.addEventListener('abort', () => log.info({ action: 'stop', signal: String(signal.reason) }, 'stopping after the action in flight'), { once: true });
   let code: number = EXIT.failed;
   try {
     code = await executeAgent(build(log, store), store, log, {
       prefix: args.prefix, node: args.node, once: args.once, dryRun: args['dry-run'], json: args.json,
-      resyncMs: args['resync-seconds'] * 1000, waitMs: args['wait-seconds'] * 1000, signal: abort.signal,
+      resyncMs: args['resync-seconds'] * 1000, waitMs: args['wait-seconds'] * 1000, signal,
       out: (text) => process.stdout.write(text),
     });
   } catch (err) {

@@ -9,7 +9,7 @@ export function printPlan<O, A>(agent: Agent<O, A>, intent: NodeIntent, plans: A
     return `${JSON.stringify({ agent: agent.name, node: intent.node, trusted: intent.trusted, apps, invalid }, null, 2)}\n`;
   }
   const lines: string[] = [];
-  if (!intent.trusted) lines.push('! node intent is empty and not drained: nothing would be removed');
+  if (!intent.trusted) lines.push(`! ${intent.distrust ?? 'node intent not trusted'}: nothing would be done`);
   for (const p of plans) {
     const head = `${p.app}${p.version ? `@${p.version}` : ''}`;
     if (p.error) lines.push(`${head}: error: ${p.error}`);

@@ -5,7 +5,8 @@ import { validateAppIntent } from './validate.js';
 
 /**
  * A node's whole intent as one pass sees it. `trusted` is false when the node prefix is empty and not
- * marked drained: that may be a store fault, so agents must not remove anything on its account.
+ * marked drained (that may be a store fault), or holds the drained marker beside app keys (a drain or a
+ * put half done): agents must not remove anything on its account; `distrust` says why.
  * Apps whose intent is invalid are in `invalid`, never in `apps`, and must not be treated as removed.
  */
 export interface NodeIntent {
@@ -15,6 +16,7 @@ export interface NodeIntent {
   invalid: Map<string, string>;
   drained: boolean;
   trusted: boolean;
+  distrust?: string;
 }
 
 /** Builds the node's intent from a snapshot of `<prefix>/intent/<node>/`. */
@@ -35,12 +37,16 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
     if (result.ok) apps.set(app, result.intent);
     else invalid.set(app, result.error);
   }
-  if (drained) {
-    apps.clear();
-    invalid.clear();
-  }
   const empty = apps.size === 0 && invalid.size === 0;
-  return { node, index: snapshot.index, apps, invalid, drained, trusted: drained || !empty };
+  if (drained && !empty) {
+    const distrust = `the node is marked drained yet still has app keys (${[...apps.keys(), ...invalid.keys()].join(', ')}): a drain or a put was interrupted, so nothing is removed until it is finished (pp intent drain or pp intent put)`;
+    return { node, index: snapshot.index, apps, invalid, drained: false, trusted: false, distrust };
+  }
+  if (!drained && empty) {
+    const distrust = 'node intent is empty and not marked drained: a store fault looks the same, so nothing is removed (drain the node with `pp intent drain` to remove its apps)';
+    return { node, index: snapshot.index, apps, invalid, drained, trusted: false, distrust };
+  }
+  return { node, index: snapshot.index, apps, invalid, drained, trusted: true };
 }
 
 /** True when the app must be kept on the node: intended, or named by an invalid intent we cannot read. */

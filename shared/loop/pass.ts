@@ -74,6 +74,9 @@ export async function convergePass<O, A>(agent: Agent<O, A>, intent: NodeIntent,
     } catch (err) {
       return observeFailed(intent, retries, log, `cannot observe the host: ${(err as Error).message}`, iterations);
     }
+    // An app with nothing left to do has converged, even if its last action failed: forget the failure, or its
+    // due retry would wake the loop again and again for nothing.
+    for (const p of plans) if (p.actions.length === 0 && !p.error && !retries.waiting(p.app)) retries.succeed(p.app);
     const runnable = intent.trusted ? plans.filter((p) => p.actions.length > 0 && !retries.waiting(p.app)) : [];
     if (runnable.length === 0) break;
     for (const plan of runnable) {
@@ -83,6 +86,7 @@ export async function convergePass<O, A>(agent: Agent<O, A>, intent: NodeIntent,
       if (retries.get(plan.app)?.attempts === failedBefore) retries.succeed(plan.app);
     }
   }
+  if (iterations === 0) return { outcomes: [], changed: 0, iterations, stopped: true }; // stopped before observing anything
   // An app neither intended nor left with anything to do is gone: no outcome, so its reality key is pruned.
   const gone = (p: AppPlan<A>) => !intent.apps.has(p.app) && !intent.invalid.has(p.app) && p.actions.length === 0 && !p.error;
   const outcomes = plans.filter((p) => !gone(p)).map((p) => outcomeOf(p, intent, retries));

@@ -22,6 +22,8 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
+const MIN_PAUSE_MS = 250;
+
 /** Exit codes shared by every agent. */
 export const EXIT = { converged: 0, failed: 1, usage: 2, pending: 3 } as const;
 
@@ -34,9 +36,7 @@ export function exitCodeOf(result: PassResult | undefined): number {
 }
 
 function describeIntent(intent: NodeIntent, log: Logger): void {
-  if (!intent.trusted) {
-    log.warn({ action: 'refuse' }, 'node intent is empty and not marked drained: a store fault looks the same, so nothing is removed (drain the node with `pp intent drain` to remove its apps)');
-  }
+  if (!intent.trusted) log.warn({ action: 'refuse' }, intent.distrust ?? 'node intent not trusted: nothing is removed');
   for (const [app, error] of intent.invalid) log.error({ app, action: 'validate', err: error }, 'invalid intent');
 }
 
@@ -56,7 +56,7 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
     const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
     describeIntent(intent, log);
     const result = await convergePass(agent, intent, retries, log, stopping);
-    await reality.write(result.outcomes, intent.trusted);
+    if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted); // nothing observed: nothing to report
     return result;
   }
   return daemon(agent, options, retries, reality);
@@ -90,6 +90,7 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
   const abort = new AbortController();
   const stop = () => abort.abort();
   options.signal?.addEventListener('abort', stop, { once: true });
+  if (options.signal?.aborted) abort.abort(); // stopped during start(): an abort listener added now never fires
   let latest: Snapshot | undefined;
   let seen: Snapshot | undefined;
   let result: PassResult | undefined;
@@ -107,13 +108,14 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
       const intent = nodeIntentFromSnapshot(prefix, node, latest);
       describeIntent(intent, log);
       result = await convergePass(agent, intent, retries, log, () => abort.signal.aborted);
-      await reality.write(result.outcomes, intent.trusted);
+      if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted); // nothing observed: nothing to report
       const pending = result.outcomes.some((o) => o.status === 'pending');
       pendingStreak = !pending ? 0 : result.changed > 0 || fresh ? 1 : pendingStreak + 1;
       log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, iterations: result.iterations }, 'pass done');
     }
     if (latest !== seen || abort.signal.aborted) continue; // intent changed during the pass
-    const delay = Math.min(retries.nextRetryIn() ?? Infinity, pendingRecheckMs(pendingStreak) ?? Infinity, options.resyncMs ?? 60_000);
+    // Never below MIN_PAUSE_MS: whatever a timer says, the loop must not spin.
+    const delay = Math.max(MIN_PAUSE_MS, Math.min(retries.nextRetryIn() ?? Infinity, pendingRecheckMs(pendingStreak) ?? Infinity, options.resyncMs ?? 60_000));
     // On a timer (retry, pending recheck or resync) the host is re-observed against the same intent.
     if (await pause(delay, abort.signal, (w) => { wake = w; })) seen = undefined;
   }

@@ -50,9 +50,14 @@ export async function watchPrefix(
       const snapshot = await store.watch(prefix, index, options.waitMs, signal);
       if (signal.aborted) return;
       failures = 0;
-      if (snapshot.index < index) {
+      if (snapshot.index >= 1 && snapshot.index < index) {
         log?.warn({ action: 'watch', previous: index, returned: snapshot.index }, 'store index went backwards; full read next');
         handlers.onIndexReset?.();
+        // This answer may be older than what was delivered (a stale or lagging server): not acted on; the
+        // index-0 read that follows decides.
+        index = 0;
+        await sleep(options.minIntervalMs + Math.random() * options.jitterMs, signal);
+        continue;
       }
       index = nextIndex(index, snapshot.index);
       const digest = snapshotDigest(snapshot);

@@ -27,7 +27,9 @@ function clientFor(url: URL, config: ConsulConfig): Consul {
   if (config.token) defaults.token = config.token;
   if (config.consistency === 'stale') defaults.stale = true;
   if (config.consistency === 'consistent') defaults.consistent = true;
-  return new Consul({ host: url.hostname, port: Number(url.port), secure, defaults, ...(agent ? { agent } : {}) });
+  // A default timeout for every call but blocking reads (they set their own): a stalled agent must not hang a pass.
+  const options = { host: url.hostname, port: Number(url.port), secure, defaults, timeout: config.requestSlackMs, ...(agent ? { agent } : {}) };
+  return new Consul(options as ConstructorParameters<typeof Consul>[0]);
 }
 
 function describeError(err: unknown, url: URL): StoreError {
@@ -59,9 +61,10 @@ export class ConsulStore implements IntentStore {
         this.current = at;
         return result;
       } catch (err) {
+        // Connection errors and 5xx (e.g. "No cluster leader") move on to the next agent; a 4xx is the answer.
         const statusCode = (err as { statusCode?: number }).statusCode;
         const last = i === this.clients.length - 1;
-        if (statusCode !== undefined || last || signal?.aborted) throw describeError(err, this.config.addresses[at]!);
+        if ((statusCode !== undefined && statusCode < 500) || last || signal?.aborted) throw describeError(err, this.config.addresses[at]!);
       }
     }
   }
@@ -82,6 +85,10 @@ export class ConsulStore implements IntentStore {
         if (blocking) Object.assign(opts, { index: String(afterIndex), wait: `${Math.ceil(waitMs)}ms` });
         return (client.kv as unknown as KvWithOpts).get(opts);
       }, signal);
+      if (res.headers['x-consul-results-filtered-by-acls'] === 'true') {
+        // A partial read: acting on it would remove the apps the token cannot see.
+        throw new StoreError(`consul: the ACL token cannot read every key under ${prefix}; refusing a partial read`);
+      }
       const index = Number(res.headers['x-consul-index'] ?? 0);
       const items = Array.isArray(body) ? body : [];
       const entries: KvEntry[] = items.map((i) => ({ key: i.Key, value: i.Value ?? '' }));

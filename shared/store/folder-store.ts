@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempPathBeside, writeFileAtomic } from '../atomic-file.js';
 import { sleep } from '../backoff.js';
@@ -26,8 +26,13 @@ async function listFiles(dir: string, rel: string, out: KvEntry[]): Promise<void
   for (let i = 0; i < wanted.length; i += READ_BATCH) {
     await Promise.all(wanted.slice(i, i + READ_BATCH).map(async (item) => {
       const key = rel === '' ? item.name : `${rel}/${item.name}`;
-      if (item.isDirectory()) await listFiles(join(dir, item.name), key, out);
-      else if (item.isFile()) out.push({ key, value: await readFile(join(dir, item.name), 'utf8') });
+      const path = join(dir, item.name);
+      // Follow symlinks (config management links intent files in); anything unreadable fails the whole read,
+      // since a read that silently skips a key would look like that app was removed.
+      const info = item.isSymbolicLink() ? await stat(path).catch((err: Error) => { throw new StoreError(`cannot read ${path}: ${err.message}`); }) : item;
+      if (info.isDirectory()) await listFiles(path, key, out);
+      else if (info.isFile()) out.push({ key, value: await readFile(path, 'utf8') });
+      else throw new StoreError(`${path} is neither a file nor a folder: refusing a read that would skip a key`);
     }));
   }
 }

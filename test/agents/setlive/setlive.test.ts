@@ -153,7 +153,8 @@ describe('pp-setlive under a real runsvdir', () => {
   });
 
   it('removes every app of a drained node and leaves no runsv behind', async () => {
-    await store.put(drainedKey(PREFIX, NODE), '');
+    // As `pp intent drain` does: the marker, and no app keys left beside it.
+    await store.transaction([{ key: drainedKey(PREFIX, NODE), value: '' }, { key: appIntentKey(PREFIX, NODE, 'web'), value: null }]);
     expect((await converge()).exit).toBe(0);
     expect((await ask(ports.web)).error).toBe('ECONNREFUSED');
     expect(await exists(join(runit.stageDir, 'web'))).toBe(false);

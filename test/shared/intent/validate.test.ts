@@ -59,6 +59,13 @@ describe('node intent', () => {
     expect(isKept(ni, 'web')).toBe(false);
   });
 
+  it('is not trusted when the drained marker sits beside app keys (an interrupted drain or put)', () => {
+    const ni = nodeIntentFromSnapshot('p', 'n1', { index: 3, entries: [entry('.drained', '{}'), entry('web', appIntent('1'))] });
+    expect(ni).toMatchObject({ trusted: false, drained: false });
+    expect(ni.distrust).toContain('marked drained yet still has app keys (web)');
+    expect(isKept(ni, 'old')).toBe(true);
+  });
+
   it('keeps apps with invalid intent apart, and never removes them', () => {
     const ni = nodeIntentFromSnapshot('p', 'n1', { index: 3, entries: [entry('web', appIntent('1')), entry('api', '{"schema":1}')] });
     expect([...ni.apps.keys()]).toEqual(['web']);

@@ -33,4 +33,27 @@ describe('an app pending on something outside the agent', () => {
   it('backs off while it stays pending', () => {
     expect([0, 1, 2, 3, 6, 20].map(pendingRecheckMs)).toEqual([undefined, 1000, 2000, 4000, 30_000, 30_000]);
   });
+
+  it('does not spin when an app whose action failed turns out converged', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pp-spin-'));
+    const store = new FolderStore(join(root, 'store'));
+    const base = fileAgent(join(root, 'files'));
+    let observed = 0;
+    let failed = false;
+    // The action does its work, then reports failure once (like a health check that fails after the flip).
+    const agent = { ...base, observe: async (i: Parameters<typeof base.observe>[0]) => { observed += 1; return base.observe(i); },
+      apply: async (a: Parameters<typeof base.apply>[0], log: Parameters<typeof base.apply>[1]) => {
+        await base.apply(a, log);
+        if (!failed) { failed = true; throw new Error('reported failure'); }
+        return { changed: true };
+      } };
+    await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1')));
+    const abort = new AbortController();
+    const running = runAgent(agent, { store, prefix: 'p', node: 'n1', log: silentLogger(), signal: abort.signal, resyncMs: 3_600_000, retry: { baseMs: 50, maxMs: 100 } });
+    await eventually(() => failed, 10_000, 'the failing action');
+    await new Promise((r) => setTimeout(r, 1500));
+    abort.abort();
+    await running;
+    expect(observed).toBeLessThan(20);
+  });
 });

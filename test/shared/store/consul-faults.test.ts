@@ -78,6 +78,17 @@ describe('consul store faults (nock)', () => {
     await expect(store(A, 100).read('p/intent/n1/')).rejects.toThrow(/consul/);
   });
 
+  it('refuses a read the ACL token filtered, since it would hide apps', async () => {
+    nock(A).get(KV_PATH).query(true).reply(200, item('x'), { 'X-Consul-Index': '2', 'X-Consul-Results-Filtered-By-ACLs': 'true' });
+    await expect(store().read('p/intent/n1/')).rejects.toThrow(/ACL token cannot read every key/);
+  });
+
+  it('moves on to the next address when one answers 5xx', async () => {
+    nock(A).get(KV_PATH).query(true).reply(500, 'No cluster leader');
+    nock(B).get(KV_PATH).query(true).reply(200, item('from-b'), { 'X-Consul-Index': '3' });
+    expect((await store(`${A},${B}`).read('p/intent/n1/')).entries).toEqual([{ key: 'p/intent/n1/web', value: 'from-b' }]);
+  });
+
   it('sends the ACL token and the stale flag', async () => {
     const scope = nock(A, { reqheaders: { 'x-consul-token': 'secret-token' } })
       .get(KV_PATH).query({ recurse: 'true', stale: '1' }).reply(200, item('x'), { 'X-Consul-Index': '2' });

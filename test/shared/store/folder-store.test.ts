@@ -1,4 +1,5 @@
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,5 +21,16 @@ describe('folder store layout', () => {
     const store = new FolderStore(await mkdtemp(join(tmpdir(), 'pp-folder-')));
     await expect(store.put('../escape', 'x')).rejects.toThrow(/invalid key/);
     await expect(store.put('/abs', 'x')).rejects.toThrow(/invalid key/);
+  });
+
+  it('follows a symlinked key, and refuses a read that would have to skip an entry it cannot read', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
+    const store = new FolderStore(root);
+    await store.put('p/intent/n1/a', 'A');
+    await writeFile(join(root, 'elsewhere.json'), 'B');
+    await symlink(join(root, 'elsewhere.json'), join(root, 'p/intent/n1/b'));
+    expect((await store.read('p/intent/n1/')).entries.map((e) => e.value)).toEqual(['A', 'B']);
+    execFileSync('mkfifo', [join(root, 'p/intent/n1/c')]);
+    await expect(store.read('p/intent/n1/')).rejects.toThrow(/neither a file nor a folder/);
   });
 });
