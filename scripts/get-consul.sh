@@ -8,6 +8,8 @@ if command -v consul >/dev/null 2>&1; then command -v consul; exit 0; fi
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/platypus"
 bin="$cache/consul-$version"
 if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
+# Go may be installed without being on PATH (e.g. a service's environment).
+command -v go >/dev/null 2>&1 || { [ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"; }
 command -v go >/dev/null 2>&1 || { echo "get-consul: no consul binary and no Go toolchain to build one" >&2; exit 1; }
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
