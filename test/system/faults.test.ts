@@ -40,6 +40,22 @@ function keepsV1(sys: System, app: TestApp) {
   ];
 }
 
+/** Builds 1.0.0 and 2.0.0 of every app, puts 1.0.0 live, and waits until each answers with its rule. */
+async function liveOnV1(sys: System, apps: TestApp[]): Promise<{ v1: Map<string, Artifact>; v2: Map<string, Artifact> }> {
+  const v1 = new Map<string, Artifact>();
+  const v2 = new Map<string, Artifact>();
+  for (const app of apps) {
+    v1.set(app.name, await buildArtifact(sys.root, app.name, '1.0.0'));
+    v2.set(app.name, await buildArtifact(sys.root, app.name, '2.0.0'));
+    await sys.putIntent(app.name, intentOf(app, [{ artifact: v1.get(app.name)!, state: 'live' }]));
+  }
+  for (const app of apps) {
+    await eventually(async () => (await ask(app.port)) === '1.0.0', 60_000, `${app.name} answering 1.0.0`);
+    await eventually(async () => hasRule(await sys.rules(), app), 20_000, `the rule for ${app.name}`);
+  }
+  return { v1, v2 };
+}
+
 describe.concurrent('faults, with the agents under runit against a real Consul', () => {
   it(`converge every one of ${CYCLES} deploy cycles, never leaving current broken or an install half-made`, async () => {
     const sys = await system({ settleSeconds: 0.3 });
@@ -121,17 +137,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     const sys = await system();
     const apps = await Promise.all(['good1', 'good2', 'badfield', 'notjson'].map((n) => newApp(sys.root, n)));
     const [good1, good2, badfield, notjson] = apps as [TestApp, TestApp, TestApp, TestApp];
-    const v1 = new Map<string, Awaited<ReturnType<typeof buildArtifact>>>();
-    const v2 = new Map<string, Awaited<ReturnType<typeof buildArtifact>>>();
-    for (const app of apps) {
-      v1.set(app.name, await buildArtifact(sys.root, app.name, '1.0.0'));
-      v2.set(app.name, await buildArtifact(sys.root, app.name, '2.0.0'));
-      await sys.putIntent(app.name, intentOf(app, [{ artifact: v1.get(app.name)!, state: 'live' }]));
-    }
-    for (const app of apps) {
-      await eventually(async () => (await ask(app.port)) === '1.0.0', 60_000, `${app.name} answering 1.0.0`);
-      await eventually(async () => hasRule(await sys.rules(), app), 20_000, `the rule for ${app.name}`);
-    }
+    const { v2 } = await liveOnV1(sys, apps);
 
     const watch = new Watchdog([...keepsV1(sys, badfield), ...keepsV1(sys, notjson)]);
     // Another tool writes a new version with a port out of range, and text that is not JSON at all.
@@ -167,17 +173,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     const sys = await system();
     const apps = await Promise.all(['good', 'wrongsum', 'truncated'].map((n) => newApp(sys.root, n)));
     const [good, wrongsum, truncated] = apps as [TestApp, TestApp, TestApp];
-    const v1 = new Map<string, Artifact>();
-    const v2 = new Map<string, Artifact>();
-    for (const app of apps) {
-      v1.set(app.name, await buildArtifact(sys.root, app.name, '1.0.0'));
-      v2.set(app.name, await buildArtifact(sys.root, app.name, '2.0.0'));
-      await sys.putIntent(app.name, intentOf(app, [{ artifact: v1.get(app.name)!, state: 'live' }]));
-    }
-    for (const app of apps) {
-      await eventually(async () => (await ask(app.port)) === '1.0.0', 60_000, `${app.name} answering 1.0.0`);
-      await eventually(async () => hasRule(await sys.rules(), app), 20_000, `the rule for ${app.name}`);
-    }
+    const { v1, v2 } = await liveOnV1(sys, apps);
 
     const watch = new Watchdog([...keepsV1(sys, wrongsum), ...keepsV1(sys, truncated)]);
     // wrongsum's 2.0.0 is intended with the digest of another artifact; truncated's file loses its second half.
