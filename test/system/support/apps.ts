@@ -19,6 +19,9 @@ export async function buildArtifact(dir: string, app: string, version: string): 
   await mkdir(src, { recursive: true });
   await copyFile(SERVER, join(src, 'version-server.mjs'));
   execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2/VERSION"`, 'sh', version, src]);
+  // The app's name too: otherwise two apps' artifacts built in the same second are byte-identical, and a digest
+  // "of another artifact" would be the right one.
+  execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2/APP"`, 'sh', app, src]);
   const path = join(dir, `${app}-${version}.tar.gz`);
   execFileSync('tar', ['-czf', path, '-C', src, '.']);
   const sha256 = createHash('sha256').update(await readFile(path)).digest('hex');
