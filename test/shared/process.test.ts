@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { runChecked, runCommand } from '../../shared/process.js';
+
+const node = process.execPath;
+
+describe('runCommand', () => {
+  it('returns the exit code and both outputs, without throwing on a non-zero exit', async () => {
+    const r = await runCommand([node, '-e', 'process.stdout.write("out\\n"); process.stderr.write("err"); process.exit(3)']);
+    expect(r).toEqual({ exitCode: 3, stdout: 'out\n', stderr: 'err' });
+  });
+
+  it('feeds input on stdin, and gives /dev/null when there is none', async () => {
+    const echo = [node, '-e', 'let s=""; process.stdin.on("data", d => s += d).on("end", () => process.stdout.write(`[${s}]`))'];
+    expect((await runCommand(echo, { input: 'rules\n' })).stdout).toBe('[rules\n]');
+    expect((await runCommand(echo)).stdout).toBe('[]');
+  });
+
+  it('runs after the prefix, in cwd, with env added to ours', async () => {
+    const r = await runCommand(['-e', 'console.log(process.cwd(), process.env.PP_X, typeof process.env.PATH)'], { prefix: [node], cwd: '/tmp', env: { PP_X: 'y' } });
+    expect(r.stdout).toBe('/tmp y string\n');
+  });
+
+  it('throws naming the command when it cannot start', async () => {
+    await expect(runCommand(['/nonexistent/sv', 'status'])).rejects.toThrow(/cannot run \/nonexistent\/sv status: .*ENOENT/);
+  });
+
+  it('kills a program that outlives its timeout and says so', async () => {
+    await expect(runCommand([node, '-e', 'setTimeout(() => {}, 60000)'], { timeoutMs: 300 })).rejects.toThrow(/timed out after 300 ms/);
+  });
+
+  it('does not fail when the program exits without reading its input', async () => {
+    const r = await runCommand([node, '-e', 'process.exit(0)'], { input: 'x'.repeat(1 << 20) });
+    expect(r.exitCode).toBe(0);
+  });
+});
+
+describe('runChecked', () => {
+  it('returns stdout on exit 0 and throws with the exit code and stderr otherwise', async () => {
+    expect(await runChecked([node, '-e', 'console.log("ok")'])).toBe('ok\n');
+    await expect(runChecked([node, '-e', 'console.error("bad rule"); process.exit(1)'])).rejects.toThrow(/exited 1: bad rule/);
+  });
+});
