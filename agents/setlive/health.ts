@@ -2,7 +2,7 @@ import { sleep } from '../../shared/backoff.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { runCommand } from '../../shared/process.js';
 import type { SetliveConfig } from './config.js';
-import { svStatus, type SvStatus } from './sv.js';
+import { readRunsvStatus, type SvStatus } from './runsv-status.js';
 
 export type HealthIntent = NonNullable<AppIntent['health']>;
 
@@ -48,11 +48,7 @@ export function runHealthCheck(health: HealthIntent, cwd: string, timeoutMs: num
   return commandCheck(health.command ?? [], cwd, budget);
 }
 
-/**
- * How long the process has surely been up: runsv's exact start time when we could read it, else a lower
- * bound from sv's whole seconds (it subtracts whole-second stamps, so "n s" means above n-1 s).
- * -1 when it is not running (or about to be stopped).
- */
+/** How long the process has been up by runsv's record of when it started; -1 when it is not running (or about to be stopped). */
 export function upAtLeastMs(status: SvStatus): number {
   if (status.state !== 'run' || status.wantDown) return -1;
   if (status.sinceMs !== undefined) return Math.max(0, Date.now() - status.sinceMs);
@@ -75,7 +71,7 @@ export async function awaitHealthy(config: SetliveConfig, dir: string, cwd: stri
   let status: SvStatus | undefined;
   let seen: { pid?: number; at: number } | undefined;
   for (;;) {
-    status = await svStatus(config, dir);
+    status = await readRunsvStatus(dir);
     const up = upAtLeastMs(status);
     if (up < 0 || seen?.pid !== status.pid) seen = up < 0 ? undefined : { pid: status.pid, at: Date.now() };
     if (seen && Math.max(up, Date.now() - seen.at) >= config.settleMs) {

@@ -6,7 +6,7 @@ import { CONFIRMED_FILE, installPath, serviceLinkPath, stagePath, type SetliveCo
 import { runHealthCheck, settled, type CheckResult } from './health.js';
 import { staleTemps } from '../../shared/temp-files.js';
 import { isDir, readLinkState, type LinkState } from './links.js';
-import { svStatus, type SvStatus } from './sv.js';
+import { readRunsvStatus, type SvStatus } from './runsv-status.js';
 
 /** pp-setlive's view of one app on this host. */
 export interface AppObserved {
@@ -76,7 +76,7 @@ async function observeApp(app: string, intent: AppIntent | undefined, config: Se
     isDir(join(dir, 'log', 'main')),
     readLinkState(serviceLinkPath(config, app)),
     readText(join(dir, CONFIRMED_FILE)),
-    staged ? svStatus(config, dir) : Promise.resolve(UNSUPERVISED),
+    staged ? readRunsvStatus(dir) : Promise.resolve(UNSUPERVISED),
   ]);
   const base: AppObserved = {
     staged, current: NO_LINK, last: NO_LINK, installed: false, runScript, logRunScript, logMain, link, status,
