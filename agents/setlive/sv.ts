@@ -1,6 +1,6 @@
 import { sleep } from '../../shared/backoff.js';
-import { runCommand } from '../../shared/process.js';
 import type { SetliveConfig } from './config.js';
+import { sendRunsvCommand, type RunsvCommand } from './runsv-control.js';
 import { readRunsvStatus, type SvStatus } from './runsv-status.js';
 
 export type { SvStatus } from './runsv-status.js';
@@ -25,15 +25,10 @@ export async function pollStatus(dir: string, timeoutMs: number, done: (s: SvSta
 
 const isDown = (s: SvStatus) => s.state === 'down' || s.state === 'unsupervised';
 
-/**
- * Sends one control command (`up`, `down`, `kill`, `exit`) without sv's own 420 ms-step waiting. A runsv
- * that vanished meanwhile (runsvdir ends it once its link is gone) counts as done for all but `up`.
- */
-async function svControl(config: SetliveConfig, command: string, dir: string): Promise<void> {
-  const result = await runCommand([config.sv, command, dir], { timeoutMs: 10_000 });
-  const said = (result.stdout + result.stderr).trim();
-  if (result.exitCode === 0 || (command !== 'up' && /runsv not running/.test(said))) return;
-  throw new Error(`sv ${command} ${dir} exited ${result.exitCode}: ${said}`);
+/** Sends one command to the service's runsv. A runsv that vanished meanwhile (runsvdir ends it once its link is gone) counts as done for all but `up`. */
+async function svControl(command: RunsvCommand, dir: string): Promise<void> {
+  if ((await sendRunsvCommand(dir, command)) || command !== 'up') return;
+  throw new Error(`cannot start ${dir}: runsv not running`);
 }
 
 /**
@@ -43,10 +38,10 @@ async function svControl(config: SetliveConfig, command: string, dir: string): P
 export async function svStop(config: SetliveConfig, dir: string): Promise<boolean> {
   const before = await readRunsvStatus(dir);
   if (before.state === 'unsupervised') return false;
-  await svControl(config, 'down', dir);
+  await svControl('down', dir);
   let after = await pollStatus(dir, config.stopTimeoutMs, isDown);
   if (!isDown(after)) {
-    await svControl(config, 'kill', dir);
+    await svControl('kill', dir);
     after = await pollStatus(dir, 5000, isDown);
   }
   if (!isDown(after)) throw new Error(`cannot stop ${dir}: still ${after.text} after sv down and sv kill`);
@@ -65,7 +60,7 @@ export async function waitSupervised(config: SetliveConfig, dir: string): Promis
 /** `sv up`: asks runsv to start the service and keep it running. Returns false when it already ran. */
 export async function svUp(config: SetliveConfig, dir: string): Promise<boolean> {
   const before = await waitSupervised(config, dir);
-  await svControl(config, 'up', dir);
+  await svControl('up', dir);
   return !(before.state === 'run' && !before.wantDown);
 }
 
@@ -74,7 +69,7 @@ export async function svExit(config: SetliveConfig, dir: string): Promise<boolea
   const stopped = await svStop(config, dir);
   const before = await readRunsvStatus(dir);
   if (before.state === 'unsupervised') return stopped;
-  await svControl(config, 'exit', dir);
+  await svControl('exit', dir);
   const after = await pollStatus(dir, config.stopTimeoutMs + 5000, (s) => s.state === 'unsupervised');
   if (after.state !== 'unsupervised') throw new Error(`sv exit ${dir}: runsv still running: ${after.text}`);
   return true;

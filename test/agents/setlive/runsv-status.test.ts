@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendRunsvCommand } from '../../../agents/setlive/runsv-control.js';
 import { decodeRunsvStatus, readRunsvStatus, type SvStatus } from '../../../agents/setlive/runsv-status.js';
 import { runChecked } from '../../../shared/process.js';
 
@@ -74,5 +75,23 @@ describe('readRunsvStatus against a real runsv', () => {
     runsv.kill('SIGKILL');
     await gone;
     expect((await readRunsvStatus(dir)).text).toBe(`fail: ${dir}: runsv not running`);
+  });
+
+  it('controls runsv through its FIFO as sv does, and says when no runsv reads it', async () => {
+    runsv = spawn('runsv', [dir], { stdio: 'ignore' });
+    const first = await until((s) => s.state === 'run');
+    expect(await sendRunsvCommand(dir, 'down')).toBe(true);
+    await until((s) => s.state === 'down');
+    expect((await runChecked(['sv', 'status', dir])).startsWith(`down: ${dir}: `)).toBe(true);
+    expect(await sendRunsvCommand(dir, 'up')).toBe(true);
+    const again = await until((s) => s.state === 'run');
+    expect(again.pid).not.toBe(first.pid);
+    await sendRunsvCommand(dir, 'down');
+    await until((s) => s.state === 'down');
+    const gone = new Promise((r) => runsv.once('exit', r));
+    expect(await sendRunsvCommand(dir, 'exit')).toBe(true);
+    await gone;
+    expect(await sendRunsvCommand(dir, 'up')).toBe(false);
+    expect(await sendRunsvCommand(join(root, 'never-supervised'), 'down')).toBe(false);
   });
 });
