@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { planPreparer } from '../../../agents/preparer/plan.js';
 import type { BasedirState, InstallDir, PreparerObserved } from '../../../agents/preparer/types.js';
 import type { NodeIntent } from '../../../shared/intent/node-intent.js';
-import { appIntentSchema, type AppIntent } from '../../../shared/intent/schema.js';
+import { parseAppIntent, type AppIntent } from '../../../shared/intent/schema.js';
 
 const SHA = (c: string) => c.repeat(64);
 const BASE = '/srv/apps';
 
 function app(versions: Array<[string, string, 'live' | 'prepared']>, basedir = BASE): AppIntent {
-  return appIntentSchema.parse({
+  return parseAppIntent({
     schema: 1, basedir, service: { command: ['bin/run'] },
     versions: versions.map(([version, sha, state]) => ({ version, url: `https://a.example/${version}.tgz`, sha256: SHA(sha), state })),
   });

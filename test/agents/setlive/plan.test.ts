@@ -6,7 +6,7 @@ import { planSetlive } from '../../../agents/setlive/plan.js';
 import { renderServiceFiles } from '../../../agents/setlive/service-files.js';
 import { parseSvStatus, type SvStatus } from '../../../agents/setlive/sv.js';
 import type { NodeIntent } from '../../../shared/intent/node-intent.js';
-import { appIntentSchema, type AppIntent } from '../../../shared/intent/schema.js';
+import { parseAppIntent, type AppIntent } from '../../../shared/intent/schema.js';
 import { intentFor } from './helpers.js';
 
 const config: SetliveConfig = {
@@ -19,7 +19,7 @@ const running = (seconds = 5): SvStatus => ({ state: 'run', pid: 42, seconds, wa
 const down: SvStatus = { state: 'down', seconds: 3, wantUp: false, wantDown: false, text: 'down: 3s' };
 
 function appIntent(app: string, o: Parameters<typeof intentFor>[2]): AppIntent {
-  return appIntentSchema.parse(intentFor(`/srv/${app}`, 8080, o));
+  return parseAppIntent(intentFor(`/srv/${app}`, 8080, o));
 }
 
 function nodeOf(apps: Record<string, AppIntent>, extra: Partial<NodeIntent> = {}): NodeIntent {
@@ -141,7 +141,7 @@ describe('planSetlive', () => {
 
 describe('service files and sv status', () => {
   it('writes a run script that cds into current and execs the command with env, through chpst only for a user', () => {
-    const intent = appIntentSchema.parse({ ...intentFor('/srv/web', 80, { live: '1', env: { B: "it's", A: 'x y' } }), service: { command: ['./bin/web', '--port', '80'], env: { B: "it's", A: 'x y' }, user: 'www' } });
+    const intent = parseAppIntent({ ...intentFor('/srv/web', 80, { live: '1', env: { B: "it's", A: 'x y' } }), service: { command: ['./bin/web', '--port', '80'], env: { B: "it's", A: 'x y' }, user: 'www' } });
     const { run, logRun } = renderServiceFiles('web', intent, config);
     expect(run).toContain('exec 2>&1\ncd /srv/web/current || exit 111\n');
     expect(run).toContain(`exec /usr/bin/chpst -u www env 'A=x y' 'B=it'\\''s' ./bin/web --port 80\n`);

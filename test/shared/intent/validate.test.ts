@@ -23,7 +23,7 @@ describe('app intent validation', () => {
     [{ ...appIntent('1'), ports: [{ port: 70000, protocol: 'tcp' }] }, 'field ports[0].port: expected 1..65535'],
     [{ ...appIntent('1'), ports: [{ port: 80 }, { port: 80, protocol: 'tcp' }] }, 'field ports[1]: duplicate port 80/tcp'],
     [{ ...appIntent('1'), requires: ['web'] }, 'field requires: an app cannot require itself'],
-    [{ ...appIntent('1'), surprise: true }, 'field (top level)'],
+    [{ ...appIntent('1'), surprise: true }, 'field surprise: unknown field'],
     [{ ...appIntent('1'), service: undefined }, 'field service: required when a version is live'],
     [{ ...appIntent('1'), health: { http: 'http://x', command: ['true'] } }, 'field health: expected exactly one of http or command'],
   ])('names the field and what was expected (%#)', (spec, message) => {
