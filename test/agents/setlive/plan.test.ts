@@ -4,7 +4,7 @@ import type { SetliveConfig } from '../../../agents/setlive/config.js';
 import type { AppObserved, SetliveObserved } from '../../../agents/setlive/observe.js';
 import { planSetlive } from '../../../agents/setlive/plan.js';
 import { renderServiceFiles } from '../../../agents/setlive/service-files.js';
-import { parseSvStatus, type SvStatus } from '../../../agents/setlive/sv.js';
+import type { SvStatus } from '../../../agents/setlive/runsv-status.js';
 import type { NodeIntent } from '../../../shared/intent/node-intent.js';
 import { parseAppIntent, type AppIntent } from '../../../shared/intent/schema.js';
 import { intentFor } from './helpers.js';
@@ -139,7 +139,7 @@ describe('planSetlive', () => {
   });
 });
 
-describe('service files and sv status', () => {
+describe('service files', () => {
   it('writes a run script that cds into current and execs the command with env, through chpst only for a user', () => {
     const intent = parseAppIntent({ ...intentFor('/srv/web', 80, { live: '1', env: { B: "it's", A: 'x y' } }), service: { command: ['./bin/web', '--port', '80'], env: { B: "it's", A: 'x y' }, user: 'www' } });
     const { run, logRun } = renderServiceFiles('web', intent, config);
@@ -147,12 +147,5 @@ describe('service files and sv status', () => {
     expect(run).toContain(`exec /usr/bin/chpst -u www env 'A=x y' 'B=it'\\''s' ./bin/web --port 80\n`);
     expect(renderServiceFiles('web', appIntent('web', { live: '1' }), config).run).not.toContain('chpst');
     expect(logRun).toBe('#!/bin/sh\nexec svlogd -tt ./main\n');
-  });
-
-  it('parses what sv status says', () => {
-    expect(parseSvStatus('run: /stage/web: (pid 123) 7s; run: log: (pid 99) 9s\n', '/stage/web')).toMatchObject({ state: 'run', pid: 123, seconds: 7, wantUp: false });
-    expect(parseSvStatus('down: /stage/web: 1s, normally up, want up\n', '/stage/web')).toMatchObject({ state: 'down', seconds: 1, wantUp: true });
-    expect(parseSvStatus('fail: /stage/web: runsv not running\n', '/stage/web').state).toBe('unsupervised');
-    expect(parseSvStatus('warning: /stage/web: unable to open supervise/ok: file does not exist\n', '/stage/web').state).toBe('unsupervised');
   });
 });
