@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // First, so SIGTERM/SIGINT are handled even while the rest is still loading.
 import '../../shared/cli/stop-signal.js';
-import { parseAgentArgs, runAgentMain } from '../../shared/cli/agent-cli.js';
+import { runAgentMain } from '../../shared/cli/agent-cli.js';
+import { parseAgentArgs } from '../../shared/cli/agent-flags.js';
 import { createNativeAgent } from './agent.js';
-import { familiesOf, iptablesFlags, splitCommand } from './options.js';
+import { checkIptablesFlags, familiesOf, iptablesFlags, splitCommand } from './options.js';
 import { createPortAuthorityAgent } from './port-authority/agent.js';
 
-const args = await parseAgentArgs('pp-iptables', iptablesFlags);
+const args = parseAgentArgs('pp-iptables', { flags: iptablesFlags(), check: checkIptablesFlags });
 const prefix = splitCommand(args['command-prefix']);
 
 if (args.mode === 'port-authority') {

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Argv } from 'yargs';
+import { defineFlags, type FlagValues } from '../../shared/cli/flags.js';
 import type { Family } from './plan.js';
 import { chainProblem } from './rules.js';
 
@@ -14,26 +14,28 @@ export function splitCommand(text: string): string[] {
   return text.split(' ').filter((part) => part !== '');
 }
 
-/** Adds pp-iptables' own flags to the parser. */
-export function iptablesFlags(y: Argv<object>) {
-  return y
-    .option('mode', { type: 'string', choices: ['native', 'port-authority'] as const, default: 'native' as const, describe: 'native: own iptables chain; port-authority: YAML files + refresh command' })
-    .option('chain', { type: 'string', default: 'PLATYPUS', describe: 'native: our chain in the filter table, jumped to from INPUT' })
-    .option('ipv6', { type: 'boolean', default: false, describe: 'native: also converge the same chain with ip6tables' })
-    .option('iptables', { type: 'string', default: 'iptables', describe: 'path of iptables (its version is logged at start)' })
-    .option('iptables-save', { type: 'string', default: 'iptables-save', describe: 'path of iptables-save' })
-    .option('iptables-restore', { type: 'string', default: 'iptables-restore', describe: 'path of iptables-restore' })
-    .option('ip6tables-save', { type: 'string', default: 'ip6tables-save', describe: 'path of ip6tables-save (with --ipv6)' })
-    .option('ip6tables-restore', { type: 'string', default: 'ip6tables-restore', describe: 'path of ip6tables-restore (with --ipv6)' })
-    .option('command-prefix', { type: 'string', default: '', describe: 'prefix for every external command, split on spaces, e.g. "ip netns exec ns1"' })
-    .option('config-dir', { type: 'string', default: defaultConfigDir(), describe: 'port-authority: folder of the per-app YAML files' })
-    .option('refresh-command', { type: 'string', default: 'port_authority', describe: 'port-authority: run as "<command> rebuild" after files changed (split on spaces)' })
-    .check((args) => {
-      const problem = chainProblem(args.chain);
-      if (problem) throw new Error(`--chain ${JSON.stringify(args.chain)}: ${problem}`);
-      if (splitCommand(args['refresh-command']).length === 0) throw new Error('--refresh-command must not be empty');
-      return true;
-    });
+/** The flags pp-iptables adds to the shared ones. */
+export function iptablesFlags(env: NodeJS.ProcessEnv = process.env) {
+  return defineFlags({
+    mode: { type: 'string', choices: ['native', 'port-authority'], default: 'native', describe: 'native: own iptables chain; port-authority: YAML files + refresh command' },
+    chain: { type: 'string', default: 'PLATYPUS', describe: 'native: our chain in the filter table, jumped to from INPUT' },
+    ipv6: { type: 'boolean', default: false, describe: 'native: also converge the same chain with ip6tables' },
+    iptables: { type: 'string', default: 'iptables', describe: 'path of iptables (its version is logged at start)' },
+    'iptables-save': { type: 'string', default: 'iptables-save', describe: 'path of iptables-save' },
+    'iptables-restore': { type: 'string', default: 'iptables-restore', describe: 'path of iptables-restore' },
+    'ip6tables-save': { type: 'string', default: 'ip6tables-save', describe: 'path of ip6tables-save (with --ipv6)' },
+    'ip6tables-restore': { type: 'string', default: 'ip6tables-restore', describe: 'path of ip6tables-restore (with --ipv6)' },
+    'command-prefix': { type: 'string', default: '', describe: 'prefix for every external command, split on spaces, e.g. "ip netns exec ns1"' },
+    'config-dir': { type: 'string', default: defaultConfigDir(env), describe: 'port-authority: folder of the per-app YAML files' },
+    'refresh-command': { type: 'string', default: 'port_authority', describe: 'port-authority: run as "<command> rebuild" after files changed (split on spaces)' },
+  });
+}
+
+/** Throws an Error naming the flag when a pp-iptables flag's value is unusable. */
+export function checkIptablesFlags(args: FlagValues<ReturnType<typeof iptablesFlags>>): void {
+  const problem = chainProblem(args.chain);
+  if (problem) throw new Error(`--chain ${JSON.stringify(args.chain)}: ${problem}`);
+  if (splitCommand(args['refresh-command']).length === 0) throw new Error('--refresh-command must not be empty');
 }
 
 /** The families native mode converges: IPv4 always, IPv6 with --ipv6. */

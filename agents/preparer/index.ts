@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // First, so SIGTERM/SIGINT are handled even while the rest is still loading.
 import '../../shared/cli/stop-signal.js';
-import { parseAgentArgs, runAgentMain } from '../../shared/cli/agent-cli.js';
+import { runAgentMain } from '../../shared/cli/agent-cli.js';
+import { parseAgentArgs } from '../../shared/cli/agent-flags.js';
 import { nodeIntentFromSnapshot } from '../../shared/intent/node-intent.js';
 import { nodeIntentPrefix } from '../../shared/keys.js';
 import { createPreparerAgent } from './agent.js';
-import { preparerFlags, preparerOptions } from './options.js';
+import { checkPreparerFlags, PREPARER_FLAGS, preparerOptions } from './options.js';
 import type { PreparerOptions } from './types.js';
 
-const args = await parseAgentArgs('pp-preparer', preparerFlags);
+const args = parseAgentArgs('pp-preparer', { flags: PREPARER_FLAGS, check: checkPreparerFlags });
 
 function optionsOrExit(): PreparerOptions {
   try {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Argv } from 'yargs';
+import { defineFlags, type FlagValues } from '../../shared/cli/flags.js';
 import type { ProgressMode } from './progress.js';
 import type { PreparerOptions } from './types.js';
 
@@ -14,22 +14,26 @@ export function parseSize(value: string | number): number {
 }
 
 /** The flags pp-preparer adds to the shared ones. */
-export function preparerFlags(y: Argv<object>) {
-  return y
-    .option('keep', { type: 'number', default: 2, describe: 'installs not named by intent to keep besides the one <basedir>/current points to (rollback targets)' })
-    .option('max-bytes', { type: 'string', default: '4G', describe: 'refuse archives whose content adds up to more than this (e.g. 512M, 4G)' })
-    .option('max-entries', { type: 'number', default: 100_000, describe: 'refuse archives with more entries than this' })
-    .option('ca-file', { type: 'string', describe: 'PEM file of extra CA certificates trusted for https:// artifact URLs' })
-    .option('download-timeout-seconds', { type: 'number', default: 60, describe: 'abort a download when no byte arrives for this long (it is retried with backoff)' })
-    .option('progress', { type: 'string', choices: ['auto', 'tty', 'log', 'off'], default: 'auto', describe: 'download progress: auto = a redrawn line when stderr is a terminal, else log lines' })
-    .check((a) => {
-      parseSize(a['max-bytes']);
-      for (const flag of ['keep', 'max-entries', 'download-timeout-seconds'] as const) {
-        const n = a[flag];
-        if (!Number.isFinite(n) || n < 0 || (flag !== 'keep' && n === 0)) throw new Error(`--${flag}: expected a ${flag === 'keep' ? 'non-negative' : 'positive'} number, got ${n}`);
-      }
-      return true;
-    });
+export const PREPARER_FLAGS = defineFlags({
+  keep: { type: 'number', default: 2, describe: 'installs not named by intent to keep besides the one <basedir>/current points to (rollback targets)' },
+  'max-bytes': { type: 'string', default: '4G', describe: 'refuse archives whose content adds up to more than this (e.g. 512M, 4G)' },
+  'max-entries': { type: 'number', default: 100_000, describe: 'refuse archives with more entries than this' },
+  'ca-file': { type: 'string', describe: 'PEM file of extra CA certificates trusted for https:// artifact URLs' },
+  'download-timeout-seconds': { type: 'number', default: 60, describe: 'abort a download when no byte arrives for this long (it is retried with backoff)' },
+  progress: { type: 'string', choices: ['auto', 'tty', 'log', 'off'], default: 'auto', describe: 'download progress: auto = a redrawn line when stderr is a terminal, else log lines' },
+});
+
+/** Throws an Error naming the flag when a pp-preparer flag's value is out of range. */
+export function checkPreparerFlags(a: FlagValues<typeof PREPARER_FLAGS>): void {
+  try {
+    parseSize(a['max-bytes']);
+  } catch (err) {
+    throw new Error(`--max-bytes: ${(err as Error).message}`);
+  }
+  for (const flag of ['keep', 'max-entries', 'download-timeout-seconds'] as const) {
+    const n = a[flag];
+    if (n < 0 || (flag !== 'keep' && n === 0)) throw new Error(`--${flag}: expected a ${flag === 'keep' ? 'non-negative' : 'positive'} number, got ${n}`);
+  }
 }
 
 type PreparerArgs = { keep: number; 'max-bytes': string; 'max-entries': number; 'ca-file'?: string; 'download-timeout-seconds': number; progress: string; 'dry-run': boolean };

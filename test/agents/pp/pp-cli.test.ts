@@ -85,3 +85,24 @@ describe('pp validate', () => {
     expect(bad.stderr).toContain('field schema: expected schema version 1');
   });
 });
+
+describe('pp usage', () => {
+  it('prints help on stdout with exit 0, for pp and for a command', async () => {
+    const top = await pp(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain('pp intent put <node> <app>');
+    const put = await pp(['intent', 'put', '--help']);
+    expect(put.code).toBe(0);
+    expect(put.stdout).toMatch(/-f, --file VALUE/);
+  });
+
+  it('refuses a missing command, a missing positional and an unknown flag with exit 2 and a hint', async () => {
+    const none = await pp([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toBe('pp: missing the command: one of intent, validate, status, plan\nRun pp --help for usage.\n');
+    const missing = await pp(['intent', 'get', 'web1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe('pp: intent get: missing <app>\nRun pp intent get --help for usage.\n');
+    expect((await pp(['status', '--bogus'])).stderr).toContain('pp: unknown flag --bogus\n');
+  });
+});

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../support/run-cli.js';
+
+// Each agent's own flags and checks, as the built program sees them; usage errors exit before any store is opened.
+const AGENTS = {
+  'pp-preparer': { program: 'agents/preparer/index.js', own: '--max-bytes', bad: ['--keep', 'many'], message: '--keep: expected a number, got "many"' },
+  'pp-iptables': { program: 'agents/iptables/index.js', own: '--refresh-command', bad: ['--mode', 'nft'], message: '--mode: expected one of native, port-authority, got "nft"' },
+  'pp-setlive': { program: 'agents/setlive/index.js', own: '--service-dir', bad: ['--settle-seconds=-1'], message: '--settle-seconds: expected a number of seconds >= 0, got -1' },
+} as const;
+
+describe('agent command lines', () => {
+  for (const [name, a] of Object.entries(AGENTS)) {
+    it(`${name}: --help lists shared and own flags; bad input exits 2 with the flag named`, async () => {
+      const help = await runCli(a.program, ['--help']);
+      expect(help.code).toBe(0);
+      for (const flag of ['--store', '--prefix', '--node', '--once', '--dry-run', '--log-level', '--wait-seconds', a.own]) expect(help.stdout).toContain(flag);
+      expect(help.stdout).not.toContain('--test-sigkill-after-actions');
+      const bad = await runCli(a.program, [...a.bad, '--store', 'folder:/nonexistent']);
+      expect(bad).toMatchObject({ code: 2, stderr: `${name}: ${a.message}\nRun ${name} --help for usage.\n` });
+      for (const args of [['--bogus'], ['--once', 'now'], ['--store'], ['--wait-seconds', '0']]) {
+        expect((await runCli(a.program, args)).code).toBe(2);
+      }
+    });
+  }
+});
