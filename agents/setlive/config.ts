@@ -2,8 +2,6 @@ import { basename, join } from 'node:path';
 
 /** Everything pp-setlive takes from its flags: binaries, folders and timings. */
 export interface SetliveConfig {
-  /** Path of runit's `sv`. */
-  sv: string;
   /** Path of runit's `chpst`, used in run scripts only when the intent names a user. */
   chpst: string;
   /** Path of runit's `svlogd`, used in every `log/run`. */
@@ -14,7 +12,7 @@ export interface SetliveConfig {
   stageDir: string;
   /** A service counts as up once runit has reported `run` for this long. */
   settleMs: number;
-  /** How long `sv` waits for a service to go down before it is killed. */
+  /** How long to wait for a service to go down after TERM before it is killed. */
   stopTimeoutMs: number;
   /** How long a start may take to settle when the intent gives no health check. */
   startTimeoutMs: number;

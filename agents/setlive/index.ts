@@ -9,7 +9,6 @@ import { createSetliveAgent } from './agent.js';
 import { sigkillAfterActions } from './crash-hook.js';
 
 const SETLIVE_FLAGS = defineFlags({
-  sv: { type: 'string', default: 'sv', describe: "path of runit's sv" },
   chpst: { type: 'string', default: 'chpst', describe: "path of runit's chpst (used in run scripts when an app names a user)" },
   svlogd: { type: 'string', default: 'svlogd', describe: "path of runit's svlogd (used in log/run scripts)" },
   'service-dir': { type: 'string', default: '/var/service', describe: 'the folder runsvdir watches; each app gets a link here' },
@@ -31,7 +30,6 @@ const args = parseAgentArgs('pp-setlive', { flags: SETLIVE_FLAGS, check: checkSe
 
 await runAgentMain('pp-setlive', args, () =>
   createSetliveAgent({
-    sv: args.sv,
     chpst: args.chpst,
     svlogd: args.svlogd,
     serviceDir: resolve(args['service-dir']),

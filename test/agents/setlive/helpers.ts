@@ -67,7 +67,7 @@ export async function startRunit(): Promise<Runit> {
 /** Agent settings for tests: short settle and timeouts. */
 export function testConfig(r: Runit): SetliveConfig {
   return {
-    sv: 'sv', chpst: 'chpst', svlogd: 'svlogd', serviceDir: r.serviceDir, stageDir: r.stageDir,
+    chpst: 'chpst', svlogd: 'svlogd', serviceDir: r.serviceDir, stageDir: r.stageDir,
     settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 10_000, pickupTimeoutMs: 15_000,
   };
 }

@@ -10,7 +10,7 @@ import { parseAppIntent, type AppIntent } from '../../../shared/intent/schema.js
 import { intentFor } from './helpers.js';
 
 const config: SetliveConfig = {
-  sv: 'sv', chpst: '/usr/bin/chpst', svlogd: 'svlogd', serviceDir: '/service', stageDir: '/stage',
+  chpst: '/usr/bin/chpst', svlogd: 'svlogd', serviceDir: '/service', stageDir: '/stage',
   settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 30_000, pickupTimeoutMs: 20_000,
 };
 const inst = (app: string, v: string) => `/srv/${app}/installs/${app}_${v}`;
