@@ -5,12 +5,14 @@ import { ms, percentile } from './support.js';
 
 /** One flip as the benchmark saw it, in epoch ms. */
 export interface FlipTimes {
-  /** `pp intent put` spawned. */
+  /** The intent write began. */
   put: number;
-  /** `pp intent put` exited (the intent file is in place). */
+  /** The intent write returned (the key is in the store). */
   written: number;
   /** The service first answered the new version. */
   answered: number;
+  /** runsv forked the new version's process (its status record); what follows is the service's own start. */
+  forked: number;
 }
 
 interface LogLine {
@@ -36,7 +38,7 @@ async function applyingLines(logFile: string): Promise<Array<LogLine & { time: n
 }
 
 /**
- * Median duration of each step of a flip: the CLI, intent written → first action (watch wake-up, observe,
+ * Median duration of each step of a flip: the store write, intent written → first action (watch wake-up, observe,
  * plan), each action until the next one starts, and the last action before the answer → answer.
  */
 export async function flipTimeline(logFile: string, flips: FlipTimes[]): Promise<string> {
@@ -44,7 +46,7 @@ export async function flipTimeline(logFile: string, flips: FlipTimes[]): Promise
   const steps = new Map<string, number[]>();
   const add = (name: string, value: number) => steps.set(name, [...(steps.get(name) ?? []), value]);
   for (const f of flips) {
-    add('pp intent put (CLI)', f.written - f.put);
+    add('store put', f.written - f.put);
     const mine = lines.filter((l) => l.time >= f.written && l.time <= f.answered);
     const first = mine[0];
     if (!first) continue;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: runs the benchmarks of issue 6 and prints one table of figures beside their targets and the
 // baselines measured in the same run. Progress goes to stderr, the table to stdout.
-// Usage: node dist/bench/run.js [--only flip|idle|scale|throughput] [--flips 50] [--service-starts 20]
+// Usage: node dist/bench/run.js [--only flip|idle|scale|throughput] [--flips 50] [--service-starts 20] [--cli-runs 20] [--flip-store both|folder|consul]
 //   [--idle-seconds 600] [--idle-settle-seconds 70] [--keep-files]
 //   [--agent-node-options '--max-semi-space-size=1'] [--scale-apps 1000] [--skip-throughput] [--size-mb 640] [--throughput-runs 3]
 import { cpus, loadavg } from 'node:os';
@@ -12,7 +12,14 @@ import { flag, hasFlag, numberFlag, printTable, say, type Row } from './support.
 import { throughputBench } from './throughput-bench.js';
 
 const BENCHES: Record<string, () => Promise<Row[]>> = {
-  flip: () => flipBench(numberFlag('flips', 50), numberFlag('service-starts', 20)),
+  flip: async () => {
+    const which = flag('flip-store', 'both');
+    if (!['both', 'folder', 'consul'].includes(which)) throw new Error(`--flip-store ${which}: expected both, folder or consul`);
+    const kinds = which === 'both' ? (['folder', 'consul'] as const) : [which as 'folder' | 'consul'];
+    const rows: Row[] = [];
+    for (const kind of kinds) rows.push(...(await flipBench(kind, numberFlag('flips', 50), numberFlag('service-starts', 20), numberFlag('cli-runs', 20))));
+    return rows;
+  },
   idle: () => idleBench(numberFlag('idle-seconds', 600), numberFlag('idle-settle-seconds', 70), flag('agent-node-options', '')),
   scale: () => scaleBench(numberFlag('scale-apps', 1000)),
   throughput: () => throughputBench(numberFlag('size-mb', 640), numberFlag('throughput-runs', 3)),
