@@ -1,6 +1,7 @@
 import { sleep } from '../../shared/backoff.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { runCommand } from '../../shared/process.js';
+import { httpGetText } from './http-get.js';
 import type { SetliveConfig } from './config.js';
 import { readRunsvStatus, type SvStatus } from './runsv-status.js';
 
@@ -22,12 +23,10 @@ function clip(text: string): string {
 
 async function httpCheck(url: string, timeoutMs: number): Promise<CheckResult> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
-    const body = await res.text().catch(() => '');
-    return { ok: res.status >= 200 && res.status < 300, output: clip(`GET ${url}: HTTP ${res.status}${body.trim() ? `: ${body}` : ''}`) };
+    const res = await httpGetText(url, timeoutMs);
+    return { ok: res.status >= 200 && res.status < 300, output: clip(`GET ${url}: HTTP ${res.status}${res.body.trim() ? `: ${res.body}` : ''}`) };
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return { ok: false, output: clip(`GET ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`) };
+    return { ok: false, output: clip(`GET ${url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`) };
   }
 }
 
