@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { readFile } from './read-file.js';
 import { basename, dirname } from 'node:path';
 import { tempPathIn } from './temp-files.js';
 

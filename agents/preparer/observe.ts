@@ -1,4 +1,5 @@
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { readFile } from '../../shared/read-file.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';

@@ -1,4 +1,5 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
+import { readFile } from '../../shared/read-file.js';
 import { join } from 'node:path';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { readFile } from '../../shared/read-file.js';
 import { join } from 'node:path';
 
 /** What runsv says about a service's main process. `unsupervised`: no runsv is running for it. */

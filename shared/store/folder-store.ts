@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { readFile } from '../read-file.js';
 import { join } from 'node:path';
 import { tempPathBeside, writeFileAtomic } from '../atomic-file.js';
 import { sleep } from '../backoff.js';

@@ -1,4 +1,5 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { readFile } from '../../../shared/read-file.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { fsyncDir, writeFileAtomic } from '../../../shared/atomic-file.js';

@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { readFile } from '../../../shared/read-file.js';
 import { join } from 'node:path';
 import { appOfFile, parseAppFile, parseMarker, REFRESH_MARKER } from './files.js';
 import type { PaFile, PaObserved } from './plan.js';
