@@ -49,9 +49,8 @@ export function runHealthCheck(health: HealthIntent, cwd: string, timeoutMs: num
 
 /** How long the process has been up by runsv's record of when it started; -1 when it is not running (or about to be stopped). */
 export function upAtLeastMs(status: SvStatus): number {
-  if (status.state !== 'run' || status.wantDown) return -1;
-  if (status.sinceMs !== undefined) return Math.max(0, Date.now() - status.sinceMs);
-  return Math.max(0, status.seconds - 1) * 1000;
+  if (status.state !== 'run' || status.wantDown || status.sinceMs === undefined) return -1;
+  return Math.max(0, Date.now() - status.sinceMs);
 }
 
 /** True when the process has surely been up for the settle time, judging from one status. */

@@ -50,6 +50,11 @@ export async function stagedApps(config: SetliveConfig): Promise<string[]> {
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
 }
 
+/** True when the service's process started before `changedAtMs` (current or run last changed); a down service is never stale. */
+export function runsOldSetup(status: SvStatus, changedAtMs: number): boolean {
+  return status.state === 'run' && status.sinceMs !== undefined && changedAtMs > status.sinceMs;
+}
+
 async function observeIntended(app: string, intent: AppIntent, config: SetliveConfig, base: AppObserved): Promise<AppObserved> {
   const live = intent.versions.find((v) => v.state === 'live');
   const target = live ? installPath(intent.basedir, app, live.version) : undefined;
@@ -60,7 +65,7 @@ async function observeIntended(app: string, intent: AppIntent, config: SetliveCo
     staleTemps(intent.basedir, ['current', 'last']),
   ]);
   const changedAt = Math.max(await mtimeMs(join(intent.basedir, 'current')), await mtimeMs(join(stagePath(config, app), 'run')));
-  const stale = base.status.sinceMs !== undefined && changedAt > base.status.sinceMs;
+  const stale = runsOldSetup(base.status, changedAt);
   const observed = { ...base, current, last, installed, temps, stale };
   if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
     observed.probe = await runHealthCheck(intent.health, target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AwaitHealthAction, SetliveAction } from '../../../agents/setlive/actions.js';
 import type { SetliveConfig } from '../../../agents/setlive/config.js';
-import type { AppObserved, SetliveObserved } from '../../../agents/setlive/observe.js';
+import { runsOldSetup, type AppObserved, type SetliveObserved } from '../../../agents/setlive/observe.js';
 import { planSetlive } from '../../../agents/setlive/plan.js';
 import { renderServiceFiles } from '../../../agents/setlive/service-files.js';
 import type { SvStatus } from '../../../agents/setlive/runsv-status.js';
@@ -15,7 +15,7 @@ const config: SetliveConfig = {
 };
 const inst = (app: string, v: string) => `/srv/${app}/installs/${app}_${v}`;
 const link = (target?: string) => (target ? { kind: 'link' as const, target, valid: true } : { kind: 'missing' as const, valid: false });
-const running = (seconds = 5): SvStatus => ({ state: 'run', pid: 42, seconds, wantUp: false, wantDown: false, text: `run: (pid 42) ${seconds}s` });
+const running = (seconds = 5): SvStatus => ({ state: 'run', pid: 42, seconds, sinceMs: Date.now() - seconds * 1000, wantUp: false, wantDown: false, text: `run: (pid 42) ${seconds}s` });
 const down: SvStatus = { state: 'down', seconds: 3, wantUp: false, wantDown: false, text: 'down: 3s' };
 
 function appIntent(app: string, o: Parameters<typeof intentFor>[2]): AppIntent {
@@ -147,5 +147,15 @@ describe('service files', () => {
     expect(run).toContain(`exec /usr/bin/chpst -u www env 'A=x y' 'B=it'\\''s' ./bin/web --port 80\n`);
     expect(renderServiceFiles('web', appIntent('web', { live: '1' }), config).run).not.toContain('chpst');
     expect(logRun).toBe('#!/bin/sh\nexec svlogd -tt ./main\n');
+  });
+});
+
+describe('runsOldSetup', () => {
+  it('is true only for a running process that started before current or run last changed', () => {
+    const started = running(5).sinceMs!;
+    expect(runsOldSetup(running(5), started + 1)).toBe(true);
+    expect(runsOldSetup(running(5), started - 1)).toBe(false);
+    expect(runsOldSetup({ ...down, sinceMs: started }, started + 1)).toBe(false);
+    expect(runsOldSetup({ ...running(5), state: 'finish' }, started + 1)).toBe(false);
   });
 });
