@@ -9,6 +9,8 @@ import { createSetliveAgent } from './agent.js';
 import { sigkillAfterActions } from './crash-hook.js';
 
 const SETLIVE_FLAGS = defineFlags({
+  // Accepted so that args files written for earlier versions keep working; pp-setlive talks to runsv directly now.
+  sv: { type: 'string', hidden: true, describe: 'ignored (deprecated)' },
   chpst: { type: 'string', default: 'chpst', describe: "path of runit's chpst (used in run scripts when an app names a user)" },
   svlogd: { type: 'string', default: 'svlogd', describe: "path of runit's svlogd (used in log/run scripts)" },
   'service-dir': { type: 'string', default: '/var/service', describe: 'the folder runsvdir watches; each app gets a link here' },
@@ -27,6 +29,7 @@ function checkSetliveFlags(a: FlagValues<typeof SETLIVE_FLAGS>): void {
 }
 
 const args = parseAgentArgs('pp-setlive', { flags: SETLIVE_FLAGS, check: checkSetliveFlags });
+if (args.sv !== undefined) process.stderr.write('pp-setlive: --sv is deprecated and ignored: runsv is controlled through supervise/control\n');
 
 await runAgentMain('pp-setlive', args, () =>
   createSetliveAgent({

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../support/run-cli.js';
 
@@ -22,4 +25,16 @@ describe('agent command lines', () => {
       }
     });
   }
+
+  it('pp-setlive still accepts the --sv of older args files, says it is ignored, and runs', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pp-sv-flag-'));
+    try {
+      const r = await runCli('agents/setlive/index.js', ['--sv', '/usr/bin/sv', '--once', '--dry-run', '--store', `folder:${root}/store`,
+        '--service-dir', join(root, 'service'), '--stage-dir', join(root, 'stage')]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain('--sv is deprecated and ignored');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });
