@@ -76,7 +76,10 @@ async function flip(t: Target, spec: { text: string; version: string }, port: nu
   const put = Date.now();
   await t.store.put(intentKey('app'), spec.text);
   const written = Date.now();
-  const times = { put, written, answered: await answered, forked: (await readRunsvStatus(serviceDir)).sinceMs ?? NaN };
+  const times = { put, written, answered: await answered, forked: NaN };
+  const status = await readRunsvStatus(serviceDir);
+  if (status.state !== 'run' || status.sinceMs === undefined) throw new Error(`after the answer, runsv says ${status.text}`);
+  times.forked = status.sinceMs;
   await waitUntil(`pp-setlive to report ${spec.version} converged`, 30_000, async () => {
     const r = await t.reality('app');
     return r?.status === 'converged' && r.version === spec.version ? true : undefined;
