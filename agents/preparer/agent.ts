@@ -1,12 +1,9 @@
-import type { Logger } from 'pino';
-import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { Agent } from '../../shared/loop/types.js';
 import { safeUrl } from './download.js';
 import { installVersion } from './install.js';
 import { installsDir, observePreparer, type PreparerMemory } from './observe.js';
 import { planPreparer } from './plan.js';
 import { pruneInstall } from './prune.js';
-import { cleanStaleTemps } from './temp-dirs.js';
 import type { PreparerAction, PreparerObserved, PreparerOptions } from './types.js';
 
 /** The agent's name in logs and reality keys (`<prefix>/reality/<node>/preparer/<app>`). */
@@ -36,26 +33,16 @@ async function tracked(memory: PreparerMemory, action: PreparerAction, run: () =
 
 /**
  * pp-preparer: makes `<basedir>/installs/<app>_<version>` hold each intended version's artifact, verified
- * and complete, and prunes installs intent dropped. `readIntent` (optional) lets start() clean temp
- * folders of a killed run before the first pass.
+ * and complete, and prunes installs intent dropped. Temp folders of a killed run are removed by every
+ * observe (unless --dry-run), the first pass's included.
  */
-export function createPreparerAgent(options: PreparerOptions, readIntent?: () => Promise<NodeIntent>): Agent<PreparerObserved, PreparerAction> {
+export function createPreparerAgent(options: PreparerOptions): Agent<PreparerObserved, PreparerAction> {
   const memory: PreparerMemory = { knownApps: new Map(), failures: new Map() };
   return {
     name: AGENT_NAME,
-    observe: (intent) => observePreparer(intent, memory, options.cleanTemps),
+    observe: (intent, log) => observePreparer(intent, memory, options.cleanTemps, log),
     plan: (intent, observed) => planPreparer(intent, observed, options.keep),
     apply: (action, log) => tracked(memory, action, () => (action.kind === 'install' ? installVersion(action, options, log) : pruneInstall(action, log))),
     describe: describeAction,
-    start: async (log: Logger) => {
-      if (!readIntent || !options.cleanTemps) return;
-      try {
-        const intent = await readIntent();
-        const dirs = new Set([...intent.apps.values()].map((spec) => installsDir(spec.basedir)));
-        await cleanStaleTemps(dirs, log);
-      } catch (err) {
-        log.warn({ action: 'clean-temp', err: (err as Error).message }, 'cannot read intent at start; leftovers are cleaned on the first pass');
-      }
-    },
   };
 }

@@ -3,8 +3,6 @@
 import '../../shared/cli/stop-signal.js';
 import { runAgentMain } from '../../shared/cli/agent-cli.js';
 import { parseAgentArgs } from '../../shared/cli/agent-flags.js';
-import { nodeIntentFromSnapshot } from '../../shared/intent/node-intent.js';
-import { nodeIntentPrefix } from '../../shared/keys.js';
 import { createPreparerAgent } from './agent.js';
 import { checkPreparerFlags, PREPARER_FLAGS, preparerOptions } from './options.js';
 import type { PreparerOptions } from './types.js';
@@ -21,7 +19,4 @@ function optionsOrExit(): PreparerOptions {
 }
 
 const options = optionsOrExit();
-await runAgentMain('pp-preparer', args, (_log, store) => createPreparerAgent(options, async () => {
-  const snapshot = await store.read(nodeIntentPrefix(args.prefix, args.node));
-  return nodeIntentFromSnapshot(args.prefix, args.node, snapshot);
-}));
+await runAgentMain('pp-preparer', args, () => createPreparerAgent(options));

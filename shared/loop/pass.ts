@@ -70,7 +70,7 @@ export async function convergePass<O, A>(agent: Agent<O, A>, intent: NodeIntent,
   while (iterations < MAX_ITERATIONS && !stopping()) {
     iterations += 1;
     try {
-      plans = agent.plan(intent, await agent.observe(intent));
+      plans = agent.plan(intent, await agent.observe(intent, log));
     } catch (err) {
       return observeFailed(intent, retries, log, `cannot observe the host: ${(err as Error).message}`, iterations);
     }

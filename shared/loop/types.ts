@@ -27,7 +27,8 @@ export interface ActionResult {
  */
 export interface Agent<Observed, A> {
   name: string;
-  observe(intent: NodeIntent): Promise<Observed>;
+  /** `log` is for what observing itself cleans up (e.g. temp folders of a killed run). */
+  observe(intent: NodeIntent, log?: Logger): Promise<Observed>;
   plan(intent: NodeIntent, observed: Observed): AppPlan<A>[];
   apply(action: A, log: Logger): Promise<ActionResult>;
   describe(action: A): string;
