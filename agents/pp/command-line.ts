@@ -10,7 +10,7 @@ export type PpInvocation =
   | { kind: 'run'; command: PpCommand; args: Record<string, unknown>; rest: string[] };
 
 const ABOUT = 'The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans.';
-const EPILOGUE = 'Exit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences.';
+const EPILOGUE = 'pp --version prints the version.\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences.';
 const ALL_FLAGS: FlagSpecs = Object.assign({}, GLOBAL_FLAGS, ...COMMANDS.map((c) => c.flags));
 
 const usageOf = (c: PpCommand): string => [c.path, ...c.args.map((a) => (a.startsWith('[') ? a : `<${a}>`))].join(' ');

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
+import { platypusVersion, wantsVersion } from '../../shared/cli/version.js';
 import { parsePpArgs } from './command-line.js';
 import { CliError } from './read-spec.js';
 
 const EXIT_USAGE = 2;
+if (wantsVersion(process.argv.slice(2))) {
+  process.stdout.write(`pp ${platypusVersion()}\n`);
+  process.exit(0);
+}
 const invocation = parsePpArgs(process.argv.slice(2));
 
 if (invocation.kind === 'help') {

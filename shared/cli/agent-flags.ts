@@ -4,6 +4,7 @@ import { EXIT } from '../loop/run-agent.js';
 import { nameProblem } from '../names.js';
 import { defineFlags, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './flags.js';
 import { formatHelp } from './help-text.js';
+import { platypusVersion, wantsVersion } from './version.js';
 
 /** The flags every agent shares; the defaults of --prefix, --node and --log-level come from `env`. */
 export function commonAgentFlags(env: NodeJS.ProcessEnv = process.env) {
@@ -44,7 +45,7 @@ export function agentHelp(name: string, extra: FlagSpecs, env: NodeJS.ProcessEnv
     usage: `${name} [options]`,
     about: `Converges this node's ${name.replace('pp-', '')} slice to the intent in the store.`,
     flags: { ...commonAgentFlags(env), ...extra },
-    epilogue: 'Exit codes: 0 converged (or stopped by SIGTERM/SIGINT), 1 an app failed, 2 usage, 3 an app is still pending (--once).',
+    epilogue: `${name} --version prints the version.\nExit codes: 0 converged (or stopped by SIGTERM/SIGINT), 1 an app failed, 2 usage, 3 an app is still pending (--once).`,
   });
 }
 
@@ -64,6 +65,10 @@ export function parseAgentFlags<S extends FlagSpecs>(extra: AgentFlags<S>, argv:
 
 /** parseAgentFlags for an agent's main: prints help and exits 0, or prints the problem and exits 2 (usage). */
 export function parseAgentArgs<S extends FlagSpecs>(name: string, extra: AgentFlags<S>, argv = process.argv.slice(2)) {
+  if (wantsVersion(argv)) {
+    process.stdout.write(`${name} ${platypusVersion()}\n`);
+    process.exit(0);
+  }
   try {
     const values = parseAgentFlags(extra, argv);
     if (values !== 'help') return values;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +35,13 @@ describe('agent command lines', () => {
       expect(r.stderr).toContain('--sv is deprecated and ignored');
     } finally {
       await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('every program prints its name and the package version for --version', async () => {
+    const { version } = JSON.parse(await readFile(join(import.meta.dirname, '../../../package.json'), 'utf8')) as { version: string };
+    for (const [name, program] of [['pp', 'agents/pp/index.js'], ...Object.entries(AGENTS).map(([n, a]) => [n, a.program])] as const) {
+      expect(await runCli(program, ['--version'])).toMatchObject({ code: 0, stdout: `${name} ${version}\n` });
     }
   });
 });
