@@ -95,9 +95,10 @@ describe('pp-setlive killed with SIGKILL and restarted', () => {
       await expectCurrentValid(true);
       expect(kills).toBeLessThan(10);
     }
-    // write-service, swap-current, link-service, start, [await-health,] confirm: one per run (await-health is
-    // skipped when the next run already finds the new service up and healthy)
-    expect(kills).toBeGreaterThanOrEqual(5);
+    // write-service, swap-current, link-service, [start,] [await-health,] confirm: one per run. await-health is
+    // skipped when the next run already finds the new service up and healthy, and start too when runsvdir has
+    // picked the link up and started the service by itself before the next run looks.
+    expect(kills).toBeGreaterThanOrEqual(4);
     expect(kills).toBeLessThanOrEqual(6);
     expect(await ask(port)).toMatchObject({ version: '1', greeting: 'hello from 1' });
     expect(await reality(store, 'web')).toMatchObject({ status: 'converged', version: '1' });
