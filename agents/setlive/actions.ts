@@ -34,6 +34,8 @@ export interface AwaitHealthAction {
   rollbackTo?: string;
   /** What `last` pointed at before this flip, put back on rollback so a failed flip leaves no trace. */
   restoreLast?: string;
+  /** The attempt's intent (flipFingerprint), recorded when it fails so the same attempt is held. */
+  fingerprint: string;
 }
 
 /** One line per action for logs and --dry-run. */

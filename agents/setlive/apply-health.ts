@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AwaitHealthAction } from './actions.js';
 import { versionOfInstall, type SetliveConfig } from './config.js';
+import { recordFailedFlip } from './failed-flip.js';
 import { awaitHealthy } from './health.js';
 import { isDir, replaceLink } from './links.js';
 import { svStop, svUp } from './sv.js';
@@ -25,8 +26,8 @@ async function rollBack(config: SetliveConfig, a: AwaitHealthAction, to: string,
 
 /**
  * Waits for the started version to be up (settle time) and healthy (check, if any) within the action's
- * timeout. On failure: rolls back when there is something to roll back to, and throws with the check's
- * output either way, so the loop records the app as failed and retries it on its backoff.
+ * timeout. On failure: rolls back when there is something to roll back to, records the failed attempt (so
+ * the plan holds the same flip for --failed-flip-hold-seconds), and throws with the check's output.
  */
 export async function applyAwaitHealth(config: SetliveConfig, a: AwaitHealthAction, log: Logger): Promise<{ changed: boolean }> {
   const result = await awaitHealthy(config, a.dir, a.target, a.health, a.timeoutMs);
@@ -34,5 +35,7 @@ export async function applyAwaitHealth(config: SetliveConfig, a: AwaitHealthActi
   const what = `${a.app} ${a.version} did not become healthy within ${a.timeoutMs} ms: ${result.output}`;
   let after = 'no previous version to roll back to; left as is';
   if (a.rollbackTo) after = await rollBack(config, a, a.rollbackTo, log).catch((err: Error) => `rollback failed: ${err.message}`);
+  await recordFailedFlip(a.dir, { target: a.target, fingerprint: a.fingerprint, atMs: Date.now(), reason: result.output })
+    .catch((err: Error) => log.warn({ action: 'record-failure', err: err.message }, 'cannot record the failed flip; it may be retried sooner'));
   throw new Error(`${what}; ${after}`);
 }

@@ -18,6 +18,8 @@ export interface SetliveConfig {
   startTimeoutMs: number;
   /** How long to wait for runsvdir to pick up a newly linked service (it scans every 5 s). */
   pickupTimeoutMs: number;
+  /** A flip that failed its health check is not tried again with the same intent for this long. */
+  failedHoldMs: number;
 }
 
 /** Name of the file in an app's stage folder that records which install last passed its health check. */

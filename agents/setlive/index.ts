@@ -19,11 +19,12 @@ const SETLIVE_FLAGS = defineFlags({
   'stop-timeout-seconds': { type: 'number', default: 10, describe: 'wait this long for a service to stop before it is killed' },
   'start-timeout-seconds': { type: 'number', default: 30, describe: 'how long a start may take to settle when the app has no health check' },
   'pickup-timeout-seconds': { type: 'number', default: 20, describe: 'how long to wait for runsvdir to pick up a newly linked service' },
+  'failed-flip-hold-seconds': { type: 'number', default: 600, describe: 'a version that failed its health check (and was rolled back) is not tried again with the same intent for this long' },
   'test-sigkill-after-actions': { type: 'number', hidden: true, describe: 'crash tests only: SIGKILL this process right after its N-th action' },
 });
 
 function checkSetliveFlags(a: FlagValues<typeof SETLIVE_FLAGS>): void {
-  for (const flag of ['settle-seconds', 'stop-timeout-seconds', 'start-timeout-seconds', 'pickup-timeout-seconds'] as const) {
+  for (const flag of ['settle-seconds', 'stop-timeout-seconds', 'start-timeout-seconds', 'pickup-timeout-seconds', 'failed-flip-hold-seconds'] as const) {
     if (a[flag] < 0) throw new Error(`--${flag}: expected a number of seconds >= 0, got ${a[flag]}`);
   }
 }
@@ -41,5 +42,6 @@ await runAgentMain('pp-setlive', args, () =>
     stopTimeoutMs: args['stop-timeout-seconds'] * 1000,
     startTimeoutMs: args['start-timeout-seconds'] * 1000,
     pickupTimeoutMs: args['pickup-timeout-seconds'] * 1000,
+    failedHoldMs: args['failed-flip-hold-seconds'] * 1000,
   }, sigkillAfterActions(args['test-sigkill-after-actions'])),
 );

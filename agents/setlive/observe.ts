@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { CONFIRMED_FILE, installPath, serviceLinkPath, stagePath, type SetliveConfig } from './config.js';
+import { flipFingerprint, heldReason, readFailedFlip } from './failed-flip.js';
 import { runHealthCheck, settled, type CheckResult } from './health.js';
 import { staleTemps } from '../../shared/temp-files.js';
 import { isDir, readLinkState, type LinkState } from './links.js';
@@ -31,6 +32,8 @@ export interface AppObserved {
   temps: string[];
   /** The running process started before `current` or the run script last changed: it runs an old setup. */
   stale: boolean;
+  /** Why a flip to the intended version is held: the same attempt failed its health check recently. */
+  held?: string;
 }
 
 export interface SetliveObserved {
@@ -66,7 +69,9 @@ async function observeIntended(app: string, intent: AppIntent, config: SetliveCo
   ]);
   const changedAt = Math.max(await mtimeMs(join(intent.basedir, 'current')), await mtimeMs(join(stagePath(config, app), 'run')));
   const stale = runsOldSetup(base.status, changedAt);
-  const observed = { ...base, current, last, installed, temps, stale };
+  const failed = live && target ? await readFailedFlip(stagePath(config, app)) : undefined;
+  const held = live && target ? heldReason(failed, target, flipFingerprint(intent, live.version), config.failedHoldMs, Date.now()) : undefined;
+  const observed = { ...base, current, last, installed, temps, stale, held };
   if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
     observed.probe = await runHealthCheck(intent.health, target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
   }

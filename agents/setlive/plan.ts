@@ -3,6 +3,7 @@ import type { AppIntent } from '../../shared/intent/schema.js';
 import type { AppPlan } from '../../shared/loop/types.js';
 import type { SetliveAction } from './actions.js';
 import { installPath, serviceLinkPath, stagePath, versionOfInstall, type SetliveConfig } from './config.js';
+import { flipFingerprint } from './failed-flip.js';
 import { livenessOf, requiresBlocker, requiresCycle, serviceInPlace } from './liveness.js';
 import type { AppObserved, SetliveObserved } from './observe.js';
 import { renderServiceFiles, type ServiceFiles } from './service-files.js';
@@ -59,7 +60,8 @@ function flipActions(app: string, intent: AppIntent, version: string, o: AppObse
   const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
   const rollbackTo = rollbackTarget(o, target);
   const restoreLast = needsFlip && o.current.valid && o.last.valid ? o.last.target : undefined;
-  actions.push({ kind: 'await-health', app, version, dir, basedir: intent.basedir, target, health: intent.health, timeoutMs, rollbackTo, restoreLast });
+  const fingerprint = flipFingerprint(intent, version);
+  actions.push({ kind: 'await-health', app, version, dir, basedir: intent.basedir, target, health: intent.health, timeoutMs, rollbackTo, restoreLast, fingerprint });
   actions.push({ kind: 'confirm', app, dir, target });
   return actions;
 }
@@ -93,6 +95,8 @@ function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed
   if (cycle) return { ...base, actions: [], error: `field requires: cycle ${cycle}` };
   const blocker = requiresBlocker(app, node, observed, filesOf, config);
   if (blocker) return { ...base, actions: cleanup, pending: blocker };
+  // Each retry of a flip that failed would take the working version down again: the same attempt waits.
+  if (o.held && o.current.target !== target) return { ...base, actions: cleanup, error: `${live.version}: ${o.held}` };
   return { ...base, actions: [...cleanup, ...flipActions(app, intent, live.version, o, files, config)] };
 }
 

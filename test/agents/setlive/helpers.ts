@@ -68,7 +68,7 @@ export async function startRunit(): Promise<Runit> {
 export function testConfig(r: Runit): SetliveConfig {
   return {
     chpst: 'chpst', svlogd: 'svlogd', serviceDir: r.serviceDir, stageDir: r.stageDir,
-    settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 10_000, pickupTimeoutMs: 15_000,
+    settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 10_000, pickupTimeoutMs: 15_000, failedHoldMs: 600_000,
   };
 }
 
@@ -115,10 +115,10 @@ export async function reality(store: IntentStore, app: string): Promise<Record<s
 }
 
 /** What the app on `port` answers: its JSON, or the connection error's code. */
-export async function ask(port: number): Promise<{ version?: string; greeting?: string | null; error?: string }> {
+export async function ask(port: number): Promise<{ version?: string; greeting?: string | null; pid?: number; error?: string }> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000), headers: { connection: 'close' } });
-    return (await res.json()) as { version: string; greeting: string | null };
+    return (await res.json()) as { version: string; greeting: string | null; pid: number };
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
     return { error: cause?.code ?? (err as Error).message };

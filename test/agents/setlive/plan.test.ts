@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AwaitHealthAction, SetliveAction } from '../../../agents/setlive/actions.js';
 import type { SetliveConfig } from '../../../agents/setlive/config.js';
 import { runsOldSetup, type AppObserved, type SetliveObserved } from '../../../agents/setlive/observe.js';
+import { flipFingerprint } from '../../../agents/setlive/failed-flip.js';
 import { planSetlive } from '../../../agents/setlive/plan.js';
 import { renderServiceFiles } from '../../../agents/setlive/service-files.js';
 import type { SvStatus } from '../../../agents/setlive/runsv-status.js';
@@ -11,7 +12,7 @@ import { intentFor } from './helpers.js';
 
 const config: SetliveConfig = {
   chpst: '/usr/bin/chpst', svlogd: 'svlogd', serviceDir: '/service', stageDir: '/stage',
-  settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 30_000, pickupTimeoutMs: 20_000,
+  settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 30_000, pickupTimeoutMs: 20_000, failedHoldMs: 600_000,
 };
 const inst = (app: string, v: string) => `/srv/${app}/installs/${app}_${v}`;
 const link = (target?: string) => (target ? { kind: 'link' as const, target, valid: true } : { kind: 'missing' as const, valid: false });
@@ -62,6 +63,15 @@ describe('planSetlive', () => {
     const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { last: link(inst('web', '0')) }) })[0];
     expect(kinds(p?.actions ?? [])).toEqual(['stop', 'swap-current', 'start', 'await-health', 'confirm']);
     expect(awaitOf(p?.actions ?? [])).toMatchObject({ rollbackTo: inst('web', '1'), restoreLast: inst('web', '0'), timeoutMs: 8000 });
+  });
+
+  it('holds a flip whose same attempt failed recently, leaving the running version alone; a flip cut short after the swap goes on', () => {
+    const held = 'this version failed at … unless its intent changes: HTTP 503';
+    const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { held }) })[0];
+    expect(p).toMatchObject({ actions: [], error: `2: ${held}` });
+    const cut = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { held, status: down, confirmed: undefined }) })[0];
+    expect(kinds(cut?.actions ?? [])).toEqual(['start', 'await-health', 'confirm']);
+    expect(awaitOf(cut?.actions ?? [])?.fingerprint).toBe(flipFingerprint(web2, '2'));
   });
 
   it('deploys a first version: service folder, swap, link, start, and nothing to roll back to', () => {
@@ -152,10 +162,11 @@ describe('service files', () => {
 
 describe('runsOldSetup', () => {
   it('is true only for a running process that started before current or run last changed', () => {
-    const started = running(5).sinceMs!;
-    expect(runsOldSetup(running(5), started + 1)).toBe(true);
-    expect(runsOldSetup(running(5), started - 1)).toBe(false);
+    const up = running(5);
+    const started = up.sinceMs!;
+    expect(runsOldSetup(up, started + 1)).toBe(true);
+    expect(runsOldSetup(up, started - 1)).toBe(false);
     expect(runsOldSetup({ ...down, sinceMs: started }, started + 1)).toBe(false);
-    expect(runsOldSetup({ ...running(5), state: 'finish' }, started + 1)).toBe(false);
+    expect(runsOldSetup({ ...up, state: 'finish' }, started + 1)).toBe(false);
   });
 });

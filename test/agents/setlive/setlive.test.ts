@@ -89,6 +89,21 @@ describe('pp-setlive under a real runsvdir', () => {
     expect(record?.error).toContain('rolled back to 2, which is up and healthy');
   });
 
+  it('holds the failed flip: the next pass leaves the rolled-back version running, and a changed intent tries again', async () => {
+    const before = await ask(ports.web);
+    expect((await converge()).exit).toBe(1);
+    expect(await ask(ports.web)).toMatchObject({ version: '2', pid: before.pid });
+    const held = await reality(store, 'web');
+    expect(held).toMatchObject({ status: 'failed', version: '3' });
+    expect(held?.error).toMatch(/^3: this version failed at .* and is not tried again before .* unless its intent changes: GET .*HTTP 503: database unreachable/);
+    await putIntent(store, 'web', intentFor(base('web'), ports.web, { live: '3', prepared: ['2'], healthTimeoutMs: 2000 }));
+    expect((await converge()).exit).toBe(1);
+    const after = await ask(ports.web);
+    expect(after.version).toBe('2');
+    expect(after.pid).not.toBe(before.pid);
+    expect((await reality(store, 'web'))?.error).toContain('did not become healthy within 2000 ms');
+  });
+
   it('waits for the install of the live version and says so, leaving the running version alone', async () => {
     await putIntent(store, 'web', intentFor(base('web'), ports.web, { live: '4', prepared: ['2'] }));
     expect((await converge()).exit).toBe(3);
