@@ -14,7 +14,7 @@ export function mayRun(status: SvStatus): boolean {
 }
 
 /** Polls runsv's status until `done` holds or `timeoutMs` passes; returns the last status either way. */
-export async function pollStatus(dir: string, timeoutMs: number, done: (s: SvStatus) => boolean): Promise<SvStatus> {
+async function pollStatus(dir: string, timeoutMs: number, done: (s: SvStatus) => boolean): Promise<SvStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await readRunsvStatus(dir);
@@ -49,7 +49,7 @@ export async function svStop(config: SetliveConfig, dir: string): Promise<boolea
 }
 
 /** Waits until a runsv supervises `dir` (runsvdir picks a new link up within about 5 s). */
-export async function waitSupervised(config: SetliveConfig, dir: string): Promise<SvStatus> {
+async function waitSupervised(config: SetliveConfig, dir: string): Promise<SvStatus> {
   const status = await pollStatus(dir, config.pickupTimeoutMs, (s) => s.state !== 'unsupervised');
   if (status.state === 'unsupervised') {
     throw new Error(`no runsv supervises ${dir} after ${config.pickupTimeoutMs} ms (is runsvdir running on ${config.serviceDir}?): ${status.text}`);
