@@ -46,7 +46,10 @@ function flipActions(app: string, intent: AppIntent, version: string, o: AppObse
   const target = installPath(intent.basedir, app, version);
   const { filesOk, linked } = serviceInPlace(o, files, config, app);
   const needsFlip = o.current.target !== target;
-  const unhealthy = o.probe !== undefined && !o.probe.ok;
+  // Only a proven (confirmed) version that fails its check is restarted. One not yet confirmed may still be
+  // booting: await-health waits for it and rolls back if it never passes. Restarting it instead would restart its
+  // boot on every agent restart, and under load an agent restarted mid-start would never let it finish.
+  const unhealthy = o.probe !== undefined && !o.probe.ok && o.confirmed === target;
   const restart = needsFlip || !filesOk || unhealthy || o.stale;
   const up = o.status.state === 'run' && !o.status.wantDown;
   const actions: SetliveAction[] = [];

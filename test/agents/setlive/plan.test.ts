@@ -92,6 +92,13 @@ describe('planSetlive', () => {
     expect(awaitOf(q?.actions ?? [])?.rollbackTo).toBeUndefined();
   });
 
+  it('waits for a started version that fails its check but was never confirmed (it may still be booting), with rollback', () => {
+    const booting = liveState('web', web2, '2', { last: link(inst('web', '1')), confirmed: inst('web', '1'), probe: { ok: false, output: 'connection refused' } });
+    const p = plan(nodeOf({ web: web2 }), { web: booting })[0];
+    expect(kinds(p?.actions ?? [])).toEqual(['await-health', 'confirm']);
+    expect(awaitOf(p?.actions ?? [])?.rollbackTo).toBe(inst('web', '1'));
+  });
+
   it('waits while a started service has not been up for the settle time yet, without restarting it', () => {
     const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { status: running(0), probe: undefined }) })[0];
     expect(kinds(p?.actions ?? [])).toEqual(['await-health', 'confirm']);
