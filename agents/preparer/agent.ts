@@ -1,7 +1,7 @@
 import type { Agent } from '../../shared/loop/types.js';
 import { safeUrl } from './download.js';
 import { installVersion } from './install.js';
-import { installsDir, observePreparer, type PreparerMemory } from './observe.js';
+import { installsDir, observePreparer, recallBasedirs, type PreparerMemory } from './observe.js';
 import { planPreparer } from './plan.js';
 import { pruneInstall } from './prune.js';
 import type { PreparerAction, PreparerObserved, PreparerOptions } from './types.js';
@@ -40,6 +40,7 @@ export function createPreparerAgent(options: PreparerOptions): Agent<PreparerObs
   const memory: PreparerMemory = { knownApps: new Map(), failures: new Map() };
   return {
     name: AGENT_NAME,
+    recall: (records) => recallBasedirs(memory, records),
     observe: (intent, log) => observePreparer(intent, memory, options.cleanTemps, log),
     plan: (intent, observed) => planPreparer(intent, observed, options.keep),
     apply: (action, log) => tracked(memory, action, () => (action.kind === 'install' ? installVersion(action, options, log) : pruneInstall(action, log))),

@@ -1,8 +1,10 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { readFile } from '../../shared/read-file.js';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
+import type { RealityRecord } from '../../shared/loop/types.js';
+import { nameProblem } from '../../shared/names.js';
 import { installOfRecord } from './names.js';
 import { cleanStaleTemps } from './temp-dirs.js';
 import type { BasedirState, InstallDir, PreparerObserved } from './types.js';
@@ -11,6 +13,18 @@ import type { BasedirState, InstallDir, PreparerObserved } from './types.js';
 export interface PreparerMemory {
   knownApps: Map<string, string>;
   failures: Map<string, Map<string, string>>;
+}
+
+/**
+ * Remembers the basedir of each app an earlier run reported, so an app removed from intent while the agent was
+ * down is still pruned. Apps already known (from intent) keep the basedir intent gives.
+ */
+export function recallBasedirs(memory: PreparerMemory, records: RealityRecord[]): void {
+  for (const { app, details } of records) {
+    const basedir = details?.basedir;
+    if (typeof basedir !== 'string' || !isAbsolute(basedir) || nameProblem(app) || memory.knownApps.has(app)) continue;
+    memory.knownApps.set(app, basedir);
+  }
 }
 
 /** `<basedir>/installs`: the preparer's whole slice of an app's basedir. */

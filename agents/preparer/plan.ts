@@ -74,7 +74,8 @@ function ownersOf(intent: NodeIntent, observed: PreparerObserved): Set<string> {
 function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(spec.basedir) ?? EMPTY;
   const live = spec.versions.find((v) => v.state === 'live') ?? spec.versions[spec.versions.length - 1];
-  const plan: AppPlan<PreparerAction> = { app, version: live?.version, actions: [] };
+  // basedir is reported so a restarted agent can still prune this app's installs once intent drops it.
+  const plan: AppPlan<PreparerAction> = { app, version: live?.version, actions: [], details: { basedir: spec.basedir } };
   if (state.error) return { ...plan, error: state.error };
   const failures = observed.failures.get(app) ?? new Map<string, string>();
   const present: string[] = [];
@@ -93,7 +94,7 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
   const named = new Set(spec.versions.map((v) => installName(app, v.version)));
   const prunes = intent.trusted ? choosePrunes(app, spec.basedir, state, named, owners, keep) : { actions: [], kept: [] };
   plan.actions.push(...prunes.actions);
-  plan.details = { present: present.sort(), pending, failures: failed, current: state.current ?? null, kept: prunes.kept };
+  plan.details = { basedir: spec.basedir, present: present.sort(), pending, failures: failed, current: state.current ?? null, kept: prunes.kept };
   if (errors.length > 0) plan.error = errors.join('; ');
   return plan;
 }
@@ -102,7 +103,7 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
 function planRemoved(app: string, basedir: string, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(basedir) ?? EMPTY;
   const prunes = choosePrunes(app, basedir, state, new Set(), owners, keep);
-  return { app, actions: prunes.actions, details: { present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept } };
+  return { app, actions: prunes.actions, details: { basedir, present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept } };
 }
 
 /**

@@ -11,6 +11,15 @@ function comparable(record: Omit<RealityRecord, 'at'> | RealityRecord): string {
   return stableJson(rest);
 }
 
+function parseRecord(json: string): RealityRecord | undefined {
+  try {
+    const value = JSON.parse(json) as RealityRecord;
+    return value && typeof value === 'object' && typeof value.app === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Writes one agent's reality records, only when something other than the time changed, and deletes
  * the records of apps that are gone. Remembers what the store holds so an idle agent writes nothing.
@@ -32,10 +41,19 @@ export class RealityWriter {
     this.loaded = false;
   }
 
-  private async load(): Promise<void> {
+  private async load(): Promise<RealityRecord[]> {
     const snapshot = await this.store.read(realityPrefix(this.prefix, this.node, this.agent));
     this.known = new Map(snapshot.entries.map((e) => [e.key, this.comparableOf(e.value)]));
     this.loaded = true;
+    return snapshot.entries.flatMap((e) => {
+      const record = parseRecord(e.value);
+      return record ? [record] : [];
+    });
+  }
+
+  /** Reads the records the store holds for this agent (unreadable ones skipped); throws when the store cannot answer. */
+  async records(): Promise<RealityRecord[]> {
+    return this.load();
   }
 
   private comparableOf(json: string): string {

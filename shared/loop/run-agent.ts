@@ -40,6 +40,20 @@ function describeIntent(intent: NodeIntent, log: Logger): void {
   for (const [app, error] of intent.invalid) log.error({ app, action: 'validate', err: error }, 'invalid intent');
 }
 
+/** Hands the agent its earlier reality records once; when the store cannot answer, it is asked again next pass. */
+function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger): () => Promise<void> {
+  let done = agent.recall === undefined;
+  return async () => {
+    if (done) return;
+    try {
+      agent.recall?.(await reality.records());
+      done = true;
+    } catch (err) {
+      log.warn({ action: 'recall', err: (err as Error).message }, 'cannot read what this agent recorded before; will ask again next pass');
+    }
+  };
+}
+
 /**
  * The convergence loop every agent runs: watches the node's intent prefix with blocking queries, runs a
  * pass whenever the intent's content changes, an app's retry is due or the resync timer fires, and
@@ -51,15 +65,17 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
   const retries = new RetryBook(retry);
   const reality = new RealityWriter(store, prefix, node, agent.name, log);
   const stopping = () => options.signal?.aborted === true;
+  const recall = recaller(agent, reality, log);
   await agent.start?.(log);
   if (options.once) {
     const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
     describeIntent(intent, log);
+    await recall();
     const result = await convergePass(agent, intent, retries, log, stopping);
     if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted); // nothing observed: nothing to report
     return result;
   }
-  return daemon(agent, options, retries, reality);
+  return daemon(agent, options, retries, reality, recall);
 }
 
 /** Waits `ms`, until `setWake`'s function is called, or until `signal` aborts; true when the time ran out. */
@@ -85,7 +101,7 @@ export function pendingRecheckMs(streak: number): number | undefined {
   return streak === 0 ? undefined : Math.min(30_000, 1000 * 2 ** (streak - 1));
 }
 
-async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: RetryBook, reality: RealityWriter): Promise<PassResult | undefined> {
+async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: RetryBook, reality: RealityWriter, recall: () => Promise<void>): Promise<PassResult | undefined> {
   const { store, prefix, node, log } = options;
   const abort = new AbortController();
   const stop = () => abort.abort();
@@ -107,6 +123,7 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
       seen = latest;
       const intent = nodeIntentFromSnapshot(prefix, node, latest);
       describeIntent(intent, log);
+      await recall();
       result = await convergePass(agent, intent, retries, log, () => abort.signal.aborted);
       if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted); // nothing observed: nothing to report
       const pending = result.outcomes.some((o) => o.status === 'pending');

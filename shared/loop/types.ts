@@ -34,6 +34,11 @@ export interface Agent<Observed, A> {
   describe(action: A): string;
   /** Runs once before the first pass (e.g. removing temp folders left by a killed run). */
   start?(log: Logger): Promise<void>;
+  /**
+   * Given, before the first pass that can read them, the reality records this agent wrote before it (re)started:
+   * what it must not forget across a restart (e.g. where an app removed meanwhile keeps its files) comes back.
+   */
+  recall?(records: RealityRecord[]): void;
 }
 
 export type AppStatus = 'converged' | 'pending' | 'failed';

@@ -43,7 +43,7 @@ describe('planPreparer', () => {
     const [retry] = planPreparer(i, observed({}, {}, { web: { 3: 'sha256 mismatch' } }), 2);
     expect(kinds(retry!)).toEqual(['install 1', 'install 2', 'install 3']); // a failing version goes last
     expect(plan?.details).toEqual({
-      present: ['1'], current: null, kept: [], failures: { 2: 'HTTP 500' },
+      basedir: '/srv/apps', present: ['1'], current: null, kept: [], failures: { 2: 'HTTP 500' },
       pending: { 2: 'retrying after: HTTP 500', 3: 'to install from https://a.example/3.tgz' },
     });
   });

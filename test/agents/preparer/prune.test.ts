@@ -78,4 +78,21 @@ describe('pp-preparer pruning', () => {
     expect(await reality(store, 'api')).toBeUndefined();
     expect(await readdir(join(base, 'installs'))).not.toContain('.pp-install-api_1.json');
   });
+
+  it('prunes an app removed from intent while the agent was down: the restarted agent finds its basedir in its reality', async () => {
+    const store = new FolderStore(join(dir, 's4'));
+    const base = join(dir, 'b4');
+    const apiBase = join(dir, 'b4-api');
+    await putIntent(store, 'web', base, versions('1'));
+    for (const v of ['1', '2', '3']) {
+      await putIntent(store, 'api', apiBase, versions(...['1', '2', '3'].filter((x) => x <= v)));
+      expect(exitCodeOf(await runOnce(store, { keep: 1 }))).toBe(0); // a fresh agent each time: every run is a restart
+    }
+    expect(await reality(store, 'api')).toMatchObject({ details: { basedir: apiBase } });
+    await store.delete(appIntentKey(PREFIX, NODE, 'api'));
+    expect(exitCodeOf(await runOnce(store, { keep: 1 }))).toBe(0);
+    expect(await dirsIn(apiBase)).toEqual(['api_3']);
+    expect(await dirsIn(base)).toEqual(['web_1']);
+    expect(await reality(store, 'api')).toBeUndefined();
+  });
 });
