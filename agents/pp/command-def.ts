@@ -28,6 +28,11 @@ export interface CommandDef<F extends FlagSpecs, P extends readonly string[]> {
   flags: F;
   /** Unknown flags and extra arguments are handed to run as `rest` instead of refused (pp plan). */
   passThrough?: boolean;
+  /**
+   * With passThrough: the words the (single) positional may be. The first such word is taken, so the value of an
+   * agent flag placed before it (`pp plan --log-level debug setlive`) is passed on, not taken for the agent.
+   */
+  choices?: readonly string[];
   run: (a: CommandArgs<F, P>, rest: string[]) => Promise<number | void>;
 }
 

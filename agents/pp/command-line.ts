@@ -48,12 +48,18 @@ function findCommand(words: string[]): { group?: string; command?: PpCommand } {
   return command ? { group: first, command } : { group: first };
 }
 
+/** Where a pass-through command's positional is in `rest`: the first of its choices, else the first word. */
+function passThroughPositional(command: PpCommand, rest: string[]): number {
+  const chosen = command.choices ? rest.findIndex((w) => isWord(w) && command.choices!.includes(w)) : -1;
+  return chosen >= 0 ? chosen : rest.findIndex(isWord);
+}
+
 /** Names the command's positionals from `rest` (command words already removed); throws UsageError when some are missing or left over. */
 function namePositionals(command: PpCommand, rest: string[]): Record<string, string | undefined> {
   const named: Record<string, string | undefined> = {};
   for (const arg of command.args) {
     const name = arg.replace(/^\[(.*)\]$/, '$1');
-    const at = command.passThrough ? rest.findIndex(isWord) : rest.length > 0 ? 0 : -1;
+    const at = command.passThrough ? passThroughPositional(command, rest) : rest.length > 0 ? 0 : -1;
     if (at < 0 && name === arg) throw new UsageError(`${command.path}: missing <${name}>`);
     named[name] = at < 0 ? undefined : rest.splice(at, 1)[0];
   }

@@ -3,7 +3,7 @@ import { appIntentKey } from '../../shared/keys.js';
 import { defineCommand, withStore, type PpCommand } from './command-def.js';
 import { diffIntent } from './diff.js';
 import { drainNodes, getIntent, listIntent, putIntent, removeIntent } from './intent-commands.js';
-import { runPlan } from './plan-command.js';
+import { AGENTS, runPlan } from './plan-command.js';
 import { checkedSpec, readSpecText } from './read-spec.js';
 import { collectStatus, renderStatus } from './status.js';
 
@@ -65,7 +65,7 @@ export const COMMANDS: readonly PpCommand[] = [
     }),
   }),
   defineCommand({
-    path: 'plan', args: ['agent'], passThrough: true,
+    path: 'plan', args: ['agent'], passThrough: true, choices: [...AGENTS, ...AGENTS.map((a) => `pp-${a}`)],
     describe: 'print what an agent would do on this host now (runs it with --dry-run; other flags go to the agent)',
     flags: {
       node: { type: 'string', default: process.env.PLATYPUS_NODE ?? hostname(), describe: 'node whose intent is planned (env PLATYPUS_NODE)' },

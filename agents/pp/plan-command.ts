@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError } from './read-spec.js';
 
-const AGENTS = ['preparer', 'iptables', 'setlive'];
+/** The agents `pp plan` can run. */
+export const AGENTS = ['preparer', 'iptables', 'setlive'] as const;
 
 /**
  * `pp plan <agent>`: runs that agent with --dry-run on this host (the plan needs the host's observed state),
@@ -12,7 +13,7 @@ const AGENTS = ['preparer', 'iptables', 'setlive'];
  */
 export async function runPlan(agent: string, passThrough: string[]): Promise<number> {
   const name = agent.replace(/^pp-/, '');
-  if (!AGENTS.includes(name)) throw new CliError(`unknown agent ${agent}: expected one of ${AGENTS.join(', ')}`, 2);
+  if (!(AGENTS as readonly string[]).includes(name)) throw new CliError(`unknown agent ${agent}: expected one of ${AGENTS.join(', ')}`, 2);
   const program = join(dirname(fileURLToPath(import.meta.url)), '..', name, 'index.js');
   if (!existsSync(program)) throw new CliError(`agent program not found at ${program} (run npm run build)`, 1);
   const child = spawn(process.execPath, [program, '--dry-run', '--log-level', 'warn', ...passThrough], { stdio: 'inherit' });

@@ -32,6 +32,10 @@ describe('pp command line', () => {
     const plan = run('plan', 'setlive', '--node', 'n1', '--service-dir', '/sv', '--once', '--stage-dir=/st');
     expect(plan.args).toMatchObject({ agent: 'setlive', node: 'n1', json: false });
     expect(plan.rest).toEqual(['--service-dir', '/sv', '--once', '--stage-dir=/st']);
+    const before = run('plan', '--log-level', 'debug', 'pp-setlive', '--keep', '1');
+    expect(before.args).toMatchObject({ agent: 'pp-setlive' });
+    expect(before.rest).toEqual(['--log-level', 'debug', '--keep', '1']);
+    expect(run('plan', '--log-level', 'debug', 'nosuch').args).toMatchObject({ agent: 'debug' }); // refused by runPlan, naming it
   });
 
   it('explains a missing or unknown command, a missing or extra positional, and an unknown flag', () => {
