@@ -27,6 +27,8 @@ function parseRecord(json: string): RealityRecord | undefined {
 export class RealityWriter {
   private known = new Map<string, string>();
   private loaded = false;
+  /** Bumped by invalidate(), so a load that was in flight then does not count as fresh. */
+  private generation = 0;
 
   constructor(
     private readonly store: IntentStore,
@@ -39,12 +41,14 @@ export class RealityWriter {
   /** Forgets what the store was believed to hold (it was restored or replaced): every record is checked again. */
   invalidate(): void {
     this.loaded = false;
+    this.generation += 1;
   }
 
   private async load(): Promise<RealityRecord[]> {
+    const generation = this.generation;
     const snapshot = await this.store.read(realityPrefix(this.prefix, this.node, this.agent));
     this.known = new Map(snapshot.entries.map((e) => [e.key, this.comparableOf(e.value)]));
-    this.loaded = true;
+    this.loaded = generation === this.generation;
     return snapshot.entries.flatMap((e) => {
       const record = parseRecord(e.value);
       return record ? [record] : [];
