@@ -60,21 +60,25 @@ export function settled(status: SvStatus, config: SetliveConfig): boolean {
 
 /**
  * Waits until the service in `dir` has been up for the settle time (the same pid seen running that long by
- * our clock, or runit's own count) and, when a check is given, passes it; gives up after `timeoutMs`.
- * The failure carries the last check output (or runit's status).
+ * our clock, or runit's own count) and, when a check is given, passes it; gives up `timeoutMs` after the
+ * process started (a process already running when the wait begins has had part of it). The failure carries
+ * the last check output (or runit's status).
  */
 export async function awaitHealthy(config: SetliveConfig, dir: string, cwd: string, health: HealthIntent | undefined, timeoutMs: number): Promise<CheckResult> {
-  const deadline = Date.now() + timeoutMs;
+  let status: SvStatus = await readRunsvStatus(dir);
+  // Counted from the process's start, not from this call: an agent killed mid-wait and restarted, again and
+  // again, still reaches the deadline (and the rollback) of a version that never becomes healthy.
+  const deadline = Date.now() + timeoutMs - Math.max(0, upAtLeastMs(status));
   let lastCheck: string | undefined;
-  let status: SvStatus | undefined;
   let seen: { pid?: number; at: number } | undefined;
-  for (;;) {
-    status = await readRunsvStatus(dir);
+  for (let first = true; ; first = false) {
+    if (!first) status = await readRunsvStatus(dir);
     const up = upAtLeastMs(status);
     if (up < 0 || seen?.pid !== status.pid) seen = up < 0 ? undefined : { pid: status.pid, at: Date.now() };
     if (seen && Math.max(up, Date.now() - seen.at) >= config.settleMs) {
       if (!health) return { ok: true, output: status.text };
-      const check = await runHealthCheck(health, cwd, Math.min(5000, deadline - Date.now()));
+      // At least a second even at the deadline: a process that had most of its time already gets one fair check.
+      const check = await runHealthCheck(health, cwd, Math.min(5000, Math.max(1000, deadline - Date.now())));
       if (check.ok) return check;
       lastCheck = check.output;
     }

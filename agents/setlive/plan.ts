@@ -4,6 +4,7 @@ import type { AppPlan } from '../../shared/loop/types.js';
 import type { SetliveAction } from './actions.js';
 import { installPath, serviceLinkPath, stagePath, versionOfInstall, type SetliveConfig } from './config.js';
 import { flipFingerprint } from './failed-flip.js';
+import { upAtLeastMs } from './health.js';
 import { livenessOf, requiresBlocker, requiresCycle, serviceInPlace } from './liveness.js';
 import type { AppObserved, SetliveObserved } from './observe.js';
 import { renderServiceFiles, type ServiceFiles } from './service-files.js';
@@ -46,10 +47,13 @@ function flipActions(app: string, intent: AppIntent, version: string, o: AppObse
   const target = installPath(intent.basedir, app, version);
   const { filesOk, linked } = serviceInPlace(o, files, config, app);
   const needsFlip = o.current.target !== target;
-  // Only a proven (confirmed) version that fails its check is restarted. One not yet confirmed may still be
-  // booting: await-health waits for it and rolls back if it never passes. Restarting it instead would restart its
-  // boot on every agent restart, and under load an agent restarted mid-start would never let it finish.
-  const unhealthy = o.probe !== undefined && !o.probe.ok && o.confirmed === target;
+  const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
+  // A version never confirmed healthy that fails its check within its health timeout may still be booting:
+  // await-health waits for it (counted from its start) and rolls back if it never passes. Restarting it
+  // instead would restart its boot each time the agent restarts, so an agent restarted mid-start never lets
+  // it finish. A proven version that fails, or one that had its whole timeout, is restarted.
+  const booting = o.confirmed !== target && upAtLeastMs(o.status) < timeoutMs;
+  const unhealthy = o.probe !== undefined && !o.probe.ok && !booting;
   const restart = needsFlip || !filesOk || unhealthy || o.stale;
   const up = o.status.state === 'run' && !o.status.wantDown;
   const actions: SetliveAction[] = [];
@@ -60,7 +64,6 @@ function flipActions(app: string, intent: AppIntent, version: string, o: AppObse
   if (needsFlip) actions.push({ kind: 'swap-current', app, basedir: intent.basedir, target });
   if (!linked) actions.push({ kind: 'link-service', app, link: serviceLinkPath(config, app), dir });
   if (restart || !up) actions.push({ kind: 'start', app, dir });
-  const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
   const rollbackTo = rollbackTarget(o, target);
   const restoreLast = needsFlip && o.current.valid && o.last.valid ? o.last.target : undefined;
   const fingerprint = flipFingerprint(intent, version);

@@ -97,6 +97,9 @@ describe('planSetlive', () => {
     const p = plan(nodeOf({ web: web2 }), { web: booting })[0];
     expect(kinds(p?.actions ?? [])).toEqual(['await-health', 'confirm']);
     expect(awaitOf(p?.actions ?? [])?.rollbackTo).toBe(inst('web', '1'));
+    // Up longer than its health timeout (8 s here) and still failing: not booting any more, so it is restarted.
+    const stuck = liveState('web', web2, '2', { confirmed: undefined, status: running(3600), probe: { ok: false, output: 'HTTP 503' } });
+    expect(kinds(plan(nodeOf({ web: web2 }), { web: stuck })[0]?.actions ?? [])).toEqual(['stop', 'start', 'await-health', 'confirm']);
   });
 
   it('waits while a started service has not been up for the settle time yet, without restarting it', () => {
