@@ -17,7 +17,7 @@ export interface PreparerMemory {
 
 /**
  * Remembers the basedir of each app an earlier run reported, so an app removed from intent while the agent was
- * down is still pruned. Apps already known (from intent) keep the basedir intent gives.
+ * down is still pruned. An app still in intent is then observed at the basedir intent gives (observe overwrites).
  */
 export function recallBasedirs(memory: PreparerMemory, records: RealityRecord[]): void {
   for (const { app, details } of records) {

@@ -76,7 +76,7 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
   const live = spec.versions.find((v) => v.state === 'live') ?? spec.versions[spec.versions.length - 1];
   // basedir is reported so a restarted agent can still prune this app's installs once intent drops it.
   const plan: AppPlan<PreparerAction> = { app, version: live?.version, actions: [], details: { basedir: spec.basedir } };
-  if (state.error) return { ...plan, error: state.error };
+  if (state.error) return { ...plan, error: state.error }; // details keep basedir, for a restarted agent to recall
   const failures = observed.failures.get(app) ?? new Map<string, string>();
   const present: string[] = [];
   const pending: Record<string, string> = {};
@@ -102,6 +102,8 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
 /** Pure: an app gone from (trusted) intent keeps only its current install and the newest --keep others. */
 function planRemoved(app: string, basedir: string, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(basedir) ?? EMPTY;
+  // Reported, not dropped: a dropped record would take the basedir out of what a restarted agent recalls.
+  if (state.error) return { app, actions: [], error: state.error, details: { basedir } };
   const prunes = choosePrunes(app, basedir, state, new Set(), owners, keep);
   return { app, actions: prunes.actions, details: { basedir, present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept } };
 }

@@ -1,6 +1,7 @@
 import { nodeIntentFromSnapshot } from '../intent/node-intent.js';
-import { nodeIntentPrefix } from '../keys.js';
+import { nodeIntentPrefix, realityPrefix } from '../keys.js';
 import { createLogger, type Logger } from '../logger.js';
+import { recordsOf } from '../loop/reality.js';
 import { EXIT, exitCodeOf, runAgent } from '../loop/run-agent.js';
 import { openStore } from '../store/open-store.js';
 import type { IntentStore } from '../store/types.js';
@@ -26,6 +27,8 @@ export interface ExecuteOptions {
 export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore, log: Logger, o: ExecuteOptions): Promise<number> {
   if (o.dryRun) {
     const intent = nodeIntentFromSnapshot(o.prefix, o.node, await store.read(nodeIntentPrefix(o.prefix, o.node)));
+    // What the agent recalls at start changes its plan (e.g. prunes of apps removed while it was down).
+    if (agent.recall) agent.recall(recordsOf(await store.read(realityPrefix(o.prefix, o.node, agent.name))));
     o.out(printPlan(agent, intent, agent.plan(intent, await agent.observe(intent)), o.json));
     return EXIT.converged;
   }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { realityKey, realityPrefix } from '../keys.js';
 import { stableJson } from '../stable-json.js';
-import type { IntentStore } from '../store/types.js';
+import type { IntentStore, Snapshot } from '../store/types.js';
 import type { AppOutcome } from './pass.js';
 import type { RealityRecord } from './types.js';
 
@@ -18,6 +18,14 @@ function parseRecord(json: string): RealityRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The records in a read of an agent's reality prefix; values that are not records are skipped. */
+export function recordsOf(snapshot: Snapshot): RealityRecord[] {
+  return snapshot.entries.flatMap((e) => {
+    const record = parseRecord(e.value);
+    return record ? [record] : [];
+  });
 }
 
 /**
@@ -49,10 +57,7 @@ export class RealityWriter {
     const snapshot = await this.store.read(realityPrefix(this.prefix, this.node, this.agent));
     this.known = new Map(snapshot.entries.map((e) => [e.key, this.comparableOf(e.value)]));
     this.loaded = generation === this.generation;
-    return snapshot.entries.flatMap((e) => {
-      const record = parseRecord(e.value);
-      return record ? [record] : [];
-    });
+    return recordsOf(snapshot);
   }
 
   /** Reads the records the store holds for this agent (unreadable ones skipped); throws when the store cannot answer. */

@@ -40,17 +40,21 @@ function describeIntent(intent: NodeIntent, log: Logger): void {
   for (const [app, error] of intent.invalid) log.error({ app, action: 'validate', err: error }, 'invalid intent');
 }
 
-/** Hands the agent its earlier reality records once; when the store cannot answer, it is asked again next pass. */
-function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger): () => Promise<void> {
+/**
+ * Hands the agent its earlier reality records once; resolves true once it has. Until then the store is asked
+ * again each pass, and reality is not pruned: a record pruned before it was recalled would be forgotten.
+ */
+function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger): () => Promise<boolean> {
   let done = agent.recall === undefined;
   return async () => {
-    if (done) return;
+    if (done) return true;
     try {
       agent.recall?.(await reality.records());
       done = true;
     } catch (err) {
       log.warn({ action: 'recall', err: (err as Error).message }, 'cannot read what this agent recorded before; will ask again next pass');
     }
+    return done;
   };
 }
 
@@ -70,9 +74,9 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
   if (options.once) {
     const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
     describeIntent(intent, log);
-    await recall();
+    const recalled = await recall();
     const result = await convergePass(agent, intent, retries, log, stopping);
-    if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted); // nothing observed: nothing to report
+    if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted && recalled); // nothing observed: nothing to report
     return result;
   }
   return daemon(agent, options, retries, reality, recall);
@@ -101,7 +105,7 @@ export function pendingRecheckMs(streak: number): number | undefined {
   return streak === 0 ? undefined : Math.min(30_000, 1000 * 2 ** (streak - 1));
 }
 
-async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: RetryBook, reality: RealityWriter, recall: () => Promise<void>): Promise<PassResult | undefined> {
+async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: RetryBook, reality: RealityWriter, recall: () => Promise<boolean>): Promise<PassResult | undefined> {
   const { store, prefix, node, log } = options;
   const abort = new AbortController();
   const stop = () => abort.abort();
@@ -123,9 +127,9 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
       seen = latest;
       const intent = nodeIntentFromSnapshot(prefix, node, latest);
       describeIntent(intent, log);
-      await recall();
+      const recalled = await recall();
       result = await convergePass(agent, intent, retries, log, () => abort.signal.aborted);
-      if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted); // nothing observed: nothing to report
+      if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted && recalled); // nothing observed: nothing to report
       const pending = result.outcomes.some((o) => o.status === 'pending');
       pendingStreak = !pending ? 0 : result.changed > 0 || fresh ? 1 : pendingStreak + 1;
       log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, iterations: result.iterations }, 'pass done');

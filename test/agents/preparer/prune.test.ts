@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPreparerAgent } from '../../../agents/preparer/agent.js';
+import { executeAgent } from '../../../shared/cli/agent-cli.js';
 import { appIntentKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
@@ -90,9 +91,41 @@ describe('pp-preparer pruning', () => {
     }
     expect(await reality(store, 'api')).toMatchObject({ details: { basedir: apiBase } });
     await store.delete(appIntentKey(PREFIX, NODE, 'api'));
+    let printed = '';
+    const dry = { prefix: PREFIX, node: NODE, once: false, dryRun: true, json: false, resyncMs: 60_000, waitMs: 1000, signal: new AbortController().signal };
+    await executeAgent(createPreparerAgent(testOptions({ keep: 1 })), store, silentLogger(), { ...dry, out: (t) => { printed += t; } });
+    expect(printed).toContain(`prune ${apiBase}/installs/api_1`); // pp plan preparer shows it, and changes nothing
+    expect(await dirsIn(apiBase)).toEqual(['api_1', 'api_2', 'api_3']);
     expect(exitCodeOf(await runOnce(store, { keep: 1 }))).toBe(0);
     expect(await dirsIn(apiBase)).toEqual(['api_3']);
     expect(await dirsIn(base)).toEqual(['web_1']);
+    expect(await reality(store, 'api')).toBeUndefined();
+  });
+
+  it('keeps the records of removed apps while it could not read them back, and prunes once it can', async () => {
+    /** A real folder store whose first read of reality fails, as a store fault at the agent's start would. */
+    class FirstRealityReadFails extends FolderStore {
+      failed = false;
+      override async read(prefix: string) {
+        if (prefix.includes('/reality/') && !this.failed) {
+          this.failed = true;
+          throw new Error('store unavailable');
+        }
+        return super.read(prefix);
+      }
+    }
+    const store = new FolderStore(join(dir, 's5'));
+    const apiBase = join(dir, 'b5-api');
+    await putIntent(store, 'web', join(dir, 'b5'), versions('1'));
+    await putIntent(store, 'api', apiBase, versions('1', '2'));
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+    await store.delete(appIntentKey(PREFIX, NODE, 'api'));
+    const flaky = new FirstRealityReadFails(join(dir, 's5'));
+    expect(exitCodeOf(await runOnce(flaky, { keep: 0 }))).toBe(0);
+    expect(await reality(store, 'api')).toMatchObject({ details: { basedir: apiBase } }); // not pruned unread
+    expect(await dirsIn(apiBase)).toEqual(['api_1', 'api_2']);
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+    expect(await dirsIn(apiBase)).toEqual([]);
     expect(await reality(store, 'api')).toBeUndefined();
   });
 });
