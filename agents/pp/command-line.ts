@@ -48,10 +48,12 @@ function findCommand(words: string[]): { group?: string; command?: PpCommand } {
   return command ? { group: first, command } : { group: first };
 }
 
-/** Where a pass-through command's positional is in `rest`: the first of its choices, else the first word. */
-function passThroughPositional(command: PpCommand, rest: string[]): number {
-  const chosen = command.choices ? rest.findIndex((w) => isWord(w) && command.choices!.includes(w)) : -1;
-  return chosen >= 0 ? chosen : rest.findIndex(isWord);
+/** Where a pass-through command's positional is in `rest`: the first of its choices; throws UsageError when none is there. */
+function passThroughPositional(command: PpCommand, name: string, rest: string[]): number {
+  if (!command.choices) return rest.findIndex(isWord);
+  const at = rest.findIndex((w) => isWord(w) && command.choices!.includes(w));
+  if (at < 0) throw new UsageError(`${command.path}: expected <${name}>, one of ${command.choices.join(', ')}${rest.some(isWord) ? `; got ${rest.filter(isWord).map((w) => JSON.stringify(w)).join(', ')}` : ''}`);
+  return at;
 }
 
 /** Names the command's positionals from `rest` (command words already removed); throws UsageError when some are missing or left over. */
@@ -59,7 +61,7 @@ function namePositionals(command: PpCommand, rest: string[]): Record<string, str
   const named: Record<string, string | undefined> = {};
   for (const arg of command.args) {
     const name = arg.replace(/^\[(.*)\]$/, '$1');
-    const at = command.passThrough ? passThroughPositional(command, rest) : rest.length > 0 ? 0 : -1;
+    const at = command.passThrough ? passThroughPositional(command, name, rest) : rest.length > 0 ? 0 : -1;
     if (at < 0 && name === arg) throw new UsageError(`${command.path}: missing <${name}>`);
     named[name] = at < 0 ? undefined : rest.splice(at, 1)[0];
   }

@@ -35,7 +35,7 @@ describe('pp command line', () => {
     const before = run('plan', '--log-level', 'debug', 'pp-setlive', '--keep', '1');
     expect(before.args).toMatchObject({ agent: 'pp-setlive' });
     expect(before.rest).toEqual(['--log-level', 'debug', '--keep', '1']);
-    expect(run('plan', '--log-level', 'debug', 'nosuch').args).toMatchObject({ agent: 'debug' }); // refused by runPlan, naming it
+    expect(usage('plan', '--log-level', 'debug', 'nosuch')).toBe('plan: expected <agent>, one of preparer, iptables, setlive, pp-preparer, pp-iptables, pp-setlive; got "debug", "nosuch" | pp plan');
   });
 
   it('explains a missing or unknown command, a missing or extra positional, and an unknown flag', () => {
@@ -46,7 +46,7 @@ describe('pp command line', () => {
     expect(usage('intent', 'put', 'n1')).toBe('intent put: missing <app> | pp intent put');
     expect(usage('intent', 'drain', 'n1', 'n2')).toBe('intent drain: unexpected argument "n2" | pp intent drain');
     expect(usage('intent', 'get', 'n1', 'a', '--file', 'x')).toBe('unknown flag --file | pp intent get');
-    expect(usage('plan')).toBe('plan: missing <agent> | pp plan');
+    expect(usage('plan')).toBe('plan: expected <agent>, one of preparer, iptables, setlive, pp-preparer, pp-iptables, pp-setlive | pp plan');
   });
 
   it('prints help for the whole CLI, a group and a command', () => {
