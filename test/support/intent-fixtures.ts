@@ -17,12 +17,23 @@ export function uniquePrefix(name: string): string {
   return `pptest-${name}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Polls `check` until it returns true (or throws after `ms`): for state produced by another process. */
+/**
+ * Polls `check` until it returns true (or throws after `ms`): for state produced by another process. A check
+ * that throws counts as "not yet" (it may have read a file the agent was just removing); the last error is
+ * reported if time runs out.
+ */
 export async function eventually(check: () => Promise<boolean> | boolean, ms = 20_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
+  let lastError: unknown;
   while (Date.now() < deadline) {
-    if (await check()) return;
+    try {
+      if (await check()) return;
+      lastError = undefined;
+    } catch (err) {
+      lastError = err;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  const why = lastError === undefined ? '' : `; the check last threw: ${(lastError as Error).message ?? String(lastError)}`;
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
 }
