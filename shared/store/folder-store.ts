@@ -43,6 +43,27 @@ async function listFiles(dir: string, rel: string, out: KvEntry[]): Promise<void
  * per-process generation that moves whenever the prefix's content changes; `watch` wakes on file
  * events and rescans every `rescanMs` in case an event was missed.
  */
+/** Watches `dir` (recursively) from now on: `signal` aborts on the first change, an error, or when `outer` aborts. */
+function watchFolder(dir: string, outer?: AbortSignal): { signal: AbortSignal; close: () => void } {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  outer?.addEventListener('abort', onAbort, { once: true });
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = fsWatch(dir, { recursive: true }, () => stop.abort());
+    watcher.on('error', () => stop.abort());
+  } catch {
+    // The folder may not exist yet: the periodic rescan notices when it appears.
+  }
+  return {
+    signal: stop.signal,
+    close: () => {
+      watcher?.close();
+      outer?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
 export class FolderStore implements IntentStore {
   readonly description: string;
   private readonly generations = new Map<string, { digest: string; index: number }>();
@@ -75,26 +96,17 @@ export class FolderStore implements IntentStore {
     const deadline = Date.now() + waitMs;
     const dirRel = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     for (;;) {
-      const snapshot = await this.read(prefix);
-      if (afterIndex < 1 || snapshot.index !== afterIndex || Date.now() >= deadline || signal?.aborted) return snapshot;
-      await this.waitForEvent(join(this.root, dirRel), Math.min(this.rescanMs, deadline - Date.now()), signal);
+      // Watching starts before the read: a write landing between the read and the wait still ends the wait
+      // (watching after the read missed such writes until the rescan, about 1 flip in 50 in the benchmark).
+      const changed = watchFolder(join(this.root, dirRel), signal);
+      try {
+        const snapshot = await this.read(prefix);
+        if (afterIndex < 1 || snapshot.index !== afterIndex || Date.now() >= deadline || signal?.aborted) return snapshot;
+        await sleep(Math.min(this.rescanMs, deadline - Date.now()), changed.signal);
+      } finally {
+        changed.close();
+      }
     }
-  }
-
-  private async waitForEvent(dir: string, ms: number, signal?: AbortSignal): Promise<void> {
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let watcher: FSWatcher | undefined;
-    try {
-      watcher = fsWatch(dir, { recursive: true }, () => stop.abort());
-      watcher.on('error', () => stop.abort());
-    } catch {
-      // The folder may not exist yet: the periodic rescan notices when it appears.
-    }
-    await sleep(ms, stop.signal);
-    watcher?.close();
-    signal?.removeEventListener('abort', onAbort);
   }
 
   async get(key: string): Promise<string | undefined> {

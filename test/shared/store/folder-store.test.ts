@@ -17,6 +17,28 @@ describe('folder store layout', () => {
     expect(await readdir(join(root, 'platypus/intent/n1'))).toEqual(['.drained']);
   });
 
+  it('ends a watch on a write that lands between its read and its wait (no rescan needed)', async () => {
+    /** Writes a new key right after its next read returns: the moment a watcher set up after the read would miss. */
+    class WriteAfterRead extends FolderStore {
+      armed = false;
+      override async read(prefix: string) {
+        const snapshot = await super.read(prefix);
+        if (this.armed) {
+          this.armed = false;
+          await this.put(`${prefix}b`, '2');
+        }
+        return snapshot;
+      }
+    }
+    const store = new WriteAfterRead(await mkdtemp(join(tmpdir(), 'pp-folder-')), 600_000); // no rescan within the test
+    await store.put('p/intent/n1/a', '1');
+    const first = await store.watch('p/intent/n1/', 0, 0);
+    store.armed = true;
+    // Missed, this watch would block for its whole 10 minutes and the test would time out.
+    const next = await store.watch('p/intent/n1/', first.index, 600_000);
+    expect(next.entries.map((e) => e.key)).toEqual(['p/intent/n1/a', 'p/intent/n1/b']);
+  }, 20_000);
+
   it('refuses keys that would leave the root', async () => {
     const store = new FolderStore(await mkdtemp(join(tmpdir(), 'pp-folder-')));
     await expect(store.put('../escape', 'x')).rejects.toThrow(/invalid key/);
