@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SetliveConfig } from '../../../agents/setlive/config.js';
 import { awaitHealthy, upAtLeastMs } from '../../../agents/setlive/health.js';
 import { readRunsvStatus } from '../../../agents/setlive/runsv-status.js';
 import { runCommand } from '../../../shared/process.js';
+import { sleepService } from './helpers.js';
 
 let root: string;
 let dir: string;
@@ -17,11 +17,7 @@ const check = (ok: boolean) => ({ command: ['sh', '-c', `echo run >> ${join(root
 const checksRun = async () => (await readFile(join(root, 'checks'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'pp-health-wait-'));
-  dir = join(root, 'svc');
-  await mkdir(dir);
-  await writeFile(join(dir, 'run'), '#!/bin/sh\nexec sleep 600\n');
-  await chmod(join(dir, 'run'), 0o755);
+  ({ root, dir } = await sleepService('health-wait'));
   spawn('runsv', [dir], { stdio: 'ignore', detached: true }).unref();
   // The waits below are about a process that has been up a while, as after an agent restart mid-wait.
   for (let i = 0; i < 1000 && upAtLeastMs(await readRunsvStatus(dir)) < 1500; i += 1) await new Promise((r) => setTimeout(r, 10));

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readlink, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readlink, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { SetliveConfig } from '../../../agents/setlive/config.js';
@@ -44,6 +44,16 @@ async function stopRunit(child: ChildProcess, serviceDir: string, stageDir: stri
     child.kill('SIGHUP'); // runsvdir sends TERM to each runsv it still watches (none by now) and exits
     await exited;
   }
+}
+
+/** A fresh temp folder holding `svc/`, a runit service folder whose run script just sleeps (not started yet). */
+export async function sleepService(name: string): Promise<{ root: string; dir: string }> {
+  const root = await mkdtemp(join(tmpdir(), `pp-${name}-`));
+  const dir = join(root, 'svc');
+  await mkdir(dir);
+  await writeFile(join(dir, 'run'), '#!/bin/sh\nexec sleep 600\n');
+  await chmod(join(dir, 'run'), 0o755);
+  return { root, dir };
 }
 
 /** Starts `runsvdir` on a fresh temp service folder. */

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendRunsvCommand } from '../../../agents/setlive/runsv-control.js';
 import { decodeRunsvStatus, readRunsvStatus, type SvStatus } from '../../../agents/setlive/runsv-status.js';
 import { runChecked } from '../../../shared/process.js';
+import { sleepService } from './helpers.js';
 
 /** A status record as runsv writes it: TAI64N of the last change, pid LE, paused, want, got TERM, state. */
 function record(sinceMs: number, pid: number, want: string, state: number, term = 0): Buffer {
@@ -50,11 +50,7 @@ describe('readRunsvStatus against a real runsv', () => {
   };
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'pp-runsv-status-'));
-    dir = join(root, 'svc');
-    await mkdir(dir);
-    await writeFile(join(dir, 'run'), '#!/bin/sh\nexec sleep 600\n');
-    await chmod(join(dir, 'run'), 0o755);
+    ({ root, dir } = await sleepService('runsv-status'));
   });
   afterAll(async () => {
     runsv?.kill('SIGKILL');
