@@ -9,12 +9,12 @@ keep=0; [ "${1:-}" = "--keep" ] && keep=1
 for bin in runsvdir sv chpst svlogd tar sha256sum curl; do
   command -v "$bin" >/dev/null || { echo "demo: $bin not found (Debian: apt-get install -y runit curl)" >&2; exit 1; }
 done
-[ -f dist/agents/pp/index.js ] || { echo "demo: run 'npm run build' first" >&2; exit 1; }
+[ -f dist/pp/index.js ] || { echo "demo: run 'npm run build' first" >&2; exit 1; }
 
 root=$(mktemp -d /tmp/platypus-demo.XXXXXX)
 export PLATYPUS_ROOT="$root" PLATYPUS_NODE=demo PLATYPUS_STORE="folder:$root/store"
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-pp() { node "$repo/dist/agents/pp/index.js" "$@"; }
+pp() { node "$repo/dist/pp/index.js" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # --- artifacts: a tiny HTTP server that answers its version --------------------------------------------

@@ -40,7 +40,7 @@ describe('agent command lines', () => {
 
   it('every program prints its name and the package version for --version', async () => {
     const { version } = JSON.parse(await readFile(join(import.meta.dirname, '../../../package.json'), 'utf8')) as { version: string };
-    for (const [name, program] of [['pp', 'agents/pp/index.js'], ...Object.entries(AGENTS).map(([n, a]) => [n, a.program])] as const) {
+    for (const [name, program] of [['pp', 'pp/index.js'], ...Object.entries(AGENTS).map(([n, a]) => [n, a.program])] as const) {
       expect(await runCli(program, ['--version'])).toMatchObject({ code: 0, stdout: `${name} ${version}\n` });
     }
   });

@@ -113,7 +113,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
   const system: System = {
     root, prefix, node, netns, consulAddress: o.consulAddress,
     pp: async (args, input) => {
-      const r = await runCli('agents/pp/index.js', [...args, ...store], input);
+      const r = await runCli('pp/index.js', [...args, ...store], input);
       if (r.code !== 0) throw new Error(`pp ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
       return r.stdout;
     },

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { appIntentKey } from '../../shared/keys.js';
+import { appIntentKey } from '../shared/keys.js';
 import { defineCommand, withStore, type PpCommand } from './command-def.js';
 import { diffIntent } from './diff.js';
 import { drainNodes, getIntent, listIntent, putIntent, removeIntent } from './intent-commands.js';

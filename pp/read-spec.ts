@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { validateAppIntent } from '../../shared/intent/validate.js';
+import { validateAppIntent } from '../shared/intent/validate.js';
 
 /** A CLI error with the exit code to leave with (2: bad input, 4: not found, 1: store or other failure). */
 export class CliError extends Error {

@@ -1,6 +1,6 @@
-import { appIntentKey, DRAINED_MARKER, drainedKey, nodeIntentPrefix } from '../../shared/keys.js';
-import { assertSafeName } from '../../shared/names.js';
-import type { IntentStore, KvWrite } from '../../shared/store/types.js';
+import { appIntentKey, DRAINED_MARKER, drainedKey, nodeIntentPrefix } from '../shared/keys.js';
+import { assertSafeName } from '../shared/names.js';
+import type { IntentStore, KvWrite } from '../shared/store/types.js';
 import { checkedSpec, CliError } from './read-spec.js';
 
 const TXN_LIMIT = 64;

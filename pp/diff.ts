@@ -1,4 +1,4 @@
-import { stableJson } from '../../shared/stable-json.js';
+import { stableJson } from '../shared/stable-json.js';
 
 function lines(json: string | undefined): string[] {
   if (json === undefined) return [];

@@ -14,7 +14,7 @@ export const AGENTS = ['preparer', 'iptables', 'setlive'] as const;
 export async function runPlan(agent: string, passThrough: string[]): Promise<number> {
   const name = agent.replace(/^pp-/, '');
   if (!(AGENTS as readonly string[]).includes(name)) throw new CliError(`unknown agent ${agent}: expected one of ${AGENTS.join(', ')}`, 2);
-  const program = join(dirname(fileURLToPath(import.meta.url)), '..', name, 'index.js');
+  const program = join(dirname(fileURLToPath(import.meta.url)), '..', 'agents', name, 'index.js');
   if (!existsSync(program)) throw new CliError(`agent program not found at ${program} (run npm run build)`, 1);
   const child = spawn(process.execPath, [program, '--dry-run', '--log-level', 'warn', ...passThrough], { stdio: 'inherit' });
   return new Promise((resolve, reject) => {

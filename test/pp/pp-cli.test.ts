@@ -2,10 +2,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { appIntent, uniquePrefix } from '../../support/intent-fixtures.js';
-import { runCli } from '../../support/run-cli.js';
+import { appIntent, uniquePrefix } from '../support/intent-fixtures.js';
+import { runCli } from '../support/run-cli.js';
 
-const pp = (args: string[], input?: string) => runCli('agents/pp/index.js', args, input);
+const pp = (args: string[], input?: string) => runCli('pp/index.js', args, input);
 
 for (const kind of ['folder', 'consul'] as const) {
   describe(`pp against the ${kind} store`, () => {

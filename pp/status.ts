@@ -1,7 +1,7 @@
-import { nodeIntentFromSnapshot } from '../../shared/intent/node-intent.js';
-import { realityPrefix } from '../../shared/keys.js';
-import type { RealityRecord } from '../../shared/loop/types.js';
-import type { IntentStore, KvEntry } from '../../shared/store/types.js';
+import { nodeIntentFromSnapshot } from '../shared/intent/node-intent.js';
+import { realityPrefix } from '../shared/keys.js';
+import type { RealityRecord } from '../shared/loop/types.js';
+import type { IntentStore, KvEntry } from '../shared/store/types.js';
 
 /** One row of `pp status`: an app on a node, its intended versions and each agent's last report. */
 export interface StatusRow {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { platypusVersion, wantsVersion } from '../../shared/cli/version.js';
+import { platypusVersion, wantsVersion } from '../shared/cli/version.js';
 import { parsePpArgs } from './command-line.js';
 import { CliError } from './read-spec.js';
 

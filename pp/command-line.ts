@@ -1,5 +1,5 @@
-import { parseFlags, UsageError, type FlagSpecs } from '../../shared/cli/flags.js';
-import { formatHelp, formatRows } from '../../shared/cli/help-text.js';
+import { parseFlags, UsageError, type FlagSpecs } from '../shared/cli/flags.js';
+import { formatHelp, formatRows } from '../shared/cli/help-text.js';
 import { GLOBAL_FLAGS, type PpCommand } from './command-def.js';
 import { COMMANDS } from './commands.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePpArgs } from '../../../agents/pp/command-line.js';
+import { parsePpArgs } from '../../pp/command-line.js';
 
 const run = (...argv: string[]) => {
   const inv = parsePpArgs(argv);

@@ -1,7 +1,7 @@
-import { defineFlags, type FlagSpecs, type FlagValues } from '../../shared/cli/flags.js';
-import { DEFAULT_PREFIX } from '../../shared/keys.js';
-import { openStore } from '../../shared/store/open-store.js';
-import type { IntentStore } from '../../shared/store/types.js';
+import { defineFlags, type FlagSpecs, type FlagValues } from '../shared/cli/flags.js';
+import { DEFAULT_PREFIX } from '../shared/keys.js';
+import { openStore } from '../shared/store/open-store.js';
+import type { IntentStore } from '../shared/store/types.js';
 
 /** Flags every pp command takes, before or after the command words. */
 export const GLOBAL_FLAGS = defineFlags({
