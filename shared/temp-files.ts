@@ -1,9 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** `.pp-tmp-<label>.<pid>.<hex>`: every temp name Platypus writes, so a later run can spot a killed run's leftovers. */
 const TEMP_NAME = /^\.pp-tmp-(.+)\.(\d+)\.[0-9a-f]+$/;
+
+/** The label of a temp path (`.pp-tmp-<label>.<pid>.<hex>`), or undefined when it is not one. */
+export function tempLabel(path: string): string | undefined {
+  return TEMP_NAME.exec(basename(path))?.[1];
+}
 
 /** Temp paths this process is using right now: never leftovers, although their pid is ours. */
 const inUse = new Set<string>();

@@ -32,3 +32,4 @@ export function createNativeAgent(options: NativeOptions): Agent<NativeObserved,
     start: (startLog) => logIptablesVersion(options, startLog),
   };
 }
+

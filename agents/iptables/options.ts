@@ -1,7 +1,9 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defineFlags, type FlagValues } from '../../shared/cli/flags.js';
+import type { NativeOptions } from './observe.js';
 import type { Family } from './plan.js';
+import type { PaOptions } from './port-authority/observe.js';
 import { chainProblem } from './rules.js';
 
 /** The default config folder of port_authority mode: $PLATYPUS_ROOT/port-authority, else ~/.platypus/port-authority. */
@@ -41,4 +43,26 @@ export function checkIptablesFlags(args: FlagValues<ReturnType<typeof iptablesFl
 /** The families native mode converges: IPv4 always, IPv6 with --ipv6. */
 export function familiesOf(ipv6: boolean): Family[] {
   return ipv6 ? ['ipv4', 'ipv6'] : ['ipv4'];
+}
+
+/** What pp-iptables runs as: native mode (our chain) or port_authority mode (files + refresh), with its options. */
+export type IptablesOptions = { mode: 'native'; native: NativeOptions } | { mode: 'port-authority'; portAuthority: PaOptions };
+
+/** Turns parsed flags into the agent's options. */
+export function iptablesOptions(args: FlagValues<ReturnType<typeof iptablesFlags>>): IptablesOptions {
+  const prefix = splitCommand(args['command-prefix']);
+  if (args.mode === 'port-authority') {
+    return { mode: 'port-authority', portAuthority: { configDir: args['config-dir'], refresh: splitCommand(args['refresh-command']), prefix } };
+  }
+  return {
+    mode: 'native',
+    native: {
+      chain: args.chain,
+      families: familiesOf(args.ipv6),
+      iptables: args.iptables,
+      save: { ipv4: args['iptables-save'], ipv6: args['ip6tables-save'] },
+      restore: { ipv4: args['iptables-restore'], ipv6: args['ip6tables-restore'] },
+      prefix,
+    },
+  };
 }

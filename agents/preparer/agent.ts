@@ -1,9 +1,10 @@
 import type { Agent } from '../../shared/loop/types.js';
 import { safeUrl } from './download.js';
-import { installVersion } from './install.js';
-import { installsDir, observePreparer, recallBasedirs, type PreparerMemory } from './observe.js';
+import { describeCleanLeftovers } from '../../shared/leftovers.js';
+import { applyPreparer } from './apply.js';
+import { installsDir } from '../../shared/install-layout.js';
+import { observePreparer, recallBasedirs, type PreparerMemory } from './observe.js';
 import { planPreparer } from './plan.js';
-import { pruneInstall } from './prune.js';
 import type { PreparerAction, PreparerObserved, PreparerOptions } from './types.js';
 
 /** The agent's name in logs and reality keys (`<prefix>/reality/<node>/preparer/<app>`). */
@@ -11,6 +12,7 @@ export const AGENT_NAME = 'preparer';
 
 /** Describes an action for logs and --dry-run. */
 export function describeAction(a: PreparerAction): string {
+  if (a.kind === 'clean-leftovers') return describeCleanLeftovers(a);
   if (a.kind === 'prune') return `prune ${installsDir(a.basedir)}/${a.name}`;
   const replacing = a.replaces ? ` (replacing the folder there, which ${a.replaces})` : '';
   return `install ${installsDir(a.basedir)}/${a.app}_${a.version} from ${safeUrl(a.url)} (sha256 ${a.sha256.slice(0, 12)}…)${replacing}`;
@@ -33,17 +35,16 @@ async function tracked(memory: PreparerMemory, action: PreparerAction, run: () =
 
 /**
  * pp-preparer: makes `<basedir>/installs/<app>_<version>` hold each intended version's artifact, verified
- * and complete, and prunes installs intent dropped. Temp folders of a killed run are removed by every
- * observe (unless --dry-run), the first pass's included.
+ * and complete, and prunes installs intent dropped.
  */
 export function createPreparerAgent(options: PreparerOptions): Agent<PreparerObserved, PreparerAction> {
   const memory: PreparerMemory = { knownApps: new Map(), failures: new Map() };
   return {
     name: AGENT_NAME,
     recall: (records) => recallBasedirs(memory, records),
-    observe: (intent, log) => observePreparer(intent, memory, options.cleanTemps, log),
+    observe: (intent) => observePreparer(intent, memory),
     plan: (intent, observed) => planPreparer(intent, observed, options.keep),
-    apply: (action, log) => tracked(memory, action, () => (action.kind === 'install' ? installVersion(action, options, log) : pruneInstall(action, log))),
+    apply: (action, log) => tracked(memory, action, () => applyPreparer(options, action, log)),
     describe: describeAction,
   };
 }

@@ -1,12 +1,11 @@
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { readFile } from '../../shared/read-file.js';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import type { Logger } from 'pino';
+import { isAbsolute, join } from 'node:path';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { RealityRecord } from '../../shared/loop/types.js';
 import { nameProblem } from '../../shared/names.js';
-import { installOfRecord } from './names.js';
-import { cleanStaleTemps } from './temp-dirs.js';
+import { installOfRecord, installsDir, linkedInstall } from '../../shared/install-layout.js';
+import { staleTemps } from '../../shared/temp-files.js';
 import type { BasedirState, InstallDir, PreparerObserved } from './types.js';
 
 /** What the agent remembers between passes: apps seen (with basedir) and the last failure per version. */
@@ -27,11 +26,6 @@ export function recallBasedirs(memory: PreparerMemory, records: RealityRecord[])
   }
 }
 
-/** `<basedir>/installs`: the preparer's whole slice of an app's basedir. */
-export function installsDir(basedir: string): string {
-  return join(basedir, 'installs');
-}
-
 interface InstallRecord {
   sha256?: string;
   installedAt?: string;
@@ -46,18 +40,10 @@ async function readRecord(path: string): Promise<InstallRecord | undefined> {
   }
 }
 
-/** The install `<basedir>/<link>` (`current` or `last`) points to, when it is a symlink into `installs/`. */
-export async function currentInstall(basedir: string, link: 'current' | 'last' = 'current'): Promise<string | undefined> {
-  const target = await readlink(join(basedir, link)).catch(() => undefined);
-  if (target === undefined) return undefined;
-  const absolute = resolve(basedir, target);
-  return dirname(absolute) === installsDir(resolve(basedir)) ? basename(absolute) : undefined;
-}
-
 /** Lists one basedir's installs (with their records), orphan records, `current` and `last`. */
 export async function readBasedir(basedir: string): Promise<BasedirState> {
   const dir = installsDir(basedir);
-  const state: BasedirState = { installs: new Map(), orphanRecords: [], current: await currentInstall(basedir), last: await currentInstall(basedir, 'last') };
+  const state: BasedirState = { installs: new Map(), orphanRecords: [], leftovers: await staleTemps(dir), current: await linkedInstall(basedir, 'current'), last: await linkedInstall(basedir, 'last') };
   let names: string[];
   try {
     names = await readdir(dir);
@@ -82,14 +68,10 @@ export async function readBasedir(basedir: string): Promise<BasedirState> {
   return state;
 }
 
-/**
- * Reads the slice: `installs/` of every basedir in intent or seen since start, after removing temp
- * folders left by a killed run (unless `cleanTemps` is off, as in --dry-run).
- */
-export async function observePreparer(intent: NodeIntent, memory: PreparerMemory, cleanTemps: boolean, log?: Logger): Promise<PreparerObserved> {
+/** Reads the slice: `installs/` of every basedir in intent or seen since start, leftovers of killed runs included. */
+export async function observePreparer(intent: NodeIntent, memory: PreparerMemory): Promise<PreparerObserved> {
   for (const [app, spec] of intent.apps) memory.knownApps.set(app, spec.basedir);
   const basedirs = new Set(memory.knownApps.values());
-  if (cleanTemps) await cleanStaleTemps([...basedirs].map(installsDir), log);
   // Basedirs are read 32 at a time: one after another, a 1,000-app node would spend its pass waiting on the disk.
   const states = new Map<string, BasedirState>();
   const all = [...basedirs];

@@ -36,7 +36,7 @@ export function checkPreparerFlags(a: FlagValues<typeof PREPARER_FLAGS>): void {
   }
 }
 
-type PreparerArgs = { keep: number; 'max-bytes': string; 'max-entries': number; 'ca-file'?: string; 'download-timeout-seconds': number; progress: string; 'dry-run': boolean };
+type PreparerArgs = { keep: number; 'max-bytes': string; 'max-entries': number; 'ca-file'?: string; 'download-timeout-seconds': number; progress: string };
 
 /** Turns parsed flags into the agent's options (reads the CA file; throws a specific error when it cannot). */
 export function preparerOptions(args: PreparerArgs, isTty = process.stderr.isTTY === true): PreparerOptions {
@@ -51,6 +51,6 @@ export function preparerOptions(args: PreparerArgs, isTty = process.stderr.isTTY
   const progress = (args.progress === 'auto' ? (isTty ? 'tty' : 'log') : args.progress) as ProgressMode;
   return {
     keep: Math.floor(args.keep), maxBytes: parseSize(args['max-bytes']), maxEntries: Math.floor(args['max-entries']), ca,
-    downloadTimeoutMs: args['download-timeout-seconds'] * 1000, cleanTemps: !args['dry-run'], progress,
+    downloadTimeoutMs: args['download-timeout-seconds'] * 1000, progress,
   };
 }

@@ -1,10 +1,11 @@
 import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent, VersionIntent } from '../../shared/intent/schema.js';
+import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
-import { appOfInstall, installName } from './names.js';
+import { appOfInstall, installName } from '../../shared/install-layout.js';
 import type { BasedirState, InstallAction, InstallDir, PreparerAction, PreparerObserved, PruneAction } from './types.js';
 
-const EMPTY: BasedirState = { installs: new Map(), orphanRecords: [] };
+const EMPTY: BasedirState = { installs: new Map(), orphanRecords: [], leftovers: [] };
 
 /** Which installs of one app stay and which go, and why the ones that stay are kept. */
 interface PruneChoice {
@@ -108,6 +109,21 @@ function planRemoved(app: string, basedir: string, observed: PreparerObserved, k
   return { app, actions: prunes.actions, details: { basedir, present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept } };
 }
 
+/** Pure: each basedir's leftovers of killed runs are cleaned first, by the app they belong to among those planned there. */
+function withLeftovers(plans: AppPlan<PreparerAction>[], observed: PreparerObserved): AppPlan<PreparerAction>[] {
+  const appsByBasedir = new Map<string, string[]>();
+  for (const p of plans) {
+    const basedir = p.details?.basedir as string;
+    appsByBasedir.set(basedir, [...(appsByBasedir.get(basedir) ?? []), p.app]);
+  }
+  const assigned = new Map<string, string[]>();
+  for (const [basedir, apps] of appsByBasedir) {
+    for (const [app, paths] of assignLeftovers(observed.basedirs.get(basedir)?.leftovers ?? [], apps)) assigned.set(app, paths);
+  }
+  if (assigned.size === 0) return plans;
+  return plans.map((p) => (assigned.has(p.app) ? { ...p, actions: [...cleanActionsFor(p.app, assigned), ...p.actions] } : p));
+}
+
 /**
  * Pure plan of pp-preparer: for each app in intent, install every listed version that is missing (or
  * not made from the intended digest) and prune installs intent no longer names; for apps removed from
@@ -119,5 +135,5 @@ export function planPreparer(intent: NodeIntent, observed: PreparerObserved, kee
   for (const [app, basedir] of observed.knownApps) {
     if (!intent.apps.has(app) && !isKept(intent, app)) plans.push(planRemoved(app, basedir, observed, keep, owners));
   }
-  return plans;
+  return withLeftovers(plans, observed);
 }

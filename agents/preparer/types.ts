@@ -1,3 +1,5 @@
+import type { CleanLeftoversAction } from '../../shared/leftovers.js';
+
 /** Everything pp-preparer takes from its flags. */
 export interface PreparerOptions {
   /** Installs not named by intent that are kept besides the one `current` points to (rollback targets). */
@@ -10,8 +12,6 @@ export interface PreparerOptions {
   ca?: Buffer;
   /** A download that receives no byte for this long is aborted (and retried by the loop). */
   downloadTimeoutMs: number;
-  /** Remove temp folders left by killed runs (off for --dry-run, which must change nothing). */
-  cleanTemps: boolean;
   /** Where progress goes: a terminal line, periodic log lines, or nowhere. */
   progress: 'tty' | 'log' | 'off';
 }
@@ -36,7 +36,7 @@ export interface PruneAction {
   name: string;
 }
 
-export type PreparerAction = InstallAction | PruneAction;
+export type PreparerAction = InstallAction | PruneAction | CleanLeftoversAction;
 
 /** One entry of `<basedir>/installs/` that looks like an install (`<something>_<version>`, not hidden). */
 export interface InstallDir {
@@ -56,6 +56,8 @@ export interface BasedirState {
   current?: string;
   /** Install name `<basedir>/last` points to: setlive's rollback target, never pruned either. */
   last?: string;
+  /** Temp folders of killed runs (an install or a prune cut short). */
+  leftovers: string[];
   /** Install records (`.pp-install-<name>.json`) whose folder is gone. */
   orphanRecords: string[];
   /** Why `installs/` could not be read; the apps using this basedir report it. */

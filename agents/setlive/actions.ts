@@ -1,3 +1,4 @@
+import { describeCleanLeftovers, type CleanLeftoversAction } from '../../shared/leftovers.js';
 import type { HealthIntent } from './health.js';
 
 /**
@@ -6,7 +7,7 @@ import type { HealthIntent } from './health.js';
  * exit-service → remove-stage. Every step is idempotent, so a run killed anywhere is finished by the next.
  */
 export type SetliveAction =
-  | { kind: 'clean-temps'; app: string; paths: string[] }
+  | CleanLeftoversAction
   | { kind: 'stop'; app: string; dir: string }
   | { kind: 'write-service'; app: string; dir: string; run: string; logRun: string }
   | { kind: 'swap-current'; app: string; basedir: string; target: string }
@@ -41,7 +42,7 @@ export interface AwaitHealthAction {
 /** One line per action for logs and --dry-run. */
 export function describeAction(a: SetliveAction): string {
   switch (a.kind) {
-    case 'clean-temps': return `remove ${a.paths.length} temp link(s) left by a killed run: ${a.paths.join(', ')}`;
+    case 'clean-leftovers': return describeCleanLeftovers(a);
     case 'stop': return `stop service ${a.dir}`;
     case 'write-service': return `write runit service folder ${a.dir} (run, log/run)`;
     case 'swap-current': return `point ${a.basedir}/current at ${a.target} (previous target becomes last)`;

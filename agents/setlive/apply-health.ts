@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AwaitHealthAction } from './actions.js';
-import { versionOfInstall, type SetliveConfig } from './config.js';
+import { type SetliveConfig } from './options.js';
+import { versionOfInstall } from '../../shared/install-layout.js';
 import { recordFailedFlip } from './failed-flip.js';
 import { awaitHealthy } from './health.js';
 import { isDir, replaceLink } from './links.js';

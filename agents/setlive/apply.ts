@@ -1,13 +1,16 @@
-import { mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { fsyncDir, writeFileAtomic } from '../../shared/atomic-file.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import type { ActionResult } from '../../shared/loop/types.js';
 import type { SetliveAction } from './actions.js';
 import { applyAwaitHealth } from './apply-health.js';
-import { CONFIRMED_FILE, type SetliveConfig } from './config.js';
+import { CONFIRMED_FILE } from './stage-layout.js';
+import { type SetliveConfig } from './options.js';
 import { staleTemps } from '../../shared/temp-files.js';
-import { doomedName, isDir, readLinkState, removePaths, replaceLink } from './links.js';
+import { isDir, readLinkState, replaceLink } from './links.js';
+import { removeAside } from '../../shared/install-layout.js';
+import { removeLeftovers } from '../../shared/leftovers.js';
 import { svExit, svStop, svUp } from './sv.js';
 
 /** Writes log/main, log/run, then run (last, so a folder with a run script is complete); compare-before-write. */
@@ -21,7 +24,7 @@ async function writeService(dir: string, run: string, logRun: string): Promise<b
 /** Keeps the old target as `last`, then points `current` at the new install; both renames are atomic. */
 async function swapCurrent(basedir: string, target: string): Promise<boolean> {
   if (!(await isDir(target))) throw new Error(`${target} is missing; cannot make it current`);
-  await removePaths(await staleTemps(basedir, ['current', 'last']));
+  await removeLeftovers(await staleTemps(basedir, ['current', 'last']));
   const current = await readLinkState(join(basedir, 'current'));
   if (current.kind === 'link' && current.target === target) return false;
   if (current.kind === 'link' && current.valid && current.target) await replaceLink(join(basedir, 'last'), current.target);
@@ -43,19 +46,14 @@ async function unlinkService(link: string, dir: string): Promise<boolean> {
   return true;
 }
 
-/** Renames the folder to a temp name first, so a removal cut short never leaves a half folder that looks staged. */
+/** Renamed aside first, so a removal cut short never leaves a half folder that looks staged. */
 async function removeStage(dir: string): Promise<boolean> {
-  if (!(await isDir(dir))) return false;
-  const doomed = doomedName(dir);
-  await rename(dir, doomed);
-  await fsyncDir(join(dir, '..'));
-  await rm(doomed, { recursive: true, force: true });
-  return true;
+  return (await isDir(dir)) && removeAside(dir);
 }
 
 async function run(config: SetliveConfig, a: SetliveAction, log: Logger): Promise<boolean> {
   switch (a.kind) {
-    case 'clean-temps': return removePaths(a.paths);
+    case 'clean-leftovers': return removeLeftovers(a.paths);
     case 'stop': return svStop(config, a.dir);
     case 'write-service': return writeService(a.dir, a.run, a.logRun);
     case 'swap-current': return swapCurrent(a.basedir, a.target);

@@ -2,7 +2,7 @@ import { sleep } from '../../shared/backoff.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { runCommand } from '../../shared/process.js';
 import { httpGetText } from './http-get.js';
-import type { SetliveConfig } from './config.js';
+import type { SetliveConfig } from './options.js';
 import { readRunsvStatus, type SvStatus } from './runsv-status.js';
 
 export type HealthIntent = NonNullable<AppIntent['health']>;

@@ -1,5 +1,5 @@
-import { lstat, readlink, rm, stat, symlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { lstat, readlink, stat, symlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { renameIntoPlace, tempPathBeside } from '../../shared/atomic-file.js';
 
 /** What sits at a path that should be a symlink: nothing, a symlink (with its resolved target), or something else. */
@@ -40,20 +40,4 @@ export async function replaceLink(path: string, target: string): Promise<boolean
   await symlink(target, temp);
   await renameIntoPlace(temp, path);
   return true;
-}
-
-/** Removes the given leftovers; returns whether any existed. */
-export async function removePaths(paths: string[]): Promise<boolean> {
-  let removed = false;
-  for (const path of paths) {
-    const existed = (await lstat(path).catch(() => undefined)) !== undefined;
-    await rm(path, { recursive: true, force: true });
-    removed ||= existed;
-  }
-  return removed;
-}
-
-/** The name a folder is renamed to before it is deleted, so a half-deleted folder never looks like a live one. */
-export function doomedName(path: string): string {
-  return tempPathBeside(join(dirname(path), `${basename(path)}.removing`));
 }

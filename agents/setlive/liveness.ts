@@ -1,6 +1,8 @@
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
-import { installPath, stagePath, type SetliveConfig } from './config.js';
+import { stagePath } from './stage-layout.js';
+import { type SetliveConfig } from './options.js';
+import { installPath } from '../../shared/install-layout.js';
 import { settled } from './health.js';
 import type { AppObserved, SetliveObserved } from './observe.js';
 import type { ServiceFiles } from './service-files.js';

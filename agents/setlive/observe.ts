@@ -3,7 +3,9 @@ import { readFile } from '../../shared/read-file.js';
 import { join } from 'node:path';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
-import { CONFIRMED_FILE, installPath, serviceLinkPath, stagePath, type SetliveConfig } from './config.js';
+import { CONFIRMED_FILE, serviceLinkPath, stagePath } from './stage-layout.js';
+import { type SetliveConfig } from './options.js';
+import { installPath } from '../../shared/install-layout.js';
 import { flipFingerprint, heldReason, readFailedFlip } from './failed-flip.js';
 import { runHealthCheck, settled, type CheckResult } from './health.js';
 import { staleTemps } from '../../shared/temp-files.js';
@@ -28,7 +30,7 @@ export interface AppObserved {
   confirmed?: string;
   /** One health probe, taken only when the intended version is current and settled and a check is given. */
   probe?: CheckResult;
-  /** Temp links of a killed swap beside `<basedir>/current`. */
+  /** Leftovers of a killed run: temp links beside `<basedir>/current`, temp files in the app's service folder. */
   temps: string[];
   /** The running process started before `current` or the run script last changed: it runs an old setup. */
   stale: boolean;
@@ -38,6 +40,8 @@ export interface AppObserved {
 
 export interface SetliveObserved {
   apps: Map<string, AppObserved>;
+  /** Leftovers of a killed run in the stage folder itself (a service folder renamed aside to be removed). */
+  stageLeftovers: string[];
 }
 
 const PROBE_LIMIT_MS = 5000;
@@ -71,7 +75,7 @@ async function observeIntended(app: string, intent: AppIntent, config: SetliveCo
   const stale = runsOldSetup(base.status, changedAt);
   const failed = live && target ? await readFailedFlip(stagePath(config, app)) : undefined;
   const held = live && target ? heldReason(failed, target, flipFingerprint(intent, live.version), config.failedHoldMs, Date.now()) : undefined;
-  const observed = { ...base, current, last, installed, temps, stale, held };
+  const observed = { ...base, current, last, installed, temps: [...base.temps, ...temps], stale, held };
   if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
     observed.probe = await runHealthCheck(intent.health, target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
   }
@@ -81,17 +85,19 @@ async function observeIntended(app: string, intent: AppIntent, config: SetliveCo
 async function observeApp(app: string, intent: AppIntent | undefined, config: SetliveConfig): Promise<AppObserved> {
   const dir = stagePath(config, app);
   const staged = await isDir(dir);
-  const [runScript, logRunScript, logMain, link, confirmed, status] = await Promise.all([
+  const [runScript, logRunScript, logMain, link, confirmed, status, temps, logTemps] = await Promise.all([
     readText(join(dir, 'run')),
     readText(join(dir, 'log', 'run')),
     isDir(join(dir, 'log', 'main')),
     readLinkState(serviceLinkPath(config, app)),
     readText(join(dir, CONFIRMED_FILE)),
     staged ? readRunsvStatus(dir) : Promise.resolve(UNSUPERVISED),
+    staged ? staleTemps(dir) : [],
+    staged ? staleTemps(join(dir, 'log')) : [],
   ]);
   const base: AppObserved = {
     staged, current: NO_LINK, last: NO_LINK, installed: false, runScript, logRunScript, logMain, link, status,
-    confirmed: confirmed?.trim(), temps: [], stale: false,
+    confirmed: confirmed?.trim(), temps: [...temps, ...logTemps], stale: false,
   };
   return intent ? observeIntended(app, intent, config, base) : base;
 }
@@ -101,5 +107,5 @@ export async function observeSetlive(intent: NodeIntent, config: SetliveConfig):
   const names = new Set([...intent.apps.keys(), ...(await stagedApps(config))]);
   const apps = new Map<string, AppObserved>();
   await Promise.all([...names].map(async (app) => apps.set(app, await observeApp(app, intent.apps.get(app), config))));
-  return { apps };
+  return { apps, stageLeftovers: await staleTemps(config.stageDir) };
 }

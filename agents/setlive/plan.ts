@@ -1,8 +1,11 @@
 import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
+import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
 import type { SetliveAction } from './actions.js';
-import { installPath, serviceLinkPath, stagePath, versionOfInstall, type SetliveConfig } from './config.js';
+import { serviceLinkPath, stagePath } from './stage-layout.js';
+import { type SetliveConfig } from './options.js';
+import { installPath, versionOfInstall } from '../../shared/install-layout.js';
 import { flipFingerprint } from './failed-flip.js';
 import { upAtLeastMs } from './health.js';
 import { livenessOf, requiresBlocker, requiresCycle, serviceInPlace } from './liveness.js';
@@ -72,11 +75,12 @@ function flipActions(app: string, intent: AppIntent, version: string, o: AppObse
   return actions;
 }
 
-function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed: SetliveObserved, config: SetliveConfig): Plan {
+function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed: SetliveObserved, config: SetliveConfig, stageLeftovers: Map<string, string[]>): Plan {
   const o = observed.apps.get(app) ?? UNSEEN;
   const live = intent.versions.find((v) => v.state === 'live');
   const details = { current: versionOfInstall(app, o.current.target) ?? null, last: versionOfInstall(app, o.last.target) ?? null };
-  const cleanup: SetliveAction[] = o.temps.length > 0 ? [{ kind: 'clean-temps', app, paths: o.temps }] : [];
+  const leftovers = [...o.temps, ...(stageLeftovers.get(app) ?? [])];
+  const cleanup: SetliveAction[] = leftovers.length > 0 ? [{ kind: 'clean-leftovers', app, paths: leftovers }] : [];
   if (!live) {
     // Nothing is meant to run: a service we still run is stopped (its folder stays, so it can come back).
     const stop: SetliveAction[] = o.staged && mayRun(o.status) ? [{ kind: 'stop', app, dir: stagePath(config, app) }] : [];
@@ -106,10 +110,10 @@ function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed
   return { ...base, actions: [...cleanup, ...flipActions(app, intent, live.version, o, files, config)] };
 }
 
-function planRemoval(app: string, o: AppObserved, config: SetliveConfig): Plan {
+function planRemoval(app: string, o: AppObserved, config: SetliveConfig, stageLeftovers: Map<string, string[]>): Plan {
   const dir = stagePath(config, app);
   const link = serviceLinkPath(config, app);
-  const actions: SetliveAction[] = [];
+  const actions: SetliveAction[] = cleanActionsFor(app, stageLeftovers);
   // Unlink first so runsvdir cannot start a fresh runsv once ours exits.
   if (o.link.kind === 'link' && o.link.target === dir) actions.push({ kind: 'unlink-service', app, link, dir });
   if (o.status.state !== 'unsupervised') actions.push({ kind: 'exit-service', app, dir });
@@ -124,9 +128,9 @@ function planRemoval(app: string, o: AppObserved, config: SetliveConfig): Plan {
  */
 export function planSetlive(node: NodeIntent, observed: SetliveObserved, config: SetliveConfig): Plan[] {
   const plans: Plan[] = [];
-  for (const [app, intent] of node.apps) plans.push(planIntended(app, intent, node, observed, config));
-  for (const [app, o] of observed.apps) {
-    if (o.staged && !node.apps.has(app) && !isKept(node, app)) plans.push(planRemoval(app, o, config));
-  }
+  const removed = [...observed.apps].filter(([app, o]) => o.staged && !node.apps.has(app) && !isKept(node, app)).map(([app]) => app);
+  const stageLeftovers = assignLeftovers(observed.stageLeftovers, [...node.apps.keys(), ...removed]);
+  for (const [app, intent] of node.apps) plans.push(planIntended(app, intent, node, observed, config, stageLeftovers));
+  for (const app of removed) plans.push(planRemoval(app, observed.apps.get(app)!, config, stageLeftovers));
   return plans;
 }

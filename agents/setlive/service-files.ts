@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { AppIntent } from '../../shared/intent/schema.js';
-import type { SetliveConfig } from './config.js';
+import type { SetliveConfig } from './options.js';
 
 /** The two scripts of an app's runit service folder, as they should read. */
 export interface ServiceFiles {

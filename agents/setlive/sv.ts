@@ -1,5 +1,5 @@
 import { sleep } from '../../shared/backoff.js';
-import type { SetliveConfig } from './config.js';
+import type { SetliveConfig } from './options.js';
 import { sendRunsvCommand, type RunsvCommand } from './runsv-control.js';
 import { readRunsvStatus, type SvStatus } from './runsv-status.js';
 

@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import type { NodeIntent } from '../intent/node-intent.js';
 import type { RetryBook } from './retry-book.js';
@@ -14,6 +15,13 @@ export interface PassResult {
 
 const MAX_ITERATIONS = 5;
 
+/**
+ * Every applied action is published here ({ agent, app, action, changed }), synchronously and before the next
+ * action starts: free when nobody subscribes, and how a crash test kills an agent exactly between two steps
+ * (test/support/sigkill-after-actions.mjs) without a test-only flag in the agents.
+ */
+export const actionApplied = channel('platypus:action-applied');
+
 async function applyApp<O, A>(agent: Agent<O, A>, plan: AppPlan<A>, retries: RetryBook, log: Logger, stopping: () => boolean) {
   let changed = 0;
   const appLog = log.child({ app: plan.app, version: plan.version });
@@ -24,6 +32,7 @@ async function applyApp<O, A>(agent: Agent<O, A>, plan: AppPlan<A>, retries: Ret
       const result = await agent.apply(action, appLog);
       if (result.changed) changed += 1;
       appLog.info({ action: description, changed: result.changed }, 'applied');
+      if (actionApplied.hasSubscribers) actionApplied.publish({ agent: agent.name, app: plan.app, action: description, changed: result.changed });
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       const delay = retries.fail(plan.app, message);

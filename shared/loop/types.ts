@@ -27,12 +27,14 @@ export interface ActionResult {
  */
 export interface Agent<Observed, A> {
   name: string;
-  /** `log` is for what observing itself cleans up (e.g. temp folders of a killed run). */
   observe(intent: NodeIntent, log?: Logger): Promise<Observed>;
   plan(intent: NodeIntent, observed: Observed): AppPlan<A>[];
   apply(action: A, log: Logger): Promise<ActionResult>;
   describe(action: A): string;
-  /** Runs once before the first pass (e.g. removing temp folders left by a killed run). */
+  /**
+   * Runs once before the first pass (e.g. logging which external tool the agent drives). Leftovers of a killed
+   * run are not cleaned here: observe lists them and plan cleans them, so --dry-run shows them (shared/leftovers.ts).
+   */
   start?(log: Logger): Promise<void>;
   /**
    * Given, before the first pass that can read them, the reality records this agent wrote before it (re)started:

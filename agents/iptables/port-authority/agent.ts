@@ -1,6 +1,7 @@
 import type { Agent } from '../../../shared/loop/types.js';
 import { AGENT_NAME } from '../agent.js';
-import { applyPortAuthority, cleanTempFiles } from './apply.js';
+import { describeCleanLeftovers } from '../../../shared/leftovers.js';
+import { applyPortAuthority } from './apply.js';
 import { observePortAuthority, type PaOptions } from './observe.js';
 import { planPortAuthority, type PaAction, type PaObserved } from './plan.js';
 
@@ -12,13 +13,10 @@ export function createPortAuthorityAgent(options: PaOptions): Agent<PaObserved, 
     plan: planPortAuthority,
     apply: (action, actionLog) => applyPortAuthority(options, action, actionLog),
     describe: (a) => {
+      if (a.kind === 'clean-leftovers') return describeCleanLeftovers(a);
       if (a.kind === 'write-file') return `write ${a.app}.yml`;
       if (a.kind === 'remove-file') return `remove ${a.app}.yml`;
       return `run ${options.refresh.join(' ')} rebuild`;
-    },
-    start: async (startLog) => {
-      const removed = await cleanTempFiles(options.configDir);
-      if (removed > 0) startLog.info({ action: 'clean', removed }, 'removed temp files of a killed run');
     },
   };
 }

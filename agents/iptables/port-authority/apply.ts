@@ -1,8 +1,9 @@
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { readFile } from '../../../shared/read-file.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { fsyncDir, writeFileAtomic } from '../../../shared/atomic-file.js';
+import { removeLeftovers } from '../../../shared/leftovers.js';
 import type { ActionResult } from '../../../shared/loop/types.js';
 import { runChecked } from '../../../shared/process.js';
 import { MANAGED_HEADER, REFRESH_MARKER } from './files.js';
@@ -47,6 +48,8 @@ async function refresh(options: PaOptions, log: Logger): Promise<ActionResult> {
 /** Performs one port_authority action; every file change is compared first and atomic. */
 export async function applyPortAuthority(options: PaOptions, action: PaAction, log: Logger): Promise<ActionResult> {
   switch (action.kind) {
+    case 'clean-leftovers':
+      return { changed: await removeLeftovers(action.paths) };
     case 'write-file':
       return writeAppFile(options, action.app, action.content);
     case 'remove-file':
@@ -54,12 +57,4 @@ export async function applyPortAuthority(options: PaOptions, action: PaAction, l
     case 'refresh':
       return refresh(options, log);
   }
-}
-
-/** Removes temp files a killed run left in the config folder (port_authority must never read them). */
-export async function cleanTempFiles(configDir: string): Promise<number> {
-  const names = await readdir(configDir).catch(() => [] as string[]);
-  const temps = names.filter((n) => n.startsWith('.pp-tmp-'));
-  for (const name of temps) await rm(join(configDir, name), { force: true });
-  return temps.length;
 }

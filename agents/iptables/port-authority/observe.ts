@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { readFile } from '../../../shared/read-file.js';
 import { join } from 'node:path';
+import { staleTemps } from '../../../shared/temp-files.js';
 import { appOfFile, parseAppFile, parseMarker, REFRESH_MARKER } from './files.js';
 import type { PaFile, PaObserved } from './plan.js';
 
@@ -50,9 +51,9 @@ export async function readMarker(configDir: string): Promise<PaObserved['refresh
  */
 export async function observePortAuthority(options: PaOptions): Promise<PaObserved> {
   try {
-    return { files: await readAppFiles(options.configDir), refresh: await readMarker(options.configDir) };
+    return { files: await readAppFiles(options.configDir), refresh: await readMarker(options.configDir), leftovers: await staleTemps(options.configDir) };
   } catch (err) {
     const error = `cannot read config folder ${options.configDir}: ${(err as Error).message}`;
-    return { files: new Map(), refresh: { pending: false, apps: [] }, error };
+    return { files: new Map(), refresh: { pending: false, apps: [] }, leftovers: [], error };
   }
 }

@@ -1,4 +1,5 @@
 import type { NodeIntent } from '../../../shared/intent/node-intent.js';
+import { assignLeftovers, cleanActionsFor, type CleanLeftoversAction } from '../../../shared/leftovers.js';
 import type { AppPlan } from '../../../shared/loop/types.js';
 import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims, type PortSpec } from '../ports.js';
 import { renderAppFile } from './files.js';
@@ -15,11 +16,14 @@ export interface PaObserved {
   files: Map<string, PaFile>;
   /** Whether the refresh marker exists, and the apps it lists. */
   refresh: { pending: boolean; apps: string[] };
+  /** Temp files of a killed run, which port_authority must never read. */
+  leftovers: string[];
   /** Set when the folder could not be read: nothing is planned then. */
   error?: string;
 }
 
 export type PaAction =
+  | CleanLeftoversAction
   | { kind: 'write-file'; app: string; content: string }
   | { kind: 'remove-file'; app: string }
   | { kind: 'refresh'; app: string };
@@ -59,9 +63,10 @@ export function planPortAuthority(intent: NodeIntent, observed: PaObserved): App
   const frozen = frozenApps(intent, claims, observed.files.keys());
   const apps = [...new Set([...intent.apps.keys(), ...intent.invalid.keys(), ...observed.files.keys(), ...observed.refresh.apps])].sort(compareNames);
   const carriers = refreshCarriers(observed, apps);
+  const leftovers = assignLeftovers(observed.leftovers, apps);
   return apps.map((app) => {
     const write = fileAction(app, claims, frozen, observed.files.get(app));
-    const actions: PaAction[] = write ? [write] : carriers.has(app) ? [{ kind: 'refresh', app }] : [];
+    const actions: PaAction[] = [...cleanActionsFor(app, leftovers), ...(write ? [write] : carriers.has(app) ? [{ kind: 'refresh' as const, app }] : [])];
     return { app, actions, error: claims.errors.get(app), details: detailsOf(app, observed, carriers) };
   });
 }

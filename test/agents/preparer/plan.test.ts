@@ -26,7 +26,7 @@ function installs(list: Array<[string, string | undefined, string]>): Map<string
 
 function observed(state: Partial<BasedirState>, knownApps: Record<string, string> = {}, failures: Record<string, Record<string, string>> = {}): PreparerObserved {
   return {
-    basedirs: new Map([[BASE, { installs: new Map(), orphanRecords: [], ...state }]]),
+    basedirs: new Map([[BASE, { installs: new Map(), orphanRecords: [], leftovers: [], ...state }]]),
     knownApps: new Map(Object.entries(knownApps)),
     failures: new Map(Object.entries(failures).map(([a, f]) => [a, new Map(Object.entries(f))])),
   };

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { checkLink, entryPath, resolveLink } from '../../../agents/preparer/entry-rules.js';
-import { appOfInstall } from '../../../agents/preparer/names.js';
+import { appOfInstall } from '../../../shared/install-layout.js';
 import { parseSize, preparerOptions } from '../../../agents/preparer/options.js';
 import { progressReporter } from '../../../agents/preparer/progress.js';
 
@@ -41,10 +41,10 @@ describe('options and progress', () => {
     expect(parseSize('1.5k')).toBe(1536);
     expect(parseSize('100')).toBe(100);
     expect(() => parseSize('lots')).toThrow('expected a size such as 512M, 4G or a number of bytes, got "lots"');
-    expect(() => preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'ca-file': '/nonexistent/ca.pem', 'download-timeout-seconds': 5, progress: 'auto', 'dry-run': false }))
+    expect(() => preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'ca-file': '/nonexistent/ca.pem', 'download-timeout-seconds': 5, progress: 'auto' }))
       .toThrow(/^--ca-file \/nonexistent\/ca\.pem: ENOENT/);
-    expect(preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'download-timeout-seconds': 5, progress: 'auto', 'dry-run': true }, false))
-      .toMatchObject({ progress: 'log', cleanTemps: false, maxBytes: 2 ** 30 });
+    expect(preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'download-timeout-seconds': 5, progress: 'auto' }, false))
+      .toMatchObject({ progress: 'log', maxBytes: 2 ** 30 });
   });
 
   it('logs download progress at most every few seconds when not on a terminal', () => {

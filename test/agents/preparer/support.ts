@@ -19,7 +19,7 @@ export const NODE = 'n1';
 
 /** Agent options for tests: small limits are set per test; progress off, temps cleaned. */
 export function testOptions(over: Partial<PreparerOptions> = {}): PreparerOptions {
-  return { keep: 2, maxBytes: 64 << 20, maxEntries: 10_000, downloadTimeoutMs: 5000, cleanTemps: true, progress: 'off', ...over };
+  return { keep: 2, maxBytes: 64 << 20, maxEntries: 10_000, downloadTimeoutMs: 5000, progress: 'off', ...over };
 }
 
 export const tempDir = (name: string) => mkdtemp(join(tmpdir(), `pp-preparer-${name}-`));

@@ -11,6 +11,7 @@ import { freePort } from '../../support/free-port.js';
 import { ask, intentFor, linkTarget, makeInstall, NODE, PREFIX, putIntent, reality, startRunit, testConfig, type Runit } from './helpers.js';
 
 const AGENT = resolve(import.meta.dirname, '../../../dist/agents/setlive/index.js');
+const SIGKILL_ENTRY = resolve(import.meta.dirname, '../../support/sigkill-after-actions.mjs');
 
 let runit: Runit;
 let storeDir: string;
@@ -19,7 +20,7 @@ let port: number;
 const base = () => join(runit.root, 'apps', 'web');
 const install = (v: string) => join(base(), 'installs', `web_${v}`);
 
-/** How a run is cut short: right after its n-th action (the agent's hidden test flag), or from outside on a log line. */
+/** How a run is cut short: right after its n-th action (through the test entry point sigkill-after-actions.mjs), or from outside on a log line. */
 type Kill =
   | { afterActions: number }
   /** SIGKILL from this test as the n-th action (of `kind`, if given) starts, after `delayMs`: lands mid-action. */
@@ -29,8 +30,10 @@ type Kill =
 function runAgentProcess(kill?: Kill): Promise<number | 'killed'> {
   const args = [AGENT, '--once', '--store', `folder:${storeDir}`, '--prefix', PREFIX, '--node', NODE, '--service-dir', runit.serviceDir,
     '--stage-dir', runit.stageDir, '--settle-seconds', '0', '--stop-timeout-seconds', '5', '--pickup-timeout-seconds', '15', '--log-level', 'debug'];
-  if (kill && 'afterActions' in kill) args.push('--test-sigkill-after-actions', String(kill.afterActions));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const afterActions = kill && 'afterActions' in kill ? kill.afterActions : undefined;
+  const entry = afterActions === undefined ? [] : [SIGKILL_ENTRY];
+  const env = afterActions === undefined ? process.env : { ...process.env, PLATYPUS_TEST_SIGKILL_AFTER_ACTIONS: String(afterActions) };
+  const child = spawn(process.execPath, [...entry, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let seen = 0;
   let buffered = '';
   child.stderr.on('data', (chunk: Buffer) => {

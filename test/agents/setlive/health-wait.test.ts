@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SetliveConfig } from '../../../agents/setlive/config.js';
+import type { SetliveConfig } from '../../../agents/setlive/options.js';
 import { awaitHealthy, upAtLeastMs } from '../../../agents/setlive/health.js';
 import { readRunsvStatus } from '../../../agents/setlive/runsv-status.js';
 import { runCommand } from '../../../shared/process.js';

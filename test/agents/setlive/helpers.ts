@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readlink, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { SetliveConfig } from '../../../agents/setlive/config.js';
+import type { SetliveConfig } from '../../../agents/setlive/options.js';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
 import { runCommand } from '../../../shared/process.js';
 import type { IntentStore } from '../../../shared/store/types.js';

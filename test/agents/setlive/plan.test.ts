@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AwaitHealthAction, SetliveAction } from '../../../agents/setlive/actions.js';
-import type { SetliveConfig } from '../../../agents/setlive/config.js';
+import type { SetliveConfig } from '../../../agents/setlive/options.js';
 import { runsOldSetup, type AppObserved, type SetliveObserved } from '../../../agents/setlive/observe.js';
 import { flipFingerprint } from '../../../agents/setlive/failed-flip.js';
 import { planSetlive } from '../../../agents/setlive/plan.js';
@@ -38,7 +38,7 @@ function liveState(app: string, intent: AppIntent, version: string, over: Partia
 }
 
 function plan(node: NodeIntent, apps: Record<string, AppObserved>) {
-  const observed: SetliveObserved = { apps: new Map(Object.entries(apps)) };
+  const observed: SetliveObserved = { apps: new Map(Object.entries(apps)), stageLeftovers: [] };
   return planSetlive(node, observed, config);
 }
 
@@ -155,7 +155,7 @@ describe('planSetlive', () => {
   it('stops the service of an app with no live version, and cleans temp links of a killed swap', () => {
     const none = appIntent('web', { prepared: ['1'] });
     const p = plan(nodeOf({ web: none }), { web: liveState('web', web2, '1', { temps: ['/srv/web/.pp-tmp-current.1.ab'] }) })[0];
-    expect(kinds(p?.actions ?? [])).toEqual(['clean-temps', 'stop']);
+    expect(kinds(p?.actions ?? [])).toEqual(['clean-leftovers', 'stop']);
   });
 });
 

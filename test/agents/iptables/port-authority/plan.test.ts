@@ -10,6 +10,7 @@ const ours = (app: string, ports: number[]): PaFile => {
 const observed = (files: Record<string, PaFile>, marker?: string[]): PaObserved => ({
   files: new Map(Object.entries(files)),
   refresh: { pending: marker !== undefined, apps: marker ?? [] },
+  leftovers: [],
 });
 const actions = (plans: ReturnType<typeof planPortAuthority>) => Object.fromEntries(plans.map((p) => [p.app, p.actions.map((a) => a.kind)]));
 

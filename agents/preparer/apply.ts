@@ -1,0 +1,15 @@
+import type { Logger } from 'pino';
+import { removeLeftovers } from '../../shared/leftovers.js';
+import type { ActionResult } from '../../shared/loop/types.js';
+import { installVersion } from './install.js';
+import { pruneInstall } from './prune.js';
+import type { PreparerAction, PreparerOptions } from './types.js';
+
+/** Performs one preparer action; throws with a message naming what failed. */
+export async function applyPreparer(options: PreparerOptions, action: PreparerAction, log: Logger): Promise<ActionResult> {
+  switch (action.kind) {
+    case 'install': return installVersion(action, options, log);
+    case 'prune': return pruneInstall(action, log);
+    case 'clean-leftovers': return { changed: await removeLeftovers(action.paths) };
+  }
+}
