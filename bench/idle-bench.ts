@@ -1,9 +1,10 @@
-// Idle cost: the three agents as daemons against a real Consul, each through its own counting proxy, with one
-// converged app; over an idle window: Consul requests, RSS (VmRSS) and CPU (utime+stime) of each agent.
+// Idle cost: every agent of agents/agents.json as a daemon against a real Consul, each through its own counting
+// proxy, with one converged app; over an idle window: Consul requests, RSS (VmRSS) and CPU (utime+stime) of each agent.
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { agentNames } from '../shared/agent-list.js';
 import { startCountingProxy, type CountingProxy } from '../test/support/counting-proxy.js';
 import { freePort } from '../test/support/free-port.js';
 import { appIntent, askVersion, consulReality, makeArtifact, NODE } from './apps.js';
@@ -17,7 +18,7 @@ interface Watched {
   proxy: CountingProxy;
 }
 
-const AGENTS = ['preparer', 'iptables', 'setlive'] as const;
+const AGENTS = agentNames();
 /** Request paths the table breaks the count into. */
 const KINDS: Record<string, string> = { 'intent reads': '/v1/kv/platypus/intent', 'reality': '/v1/kv/platypus/reality', 'txn': '/v1/txn' };
 
@@ -73,6 +74,7 @@ export async function idleBench(seconds: number, settleSeconds: number, nodeOpti
     const v1 = await makeArtifact(root, 'app', '1.0');
     await writeFile(join(root, 'spec.json'), JSON.stringify(appIntent(join(root, 'apps/app'), port, v1, [])));
     await mustRun([process.execPath, agentBin('pp'), 'intent', 'put', NODE, 'app', '--file', join(root, 'spec.json'), '--store', `consul://${consul.address}`]);
+    // Agents not named here need no flags of their own.
     const extra: Record<string, string[]> = {
       preparer: ['--progress', 'off'],
       iptables: ipt.args,
@@ -80,10 +82,10 @@ export async function idleBench(seconds: number, settleSeconds: number, nodeOpti
     };
     for (const agent of AGENTS) {
       const proxy = await startCountingProxy(consul.address);
-      const argv = [process.execPath, agentBin(agent), '--store', `consul://${proxy.address}`, '--node', NODE, '--log-level', 'warn', ...extra[agent]!];
+      const argv = [process.execPath, agentBin(agent), '--store', `consul://${proxy.address}`, '--node', NODE, '--log-level', 'warn', ...(extra[agent] ?? [])];
       agents.push({ agent, proxy, child: startDaemon(argv, join(root, `${agent}.log`), nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env) });
     }
-    await waitUntil('the three agents to converge one app', 120_000, () => converged(consul.address, port), 250);
+    await waitUntil('every agent to converge one app', 120_000, () => converged(consul.address, port), 250);
     // Settle past one resync (60 s): the preparer reports `current`, which pp-setlive sets after it, so its
     // reality changes once more at its next resync; that write belongs to converging, not to idling.
     say(`idle: converged (pp-iptables ${ipt.mode}); letting it settle ${settleSeconds} s`);

@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 /** The repository root, from dist/bench/ (compiled) where these modules run. */
 export const REPO = resolve(import.meta.dirname, '../..');
 
-/** The compiled entry of an agent (`pp`, `preparer`, `iptables`, `setlive`). */
-export const agentBin = (name: string): string => resolve(REPO, 'dist/agents', name, 'index.js');
+/** The compiled entry of `pp` or of an agent of agents/agents.json (e.g. `preparer`). */
+export const agentBin = (name: string): string => (name === 'pp' ? resolve(REPO, 'dist/pp/index.js') : resolve(REPO, 'dist/agents', name, 'index.js'));
 
 /** The value after `--name`, or `fallback` when the flag is absent. */
 export function flag(name: string, fallback: string): string {

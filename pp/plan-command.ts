@@ -2,10 +2,11 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { agentNames } from '../shared/agent-list.js';
 import { CliError } from './read-spec.js';
 
-/** The agents `pp plan` can run. */
-export const AGENTS = ['preparer', 'iptables', 'setlive'] as const;
+/** The agents `pp plan` can run: every one agents/agents.json lists. */
+export const AGENTS: readonly string[] = agentNames();
 
 /**
  * `pp plan <agent>`: runs that agent with --dry-run on this host (the plan needs the host's observed state),
@@ -13,7 +14,7 @@ export const AGENTS = ['preparer', 'iptables', 'setlive'] as const;
  */
 export async function runPlan(agent: string, passThrough: string[]): Promise<number> {
   const name = agent.replace(/^pp-/, '');
-  if (!(AGENTS as readonly string[]).includes(name)) throw new CliError(`unknown agent ${agent}: expected one of ${AGENTS.join(', ')}`, 2);
+  if (!AGENTS.includes(name)) throw new CliError(`unknown agent ${agent}: expected one of ${AGENTS.join(', ')}`, 2);
   const program = join(dirname(fileURLToPath(import.meta.url)), '..', 'agents', name, 'index.js');
   if (!existsSync(program)) throw new CliError(`agent program not found at ${program} (run npm run build)`, 1);
   const child = spawn(process.execPath, [program, '--dry-run', '--log-level', 'warn', ...passThrough], { stdio: 'inherit' });

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The whole system on one machine, on the embedded folder store: builds a sample app's artifacts, writes its
-# intent, runs the three agents as daemons under a real runsvdir, waits until the app answers, flips it to a
-# new version, prints `pp status`, then stops everything (pass --keep to leave it running).
+# intent, runs every agent of agents/agents.json as a daemon under a real runsvdir, waits until the app answers,
+# flips it to a new version, prints `pp status`, then stops everything (pass --keep to leave it running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 keep=0; [ "${1:-}" = "--keep" ] && keep=1
+sudo=sudo; [ "$(id -u)" = 0 ] && sudo=
 for bin in runsvdir sv chpst svlogd tar sha256sum curl; do
-  command -v "$bin" >/dev/null || { echo "demo: $bin not found (Debian: apt-get install -y runit curl)" >&2; exit 1; }
+  command -v "$bin" >/dev/null || {
+    echo "demo: $bin not found; on Debian or Ubuntu run: ${sudo:+$sudo }apt-get update && ${sudo:+$sudo }apt-get install -y runit iptables iproute2 curl" >&2
+    exit 1
+  }
 done
 [ -f dist/pp/index.js ] || { echo "demo: run 'npm run build' first" >&2; exit 1; }
+agents=$(sh scripts/agent-names.sh)
 
 root=$(mktemp -d /tmp/platypus-demo.XXXXXX)
 export PLATYPUS_ROOT="$root" PLATYPUS_NODE=demo PLATYPUS_STORE="folder:$root/store"
@@ -52,7 +57,8 @@ JSON
 say "root folder $root; store $PLATYPUS_STORE; node $PLATYPUS_NODE"
 mkdir -p "$root/agents" "$root/service" "$root/service-stage"
 sh deploy/runit/install.sh "$root/sv" "PLATYPUS_STORE=$PLATYPUS_STORE" "PLATYPUS_NODE=demo" "PATH=$PATH" >/dev/null
-for a in preparer iptables setlive; do echo "node $repo/dist/agents/$a/index.js" > "$root/sv/pp-$a/bin"; done
+for a in $agents; do echo "node $repo/dist/agents/$a/index.js" > "$root/sv/pp-$a/bin"; done
+echo "agents: $agents"
 printf -- '--service-dir\n%s\n--stage-dir\n%s\n--settle-seconds\n1\n' "$root/service" "$root/service-stage" > "$root/sv/pp-setlive/args"
 netns=""
 if [ "$(id -u)" = 0 ] && command -v iptables-restore >/dev/null && ip netns add "pp-demo-$$" 2>/dev/null; then
@@ -75,7 +81,7 @@ pids=()
 trap cleanup EXIT
 runsvdir -P "$root/service" >/dev/null 2>&1 & pids+=($!)
 runsvdir -P "$root/agents" >/dev/null 2>&1 & pids+=($!)
-ln -s "$root/sv/pp-preparer" "$root/sv/pp-iptables" "$root/sv/pp-setlive" "$root/agents/"
+for a in $agents; do ln -s "$root/sv/pp-$a" "$root/agents/"; done
 
 wait_for() { # answer timeout-seconds
   local deadline=$((SECONDS + $2)) got

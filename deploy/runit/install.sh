@@ -1,13 +1,26 @@
 #!/bin/sh
-# Creates runit service folders for the three agents under $1 (default /etc/sv): run, log/run, and an env
-# folder holding the NAME=VALUE pairs given after the folder (the same for every agent). Add per-agent flags
-# to <folder>/<agent>/args, one per line. Link a folder into the one runsvdir scans to start that agent,
-# e.g. ln -s /etc/sv/pp-preparer /var/service/
+# Creates a runit service folder pp-<name> for every agent listed in agents/agents.json under $1 (default
+# /etc/sv): run, log/run, and an env folder holding the NAME=VALUE pairs given after the folder (the same for
+# every agent). Add per-agent flags to <folder>/pp-<name>/args, one per line. Link a folder into the one
+# runsvdir scans to start that agent, e.g. ln -s /etc/sv/pp-preparer /var/service/
+# The list is read with node (which the agents need anyway) from $PLATYPUS_AGENTS_FILE, by default the
+# agents/agents.json of the Platypus tree this script belongs to (../../agents/agents.json).
 set -eu
 target=${1:-/etc/sv}
 [ $# -gt 0 ] && shift
 here=$(cd "$(dirname "$0")" && pwd)
-for agent in pp-preparer pp-iptables pp-setlive; do
+list=${PLATYPUS_AGENTS_FILE:-$here/../../agents/agents.json}
+command -v node >/dev/null || { echo "install.sh: node not found; the agents need Node.js >= 20.19" >&2; exit 1; }
+[ -f "$list" ] || { echo "install.sh: agent list $list not found (set PLATYPUS_AGENTS_FILE)" >&2; exit 1; }
+# Names become folder names here: refuse anything but lowercase letters, digits and -.
+agents=$(node -e '
+  const { agents } = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const bad = agents.map((a) => a.name).filter((n) => !/^[a-z][a-z0-9-]*$/.test(n));
+  if (bad.length) { console.error(`install.sh: bad agent name(s) in ${process.argv[1]}: ${bad.join(", ")}`); process.exit(1); }
+  console.log(agents.map((a) => `pp-${a.name}`).join(" "));
+' "$list")
+[ -n "$agents" ] || { echo "install.sh: $list lists no agents" >&2; exit 1; }
+for agent in $agents; do
   dir="$target/$agent"
   mkdir -p "$dir/log" "$dir/env"
   cp "$here/run" "$dir/run.tmp" && mv "$dir/run.tmp" "$dir/run"
@@ -16,4 +29,4 @@ for agent in pp-preparer pp-iptables pp-setlive; do
     printf '%s\n' "${pair#*=}" > "$dir/env/${pair%%=*}"
   done
 done
-echo "runit services written under $target: pp-preparer pp-iptables pp-setlive"
+echo "runit services written under $target: $agents"

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parsePpArgs } from '../../pp/command-line.js';
+import { agentNames } from '../../shared/agent-list.js';
 
 const run = (...argv: string[]) => {
   const inv = parsePpArgs(argv);
@@ -11,6 +12,8 @@ const usage = (...argv: string[]) => {
   if (inv.kind !== 'usage') throw new Error(`expected a usage error, got ${inv.kind}`);
   return `${inv.message} | ${inv.helpCommand}`;
 };
+// pp plan accepts every agent of agents/agents.json, by name or program name.
+const agentChoices = [...agentNames(), ...agentNames().map((a) => `pp-${a}`)].join(', ');
 const help = (...argv: string[]) => {
   const inv = parsePpArgs(argv);
   if (inv.kind !== 'help') throw new Error(`expected help, got ${inv.kind}`);
@@ -35,7 +38,7 @@ describe('pp command line', () => {
     const before = run('plan', '--log-level', 'debug', 'pp-setlive', '--keep', '1');
     expect(before.args).toMatchObject({ agent: 'pp-setlive' });
     expect(before.rest).toEqual(['--log-level', 'debug', '--keep', '1']);
-    expect(usage('plan', '--log-level', 'debug', 'nosuch')).toBe('plan: expected <agent>, one of preparer, iptables, setlive, pp-preparer, pp-iptables, pp-setlive; got "debug", "nosuch" | pp plan');
+    expect(usage('plan', '--log-level', 'debug', 'nosuch')).toBe(`plan: expected <agent>, one of ${agentChoices}; got "debug", "nosuch" | pp plan`);
   });
 
   it('explains a missing or unknown command, a missing or extra positional, and an unknown flag', () => {
@@ -46,7 +49,7 @@ describe('pp command line', () => {
     expect(usage('intent', 'put', 'n1')).toBe('intent put: missing <app> | pp intent put');
     expect(usage('intent', 'drain', 'n1', 'n2')).toBe('intent drain: unexpected argument "n2" | pp intent drain');
     expect(usage('intent', 'get', 'n1', 'a', '--file', 'x')).toBe('unknown flag --file | pp intent get');
-    expect(usage('plan')).toBe('plan: expected <agent>, one of preparer, iptables, setlive, pp-preparer, pp-iptables, pp-setlive | pp plan');
+    expect(usage('plan')).toBe(`plan: expected <agent>, one of ${agentChoices} | pp plan`);
   });
 
   it('prints help for the whole CLI, a group and a command', () => {

@@ -1,4 +1,4 @@
-// Faults with the three agents as separate processes under a real runsvdir against the run's real Consul
+// Faults with every agent as a separate process under a real runsvdir against the run's real Consul
 // agent, each scenario on a system of its own (they run concurrently to keep the suite short):
 // - agents SIGKILLed at random instants across many deploy cycles and restarted by runsv;
 // - invalid intent written straight into Consul (bypassing pp) next to good intent;
@@ -91,7 +91,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
       await sys.putIntent('svc', intentOf(app, [{ artifact: live, state: 'live' }, { artifact: artifacts[cycle - 1]!, state: 'prepared' }]));
       // One or two kills per cycle, each at a random instant of the deploy, of a random agent (every agent in turn first).
       for (let k = 0; k < 1 + (Math.random() < 0.5 ? 1 : 0); k++) {
-        const agent: AgentName = k === 0 ? AGENTS[cycle % 3]! : AGENTS[Math.floor(Math.random() * 3)]!;
+        const agent: AgentName = k === 0 ? AGENTS[cycle % AGENTS.length]! : AGENTS[Math.floor(Math.random() * AGENTS.length)]!;
         const delay = Math.floor(Math.random() * 1200);
         await sleep(delay);
         const pid = await sys.agentPid(agent);

@@ -1,4 +1,4 @@
-// The three agents as separate processes under a real runsvdir against a private real Consul agent:
+// Every agent as a separate process under a real runsvdir against a private real Consul agent:
 // deploy, flip, remove; then Consul lost (dev mode forgets everything) in the middle of a deploy.
 import { createReadStream } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -120,7 +120,7 @@ describe('the whole system against a real Consul', () => {
       expect(hasRule(await s.rules(), app)).toBe(true);
       // pp-iptables' rule did not change, yet its record comes back: the watcher saw Consul's index go backwards,
       // so every agent re-checks which reality records the store still holds.
-      for (const agent of ['preparer', 'setlive', 'iptables'] as const) {
+      for (const agent of AGENTS) {
         await eventually(async () => (await s.reality(agent, 'web'))?.status === 'converged', 20_000, `${agent} converged after the restart`);
       }
     } finally {

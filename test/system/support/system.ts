@@ -3,18 +3,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { agentNames } from '../../../shared/agent-list.js';
 import { appIntentKey, drainedKey, realityKey } from '../../../shared/keys.js';
 import type { RealityRecord } from '../../../shared/loop/types.js';
 import { runChecked, runCommand } from '../../../shared/process.js';
 import { distProgram, runCli } from '../../support/run-cli.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
-export const AGENTS = ['preparer', 'iptables', 'setlive'] as const;
-export type AgentName = (typeof AGENTS)[number];
+export const AGENTS = agentNames();
+/** An agent's name as agents/agents.json lists it, e.g. preparer. */
+export type AgentName = string;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The three agents as runit services of one runsvdir, the apps under another, iptables in a netns of its own. */
+/** Every agent as a runit service of one runsvdir, the apps under another, iptables in a netns of its own. */
 export interface System {
   root: string;
   prefix: string;
@@ -81,20 +83,21 @@ async function installAgents(root: string, netns: string, o: SystemOptions, pref
     `PLATYPUS_PREFIX=${prefix}`, `PLATYPUS_NODE=${node}`, `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`]);
   // debug: every pass logs "pass done", which the tests use to know a pass happened after a fault.
   const common = ['--resync-seconds', String(o.resyncSeconds ?? 2), '--wait-seconds', '5', '--log-level', 'debug'];
-  const args: Record<AgentName, string[]> = {
-    preparer: [...common, '--progress', 'off', '--download-timeout-seconds', '10'],
-    iptables: [...common, '--command-prefix', `ip netns exec ${netns}`],
-    setlive: [...common, '--service-dir', join(root, 'service'), '--stage-dir', join(root, 'stage'),
+  // Agents not named here run with the common flags only.
+  const own: Record<AgentName, string[]> = {
+    preparer: ['--progress', 'off', '--download-timeout-seconds', '10'],
+    iptables: ['--command-prefix', `ip netns exec ${netns}`],
+    setlive: ['--service-dir', join(root, 'service'), '--stage-dir', join(root, 'stage'),
       '--settle-seconds', String(o.settleSeconds ?? 0.5), '--stop-timeout-seconds', '5', '--pickup-timeout-seconds', '20'],
   };
   for (const agent of AGENTS) {
     await writeFile(join(sv, `pp-${agent}`, 'bin'), `${process.execPath} ${distProgram(`agents/${agent}/index.js`)}\n`);
-    await writeFile(join(sv, `pp-${agent}`, 'args'), args[agent].join('\n') + '\n');
+    await writeFile(join(sv, `pp-${agent}`, 'args'), [...common, ...(own[agent] ?? [])].join('\n') + '\n');
   }
   return sv;
 }
 
-/** Starts the whole system on a fresh temp root: a netns with lo up, two runsvdirs, the three agents linked in. */
+/** Starts the whole system on a fresh temp root: a netns with lo up, two runsvdirs, every agent linked in. */
 export async function startSystem(o: SystemOptions): Promise<System> {
   const root = await mkdtemp(join(tmpdir(), 'pp-system-'));
   const prefix = `ppsys-${randomBytes(4).toString('hex')}`;

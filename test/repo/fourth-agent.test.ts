@@ -1,0 +1,105 @@
+// Adding an agent means adding agents/<name>/index.ts and one entry in agents/agents.json, nothing else: in a
+// copy of this repository with a throw-away fourth agent, generated, built and installed the way an operator
+// would, pp plan runs it, the runit installer writes its service folder (and runsv runs it from there), and
+// the demo's agent list (scripts/agent-names.sh, which scripts/demo.sh loops over) names it.
+import { execFile, spawn } from 'node:child_process';
+import { access, constants, cp, mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appIntent, eventually } from '../support/intent-fixtures.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const exec = promisify(execFile);
+
+// A complete agent on the shared agent CLI: it notes every intended app once (in memory) and does nothing else.
+const NOOP_AGENT = `#!/usr/bin/env node
+import '../../shared/cli/stop-signal.js';
+import { runAgentMain } from '../../shared/cli/agent-cli.js';
+import { parseAgentArgs } from '../../shared/cli/agent-flags.js';
+import type { Agent } from '../../shared/loop/types.js';
+
+const args = parseAgentArgs('pp-noop', { flags: {} });
+const noted = new Set<string>();
+await runAgentMain('pp-noop', args, (): Agent<Set<string>, string> => ({
+  name: 'noop',
+  observe: async () => new Set(noted),
+  plan: (intent, seen) => [...intent.apps.keys()].map((app) => ({ app, actions: seen.has(app) ? [] : [app] })),
+  apply: async (app) => { noted.add(app); return { changed: false }; },
+  describe: (app) => \`note \${app}\`,
+}));
+`;
+
+let copy: string;
+
+/** Runs a command in the copy; resolves with its output, rejects (with the output) when it exits non-zero. */
+const sh = (file: string, args: string[]) => exec(file, args, { cwd: copy });
+const pp = (...args: string[]) => sh(process.execPath, [join(copy, 'dist/pp/index.js'), ...args, '--store', `folder:${copy}/store`]);
+
+beforeAll(async () => {
+  copy = await mkdtemp(join(tmpdir(), 'pp-fourth-agent-'));
+  // The programs' sources (tsconfig.json also names bench/, left out to keep the build short), the scripts, deploy/.
+  for (const path of ['agents', 'pp', 'shared', 'scripts', 'deploy', 'package.json', 'tsconfig.json']) {
+    await cp(join(REPO, path), join(copy, path), { recursive: true });
+  }
+  await symlink(await realpath(join(REPO, 'node_modules')), join(copy, 'node_modules'));
+  await mkdir(join(copy, 'agents/noop'));
+  await writeFile(join(copy, 'agents/noop/index.ts'), NOOP_AGENT);
+  const list = JSON.parse(await readFile(join(copy, 'agents/agents.json'), 'utf8')) as { agents: { name: string; summary: string }[] };
+  list.agents.push({ name: 'noop', summary: 'notes intended apps and does nothing else' });
+  await writeFile(join(copy, 'agents/agents.json'), JSON.stringify(list, null, 2));
+  await sh('npm', ['run', '--silent', 'generate']);
+  await sh('npm', ['run', '--silent', 'build']);
+  await writeFile(join(copy, 'hello.json'), JSON.stringify(appIntent('1.0.0', { basedir: join(copy, 'apps/hello') })));
+  await pp('intent', 'put', 'n1', 'hello', '--file', join(copy, 'hello.json'));
+}, 120_000);
+
+afterAll(async () => {
+  if (copy) await rm(copy, { recursive: true, force: true });
+});
+
+describe('a fourth agent, added as a folder and a list entry', () => {
+  it('gets its bin entry and systemd unit from npm run generate', async () => {
+    const pkg = JSON.parse(await readFile(join(copy, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(pkg.bin['pp-noop']).toBe('dist/agents/noop/index.js');
+    await access(join(copy, pkg.bin['pp-noop']!), constants.R_OK);
+    const unit = await readFile(join(copy, 'deploy/systemd/pp-noop.service'), 'utf8');
+    expect(unit).toContain('Description=Platypus pp-noop: notes intended apps and does nothing else\n');
+    expect(unit).toContain("ExecStart=/bin/sh -c 'exec pp-noop $PLATYPUS_ARGS'\n");
+  });
+
+  it('is run by pp plan noop --dry-run, which prints its plan for the node\'s intent', async () => {
+    const plan = await pp('plan', 'noop', '--node', 'n1', '--dry-run');
+    expect(plan.stdout).toBe('hello: note hello\n');
+    const json = JSON.parse((await pp('plan', 'pp-noop', '--node', 'n1', '--json')).stdout) as { agent: string; apps: { app: string; actions: string[] }[] };
+    expect(json).toMatchObject({ agent: 'noop', apps: [{ app: 'hello', actions: ['note hello'] }] });
+  });
+
+  it('gets a runit service folder from deploy/runit/install.sh, from which runsv runs it', async () => {
+    const sv = join(copy, 'sv');
+    const { stdout } = await sh('sh', [join(copy, 'deploy/runit/install.sh'), sv, `PLATYPUS_STORE=folder:${copy}/store`, 'PLATYPUS_NODE=n1', `PATH=${process.env.PATH}`]);
+    expect(stdout).toBe(`runit services written under ${sv}: pp-preparer pp-iptables pp-setlive pp-noop\n`);
+    const dir = join(sv, 'pp-noop');
+    expect(await readFile(join(dir, 'run'), 'utf8')).toBe(await readFile(join(REPO, 'deploy/runit/run'), 'utf8'));
+    await access(join(dir, 'run'), constants.X_OK);
+    await access(join(dir, 'log/run'), constants.X_OK);
+    expect(await readFile(join(dir, 'env/PLATYPUS_STORE'), 'utf8')).toBe(`folder:${copy}/store\n`);
+
+    // Run from its folder as runsvdir would, the agent converges hello and its reality shows in pp status.
+    await writeFile(join(dir, 'bin'), `${process.execPath} ${join(copy, 'dist/agents/noop/index.js')}\n`);
+    const runsv = spawn('runsv', [dir], { stdio: 'ignore' });
+    try {
+      await eventually(async () => (JSON.parse((await pp('status', 'n1', '--json')).stdout) as { app: string; agents: Record<string, { status: string }> }[])
+        .some((r) => r.app === 'hello' && r.agents.noop?.status === 'converged'), 20_000, 'pp-noop under runsv to report hello converged');
+    } finally {
+      const exited = new Promise((r) => runsv.once('exit', r));
+      await exec('sv', ['exit', dir, join(dir, 'log')]).catch(() => undefined);
+      await exited;
+    }
+  });
+
+  it('is in the demo\'s agent list', async () => {
+    expect((await sh('sh', [join(copy, 'scripts/agent-names.sh')])).stdout).toBe('preparer iptables setlive noop\n');
+  });
+});

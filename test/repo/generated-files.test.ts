@@ -1,0 +1,72 @@
+// package.json's bin and deploy/systemd/ are generated from agents/agents.json (scripts/generate.mjs) and checked
+// in; these tests fail when someone changed the list and forgot `npm run generate`.
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const run = promisify(execFile);
+
+/** A temp folder holding what the generator reads and writes, copied from this repository. */
+async function generatorCopy(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pp-generate-'));
+  await mkdir(join(dir, 'agents'));
+  await mkdir(join(dir, 'scripts'));
+  await cp(join(REPO, 'agents/agents.json'), join(dir, 'agents/agents.json'));
+  await cp(join(REPO, 'scripts/generate.mjs'), join(dir, 'scripts/generate.mjs'));
+  await cp(join(REPO, 'package.json'), join(dir, 'package.json'));
+  await cp(join(REPO, 'deploy/systemd'), join(dir, 'deploy/systemd'), { recursive: true });
+  return dir;
+}
+
+const units = async (root: string) => (await readdir(join(root, 'deploy/systemd'))).sort();
+
+describe('generated files', () => {
+  const dirs: string[] = [];
+  afterEach(async () => { for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }); });
+
+  it('the checked-in package.json bin and systemd units are what npm run generate writes', async () => {
+    const dir = await generatorCopy();
+    dirs.push(dir);
+    const { stdout } = await run(process.execPath, [join(dir, 'scripts/generate.mjs')]);
+    expect(await readFile(join(dir, 'package.json'), 'utf8'), 'package.json is stale: run npm run generate').toBe(await readFile(join(REPO, 'package.json'), 'utf8'));
+    expect(await units(dir)).toEqual(await units(REPO));
+    for (const unit of await units(dir)) {
+      expect(await readFile(join(dir, 'deploy/systemd', unit), 'utf8'), `${unit} is stale: run npm run generate`).toBe(await readFile(join(REPO, 'deploy/systemd', unit), 'utf8'));
+    }
+    expect(stdout).toBe('generated files are up to date\n');
+  });
+
+  it('follows the list: a bin entry and a unit per agent, in list order; a dropped agent loses both', async () => {
+    const dir = await generatorCopy();
+    dirs.push(dir);
+    await writeFile(join(dir, 'agents/agents.json'), JSON.stringify({ agents: [
+      { name: 'setlive', summary: 'flips intended versions live under runit' },
+      { name: 'cron-tab', summary: 'keeps intended cron jobs' },
+    ] }));
+    const { stdout } = await run(process.execPath, [join(dir, 'scripts/generate.mjs')]);
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+    expect(Object.entries(pkg.bin)).toEqual([
+      ['pp', 'dist/pp/index.js'], ['pp-setlive', 'dist/agents/setlive/index.js'], ['pp-cron-tab', 'dist/agents/cron-tab/index.js'],
+    ]);
+    expect(pkg.scripts.generate).toBe('node scripts/generate.mjs');
+    expect(await units(dir)).toEqual(['pp-cron-tab.service', 'pp-setlive.service']);
+    const unit = await readFile(join(dir, 'deploy/systemd/pp-cron-tab.service'), 'utf8');
+    expect(unit).toContain('Description=Platypus pp-cron-tab: keeps intended cron jobs\n');
+    expect(unit).toContain("ExecStart=/bin/sh -c 'exec pp-cron-tab $PLATYPUS_ARGS'\n");
+    expect(unit).toContain('EnvironmentFile=-/etc/platypus/pp-cron-tab.env\n');
+    expect(stdout).toContain('generated deploy/systemd/pp-preparer.service (removed)');
+  });
+
+  it('refuses an agent name that cannot be a folder and program name, and writes nothing', async () => {
+    const dir = await generatorCopy();
+    dirs.push(dir);
+    await writeFile(join(dir, 'agents/agents.json'), JSON.stringify({ agents: [{ name: 'Bad Name', summary: 'x' }] }));
+    await expect(run(process.execPath, [join(dir, 'scripts/generate.mjs')])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('agent name "Bad Name"') });
+    expect(await readFile(join(dir, 'package.json'), 'utf8')).toBe(await readFile(join(REPO, 'package.json'), 'utf8'));
+    expect(await units(dir)).toEqual(await units(REPO));
+  });
+});
