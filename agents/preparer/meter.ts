@@ -1,30 +1,17 @@
 import type { Hash } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 type Gc = (options?: { type?: 'major' | 'minor' }) => void;
 
-let gc: Gc | undefined | null = null;
-
 /**
- * Asks V8 for a young-generation collection. A download allocates a new Buffer per chunk (socket read,
- * gunzip output); V8 frees that memory only when it collects the small Buffer objects, which it otherwise
- * does only after tens of MB of dead chunks piled up. A scavenge every few MB keeps the RSS flat (about
- * 30 MB less at peak) for a fraction of a ms each. Without a usable `gc` it silently does nothing.
+ * `gc` when the process was started with --expose-gc (pp-preparer's shebang asks for it). A download
+ * allocates a new Buffer per chunk (socket read, gunzip output); V8 frees them only when it collects the
+ * small Buffer objects, which it otherwise does after about 32 MB of dead chunks piled up. A scavenge every
+ * few MB keeps the peak RSS about 30 MB lower for a fraction of a ms each. Without the flag the meter does
+ * nothing here: switching V8 flags from library code at run time is not ours to do.
  */
-function collectChunks(): void {
-  if (gc === null) {
-    try {
-      setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as Gc;
-    } catch {
-      gc = undefined;
-    }
-  }
-  gc?.({ type: 'minor' });
-}
+const gc = (globalThis as { gc?: Gc }).gc;
 
-/** Compressed bytes between two hints to V8 to free the dead chunk buffers (see collectChunks). */
+/** Compressed bytes between two scavenges (see gc). */
 const COLLECT_EVERY = 2 << 20;
 
 /** What the meter watches for: the digest, progress and a short body. */
@@ -49,9 +36,9 @@ export function meter(o: MeterOptions) {
       bytes += chunk.length;
       o.hash.update(chunk);
       o.onBytes(bytes);
-      if (bytes >= collectAt) {
+      if (gc && bytes >= collectAt) {
         collectAt = bytes + COLLECT_EVERY;
-        collectChunks();
+        gc({ type: 'minor' });
       }
       yield chunk;
     }
