@@ -5,7 +5,7 @@
 // Usage: npx tsc -p . && node dist/bench/preparer-bench.js [--size-mb 640] [--runs 3] [--dir /var/tmp] [--keep-files]
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +20,8 @@ const SIZE_MB = Number(flag('size-mb', '640'));
 const RUNS = Number(flag('runs', '3'));
 const ROOT = flag('dir', tmpdir());
 const PREPARER = resolve(import.meta.dirname, '../agents/preparer/index.js');
+/** The node flags of the preparer's shebang: the bench runs it as the `pp-preparer` bin runs. */
+const PREPARER_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(PREPARER, 'utf8').split('\n')[0] ?? '')?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
 
 /**
  * Writes the artifact's source tree: 60 % incompressible bytes in a few large files, 40 % hex text in
@@ -97,7 +99,7 @@ async function runPreparer(work: string, run: number, url: string, sha256: strin
   const intent = { schema: 1, basedir: base, versions: [{ version: '1.0', url, sha256, state: 'prepared' }] };
   await mkdir(join(store, 'platypus/intent/bench'), { recursive: true });
   await writeFile(join(store, 'platypus/intent/bench/app'), JSON.stringify(intent));
-  const result = await timed(['node', PREPARER, '--once', '--store', `folder:${store}`, '--node', 'bench', '--log-level', 'warn', '--progress', 'off']);
+  const result = await timed(['node', ...PREPARER_FLAGS, PREPARER, '--once', '--store', `folder:${store}`, '--node', 'bench', '--log-level', 'warn', '--progress', 'off']);
   if (!existsSync(join(base, 'installs/app_1.0/bin/blob-0.bin'))) throw new Error(`preparer run ${run} left no install: ${result.stderr}`);
   await rm(base, { recursive: true, force: true });
   await rm(store, { recursive: true, force: true });

@@ -1,10 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { get as httpGet, type IncomingMessage } from 'node:http';
-import { get as httpsGet } from 'node:https';
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { httpGet, HttpRequestError, HttpTimeoutError } from '../../shared/http-client.js';
 
 /** An artifact's byte stream and its size when the source tells it. */
 export interface Artifact {
@@ -15,7 +13,7 @@ export interface Artifact {
 export interface DownloadOptions {
   /** Extra CA certificates (PEM) trusted for https, on top of Node's built-in roots. */
   ca?: Buffer;
-  /** How long to wait for the response headers. */
+  /** How long to wait for the response headers, and for the next byte of the body while the pipeline waits for one. */
   timeoutMs: number;
 }
 
@@ -40,42 +38,24 @@ async function openFile(url: string): Promise<Artifact> {
   return { stream: createReadStream(path, { highWaterMark: 256 << 10 }), size: info.size };
 }
 
-function request(url: URL, options: DownloadOptions): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const get = url.protocol === 'https:' ? httpsGet : httpGet;
-    const tls = url.protocol === 'https:' && options.ca ? { ca: [...rootCertificates, options.ca.toString('utf8')] } : {};
-    const req = get(url, { ...tls, headers: { 'user-agent': 'pp-preparer' } }, (res) => {
-      clearTimeout(timer);
-      resolve(res);
-    });
-    const timer = setTimeout(() => req.destroy(new Error(`no response within ${options.timeoutMs / 1000} s (--download-timeout-seconds)`)), options.timeoutMs);
-    req.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
 async function openHttp(url: string, options: DownloadOptions): Promise<Artifact> {
-  let current = new URL(url);
-  for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
-    const via = hop > 0 ? ` (redirected to ${safeUrl(current.href)})` : '';
-    const res = await request(current, options).catch((err: Error) => { throw new Error(`download failed${via}: ${err.message}`); });
-    const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume();
-      current = new URL(res.headers.location, current);
-      if (!/^https?:$/.test(current.protocol)) throw new Error(`redirected to an unsupported ${current.protocol} URL`);
-      continue;
-    }
-    if (status !== 200) {
-      res.resume();
-      throw new Error(`download failed${via}: HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd());
-    }
-    const length = Number(res.headers['content-length']);
-    return { stream: res, size: Number.isFinite(length) && length >= 0 ? length : undefined };
+  const res = await httpGet(url, { ca: options.ca, headersTimeoutMs: options.timeoutMs, stallMs: options.timeoutMs, maxRedirects: MAX_REDIRECTS, userAgent: 'pp-preparer' }).catch((err: Error) => {
+    if (!(err instanceof HttpRequestError)) throw err;
+    const via = err.redirects > 0 ? ` (redirected to ${safeUrl(err.url.href)})` : '';
+    const hint = err.cause instanceof HttpTimeoutError ? ' (--download-timeout-seconds)' : '';
+    throw new Error(`download failed${via}: ${err.message}${hint}`);
+  });
+  const via = res.redirects > 0 ? ` (redirected to ${safeUrl(res.url.href)})` : '';
+  if (res.status >= 300 && res.status < 400 && res.headers.location) {
+    res.body.destroy();
+    throw new Error(`download failed: more than ${MAX_REDIRECTS} redirects`);
   }
-  throw new Error(`download failed: more than ${MAX_REDIRECTS} redirects`);
+  if (res.status !== 200) {
+    res.body.destroy();
+    throw new Error(`download failed${via}: HTTP ${res.status} ${res.statusMessage}`.trimEnd());
+  }
+  const length = Number(res.headers['content-length']);
+  return { stream: res.body, size: Number.isFinite(length) && length >= 0 ? length : undefined };
 }
 
 /** Opens an artifact URL (file://, http://, https://) as a stream; throws a specific error when it cannot. */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from 'pino';
+import { HttpTimeoutError } from '../../shared/http-client.js';
 import { openArtifact, safeUrl } from './download.js';
 import { ExtractSink } from './extract-sink.js';
 import { meter } from './meter.js';
@@ -22,7 +23,8 @@ export interface Extracted {
 }
 
 /** Turns zlib's and the socket's terse errors into what happened to the artifact. */
-function explain(err: NodeJS.ErrnoException, bytes: number, size: number | undefined): Error {
+function explain(err: NodeJS.ErrnoException, what: string, bytes: number, size: number | undefined): Error {
+  if (err instanceof HttpTimeoutError) return new Error(`no data from ${what} for ${err.ms / 1000} s after ${bytes} bytes (--download-timeout-seconds)`);
   if (err.code === 'Z_BUF_ERROR') return new Error(`truncated gzip stream: it ends after ${bytes} compressed bytes, in the middle of the data`);
   if (err.code === 'Z_DATA_ERROR') return new Error(`not a valid gzip stream after ${bytes} compressed bytes: ${err.message}`);
   if (err.code === 'ECONNRESET' || err.message === 'aborted') {
@@ -42,7 +44,7 @@ export async function fetchAndExtract(action: InstallAction, temp: string, o: Pr
   const artifact = await openArtifact(action.url, { ca: o.ca, timeoutMs: o.downloadTimeoutMs });
   const hash = createHash('sha256');
   const progress = progressReporter(o.progress, `${action.app} ${action.version}`, artifact.size, log);
-  const metered = meter(artifact.stream, { hash, onBytes: progress.update, stallMs: o.downloadTimeoutMs, size: artifact.size, what });
+  const metered = meter({ hash, onBytes: progress.update, size: artifact.size, what });
   const pool = new SyncPool();
   const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, pool);
   const sink = new ExtractSink(tree, o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20));
@@ -51,7 +53,7 @@ export async function fetchAndExtract(action: InstallAction, temp: string, o: Pr
   } catch (err) {
     await sink.settled();
     await pool.drain().catch(() => undefined);
-    throw explain(err as NodeJS.ErrnoException, metered.bytes(), artifact.size);
+    throw explain(err as NodeJS.ErrnoException, what, metered.bytes(), artifact.size);
   } finally {
     progress.done(metered.bytes());
   }

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --expose-gc
 // First, so SIGTERM/SIGINT are handled even while the rest is still loading.
 import '../../shared/cli/stop-signal.js';
 import { runAgentMain } from '../../shared/cli/agent-cli.js';

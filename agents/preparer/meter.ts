@@ -1,74 +1,46 @@
 import type { Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 type Gc = (options?: { type?: 'major' | 'minor' }) => void;
 
-let gc: Gc | undefined | null = null;
-
 /**
- * Asks V8 for a young-generation collection. A download allocates a new Buffer per chunk (socket read,
- * gunzip output); V8 frees that memory only when it collects the small Buffer objects, which it otherwise
- * does only after tens of MB of dead chunks piled up. A scavenge every few MB keeps the RSS flat (about
- * 30 MB less at peak) for a fraction of a ms each. Without a usable `gc` it silently does nothing.
+ * `gc` when the process was started with --expose-gc (pp-preparer's shebang asks for it). A download
+ * allocates a new Buffer per chunk (socket read, gunzip output); V8 frees them only when it collects the
+ * small Buffer objects, which it otherwise does after about 32 MB of dead chunks piled up. A scavenge every
+ * few MB keeps the peak RSS about 30 MB lower for a fraction of a ms each. Without the flag the meter does
+ * nothing here: switching V8 flags from library code at run time is not ours to do.
  */
-function collectChunks(): void {
-  if (gc === null) {
-    try {
-      setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as Gc;
-    } catch {
-      gc = undefined;
-    }
-  }
-  gc?.({ type: 'minor' });
-}
+const gc = (globalThis as { gc?: Gc }).gc;
 
-/** Compressed bytes between two hints to V8 to free the dead chunk buffers (see collectChunks). */
+/** Compressed bytes between two scavenges (see gc). */
 const COLLECT_EVERY = 2 << 20;
 
-/** What the meter watches for: the digest, progress, stalls and a short body. */
+/** What the meter watches for: the digest, progress and a short body. */
 export interface MeterOptions {
   hash: Hash;
   /** Called with the running byte count after every chunk. */
   onBytes: (bytes: number) => void;
-  /** Abort when no byte arrives for this long while the rest of the pipeline is waiting for one. */
-  stallMs: number;
   /** Expected size (Content-Length or file size), checked at the end. */
   size?: number;
   what: string;
 }
 
 /**
- * A pipeline stage that hashes the compressed bytes as they pass, reports progress and aborts a stalled
- * download. The stall timer only runs while downstream waits for data, so a slow disk never counts
- * as a stalled server. Returns the stage and a getter for the byte count.
+ * A pipeline stage that hashes the compressed bytes as they pass, reports progress and refuses a body that
+ * ends short of its announced size. Returns the stage and a getter for the byte count.
  */
-export function meter(source: Readable, o: MeterOptions) {
+export function meter(o: MeterOptions) {
   let bytes = 0;
   let collectAt = COLLECT_EVERY;
   async function* stage(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      timer = setTimeout(() => source.destroy(new Error(`no data from ${o.what} for ${o.stallMs / 1000} s after ${bytes} bytes (--download-timeout-seconds)`)), o.stallMs);
-    };
-    arm();
-    try {
-      for await (const chunk of input) {
-        clearTimeout(timer);
-        bytes += chunk.length;
-        o.hash.update(chunk);
-        o.onBytes(bytes);
-        if (bytes >= collectAt) {
-          collectAt = bytes + COLLECT_EVERY;
-          collectChunks();
-        }
-        yield chunk;
-        arm();
+    for await (const chunk of input) {
+      bytes += chunk.length;
+      o.hash.update(chunk);
+      o.onBytes(bytes);
+      if (gc && bytes >= collectAt) {
+        collectAt = bytes + COLLECT_EVERY;
+        gc({ type: 'minor' });
       }
-    } finally {
-      clearTimeout(timer);
+      yield chunk;
     }
     if (o.size !== undefined && bytes !== o.size) throw new Error(`${o.what} ended after ${bytes} of ${o.size} bytes`);
   }

@@ -1,8 +1,8 @@
 /**
  * Aborted by the first SIGTERM or SIGINT. The handlers are installed when this module is evaluated, and
  * every agent's index.ts imports it first, so a stop that arrives while the agent is still loading is clean
- * too. `on`, not `once`: with no listener left, execa's signal-exit hook would re-raise the signal and kill
- * the agent in the middle of an action.
+ * too. `on`, not `once`: a second SIGTERM or SIGINT must find a listener too, or Node's default action kills
+ * the agent in the middle of the action it is finishing.
  */
 export const stopController = new AbortController();
 

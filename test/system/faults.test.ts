@@ -8,6 +8,7 @@ import { lstat, readdir, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/intent-fixtures.js';
+import { seededRandom } from '../support/seeded-random.js';
 import { ask, buildArtifact, hasRule, installedVersion, installOf, intentOf, linkOf, newApp, stopWatchdogs, Watchdog, type Artifact, type TestApp } from './support/apps.js';
 import { AGENTS, startSystem, type AgentName, type System, type SystemOptions } from './support/system.js';
 
@@ -86,13 +87,15 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
       },
     ]);
     const kills: string[] = [];
+    const random = seededRandom('system SIGKILL cycles');
     for (let cycle = 1; cycle <= CYCLES; cycle++) {
       const live = artifacts[cycle]!;
       await sys.putIntent('svc', intentOf(app, [{ artifact: live, state: 'live' }, { artifact: artifacts[cycle - 1]!, state: 'prepared' }]));
       // One or two kills per cycle, each at a random instant of the deploy, of a random agent (every agent in turn first).
-      for (let k = 0; k < 1 + (Math.random() < 0.5 ? 1 : 0); k++) {
-        const agent: AgentName = k === 0 ? AGENTS[cycle % AGENTS.length]! : AGENTS[Math.floor(Math.random() * AGENTS.length)]!;
-        const delay = Math.floor(Math.random() * 1200);
+      const killsThisCycle = 1 + random.int(2);
+      for (let k = 0; k < killsThisCycle; k++) {
+        const agent: AgentName = k === 0 ? AGENTS[cycle % AGENTS.length]! : AGENTS[random.int(AGENTS.length)]!;
+        const delay = random.int(1200);
         await sleep(delay);
         const pid = await sys.agentPid(agent);
         if (pid === undefined) continue; // still being restarted by runsv after the previous kill
@@ -103,10 +106,10 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
           // it exited on its own in between
         }
       }
-      await eventually(async () => (await ask(app.port)) === live.version, 60_000, `svc answering ${live.version} (cycle ${cycle}; kills: ${kills.join('; ')})`);
+      await eventually(async () => (await ask(app.port)) === live.version, 60_000, `svc answering ${live.version} (cycle ${cycle}; kills: ${kills.join('; ')}; ${random.replay})`);
     }
     const violations = await watch.stop();
-    expect(violations, `kills: ${kills.join('; ')}`).toEqual([]);
+    expect(violations, `kills: ${kills.join('; ')}; ${random.replay}`).toEqual([]);
     expect(kills.length).toBeGreaterThanOrEqual(CYCLES);
     for (const agent of AGENTS) expect(kills.some((k) => k.includes(agent))).toBe(true);
     // runsv brought every killed agent back: each runs now under a pid none of the killed ones had.

@@ -2,6 +2,7 @@ import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../../shared/backoff.js';
+import { seededRandom } from '../../support/seeded-random.js';
 import { chainLines, createNetns, FOREIGN_SETUP, foreignLines, jumpCount, rule, type TestNetns } from './netns.js';
 import { killGroup, runAgentProcess, startAgent, waitForFile } from './processes.js';
 import { NODE, testStore, type PortArg } from './support.js';
@@ -100,6 +101,7 @@ describe('pp-iptables as a process', () => {
     const expected = (v: Record<string, PortArg[]>) => Object.keys(v).sort().flatMap((app) => v[app]!
       .map((p) => (typeof p === 'number' ? [p, 'tcp'] as const : p)).sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]))
       .map(([port, proto]) => rule(app, port, proto)));
+    const random = seededRandom('iptables SIGKILL rounds');
     let previous = await ours();
     for (let round = 0; round < 6; round += 1) {
       const v = variants[round % variants.length]!;
@@ -107,10 +109,11 @@ describe('pp-iptables as a process', () => {
       await setIntent(v);
       const child = startAgent([...baseArgs(), '--ipv6']);
       running.push(child);
-      await sleep(Math.floor(Math.random() * 700));
+      const delay = random.int(700);
+      await sleep(delay);
       await killGroup(child);
       const now = await ours();
-      expect([previous, expected(v)]).toContainEqual(now);
+      expect([previous, expected(v)], `round ${round}, killed after ${delay} ms; ${random.replay}`).toContainEqual(now);
       previous = now;
       expect(foreignLines(await ns.sh('iptables-save'))).toEqual(foreign4);
     }
