@@ -41,10 +41,11 @@ export function createPreparerAgent(options: PreparerOptions): Agent<PreparerObs
   const memory: PreparerMemory = { knownApps: new Map(), failures: new Map() };
   return {
     name: AGENT_NAME,
+    parallel: options.parallel,
     recall: (records) => recallBasedirs(memory, records),
     observe: (intent) => observePreparer(intent, memory),
     plan: (intent, observed) => planPreparer(intent, observed, options.keep),
-    apply: (action, log) => tracked(memory, action, () => applyPreparer(options, action, log)),
+    apply: (action, log, signal) => tracked(memory, action, () => applyPreparer(options, action, log, signal)),
     describe: describeAction,
   };
 }

@@ -15,6 +15,8 @@ export interface DownloadOptions {
   ca?: Buffer;
   /** How long to wait for the response headers, and for the next byte of the body while the pipeline waits for one. */
   timeoutMs: number;
+  /** Aborts the transfer at once (the agent is stopping). */
+  signal?: AbortSignal;
 }
 
 const MAX_REDIRECTS = 5;
@@ -39,7 +41,7 @@ async function openFile(url: string): Promise<Artifact> {
 }
 
 async function openHttp(url: string, options: DownloadOptions): Promise<Artifact> {
-  const res = await httpGet(url, { ca: options.ca, headersTimeoutMs: options.timeoutMs, stallMs: options.timeoutMs, maxRedirects: MAX_REDIRECTS, userAgent: 'pp-preparer' }).catch((err: Error) => {
+  const res = await httpGet(url, { ca: options.ca, signal: options.signal, headersTimeoutMs: options.timeoutMs, stallMs: options.timeoutMs, maxRedirects: MAX_REDIRECTS, userAgent: 'pp-preparer' }).catch((err: Error) => {
     if (!(err instanceof HttpRequestError)) throw err;
     const via = err.redirects > 0 ? ` (redirected to ${safeUrl(err.url.href)})` : '';
     const hint = err.cause instanceof HttpTimeoutError ? ' (--download-timeout-seconds)' : '';

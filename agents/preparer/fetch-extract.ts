@@ -39,9 +39,9 @@ function explain(err: NodeJS.ErrnoException, what: string, bytes: number, size: 
  * holds at most a few MB. Throws on any download, gzip, tar or refusal error; checking the digest (and
  * then fsyncing the folders) is the caller's.
  */
-export async function fetchAndExtract(action: InstallAction, temp: string, o: PreparerOptions, log: Logger): Promise<Extracted> {
+export async function fetchAndExtract(action: InstallAction, temp: string, o: PreparerOptions, log: Logger, signal?: AbortSignal): Promise<Extracted> {
   const what = safeUrl(action.url);
-  const artifact = await openArtifact(action.url, { ca: o.ca, timeoutMs: o.downloadTimeoutMs });
+  const artifact = await openArtifact(action.url, { ca: o.ca, timeoutMs: o.downloadTimeoutMs, signal });
   const hash = createHash('sha256');
   const progress = progressReporter(o.progress, `${action.app} ${action.version}`, artifact.size, log);
   const metered = meter({ hash, onBytes: progress.update, size: artifact.size, what });
@@ -49,7 +49,7 @@ export async function fetchAndExtract(action: InstallAction, temp: string, o: Pr
   const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, pool);
   const sink = new ExtractSink(tree, o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20));
   try {
-    await pipeline(artifact.stream, metered.stage, createGunzip({ chunkSize: 256 << 10 }), sink);
+    await pipeline(artifact.stream, metered.stage, createGunzip({ chunkSize: 256 << 10 }), sink, { signal });
   } catch (err) {
     await sink.settled();
     await pool.drain().catch(() => undefined);

@@ -49,7 +49,7 @@ function checkDigest(action: InstallAction, got: Extracted): void {
  * Installs one version: streams the artifact into a temp folder inside `installs/`, and only when its
  * sha256 matches the intent renames it to `<app>_<version>`. The temp folder is removed on any failure.
  */
-export async function installVersion(action: InstallAction, o: PreparerOptions, log: Logger): Promise<{ changed: boolean }> {
+export async function installVersion(action: InstallAction, o: PreparerOptions, log: Logger, signal?: AbortSignal): Promise<{ changed: boolean }> {
   const dir = installsDir(action.basedir);
   const name = installName(action.app, action.version);
   const temp = tempPathIn(dir, name);
@@ -57,7 +57,7 @@ export async function installVersion(action: InstallAction, o: PreparerOptions, 
     try {
       await mkdir(dir, { recursive: true, mode: 0o755 });
       await mkdir(temp, { mode: 0o700 });
-      const got = await fetchAndExtract(action, temp, o, log);
+      const got = await fetchAndExtract(action, temp, o, log, signal);
       checkDigest(action, got);
       await syncFolders(got.folders);
       const { sha256, bytes, entries, contentBytes } = got;

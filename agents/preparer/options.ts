@@ -20,6 +20,7 @@ export const PREPARER_FLAGS = defineFlags({
   'max-entries': { type: 'number', default: 100_000, describe: 'refuse archives with more entries than this' },
   'ca-file': { type: 'string', describe: 'PEM file of extra CA certificates trusted for https:// artifact URLs' },
   'download-timeout-seconds': { type: 'number', default: 60, describe: 'abort a download when no byte arrives for this long (it is retried with backoff)' },
+  parallel: { type: 'number', default: 4, describe: 'how many apps are installed at once (each app\'s versions one after another)' },
   progress: { type: 'string', choices: ['auto', 'tty', 'log', 'off'], default: 'auto', describe: 'download progress: auto = a redrawn line when stderr is a terminal, else log lines' },
 });
 
@@ -30,13 +31,13 @@ export function checkPreparerFlags(a: FlagValues<typeof PREPARER_FLAGS>): void {
   } catch (err) {
     throw new Error(`--max-bytes: ${(err as Error).message}`);
   }
-  for (const flag of ['keep', 'max-entries', 'download-timeout-seconds'] as const) {
+  for (const flag of ['keep', 'max-entries', 'download-timeout-seconds', 'parallel'] as const) {
     const n = a[flag];
     if (n < 0 || (flag !== 'keep' && n === 0)) throw new Error(`--${flag}: expected a ${flag === 'keep' ? 'non-negative' : 'positive'} number, got ${n}`);
   }
 }
 
-type PreparerArgs = { keep: number; 'max-bytes': string; 'max-entries': number; 'ca-file'?: string; 'download-timeout-seconds': number; progress: string };
+type PreparerArgs = { keep: number; 'max-bytes': string; 'max-entries': number; 'ca-file'?: string; 'download-timeout-seconds': number; progress: string; parallel?: number };
 
 /** Turns parsed flags into the agent's options (reads the CA file; throws a specific error when it cannot). */
 export function preparerOptions(args: PreparerArgs, isTty = process.stderr.isTTY === true): PreparerOptions {
@@ -51,6 +52,6 @@ export function preparerOptions(args: PreparerArgs, isTty = process.stderr.isTTY
   const progress = (args.progress === 'auto' ? (isTty ? 'tty' : 'log') : args.progress) as ProgressMode;
   return {
     keep: Math.floor(args.keep), maxBytes: parseSize(args['max-bytes']), maxEntries: Math.floor(args['max-entries']), ca,
-    downloadTimeoutMs: args['download-timeout-seconds'] * 1000, progress,
+    downloadTimeoutMs: args['download-timeout-seconds'] * 1000, progress, parallel: Math.max(1, Math.floor(args.parallel ?? 4)),
   };
 }

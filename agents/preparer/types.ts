@@ -12,6 +12,8 @@ export interface PreparerOptions {
   ca?: Buffer;
   /** A download that receives no byte for this long is aborted (and retried by the loop). */
   downloadTimeoutMs: number;
+  /** How many apps are installed at once. */
+  parallel?: number;
   /** Where progress goes: a terminal line, periodic log lines, or nowhere. */
   progress: 'tty' | 'log' | 'off';
 }

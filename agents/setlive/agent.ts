@@ -1,6 +1,6 @@
 import type { Agent } from '../../shared/loop/types.js';
 import { describeAction, type SetliveAction } from './actions.js';
-import { applySetlive } from './apply.js';
+import { applySetlive, finishBeforeStop } from './apply.js';
 import { observeSetlive, type SetliveObserved } from './observe.js';
 import type { SetliveConfig } from './options.js';
 import { planSetlive } from './plan.js';
@@ -12,9 +12,11 @@ export const AGENT_NAME = 'setlive';
 export function createSetliveAgent(config: SetliveConfig): Agent<SetliveObserved, SetliveAction> {
   return {
     name: AGENT_NAME,
+    parallel: config.parallel,
     observe: (intent) => observeSetlive(intent, config),
     plan: (intent, observed) => planSetlive(intent, observed, config),
-    apply: (action, log) => applySetlive(config, action, log),
+    apply: (action, log, signal) => applySetlive(config, action, log, signal),
+    finishBeforeStop,
     describe: describeAction,
   };
 }

@@ -30,8 +30,9 @@ async function rollBack(config: SetliveConfig, a: AwaitHealthAction, to: string,
  * timeout. On failure: rolls back when there is something to roll back to, records the failed attempt (so
  * the plan holds the same flip for --failed-flip-hold-seconds), and throws with the check's output.
  */
-export async function applyAwaitHealth(config: SetliveConfig, a: AwaitHealthAction, log: Logger): Promise<{ changed: boolean }> {
-  const result = await awaitHealthy(config, a.dir, a.target, a.health, a.timeoutMs);
+export async function applyAwaitHealth(config: SetliveConfig, a: AwaitHealthAction, log: Logger, signal?: AbortSignal): Promise<{ changed: boolean }> {
+  // An abort (the agent stopping) throws from here, before any rollback: the started version stays up.
+  const result = await awaitHealthy(config, a.dir, a.target, a.health, a.timeoutMs, signal);
   if (result.ok) return { changed: false };
   const what = `${a.app} ${a.version} did not become healthy within ${a.timeoutMs} ms: ${result.output}`;
   let after = 'no previous version to roll back to; left as is';

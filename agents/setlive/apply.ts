@@ -51,7 +51,7 @@ async function removeStage(dir: string): Promise<boolean> {
   return (await isDir(dir)) && removeAside(dir);
 }
 
-async function run(config: SetliveConfig, a: SetliveAction, log: Logger): Promise<boolean> {
+async function run(config: SetliveConfig, a: SetliveAction, log: Logger, signal?: AbortSignal): Promise<boolean> {
   switch (a.kind) {
     case 'clean-leftovers': return removeLeftovers(a.paths);
     case 'stop': return svStop(config, a.dir);
@@ -59,7 +59,7 @@ async function run(config: SetliveConfig, a: SetliveAction, log: Logger): Promis
     case 'swap-current': return swapCurrent(a.basedir, a.target);
     case 'link-service': return linkService(a.link, a.dir);
     case 'start': return svUp(config, a.dir);
-    case 'await-health': return (await applyAwaitHealth(config, a, log)).changed;
+    case 'await-health': return (await applyAwaitHealth(config, a, log, signal)).changed;
     case 'confirm': return writeFileAtomic(join(a.dir, CONFIRMED_FILE), `${a.target}\n`);
     case 'unlink-service': return unlinkService(a.link, a.dir);
     case 'exit-service': return svExit(config, a.dir);
@@ -67,8 +67,16 @@ async function run(config: SetliveConfig, a: SetliveAction, log: Logger): Promis
   }
 }
 
+/**
+ * A stop for a flip is always followed by its start, even when the agent is stopping meanwhile: a clean stop
+ * of pp-setlive never leaves a service down.
+ */
+export function finishBeforeStop(done: SetliveAction[], rest: SetliveAction[]): boolean {
+  return done.some((a) => a.kind === 'stop') && rest.some((a) => a.kind === 'start');
+}
+
 /** Performs one action; throws with a message naming what failed. */
-export async function applySetlive(config: SetliveConfig, action: SetliveAction, log: Logger): Promise<ActionResult> {
+export async function applySetlive(config: SetliveConfig, action: SetliveAction, log: Logger, signal?: AbortSignal): Promise<ActionResult> {
   log.debug({ action: action.kind }, 'applying');
-  return { changed: await run(config, action, log) };
+  return { changed: await run(config, action, log, signal) };
 }

@@ -62,9 +62,10 @@ export function settled(status: SvStatus, config: SetliveConfig): boolean {
  * Waits until the service in `dir` has been up for the settle time (the same pid seen running that long by
  * our clock, or runit's own count) and, when a check is given, passes it; gives up `timeoutMs` after the
  * process started (a process already running when the wait begins has had part of it). The failure carries
- * the last check output (or runit's status).
+ * the last check output (or runit's status). Throws an AbortError as soon as `signal` aborts: the agent is
+ * stopping, and the next run waits for the rest (counted from the same start).
  */
-export async function awaitHealthy(config: SetliveConfig, dir: string, cwd: string, health: HealthIntent | undefined, timeoutMs: number): Promise<CheckResult> {
+export async function awaitHealthy(config: SetliveConfig, dir: string, cwd: string, health: HealthIntent | undefined, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
   let status: SvStatus = await readRunsvStatus(dir);
   // Counted from the process's start, not from this call: an agent killed mid-wait and restarted, again and
   // again, still reaches the deadline (and the rollback) of a version that never becomes healthy.
@@ -72,6 +73,7 @@ export async function awaitHealthy(config: SetliveConfig, dir: string, cwd: stri
   let lastCheck: string | undefined;
   let seen: { pid?: number; at: number } | undefined;
   for (let first = true; ; first = false) {
+    signal?.throwIfAborted();
     if (!first) status = await readRunsvStatus(dir);
     const up = upAtLeastMs(status);
     if (up < 0 || seen?.pid !== status.pid) seen = up < 0 ? undefined : { pid: status.pid, at: Date.now() };
@@ -83,8 +85,9 @@ export async function awaitHealthy(config: SetliveConfig, dir: string, cwd: stri
       lastCheck = check.output;
     }
     if (Date.now() >= deadline) break;
-    await sleep(Math.min(RETRY_MS, Math.max(0, deadline - Date.now())));
+    await sleep(Math.min(RETRY_MS, Math.max(0, deadline - Date.now())), signal);
   }
+  signal?.throwIfAborted();
   const why = lastCheck ?? `service never stayed up for ${config.settleMs} ms (runit: ${status.text})`;
   return { ok: false, output: why };
 }

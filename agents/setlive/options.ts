@@ -19,6 +19,8 @@ export interface SetliveConfig {
   startTimeoutMs: number;
   /** How long to wait for runsvdir to pick up a newly linked service (it scans every 5 s). */
   pickupTimeoutMs: number;
+  /** How many apps may be flipped at once. */
+  parallel?: number;
   /** A flip that failed its health check is not tried again with the same intent for this long. */
   failedHoldMs: number;
 }
@@ -35,6 +37,7 @@ export const SETLIVE_FLAGS = defineFlags({
   'stop-timeout-seconds': { type: 'number', default: 10, describe: 'wait this long for a service to stop before it is killed' },
   'start-timeout-seconds': { type: 'number', default: 30, describe: 'how long a start may take to settle when the app has no health check' },
   'pickup-timeout-seconds': { type: 'number', default: 20, describe: 'how long to wait for runsvdir to pick up a newly linked service' },
+  parallel: { type: 'number', default: 8, describe: 'how many apps may be flipped (or waited for) at once; each app\'s steps stay in order' },
   'failed-flip-hold-seconds': { type: 'number', default: 600, describe: 'a version that failed its health check (and was rolled back) is not tried again with the same intent for this long' },
 });
 
@@ -43,6 +46,7 @@ export function checkSetliveFlags(a: FlagValues<typeof SETLIVE_FLAGS>): void {
   for (const flag of ['settle-seconds', 'stop-timeout-seconds', 'start-timeout-seconds', 'pickup-timeout-seconds', 'failed-flip-hold-seconds'] as const) {
     if (a[flag] < 0) throw new Error(`--${flag}: expected a number of seconds >= 0, got ${a[flag]}`);
   }
+  if (!(a.parallel >= 1)) throw new Error(`--parallel: expected a number >= 1, got ${a.parallel}`);
 }
 
 /** Turns parsed flags into the agent's options. */
@@ -57,5 +61,6 @@ export function setliveOptions(args: FlagValues<typeof SETLIVE_FLAGS>): SetliveC
     startTimeoutMs: args['start-timeout-seconds'] * 1000,
     pickupTimeoutMs: args['pickup-timeout-seconds'] * 1000,
     failedHoldMs: args['failed-flip-hold-seconds'] * 1000,
+    parallel: Math.floor(args.parallel),
   };
 }

@@ -50,7 +50,7 @@ export async function runAgentMain<O, A>(name: string, args: CommonAgentArgs, bu
   }
   const { signal } = stopController;
   if (signal.aborted) process.exit(EXIT.converged); // stopped while loading: nothing was started
-  signal.addEventListener('abort', () => log.info({ action: 'stop', signal: String(signal.reason) }, 'stopping after the action in flight'), { once: true });
+  signal.addEventListener('abort', () => log.info({ action: 'stop', signal: String(signal.reason) }, 'stopping: transfers and waits are cut short, a started flip is finished, then reality is written'), { once: true });
   let code: number = EXIT.failed;
   try {
     code = await executeAgent(build(log, store), store, log, {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { nodeIntentFromSnapshot, type NodeIntent } from '../intent/node-intent.js';
 import { nodeIntentPrefix } from '../keys.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
-import { convergePass, type PassResult } from './pass.js';
+import { Converger, convergePass, type PassResult } from './pass.js';
 import { RealityWriter } from './reality.js';
 import { RetryBook } from './retry-book.js';
 import type { Agent } from './types.js';
@@ -19,6 +19,8 @@ export interface RunOptions {
   /** Re-observe the host this often even when intent did not change, to repair local drift. */
   resyncMs?: number;
   retry?: { baseMs: number; maxMs: number };
+  /** How many apps may be applied at once (default 1). */
+  parallel?: number;
   signal?: AbortSignal;
 }
 
@@ -68,14 +70,13 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
   const retry = options.retry ?? { baseMs: 2000, maxMs: 300_000 };
   const retries = new RetryBook(retry);
   const reality = new RealityWriter(store, prefix, node, agent.name, log);
-  const stopping = () => options.signal?.aborted === true;
   const recall = recaller(agent, reality, log);
   await agent.start?.(log);
   if (options.once) {
     const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
     describeIntent(intent, log);
     const recalled = await recall();
-    const result = await convergePass(agent, intent, retries, log, stopping);
+    const result = await convergePass(agent, intent, retries, log, options.signal ?? new AbortController().signal, options.parallel ?? agent.parallel ?? 1);
     if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted && recalled); // nothing observed: nothing to report
     return result;
   }
@@ -115,32 +116,55 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
   let seen: Snapshot | undefined;
   let result: PassResult | undefined;
   let wake: () => void = () => {};
+  let settled = false;
+  let progressed = false;
+  const converger = new Converger(agent, retries, log, options.parallel ?? agent.parallel ?? 1, abort.signal, () => { settled = true; wake(); }, () => { progressed = true; wake(); });
+  let intent: NodeIntent | undefined;
   const watching = watchPrefix(store, nodeIntentPrefix(prefix, node), { ...DEFAULT_WATCH, ...options.watch }, {
     onChange: (s) => { latest = s; wake(); },
     onError: (err, retryInMs) => log.warn({ action: 'watch', err: (err as Error).message, retryInMs }, 'cannot read intent; nothing changes until it can'),
     onIndexReset: () => { reality.invalidate(); seen = undefined; wake(); },
   }, abort.signal, log);
   let pendingStreak = 0;
+  let recalled = false;
   while (!abort.signal.aborted) {
-    if (latest && latest !== seen) {
-      const fresh = latest !== seen && seen !== undefined;
-      seen = latest;
-      const intent = nodeIntentFromSnapshot(prefix, node, latest);
-      describeIntent(intent, log);
-      const recalled = await recall();
-      result = await convergePass(agent, intent, retries, log, () => abort.signal.aborted);
-      if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted && recalled); // nothing observed: nothing to report
-      const pending = result.outcomes.some((o) => o.status === 'pending');
+    const triggered = latest !== undefined && latest !== seen;
+    if (triggered || (settled && intent)) {
+      const fresh = triggered && seen !== undefined;
+      if (triggered) {
+        seen = latest;
+        intent = nodeIntentFromSnapshot(prefix, node, latest!);
+        describeIntent(intent, log);
+        converger.newTrigger();
+      }
+      settled = false;
+      recalled = await recall();
+      result = await converger.pass(intent!);
+      if (result.iterations > 0) await reality.write(result.outcomes, intent!.trusted && recalled); // nothing observed: nothing to report
+      const pending = result.outcomes.some((o) => o.status === 'pending' && !o.reason?.startsWith('applying: '));
       pendingStreak = !pending ? 0 : result.changed > 0 || fresh ? 1 : pendingStreak + 1;
-      log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, iterations: result.iterations }, 'pass done');
+      log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, inFlight: converger.busy() }, 'pass done');
     }
-    if (latest !== seen || abort.signal.aborted) continue; // intent changed during the pass
+    if (latest !== seen || settled || abort.signal.aborted) continue; // intent changed or an app settled during the pass
+    if (progressed && intent) {
+      // An app in flight moved on (e.g. from its start to its health wait): reality says what it is doing now.
+      progressed = false;
+      await reality.write(converger.currentOutcomes(), intent.trusted && recalled);
+      continue;
+    }
     // Never below MIN_PAUSE_MS: whatever a timer says, the loop must not spin.
     const delay = Math.max(MIN_PAUSE_MS, Math.min(retries.nextRetryIn() ?? Infinity, pendingRecheckMs(pendingStreak) ?? Infinity, options.resyncMs ?? 60_000));
     // On a timer (retry, pending recheck or resync) the host is re-observed against the same intent.
     if (await pause(delay, abort.signal, (w) => { wake = w; })) seen = undefined;
   }
   options.signal?.removeEventListener('abort', stop);
+  // Stopping: the apps in flight got the signal; let them end (a started flip finishes), then report them.
+  if (converger.busy()) log.info({ action: 'stop', apps: converger.busy() }, 'waiting for the apps in flight to stop');
+  await converger.allSettled();
+  if (result && intent) {
+    result = { ...result, outcomes: converger.currentOutcomes(), changed: converger.takeChanged(), stopped: true };
+    await reality.write(result.outcomes, intent.trusted && recalled).catch((err: Error) => log.warn({ action: 'reality', err: err.message }, 'cannot write reality while stopping'));
+  }
   await watching;
   return result;
 }

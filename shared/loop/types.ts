@@ -23,13 +23,26 @@ export interface ActionResult {
 /**
  * The reconcile contract every agent implements. `observe` reads the agent's slice of the host,
  * `plan` is pure (intent + observed → per-app actions; every app to act on or report, removals
- * included), `apply` performs one action and throws on failure.
+ * included), `apply` performs one action and throws on failure. The loop applies several apps at once, each
+ * app's actions in order, so `apply` must not assume it is alone.
  */
 export interface Agent<Observed, A> {
   name: string;
+  /** How many apps the loop applies at once (default 1). */
+  parallel?: number;
   observe(intent: NodeIntent, log?: Logger): Promise<Observed>;
   plan(intent: NodeIntent, observed: Observed): AppPlan<A>[];
-  apply(action: A, log: Logger): Promise<ActionResult>;
+  /**
+   * Performs one action. `signal` aborts when the agent is stopping: waits and transfers then end at once with
+   * an error named AbortError (not a failure of the app); a step that changes a running service finishes.
+   */
+  apply(action: A, log: Logger, signal?: AbortSignal): Promise<ActionResult>;
+  /**
+   * Asked when the agent is stopping, before each remaining action of an app: true to apply it anyway, because
+   * stopping between `done` and `rest` would leave something worse than either (e.g. a service stopped for a
+   * flip is started again). Absent: stop at once.
+   */
+  finishBeforeStop?(done: A[], rest: A[]): boolean;
   describe(action: A): string;
   /**
    * Runs once before the first pass (e.g. logging which external tool the agent drives). Leftovers of a killed
