@@ -72,7 +72,7 @@ const plain = (entries: Array<{ key: string; value: string }>) => entries.map(({
 async function generationOf(store: FolderStore, candidates: number[]): Promise<number> {
   const seen = plain((await store.read('p/')).entries);
   const match = candidates.find((g) => JSON.stringify(generationEntries(g)) === JSON.stringify(seen));
-  expect(match, `a read shows no whole generation of ${candidates.join(', ')}: ${JSON.stringify(seen)}`).toBeDefined();
+  expect(match, `a read shows no whole generation of ${candidates[0]}..${candidates.at(-1)}: ${JSON.stringify(seen)}`).toBeDefined();
   return match!;
 }
 
