@@ -1,9 +1,13 @@
-import { appIntentKey, DRAINED_MARKER, drainedKey, nodeIntentPrefix } from '../shared/keys.js';
+import { appIntentKey, DRAINED_MARKER, drainedKey, intentSerialKey, nodeIntentPrefix } from '../shared/keys.js';
 import { assertSafeName } from '../shared/names.js';
-import type { IntentStore, KvWrite } from '../shared/store/types.js';
+import { ConflictError, type IntentStore, type KvEntry, type KvWrite } from '../shared/store/types.js';
 import { checkedSpec, CliError } from './read-spec.js';
 
+/** Consul's limit on operations in one transaction. */
 const TXN_LIMIT = 64;
+/** Read-modify-write attempts on one node before pp gives up on a store that keeps changing under it. */
+const CAS_ATTEMPTS = 5;
+const EXIT_CONFLICT = 3;
 
 function nodesOf(list: string): string[] {
   const nodes = list.split(',').map((n) => n.trim()).filter(Boolean);
@@ -14,13 +18,47 @@ function nodesOf(list: string): string[] {
   return nodes;
 }
 
+/**
+ * One read-modify-write of a node's intent that cannot lose another writer's: `plan` turns the node's entries
+ * into writes (none: nothing to do), which are applied in one transaction with check-and-set on every key
+ * written and on the node's serial key (see intentSerialKey). The serial key is read first, so any write
+ * landing after that read, whatever it touched, fails the transaction; then pp reads again and re-plans.
+ * Resolves with the writes applied.
+ */
+async function updateNode(store: IntentStore, prefix: string, node: string, plan: (entries: KvEntry[]) => KvWrite[]): Promise<KvWrite[]> {
+  const serialKey = intentSerialKey(prefix, node);
+  for (let attempt = 1; ; attempt++) {
+    const serial = (await store.read(serialKey)).entries.find((e) => e.key === serialKey);
+    const entries = (await store.read(nodeIntentPrefix(prefix, node))).entries;
+    const writes = plan(entries);
+    if (writes.length === 0) return writes;
+    const indexes = new Map(entries.map((e) => [e.key, e.modifyIndex ?? 0]));
+    const bump = { key: serialKey, value: String((Number(serial?.value) || 0) + 1), ifIndex: serial?.modifyIndex ?? 0 };
+    try {
+      await store.transaction([bump, ...writes.map((w) => ({ ...w, ifIndex: indexes.get(w.key) ?? 0 }))]);
+      return writes;
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      if (attempt >= CAS_ATTEMPTS) {
+        throw new CliError(`node ${node}: its intent changed under every one of ${CAS_ATTEMPTS} attempts (another writer is busy on it); nothing written by this attempt, try again (${err.message})`, EXIT_CONFLICT);
+      }
+    }
+  }
+}
+
+const isMarker = (key: string) => key.endsWith(`/${DRAINED_MARKER}`);
+
 /** Validates the spec once per node key, then writes it to every node (and lifts a drained marker) in transactions. */
 export async function putIntent(store: IntentStore, prefix: string, nodeList: string, app: string, text: string): Promise<string[]> {
   const nodes = nodesOf(nodeList);
   const keys = nodes.map((n) => appIntentKey(prefix, n, app));
   const value = checkedSpec(`key ${keys[0]!}`, app, text);
   for (const node of nodes) {
-    await store.transaction([{ key: appIntentKey(prefix, node, app), value }, { key: drainedKey(prefix, node), value: null }]);
+    await updateNode(store, prefix, node, (entries) => {
+      const writes: KvWrite[] = [{ key: appIntentKey(prefix, node, app), value }];
+      if (entries.some((e) => isMarker(e.key))) writes.push({ key: drainedKey(prefix, node), value: null });
+      return writes;
+    });
   }
   return keys;
 }
@@ -58,25 +96,35 @@ export async function listIntent(store: IntentStore, prefix: string, node?: stri
 export async function removeIntent(store: IntentStore, prefix: string, nodeList: string, app: string): Promise<void> {
   for (const node of nodesOf(nodeList)) {
     const key = appIntentKey(prefix, node, app);
-    const apps = (await store.read(nodeIntentPrefix(prefix, node))).entries.map((e) => e.key);
-    if (!apps.includes(key)) throw new CliError(`no intent at ${key}`, 4);
-    const last = apps.filter((k) => !k.endsWith(`/${DRAINED_MARKER}`)).length === 1;
-    const writes: KvWrite[] = [{ key, value: null }];
-    if (last) writes.unshift({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
-    await store.transaction(writes);
+    await updateNode(store, prefix, node, (entries) => {
+      const apps = entries.map((e) => e.key);
+      if (!apps.includes(key)) throw new CliError(`no intent at ${key}`, 4);
+      const writes: KvWrite[] = [{ key, value: null }];
+      if (apps.filter((k) => !isMarker(k)).length === 1) writes.unshift({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
+      return writes;
+    });
   }
 }
 
-/** Marks nodes drained and removes all their app intents: agents then remove every app they run there. */
+/**
+ * Marks nodes drained and removes all their app intents: agents then remove every app they run there.
+ * The marker goes in the first transaction; a node with more apps than fit in one transaction is
+ * finished in further ones (agents trust none of it until the last, see nodeIntentFromSnapshot).
+ */
 export async function drainNodes(store: IntentStore, prefix: string, nodeList: string): Promise<number> {
   let removed = 0;
   for (const node of nodesOf(nodeList)) {
-    await store.put(drainedKey(prefix, node), JSON.stringify({ at: new Date().toISOString() }));
-    const keys = (await store.read(nodeIntentPrefix(prefix, node))).entries.map((e) => e.key).filter((k) => !k.endsWith(`/${DRAINED_MARKER}`));
-    for (let i = 0; i < keys.length; i += TXN_LIMIT) {
-      await store.transaction(keys.slice(i, i + TXN_LIMIT).map((key) => ({ key, value: null })));
+    for (;;) {
+      const applied = await updateNode(store, prefix, node, (entries) => {
+        const writes: KvWrite[] = [];
+        if (!entries.some((e) => isMarker(e.key))) writes.push({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
+        const room = TXN_LIMIT - 1 - writes.length; // one operation goes to the serial key
+        for (const e of entries.filter((e) => !isMarker(e.key)).slice(0, room)) writes.push({ key: e.key, value: null });
+        return writes;
+      });
+      if (applied.length === 0) break;
+      removed += applied.filter((w) => w.value === null).length;
     }
-    removed += keys.length;
   }
   return removed;
 }

@@ -26,6 +26,17 @@ export function drainedKey(prefix: string, node: string): string {
   return nodeIntentPrefix(prefix, node) + DRAINED_MARKER;
 }
 
+/**
+ * `<prefix>/intent-serial/<node>`: a counter every pp write to the node's intent moves with check-and-set.
+ * Each write also checks the keys it read, but that cannot see a key another operator just created (`rm`
+ * of what looked like the last app beside a concurrent `put` of a new one); conflicting on this one key can.
+ * It lies outside `<prefix>/intent/` so agents never read it as an app.
+ */
+export function intentSerialKey(prefix: string, node: string): string {
+  assertSafeName('node', node);
+  return `${prefix}/intent-serial/${node}`;
+}
+
 /** `<prefix>/reality/<node>/` (or one agent's folder below it). */
 export function realityPrefix(prefix: string, node?: string, agent?: string): string {
   if (node === undefined) return `${prefix}/reality/`;

@@ -4,9 +4,9 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import Consul from 'consul';
 import type { ConsulConfig } from './consul-config.js';
-import { StoreError, type IntentStore, type KvEntry, type KvWrite, type Snapshot } from './types.js';
+import { ConflictError, StoreError, type IntentStore, type KvEntry, type KvWrite, type Snapshot } from './types.js';
 
-type RawItem = { Key: string; Value: string | null };
+type RawItem = { Key: string; Value: string | null; ModifyIndex?: number };
 /** node-consul's typings lack index/wait/ctx/timeout; this is the subset we pass. */
 type GetOpts = { key: string; recurse: true; index?: string; wait?: string; ctx: object; timeout: number };
 type KvWithOpts = { get(o: GetOpts): Promise<[IncomingMessage, RawItem[] | undefined]> };
@@ -91,7 +91,7 @@ export class ConsulStore implements IntentStore {
       }
       const index = Number(res.headers['x-consul-index'] ?? 0);
       const items = Array.isArray(body) ? body : [];
-      const entries: KvEntry[] = items.map((i) => ({ key: i.Key, value: i.Value ?? '' }));
+      const entries: KvEntry[] = items.map((i) => ({ key: i.Key, value: i.Value ?? '', modifyIndex: i.ModifyIndex ?? 0 }));
       return { index: Number.isFinite(index) ? index : 0, entries };
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -112,16 +112,35 @@ export class ConsulStore implements IntentStore {
     await this.call((client) => client.kv.del(key));
   }
 
-  /** One Consul transaction (all or nothing); Consul takes at most 64 operations in one. */
+  /**
+   * One Consul transaction (all or nothing); Consul takes at most 64 operations in one. A write with
+   * `ifIndex` maps to `cas` / `delete-cas` (a set with index 0 creates only), a delete with `ifIndex` 0 to
+   * `check-not-exists`; Consul answers 409 when it rolled the transaction back.
+   */
   async transaction(writes: KvWrite[]): Promise<void> {
     if (writes.length === 0) return;
     if (writes.length > TXN_MAX_OPS) throw new StoreError(`a transaction takes at most ${TXN_MAX_OPS} writes, got ${writes.length}`);
-    const ops = writes.map((w) =>
-      w.value === null
-        ? { KV: { Verb: 'delete', Key: w.key } }
-        : { KV: { Verb: 'set', Key: w.key, Value: Buffer.from(w.value).toString('base64') } },
-    );
-    await this.call((client) => client.transaction.create(ops as never));
+    const ops = writes.map((w) => {
+      if (w.value !== null) {
+        const Value = Buffer.from(w.value).toString('base64');
+        return w.ifIndex === undefined
+          ? { KV: { Verb: 'set', Key: w.key, Value } }
+          : { KV: { Verb: 'cas', Key: w.key, Value, Index: w.ifIndex } };
+      }
+      if (w.ifIndex === undefined) return { KV: { Verb: 'delete', Key: w.key } };
+      return w.ifIndex === 0
+        ? { KV: { Verb: 'check-not-exists', Key: w.key } }
+        : { KV: { Verb: 'delete-cas', Key: w.key, Index: w.ifIndex } };
+    });
+    try {
+      await this.call((client) => client.transaction.create(ops as never));
+    } catch (err) {
+      const cause = (err as { cause?: { statusCode?: number; response?: { body?: unknown } } }).cause;
+      if (cause?.statusCode !== 409) throw err;
+      const errors = (cause.response?.body as { Errors?: Array<{ OpIndex: number; What: string }> } | undefined)?.Errors ?? [];
+      const why = errors.map((e) => `${writes[e.OpIndex]?.key ?? `op ${e.OpIndex}`}: ${e.What}`).join('; ');
+      throw new ConflictError(`consul rolled the transaction back: ${why || (err as Error).message}`, { cause: err });
+    }
   }
 
   async close(): Promise<void> {

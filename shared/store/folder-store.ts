@@ -1,48 +1,99 @@
-import { createHash } from 'node:crypto';
-import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { stat as statCallback, watch as fsWatch, type BigIntStats, type FSWatcher } from 'node:fs';
+import { link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { readFile } from '../read-file.js';
-import { join } from 'node:path';
-import { tempPathBeside, writeFileAtomic } from '../atomic-file.js';
+import { basename, join } from 'node:path';
+import { fsyncDir, writeFileAtomic } from '../atomic-file.js';
 import { sleep } from '../backoff.js';
-import { StoreError, type IntentStore, type KvEntry, type KvWrite, type Snapshot } from './types.js';
+import { staleTemps, tempPathIn } from '../temp-files.js';
+import { ConflictError, StoreError, type IntentStore, type KvEntry, type KvWrite, type Snapshot } from './types.js';
 
 const TEMP_PREFIX = '.pp-tmp-';
+/** The store's own files in its root (lock, journal, commit counter): never keys, never listed. */
+const OWN_PREFIX = '.pp-store-';
+const LOCK_FILE = `${OWN_PREFIX}lock`;
+const JOURNAL_FILE = `${OWN_PREFIX}journal`;
+const COMMITS_FILE = `${OWN_PREFIX}commits`;
 const READ_BATCH = 64;
+/** How long a writer waits for a live holder of the lock before giving up: no transaction takes near that long. */
+const LOCK_WAIT_MS = 30_000;
+/** Optimistic reads that met a transaction in flight this many times read under the lock instead. */
+const OPTIMISTIC_READS = 3;
+
+const statBig = promisify((path: string, cb: (err: NodeJS.ErrnoException | null, st: BigIntStats) => void) => statCallback(path, { bigint: true }, cb));
 
 function checkKey(key: string): void {
   const parts = key.split('/');
-  if (key.startsWith('/') || parts.some((p) => p === '..' || p === '.' || p.startsWith(TEMP_PREFIX))) {
+  if (key.startsWith('/') || parts.some((p) => p === '..' || p === '.' || p.startsWith(TEMP_PREFIX) || p.startsWith(OWN_PREFIX))) {
     throw new StoreError(`invalid key ${JSON.stringify(key)}: must be relative, without '.' or '..' segments`);
   }
 }
 
+/**
+ * A key's modify index: a digest of the file's identity (inode, change times, size) and its content. Every
+ * write through the store renames a fresh inode into place with a new ctime, so the index moves on each
+ * write; it also moves when another tool rewrites the file. 48 bits keep it a safe integer; 0 means absent.
+ */
+function modifyIndexOf(info: BigIntStats, content: string): number {
+  const digest = createHash('sha256').update(`${info.ino}:${info.ctimeNs}:${info.mtimeNs}:${info.size}\0`).update(content).digest();
+  return digest.readUIntBE(0, 6) || 1;
+}
+
+/** The key's current value and modify index (index 0 when absent). */
+async function readKeyFile(path: string): Promise<{ value: string; modifyIndex: number } | undefined> {
+  try {
+    const info = await statBig(path);
+    if (info.isDirectory()) return undefined;
+    const value = await readFile(path, 'utf8');
+    return { value, modifyIndex: modifyIndexOf(info, value) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return undefined;
+    throw new StoreError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 async function listFiles(dir: string, rel: string, out: KvEntry[]): Promise<void> {
-  const items = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
     throw new StoreError(`cannot list ${dir}: ${err.message}`, { cause: err });
   });
-  const wanted = items.filter((item) => !item.name.startsWith(TEMP_PREFIX));
+  const wanted = names.filter((name) => !name.startsWith(TEMP_PREFIX) && !name.startsWith(OWN_PREFIX));
   // Reads run READ_BATCH at a time: one after another, a 1,000-app node spends its pass waiting on the disk.
   for (let i = 0; i < wanted.length; i += READ_BATCH) {
-    await Promise.all(wanted.slice(i, i + READ_BATCH).map(async (item) => {
-      const key = rel === '' ? item.name : `${rel}/${item.name}`;
-      const path = join(dir, item.name);
-      // Follow symlinks (config management links intent files in); anything unreadable fails the whole read,
-      // since a read that silently skips a key would look like that app was removed.
-      const info = item.isSymbolicLink() ? await stat(path).catch((err: Error) => { throw new StoreError(`cannot read ${path}: ${err.message}`); }) : item;
-      if (info.isDirectory()) await listFiles(path, key, out);
-      else if (info.isFile()) out.push({ key, value: await readFile(path, 'utf8') });
-      else throw new StoreError(`${path} is neither a file nor a folder: refusing a read that would skip a key`);
+    await Promise.all(wanted.slice(i, i + READ_BATCH).map(async (name) => {
+      const key = rel === '' ? name : `${rel}/${name}`;
+      const path = join(dir, name);
+      // stat follows symlinks (config management links intent files in); anything unreadable fails the whole
+      // read, since a read that silently skips a key would look like that app was removed. A key deleted since
+      // the listing is skipped: it is gone (and a transaction that deleted it makes read() read again).
+      try {
+        const info = await statBig(path);
+        if (info.isDirectory()) await listFiles(path, key, out);
+        else if (info.isFile()) {
+          const value = await readFile(path, 'utf8');
+          out.push({ key, value, modifyIndex: modifyIndexOf(info, value) });
+        } else throw new StoreError(`${path} is neither a file nor a folder: refusing a read that would skip a key`);
+      } catch (err) {
+        if (err instanceof StoreError) throw err;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw new StoreError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
+      }
     }));
   }
 }
 
-/**
- * The embedded intent store: each key is a file under `root`, written atomically. Its index is a
- * per-process generation that moves whenever the prefix's content changes; `watch` wakes on file
- * events and rescans every `rescanMs` in case an event was missed.
- */
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Watches `dir` (recursively) from now on: `signal` aborts on the first change, an error, or when `outer` aborts. */
 function watchFolder(dir: string, outer?: AbortSignal): { signal: AbortSignal; close: () => void } {
   const stop = new AbortController();
@@ -64,31 +115,65 @@ function watchFolder(dir: string, outer?: AbortSignal): { signal: AbortSignal; c
   };
 }
 
+/**
+ * The embedded intent store: each key is a file under `root`. Its prefix index is a per-process generation
+ * that moves whenever the prefix's content changes; `watch` wakes on file events and rescans every
+ * `rescanMs` in case an event was missed.
+ *
+ * Writes hold a lock file in the root (`.pp-store-lock`, made with link(2) so it never exists empty; a lock
+ * whose pid is dead is broken). Under it a transaction checks its `ifIndex` conditions, then — if it has
+ * more than one write — commits by renaming a journal of every write into the root (`.pp-store-journal`),
+ * applies the writes, bumps a commit counter and removes the journal. A crash after the journal's rename
+ * leaves it behind and the next writer, or reader, applies it again (applying is idempotent); a crash
+ * before leaves nothing. Folders without these files are plain stores already: nothing to migrate.
+ *
+ * Readers never take the lock on the way in. A reader that finds a journal waits for the lock and replays
+ * whatever journal is still there (the writer's own, if it is alive, is gone by then) instead of reading
+ * half of it; a reader whose read overlapped a commit (the journal or the counter differs after the read)
+ * reads again, and under the lock after a few tries so a stream of writes cannot starve it.
+ */
 export class FolderStore implements IntentStore {
   readonly description: string;
   private readonly generations = new Map<string, { digest: string; index: number }>();
   private counter = 0;
+  /** Serializes this instance's own lock holders, so they queue instead of polling the lock file. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly root: string, private readonly rescanMs = 1000) {
     this.description = `folder:${root}`;
   }
 
-  /** Reads every key under `prefix`, sorted. */
+  /** Reads every key under `prefix`, sorted, never showing part of a transaction. */
   async read(prefix: string): Promise<Snapshot> {
+    for (let attempt = 0; attempt < OPTIMISTIC_READS; attempt++) {
+      const before = await this.commits();
+      if (await this.journalPending()) {
+        await this.locked(() => this.replayJournal());
+        continue;
+      }
+      const entries = await this.readNow(prefix);
+      if (!(await this.journalPending()) && (await this.commits()) === before) return this.snapshotOf(prefix, entries);
+    }
+    return this.locked(async () => {
+      await this.replayJournal();
+      return this.snapshotOf(prefix, await this.readNow(prefix));
+    });
+  }
+
+  private async readNow(prefix: string): Promise<KvEntry[]> {
     const dirRel = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const entries: KvEntry[] = [];
     await listFiles(join(this.root, dirRel), dirRel, entries);
-    const matching = entries.filter((e) => e.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : 1));
-    return { index: this.generationOf(prefix, matching), entries: matching };
+    return entries.filter((e) => e.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : 1));
   }
 
-  private generationOf(prefix: string, entries: KvEntry[]): number {
+  private snapshotOf(prefix: string, entries: KvEntry[]): Snapshot {
     const digest = createHash('sha256').update(JSON.stringify(entries)).digest('hex');
     const known = this.generations.get(prefix);
-    if (known && known.digest === digest) return known.index;
+    if (known && known.digest === digest) return { index: known.index, entries };
     const next = { digest, index: ++this.counter };
     this.generations.set(prefix, next);
-    return next.index;
+    return { index: next.index, entries };
   }
 
   /** Blocks until the prefix's content differs from the one at `afterIndex`, `waitMs` passes or `signal` aborts. */
@@ -109,44 +194,202 @@ export class FolderStore implements IntentStore {
     }
   }
 
+  /** One key's value; a pending journal is replayed first, since it may hold a newer value of the key. */
   async get(key: string): Promise<string | undefined> {
     checkKey(key);
-    return readFile(join(this.root, key), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'EISDIR') return undefined;
-      throw new StoreError(`cannot read ${key}: ${err.message}`, { cause: err });
+    if (await this.journalPending()) await this.locked(() => this.replayJournal());
+    return (await readKeyFile(join(this.root, key)))?.value;
+  }
+
+  put(key: string, value: string): Promise<void> {
+    return this.transaction([{ key, value }]);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.transaction([{ key, value: null }]);
+  }
+
+  /** Every write or none, checked and applied under the store's lock (see the class comment). */
+  async transaction(writes: KvWrite[]): Promise<void> {
+    writes.forEach((w) => checkKey(w.key));
+    if (writes.length === 0) return;
+    await this.locked(async () => {
+      this.crashPoint('locked');
+      await this.replayJournal();
+      for (const w of writes) {
+        if (w.ifIndex === undefined) continue;
+        const current = (await readKeyFile(join(this.root, w.key)))?.modifyIndex ?? 0;
+        if (current !== w.ifIndex) {
+          throw new ConflictError(`${w.key} changed since it was read (modify index ${current}, expected ${w.ifIndex}): nothing written`);
+        }
+      }
+      const plain = writes.map(({ key, value }) => ({ key, value }));
+      // One write is one rename already: atomic without a journal.
+      if (plain.length === 1) return this.apply(plain);
+      await writeFileAtomic(this.journalPath(), JSON.stringify({ writes: plain }));
+      this.crashPoint('journal written');
+      await this.apply(plain);
+      await this.finishJournal();
     });
   }
 
-  async put(key: string, value: string): Promise<void> {
-    checkKey(key);
-    await writeFileAtomic(join(this.root, key), value);
-  }
-
-  async delete(key: string): Promise<void> {
-    checkKey(key);
-    await rm(join(this.root, key), { force: true });
-  }
-
-  /** Stages every value as a temp file first, then renames in order: a crash can leave only a prefix of the renames. */
-  async transaction(writes: KvWrite[]): Promise<void> {
-    writes.forEach((w) => checkKey(w.key));
-    const staged: Array<{ temp: string; path: string } | { path: string }> = [];
-    for (const w of writes) {
-      const path = join(this.root, w.key);
-      if (w.value === null) {
-        staged.push({ path });
-        continue;
-      }
-      await mkdir(join(path, '..'), { recursive: true });
-      const temp = tempPathBeside(path);
-      await writeFileAtomic(temp, w.value);
-      staged.push({ temp, path });
-    }
-    for (const s of staged) {
-      if ('temp' in s) await rename(s.temp, s.path);
-      else await rm(s.path, { force: true });
-    }
-  }
+  /**
+   * A test seam: called between the steps of a transaction. The crash tests override it to SIGKILL the
+   * process there; it does nothing otherwise.
+   */
+  protected crashPoint(_step: string): void {}
 
   async close(): Promise<void> {}
+
+  private journalPath(): string {
+    return join(this.root, JOURNAL_FILE);
+  }
+
+  private async journalPending(): Promise<boolean> {
+    try {
+      await statBig(this.journalPath());
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+      throw new StoreError(`cannot check ${this.journalPath()}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** How many journaled transactions have completed; readers compare it before and after a read. */
+  private async commits(): Promise<number> {
+    const text = await readFile(join(this.root, COMMITS_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return '0';
+      throw new StoreError(`cannot read ${join(this.root, COMMITS_FILE)}: ${err.message}`, { cause: err });
+    });
+    return Number(text) || 0;
+  }
+
+  /** Applies writes to distinct keys side by side (each waits on its own fsyncs); a repeated key keeps the order. */
+  private async apply(writes: Array<{ key: string; value: string | null }>): Promise<void> {
+    const distinct = new Set(writes.map((w) => w.key)).size === writes.length;
+    let applied = 0;
+    const one = async (w: { key: string; value: string | null }) => {
+      const path = join(this.root, w.key);
+      if (w.value === null) {
+        await rm(path, { force: true });
+        await fsyncDir(join(path, '..')).catch(() => {}); // its folder may be gone too
+      } else {
+        await writeFileAtomic(path, w.value);
+      }
+      this.crashPoint(`write ${++applied} applied`);
+    };
+    if (!distinct) {
+      for (const w of writes) await one(w);
+      return;
+    }
+    // Settle all before failing: the lock must not be released with writes still in flight.
+    const failed = (await Promise.allSettled(writes.map(one))).find((r) => r.status === 'rejected');
+    if (failed) throw new StoreError(`cannot write ${this.root}: ${(failed.reason as Error).message}`, { cause: failed.reason });
+  }
+
+  /** Marks the journaled transaction done: the counter moves before the journal goes, as readers rely on. */
+  private async finishJournal(): Promise<void> {
+    await writeFileAtomic(join(this.root, COMMITS_FILE), String((await this.commits()) + 1));
+    this.crashPoint('commit counted');
+    await rm(this.journalPath(), { force: true });
+    await fsyncDir(this.root);
+  }
+
+  /** Applies a journal a crashed writer left behind. Only called holding the lock, so no live writer owns it. */
+  private async replayJournal(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.journalPath(), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw new StoreError(`cannot read ${this.journalPath()}: ${(err as Error).message}`, { cause: err });
+    }
+    let writes: Array<{ key: string; value: string | null }>;
+    try {
+      writes = (JSON.parse(text) as { writes: Array<{ key: string; value: string | null }> }).writes;
+      writes.forEach((w) => checkKey(w.key));
+    } catch (err) {
+      // It was renamed into place whole, so this is damage from outside: guessing could apply half of it.
+      throw new StoreError(`${this.journalPath()} is unreadable (${(err as Error).message}): repair or remove it by hand`, { cause: err });
+    }
+    await this.apply(writes);
+    await this.finishJournal();
+  }
+
+  /** Runs `work` holding the store's lock: queued behind this instance's other holders, then the lock file. */
+  private locked<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      const lock = await this.acquireLock();
+      try {
+        return await work();
+      } finally {
+        await this.releaseLock(lock);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private lockPath(): string {
+    return join(this.root, LOCK_FILE);
+  }
+
+  /** Takes the lock file, breaking it when its holder is dead; resolves with this holder's content of it. */
+  private async acquireLock(): Promise<string> {
+    await mkdir(this.root, { recursive: true }).catch((err: Error) => { throw new StoreError(`cannot create ${this.root}: ${err.message}`, { cause: err }); });
+    const mine = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
+    // Written aside and linked into place, so the lock never exists without the holder's pid in it.
+    const temp = tempPathIn(this.root, 'lock');
+    await writeFile(temp, mine);
+    try {
+      const deadline = Date.now() + LOCK_WAIT_MS;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await link(temp, this.lockPath());
+          return mine;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError(`cannot lock ${this.lockPath()}: ${(err as Error).message}`, { cause: err });
+        }
+        const holder = await readFile(this.lockPath(), 'utf8').catch(() => undefined);
+        if (holder === undefined) continue; // released meanwhile
+        const pid = Number(holder.split(' ')[0]);
+        if (!processAlive(pid)) {
+          await this.breakLock(holder);
+          continue;
+        }
+        if (Date.now() > deadline) {
+          throw new StoreError(`${this.lockPath()} has been held by pid ${pid} for over ${LOCK_WAIT_MS / 1000} s; if that process is not a Platypus writer, remove the file`);
+        }
+        await sleep(Math.min(attempt, 25));
+      }
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  /**
+   * Removes a dead holder's lock. It is moved aside first and checked: if another process broke it and took
+   * the lock between our read and the move, the move took that live lock, which is linked back. (Two
+   * breakers and a third taker within those few system calls could still both hold it; a dead holder is
+   * itself rare, so that is left at this.) Stale temp files of dead writers go at the same time.
+   */
+  private async breakLock(holder: string): Promise<void> {
+    const aside = tempPathIn(this.root, 'stale-lock');
+    try {
+      await rename(this.lockPath(), aside);
+    } catch {
+      return; // someone else broke or released it
+    }
+    const moved = await readFile(aside, 'utf8').catch(() => undefined);
+    if (moved !== holder) await link(aside, this.lockPath()).catch(() => {});
+    await rm(aside, { force: true });
+    // staleTemps counts this process's idle temps as stale too; another FolderStore here may be using one.
+    const ours = `.${process.pid}.`;
+    for (const temp of await staleTemps(this.root)) if (!basename(temp).includes(ours)) await rm(temp, { force: true });
+  }
+
+  private async releaseLock(mine: string): Promise<void> {
+    const current = await readFile(this.lockPath(), 'utf8').catch(() => undefined);
+    if (current === mine) await rm(this.lockPath(), { force: true });
+  }
 }

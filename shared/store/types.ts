@@ -1,7 +1,12 @@
-/** One key/value pair of the intent store; keys are '/'-separated and never start with '/'. */
+/**
+ * One key/value pair of the intent store; keys are '/'-separated and never start with '/'. `modifyIndex`
+ * (from `read`) is the key's own index: it changes whenever the key is written, so a transaction can
+ * make a write conditional on it (`KvWrite.ifIndex`). It is never 0 for a key that exists.
+ */
 export interface KvEntry {
   key: string;
   value: string;
+  modifyIndex?: number;
 }
 
 /** Everything under a prefix at one moment, with the store's change index for that prefix. */
@@ -10,10 +15,17 @@ export interface Snapshot {
   entries: KvEntry[];
 }
 
-/** One write of a transaction: set a value, or delete a key when value is null. */
+/**
+ * One write of a transaction: set a value, or delete a key when value is null. With `ifIndex` the write
+ * is a check-and-set: it applies only while the key's modifyIndex is still `ifIndex`, where 0 means
+ * "the key does not exist"; otherwise the whole transaction fails with a ConflictError. A transaction
+ * writes each key at most once (Consul checks each operation against the writes before it in the same
+ * transaction, the folder store against the state before the transaction).
+ */
 export interface KvWrite {
   key: string;
   value: string | null;
+  ifIndex?: number;
 }
 
 /**
@@ -28,7 +40,10 @@ export interface IntentStore {
   get(key: string): Promise<string | undefined>;
   put(key: string, value: string): Promise<void>;
   delete(key: string): Promise<void>;
-  /** Applies every write or none of them. */
+  /**
+   * Applies every write or none of them, and no reader ever sees some of them without the others.
+   * Throws ConflictError, having written nothing, when a write's `ifIndex` no longer holds.
+   */
   transaction(writes: KvWrite[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -38,5 +53,13 @@ export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
+  }
+}
+
+/** A transaction refused because a key changed since it was read (a failed check-and-set): nothing was written. */
+export class ConflictError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConflictError';
   }
 }

@@ -61,7 +61,7 @@ describe('consul store faults (nock)', () => {
     const refused = `http://127.0.0.1:${await freePort()}`;
     nock(B).get(KV_PATH).query(true).reply(200, item('from-b'), { 'X-Consul-Index': '3' });
     const snap = await store(`${refused},${B}`).read('p/intent/n1/');
-    expect(snap.entries).toEqual([{ key: 'p/intent/n1/web', value: 'from-b' }]);
+    expect(snap.entries).toEqual([{ key: 'p/intent/n1/web', value: 'from-b', modifyIndex: 1 }]);
   });
 
   it('turns a connection reset into a store error at once', async () => {
@@ -86,7 +86,7 @@ describe('consul store faults (nock)', () => {
   it('moves on to the next address when one answers 5xx', async () => {
     nock(A).get(KV_PATH).query(true).reply(500, 'No cluster leader');
     nock(B).get(KV_PATH).query(true).reply(200, item('from-b'), { 'X-Consul-Index': '3' });
-    expect((await store(`${A},${B}`).read('p/intent/n1/')).entries).toEqual([{ key: 'p/intent/n1/web', value: 'from-b' }]);
+    expect((await store(`${A},${B}`).read('p/intent/n1/')).entries).toEqual([{ key: 'p/intent/n1/web', value: 'from-b', modifyIndex: 1 }]);
   });
 
   it('sends the ACL token and the stale flag', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IntentStore } from '../../../shared/store/types.js';
+import { ConflictError, type IntentStore } from '../../../shared/store/types.js';
 import { uniquePrefix } from '../../support/intent-fixtures.js';
 
 /** The behaviour every IntentStore must have; run against the folder store and a real Consul agent. */
@@ -25,7 +25,7 @@ export function storeContract(name: string, open: () => Promise<IntentStore>) {
       await store.put(`${p}/intent/web1/app`, '1');
       await store.put(`${p}/intent/web10/app`, '10');
       const snap = await store.read(`${p}/intent/web1/`);
-      expect(snap.entries).toEqual([{ key: `${p}/intent/web1/app`, value: '1' }]);
+      expect(snap.entries).toEqual([{ key: `${p}/intent/web1/app`, value: '1', modifyIndex: expect.any(Number) }]);
       expect(snap.index).toBeGreaterThan(0);
       expect((await store.read(`${p}/intent/nobody/`)).entries).toEqual([]);
     });
@@ -34,7 +34,58 @@ export function storeContract(name: string, open: () => Promise<IntentStore>) {
       fresh();
       await store.put(`${p}/n/old`, 'old');
       await store.transaction([{ key: `${p}/n/new`, value: 'new' }, { key: `${p}/n/old`, value: null }]);
-      expect((await store.read(`${p}/n/`)).entries).toEqual([{ key: `${p}/n/new`, value: 'new' }]);
+      expect((await store.read(`${p}/n/`)).entries.map(({ key, value }) => ({ key, value }))).toEqual([{ key: `${p}/n/new`, value: 'new' }]);
+    });
+
+    it('gives each key a modify index that moves when that key is written, not when another is', async () => {
+      fresh();
+      await store.put(`${p}/m/a`, '1');
+      await store.put(`${p}/m/b`, '1');
+      const indexOf = async (key: string) => (await store.read(`${p}/m/`)).entries.find((e) => e.key === key)?.modifyIndex;
+      const a1 = await indexOf(`${p}/m/a`);
+      const b1 = await indexOf(`${p}/m/b`);
+      expect(a1).toBeGreaterThan(0);
+      await store.put(`${p}/m/a`, '2');
+      const a2 = await indexOf(`${p}/m/a`);
+      expect(a2).toBeGreaterThan(0);
+      expect(a2).not.toBe(a1);
+      expect(await indexOf(`${p}/m/b`)).toBe(b1);
+    });
+
+    it('applies check-and-set writes whose indexes hold, and refuses the whole transaction when one does not', async () => {
+      fresh();
+      await store.put(`${p}/c/a`, 'a1');
+      await store.put(`${p}/c/b`, 'b1');
+      const read = async () => Object.fromEntries((await store.read(`${p}/c/`)).entries.map((e) => [e.key.slice(`${p}/c/`.length), e]));
+      const before = await read();
+      await store.transaction([
+        { key: `${p}/c/a`, value: 'a2', ifIndex: before.a!.modifyIndex! },
+        { key: `${p}/c/b`, value: null, ifIndex: before.b!.modifyIndex! },
+        { key: `${p}/c/new`, value: 'n1', ifIndex: 0 },
+        { key: `${p}/c/absent`, value: null, ifIndex: 0 },
+      ]);
+      await store.put(`${p}/c/keep`, 'k');
+      const after = await read();
+      expect(Object.keys(after)).toEqual(['a', 'keep', 'new']);
+      expect(after.a!.value).toBe('a2');
+
+      const refused = [
+        // a stale index on a set, on a delete; "absent" (0) for a key that exists, on a set and on a delete
+        [{ key: `${p}/c/a`, value: 'lost', ifIndex: before.a!.modifyIndex! }],
+        [{ key: `${p}/c/a`, value: null, ifIndex: before.a!.modifyIndex! }],
+        [{ key: `${p}/c/new`, value: 'lost', ifIndex: 0 }],
+        [{ key: `${p}/c/new`, value: null, ifIndex: 0 }],
+        // a stale index on a key that is gone
+        [{ key: `${p}/c/b`, value: 'lost', ifIndex: before.b!.modifyIndex! }],
+      ];
+      for (const failing of refused) {
+        // The writes beside the failing one (a set and a delete) must not land either.
+        const writes = [{ key: `${p}/c/other`, value: 'lost' }, { key: `${p}/c/keep`, value: null }, ...failing];
+        const refusal = await store.transaction(writes).then(() => undefined, (err: unknown) => err);
+        expect(refusal, JSON.stringify(failing)).toBeInstanceOf(ConflictError);
+        expect((refusal as Error).message).toContain(failing[0]!.key);
+        expect(await read()).toEqual(after);
+      }
     });
 
     it('answers a watch from index 0 at once and blocks on the current index until the content changes', async () => {
