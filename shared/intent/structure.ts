@@ -109,27 +109,27 @@ export const NO_PARENT_SEGMENT = v.check((path: string) => !path.split('/').incl
 export const PARENT_SEGMENT_PATTERN = '(^|/)\\.\\.(/|$)';
 
 const version = v.pipe(fields({
-  version: v.pipe(safeName('version'), v.description('Version name, also the folder the version is installed in.')),
-  url: v.pipe(matching(/^(file|https?):\/\//, 'expected a file://, http:// or https:// URL'), v.description('Where the artifact (a .tar.gz) is downloaded from.')),
-  sha256: v.pipe(matching(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'), v.description('SHA-256 of the artifact, checked before it is unpacked.')),
-  state: v.pipe(oneOf(['prepared', 'live']), v.description('prepared: downloaded and unpacked; live: also the one the service runs.')),
+  version: v.pipe(safeName('version'), v.description('Version name; the install folder is <basedir>/installs/<app>_<version>.')),
+  url: v.pipe(matching(/^(file|https?):\/\//, 'expected a file://, http:// or https:// URL'), v.description('Where the artifact (a .tar.gz) is fetched from.')),
+  sha256: v.pipe(matching(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'), v.description('SHA-256 of the artifact, checked before it is installed.')),
+  state: v.pipe(oneOf(['prepared', 'live']), v.description('prepared: installed only; live: installed and the version the service runs.')),
 }), v.description('One version of the app.'));
 
 const port = v.pipe(fields({
-  port: integer(1, 65535),
-  protocol: v.optional(oneOf(['tcp', 'udp']), 'tcp'),
+  port: v.pipe(integer(1, 65535), v.description('Port number.')),
+  protocol: v.pipe(v.optional(oneOf(['tcp', 'udp']), 'tcp'), v.description('Protocol.')),
 }), v.description('A port the app listens on, opened by pp-iptables.'));
 
 const service = v.pipe(fields({
-  command: v.pipe(command(), v.description('Program and arguments, run from the live version\'s folder.')),
+  command: v.pipe(command(), v.description('Program and arguments; the program is relative to the install folder.')),
   env: v.pipe(v.optional(env, () => ({})), v.description('Environment variables of the service.')),
   user: v.optional(v.pipe(matching(/^[a-z_][a-z0-9_-]*$/, 'expected a user name'), v.description('User the service runs as.'))),
-}), v.description('How to run the live version. Required when a version is live (a rule across fields: checked by pp validate and the agents, not by this schema).'));
+}), v.description('What runs the live version. Required when a version is live (a rule across fields: checked by pp validate and the agents, not by this schema).'));
 
 const healthFields = fields({
   http: v.optional(v.pipe(matching(/^https?:\/\//, 'expected an http:// or https:// URL'), v.description('URL that answers 2xx when the app is healthy.'))),
   command: v.optional(v.pipe(command(), v.description('Program that exits 0 when the app is healthy.'))),
-  timeoutMs: v.optional(integer(100, 600_000), 30_000),
+  timeoutMs: v.pipe(v.optional(integer(100, 600_000), 30_000), v.description('How long the app has to become healthy, in milliseconds.')),
 });
 
 /** The one rule inside health; exported so the JSON Schema can say the same with oneOf. */
@@ -137,12 +137,12 @@ export const ONE_HEALTH_CHECK = v.check((h: v.InferOutput<typeof healthFields>) 
   'expected exactly one of http or command');
 
 const health = v.pipe(healthFields, ONE_HEALTH_CHECK,
-  v.description('How pp-setlive tells that the live version is up: exactly one of http or command.'));
+  v.description('How pp-setlive tells that a version is healthy: exactly one of http (a 2xx answer) or command (exit 0).'));
 
 /** The whole app intent; its output is a fresh, defaulted AppIntent with keys in this order. */
 export const APP_INTENT = v.pipe(fields({
   schema: v.pipe(v.literal(1, 'expected schema version 1'), v.description('Version of this format.')),
-  basedir: v.pipe(matching(/^\/./, 'expected an absolute path'), NO_PARENT_SEGMENT, v.description('Absolute folder the app\'s versions are installed under.')),
+  basedir: v.pipe(matching(/^\/./, 'expected an absolute path'), NO_PARENT_SEGMENT, v.description('Absolute folder of the app on the node, without .. segments.')),
   versions: v.pipe(v.optional(v.array(version, expecting('an array')), () => []),
     v.description('Versions to keep on the node. At most one is live, and version names are unique (rules across entries: checked by pp validate and the agents, not by this schema).')),
   ports: v.pipe(v.optional(v.array(port, expecting('an array')), () => []),
@@ -150,7 +150,7 @@ export const APP_INTENT = v.pipe(fields({
   service: v.optional(service),
   health: v.optional(health),
   requires: v.pipe(v.optional(v.array(safeName('required app'), expecting('an array')), () => []),
-    v.description('Apps that must be live on the node first. An app does not require itself (checked by pp validate, which knows the app name from the key).')),
+    v.description('Apps that must be live and healthy on this node before this one is flipped. An app does not require itself (checked by pp validate and the agents, which know the app name from the key).')),
 }), v.title('Platypus app intent'), v.description(
   'What one node needs to run one app, stored as JSON at <prefix>/intent/<node>/<app>. This schema checks the structure; ' +
   'rules across fields are checked by pp validate, pp intent put and the agents: at most one live version, a service when a version is live, ' +
