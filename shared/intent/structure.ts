@@ -80,16 +80,16 @@ const command = () => v.pipe(
   v.minLength(1, 'expected at least the program to run'),
 );
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME_MESSAGE = 'expected an environment variable name (a letter or _, then letters, digits or _)';
 
-/** Exported so the JSON Schema can describe it: environment variables are read by hand (see readEnv). */
+/** The head of `env`, exported so the JSON Schema can describe env there (its entries are read by hand below). */
 export const ENV_OBJECT = plainObject();
-export const ENV_NAME_PATTERN = ENV_NAME;
 
 /**
  * Environment variables by name. Read by hand because valibot's record skips a key named __proto__
  * (and takes arrays); fromEntries keeps __proto__ as a variable instead of setting the prototype.
+ * A bad name or value is fatal, as a wrong type is.
  */
 const env = v.pipe(ENV_OBJECT, v.rawTransform(({ dataset, addIssue }) => {
   const input = dataset.value;
@@ -97,7 +97,7 @@ const env = v.pipe(ENV_OBJECT, v.rawTransform(({ dataset, addIssue }) => {
   for (const key of Object.keys(input)) {
     const value = input[key];
     const at = (origin: 'key' | 'value'): [v.ObjectPathItem] => [{ type: 'object', origin, input, key, value }];
-    if (!ENV_NAME.test(key)) addIssue({ message: ENV_NAME_MESSAGE, path: at('key'), input: key });
+    if (!ENV_NAME_PATTERN.test(key)) addIssue({ message: ENV_NAME_MESSAGE, path: at('key'), input: key });
     else if (typeof value !== 'string') addIssue({ message: expecting('a string')({ input: value } as v.BaseIssue<unknown>), path: at('value'), input: value });
     else entries.push([key, value]);
   }
