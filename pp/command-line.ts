@@ -1,97 +1,134 @@
-import { parseFlags, UsageError, type FlagSpecs } from '../shared/cli/flags.js';
-import { formatHelp, formatRows } from '../shared/cli/help-text.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { FlagSpec, FlagSpecs } from '../shared/cli/flags.js';
+import { platypusVersion } from '../shared/cli/version.js';
 import { GLOBAL_FLAGS, type PpCommand } from './command-def.js';
 import { COMMANDS } from './commands.js';
 
-/** What the command line asks for: help text to print, a usage error, or a command with its arguments. */
+/**
+ * pp's command line, parsed by commander from the command table (commands.ts): the shared flags are
+ * defined once on the program (commander takes them before or after the command words), each command
+ * has its own flags, positionals and --help.
+ */
+
+/** What the command line asks for: text to print and leave with 0 (help, version) or 2 (usage), or a command to run. */
 export type PpInvocation =
   | { kind: 'help'; text: string }
-  | { kind: 'usage'; message: string; helpCommand: string }
+  | { kind: 'usage'; text: string }
   | { kind: 'run'; command: PpCommand; args: Record<string, unknown>; rest: string[] };
 
-const ABOUT = 'The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans.';
-const EPILOGUE = 'pp --version prints the version.\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences.';
-const ALL_FLAGS: FlagSpecs = Object.assign({}, GLOBAL_FLAGS, ...COMMANDS.map((c) => c.flags));
+const ABOUT = 'The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans; the intent\'s JSON Schema.';
+const EPILOGUE = '\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences.';
+const GROUPS: Readonly<Record<string, string>> = { intent: 'write, read, list, remove, drain and diff app intent' };
 
-const usageOf = (c: PpCommand): string => [c.path, ...c.args.map((a) => (a.startsWith('[') ? a : `<${a}>`))].join(' ');
+/** A flag of the command table as a commander option: `--name <name>` unless boolean, its default and choices. */
+function toOption(name: string, spec: FlagSpec): Option {
+  const flags = `${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.type === 'boolean' ? '' : ` <${name}>`}`;
+  const option = new Option(flags, spec.describe);
+  if (spec.default !== undefined && spec.type !== 'boolean') option.default(spec.default);
+  if (spec.choices) option.choices(spec.choices);
+  if (spec.type === 'number') option.argParser((text) => {
+    const value = text.trim() === '' ? NaN : Number(text);
+    if (!Number.isFinite(value)) throw new InvalidArgumentError('expected a number.');
+    return value;
+  });
+  if (spec.hidden) option.hideHelp();
+  return option;
+}
+
+/** The values of `flags` from commander's options, false for an absent boolean. */
+function flagValues(flags: FlagSpecs, opts: Record<string, unknown>): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(flags)) {
+    const value = opts[new Option(`--${name}`).attributeName()];
+    values[name] = value === undefined && spec.type === 'boolean' ? false : value;
+  }
+  return values;
+}
+
+const wordsOf = (cmd: Command): string[] => (cmd.parent ? [...wordsOf(cmd.parent), cmd.name()] : []);
 const isWord = (arg: string): boolean => arg === '-' || !arg.startsWith('-');
 
-/** The --help page of the whole CLI (`group` undefined), of one command group (intent), or of one command. */
-export function ppHelp(group?: string, command?: PpCommand): string {
-  if (command) {
-    const extra = command.passThrough ? ' [agent flags…]' : '';
-    return formatHelp({ usage: `pp ${usageOf(command)} [options]${extra}`, about: command.describe, flags: { ...GLOBAL_FLAGS, ...command.flags }, epilogue: EPILOGUE });
+/** Leaf commands under `cmd`, so pp's help lists every command with its full words (intent put, not put). */
+const leafCommands = (cmd: Command): Command[] => cmd.commands.flatMap((c) => (c.commands.length ? leafCommands(c) : [c]));
+const commandTerm = (cmd: Command): string =>
+  [...wordsOf(cmd), ...cmd.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`))].join(' ');
+
+/**
+ * A pass-through command's positional (pp plan's agent) is the first of its choices among the words, so the value of an
+ * agent flag placed before it (`pp plan --log-level debug setlive`) is passed on rather than taken for the agent.
+ */
+function takePositional(cmd: Command, command: PpCommand, rest: string[]): Record<string, string> {
+  const [arg] = command.args;
+  const name = arg!.replace(/^\[(.*)\]$/, '$1');
+  const at = rest.findIndex((w) => isWord(w) && (!command.choices || command.choices.includes(w)));
+  if (at < 0) {
+    const words = rest.filter(isWord).map((w) => JSON.stringify(w)).join(', ');
+    cmd.error(`error: expected <${name}>, one of ${command.choices?.join(', ')}${words ? `; got ${words}` : ''}`, { code: 'commander.invalidArgument' });
   }
-  const listed = COMMANDS.filter((c) => !group || c.path.startsWith(`${group} `));
-  return formatHelp({
-    usage: `pp ${group ? `${group} ` : ''}<command> [options]`, about: ABOUT, flags: GLOBAL_FLAGS, epilogue: EPILOGUE,
-    sections: [['Commands', formatRows(listed.map((c) => [`pp ${usageOf(c)}`, c.describe] as const))]],
+  return { [name]: rest.splice(at, 1)[0]! };
+}
+
+/** Adds `command` under `parent`: its positionals, flags, help, and an action that hands the parsed values to `found`. */
+function addCommand(parent: Command, command: PpCommand, found: (invocation: PpInvocation) => void): void {
+  const words = command.path.split(' ');
+  const cmd = parent.command(words.at(-1)!).description(command.describe).showHelpAfterError(`Run pp ${command.path} --help for usage.`);
+  for (const arg of command.args) cmd.argument(arg.startsWith('[') ? arg : `<${arg}>`, command.choices ? `one of ${command.choices.join(', ')}` : undefined);
+  for (const [name, spec] of Object.entries(command.flags)) cmd.addOption(toOption(name, spec));
+  if (command.passThrough) {
+    cmd.allowUnknownOption().allowExcessArguments().usage(`[options] ${command.args.map((a) => (a.startsWith('[') ? a : `<${a}>`)).join(' ')} [agent flags…]`);
+  }
+  cmd.addHelpText('after', EPILOGUE);
+  cmd.action((...params: unknown[]) => {
+    const opts = { ...flagValues(GLOBAL_FLAGS, cmd.optsWithGlobals()), ...flagValues(command.flags, cmd.opts()) };
+    if (command.passThrough) {
+      const rest = [...cmd.args];
+      found({ kind: 'run', command, args: { ...opts, ...takePositional(cmd, command, rest) }, rest });
+      return;
+    }
+    const positionals = Object.fromEntries(command.args.map((a, i) => [a.replace(/^\[(.*)\]$/, '$1'), params[i] as string | undefined]));
+    found({ kind: 'run', command, args: { ...opts, ...positionals }, rest: [] });
   });
 }
 
-/** The command names at the top level, or within `group`. */
-function subcommands(group?: string): string[] {
-  const words = COMMANDS.map((c) => c.path.split(' ')).filter((w) => !group || w[0] === group).map((w) => w[group ? 1 : 0]!);
-  return [...new Set(words)];
-}
-
-/** The command named by the leading words, or the group word when a subcommand is missing; throws UsageError. */
-function findCommand(words: string[]): { group?: string; command?: PpCommand } {
-  const [first, second] = words;
-  if (first === undefined) return {};
-  const inGroup = COMMANDS.filter((c) => c.path.split(' ')[0] === first);
-  if (inGroup.length === 0) throw new UsageError(`unknown command ${JSON.stringify(first)}: expected one of ${subcommands().join(', ')}`);
-  const single = inGroup.find((c) => c.path === first);
-  if (single) return { command: single };
-  const command = inGroup.find((c) => c.path === `${first} ${second}`);
-  if (second !== undefined && !command) throw new UsageError(`unknown ${first} subcommand ${JSON.stringify(second)}: expected one of ${subcommands(first).join(', ')}`);
-  return command ? { group: first, command } : { group: first };
-}
-
-/** Where a pass-through command's positional is in `rest`: the first of its choices; throws UsageError when none is there. */
-function passThroughPositional(command: PpCommand, name: string, rest: string[]): number {
-  if (!command.choices) return rest.findIndex(isWord);
-  const at = rest.findIndex((w) => isWord(w) && command.choices!.includes(w));
-  if (at < 0) throw new UsageError(`${command.path}: expected <${name}>, one of ${command.choices.join(', ')}${rest.some(isWord) ? `; got ${rest.filter(isWord).map((w) => JSON.stringify(w)).join(', ')}` : ''}`);
-  return at;
-}
-
-/** Names the command's positionals from `rest` (command words already removed); throws UsageError when some are missing or left over. */
-function namePositionals(command: PpCommand, rest: string[]): Record<string, string | undefined> {
-  const named: Record<string, string | undefined> = {};
-  for (const arg of command.args) {
-    const name = arg.replace(/^\[(.*)\]$/, '$1');
-    const at = command.passThrough ? passThroughPositional(command, name, rest) : rest.length > 0 ? 0 : -1;
-    if (at < 0 && name === arg) throw new UsageError(`${command.path}: missing <${name}>`);
-    named[name] = at < 0 ? undefined : rest.splice(at, 1)[0];
+/** The commander program for `commands`; `found` receives the command to run, output goes to `write`. */
+export function ppProgram(found: (invocation: PpInvocation) => void, write: { out(text: string): void; err(text: string): void }): Command {
+  const program = new Command('pp')
+    .description(ABOUT)
+    .version(`pp ${platypusVersion()}`, '--version', 'print the version and exit')
+    .helpCommand(false)
+    .configureHelp({ showGlobalOptions: true, visibleCommands: leafCommands, subcommandTerm: commandTerm })
+    .configureOutput({ writeOut: write.out, writeErr: write.err, outputError: (text, to) => to(`pp: ${text.replace(/^error: /, '')}`) })
+    .showHelpAfterError('Run pp --help for usage.')
+    .exitOverride()
+    .addHelpText('after', EPILOGUE);
+  for (const [name, spec] of Object.entries(GLOBAL_FLAGS)) program.addOption(toOption(name, spec));
+  const groups = new Map<string, Command>();
+  for (const command of COMMANDS) {
+    const words = command.path.split(' ');
+    let parent = program;
+    if (words.length > 1) {
+      const group = words[0]!;
+      if (!groups.has(group)) {
+        groups.set(group, program.command(group).description(GROUPS[group] ?? '').showHelpAfterError(`Run pp ${group} --help for usage.`).addHelpText('after', EPILOGUE));
+      }
+      parent = groups.get(group)!;
+    }
+    addCommand(parent, command, found);
   }
-  if (!command.passThrough && rest.length > 0) throw new UsageError(`${command.path}: unexpected argument ${JSON.stringify(rest[0])}`);
-  return named;
+  return program;
 }
 
-function invocation(argv: readonly string[], help: boolean, found: { group?: string; command?: PpCommand }): PpInvocation {
-  const { group, command } = found;
-  if (help) return { kind: 'help', text: ppHelp(group, command) };
-  if (!command) throw new UsageError(`missing the ${group ? `${group} subcommand` : 'command'}: one of ${subcommands(group).join(', ')}`);
-  const parsed = parseFlags({ ...GLOBAL_FLAGS, ...command.flags }, argv, { passUnknown: command.passThrough === true });
-  const rest = [...parsed.rest];
-  for (const word of command.path.split(' ')) rest.splice(rest.indexOf(word), 1);
-  return { kind: 'run', command, args: { ...parsed.values, ...namePositionals(command, rest) }, rest };
-}
-
-/** Parses pp's argv: global flags anywhere, command words, the command's flags and positionals. */
+/** Parses pp's argv; help, version and usage errors come back as the text to print. */
 export function parsePpArgs(argv: readonly string[]): PpInvocation {
-  let helpCommand = 'pp';
+  let out = '';
+  let err = '';
+  let invocation: PpInvocation | undefined;
+  const program = ppProgram((found) => { invocation = found; }, { out: (t) => { out += t; }, err: (t) => { err += t; } });
   try {
-    // First pass with every command's flags: enough to tell the command words from flag values.
-    const first = parseFlags(ALL_FLAGS, argv, { passUnknown: true });
-    const words = first.rest.filter(isWord);
-    if (COMMANDS.some((c) => c.path.startsWith(`${words[0]} `))) helpCommand = `pp ${words[0]}`;
-    const found = findCommand(words);
-    helpCommand = ['pp', found.command?.path ?? found.group].filter(Boolean).join(' ');
-    return invocation(argv, first.help, found);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    return { kind: 'usage', message: err.message, helpCommand };
+    program.parse([...argv], { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    return error.exitCode === 0 ? { kind: 'help', text: out } : { kind: 'usage', text: err };
   }
+  return invocation ?? { kind: 'usage', text: err };
 }

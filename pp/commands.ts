@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
+import { agentNames } from '../shared/agent-list.js';
 import { appIntentKey } from '../shared/keys.js';
 import { defineCommand, withStore, type PpCommand } from './command-def.js';
 import { diffIntent } from './diff.js';
 import { drainNodes, getIntent, listIntent, putIntent, removeIntent } from './intent-commands.js';
-import { AGENTS, runPlan } from './plan-command.js';
+import { runPlan } from './plan-command.js';
 import { checkedSpec, readSpecText } from './read-spec.js';
 import { collectStatus, renderStatus } from './status.js';
 
@@ -65,7 +66,15 @@ export const COMMANDS: readonly PpCommand[] = [
     }),
   }),
   defineCommand({
-    path: 'plan', args: ['agent'], passThrough: true, choices: [...AGENTS, ...AGENTS.map((a) => `pp-${a}`)],
+    path: 'schema', args: [], flags: {}, describe: 'print the JSON Schema of app intent, for editors and CI (a copy is schema/intent.schema.json)',
+    run: async () => {
+      // Loaded here only: the JSON Schema converter is needed by this command alone.
+      const { intentJsonSchemaText } = await import('../shared/intent/json-schema.js');
+      out(intentJsonSchemaText());
+    },
+  }),
+  defineCommand({
+    path: 'plan', args: ['agent'], passThrough: true, choices: [...agentNames(), ...agentNames().map((a) => `pp-${a}`)],
     describe: 'print what an agent would do on this host now (runs it with --dry-run; other flags go to the agent)',
     flags: {
       node: { type: 'string', default: process.env.PLATYPUS_NODE ?? hostname(), describe: 'node whose intent is planned (env PLATYPUS_NODE)' },

@@ -1,13 +1,8 @@
 #!/usr/bin/env node
-import { platypusVersion, wantsVersion } from '../shared/cli/version.js';
 import { parsePpArgs } from './command-line.js';
 import { CliError } from './read-spec.js';
 
 const EXIT_USAGE = 2;
-if (wantsVersion(process.argv.slice(2))) {
-  process.stdout.write(`pp ${platypusVersion()}\n`);
-  process.exit(0);
-}
 const invocation = parsePpArgs(process.argv.slice(2));
 
 if (invocation.kind === 'help') {
@@ -15,7 +10,7 @@ if (invocation.kind === 'help') {
   process.exit(0);
 }
 if (invocation.kind === 'usage') {
-  process.stderr.write(`pp: ${invocation.message}\nRun ${invocation.helpCommand} --help for usage.\n`);
+  process.stderr.write(invocation.text);
   process.exit(EXIT_USAGE);
 }
 

@@ -1,6 +1,9 @@
 /** Names that become folder names (node, app, version) must not escape a folder or hide in a listing. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$/;
 
+/** The names nameProblem accepts, as one pattern (SAFE_NAME without '..'), for schemas that need a regex. */
+export const SAFE_NAME_PATTERN = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$/;
+
 /** Returns why `name` is unsafe as a node, app or version name, or undefined when it is safe. */
 export function nameProblem(name: unknown): string | undefined {
   if (typeof name !== 'string') return 'expected a string';

@@ -1,6 +1,8 @@
+import type * as v from 'valibot';
+
 /**
- * Collecting what is wrong with an untrusted intent value, field by field, so one error names every
- * problem at once (an operator fixes them in one edit instead of one per failed put).
+ * What is wrong with an untrusted intent value, field by field, so one error names every problem at
+ * once (an operator fixes them in one edit instead of one per failed put).
  */
 
 /** One step from the intent's top to a field: an object key or an array index. */
@@ -18,16 +20,9 @@ export interface Problem {
   fatal: boolean;
 }
 
-/** Records a problem at `path` and returns undefined, so a reader can `return report(...)`. */
-export function report(problems: Problem[], path: PathPart[], message: string, fatal = false): undefined {
+/** Records a problem at `path`. */
+export function report(problems: Problem[], path: PathPart[], message: string, fatal = false): void {
   problems.push({ path, message, fatal });
-  return undefined;
-}
-
-/** True when a problem recorded at index `from` or later is fatal (its value is unusable). */
-export function hasFatal(problems: readonly Problem[], from: number): boolean {
-  for (let i = from; i < problems.length; i++) if (problems[i]?.fatal) return true;
-  return false;
 }
 
 /** Names the JSON type of `value` for a message; arrays, null, NaN and Infinity are told apart from their typeof. */
@@ -38,26 +33,13 @@ export function typeName(value: unknown): string {
   return typeof value;
 }
 
-/** Records a fatal "expected a string, got number" (or "missing: expected a string" for an absent field). */
-export function wrongType(problems: Problem[], path: PathPart[], expected: string, value: unknown): undefined {
-  const message = value === undefined ? `missing: expected ${expected}` : `expected ${expected}, got ${typeName(value)}`;
-  return report(problems, path, message, true);
-}
-
-/** Returns `value` as a key/value object (not null, not an array), or records a fatal type problem. */
-export function readObject(problems: Problem[], path: PathPart[], value: unknown): Record<string, unknown> | undefined {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  return wrongType(problems, path, 'an object', value);
-}
-
-/** Reads an own property only: "constructor" or "toString" must never be found on the prototype. */
-export function own(obj: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(obj, key) ? obj[key] : undefined;
-}
-
-/** Records "unknown field" at each own key of `obj` not in `known`: a misspelt field must not be silently ignored. */
-export function reportUnknown(problems: Problem[], path: PathPart[], obj: Record<string, unknown>, known: ReadonlySet<string>): void {
-  for (const key of Object.keys(obj)) if (!known.has(key)) report(problems, [...path, key], 'unknown field');
+/** Valibot's issues as problems, in the order found: the path by keys and indexes, fatal for anything but a failed pattern or range. */
+export function problemsFromIssues(issues: readonly v.BaseIssue<unknown>[]): Problem[] {
+  return issues.map((issue) => ({
+    path: (issue.path ?? []).map((item) => item.key as PathPart),
+    message: issue.message,
+    fatal: issue.kind !== 'validation',
+  }));
 }
 
 /** Formats a path as messages name fields: `versions[0].sha256`, `service.env.1BAD`, or "(top level)". */

@@ -10,7 +10,7 @@ const run = (...argv: string[]) => {
 const usage = (...argv: string[]) => {
   const inv = parsePpArgs(argv);
   if (inv.kind !== 'usage') throw new Error(`expected a usage error, got ${inv.kind}`);
-  return `${inv.message} | ${inv.helpCommand}`;
+  return inv.text;
 };
 // pp plan accepts every agent of agents/agents.json, by name or program name.
 const agentChoices = [...agentNames(), ...agentNames().map((a) => `pp-${a}`)].join(', ');
@@ -26,38 +26,47 @@ describe('pp command line', () => {
       path: 'intent put', args: { store: 'folder:/s', node: 'web1,web2', app: 'hello', file: 'x.json' },
     });
     expect(run('intent', 'get', 'n1', 'a', '--prefix=p').args).toMatchObject({ prefix: 'p', node: 'n1', app: 'a' });
+    expect(run('intent', 'put', 'n1', 'a', '--file', 'x', '--prefix', 'p', '--store', 's').args).toMatchObject({ prefix: 'p', store: 's', file: 'x' });
     expect(run('intent', 'ls').args.node).toBeUndefined();
+    expect(run('intent', 'ls').args.prefix).toBe(process.env.PLATYPUS_PREFIX ?? 'platypus');
     expect(run('status', 'n1', '--json').args).toMatchObject({ node: 'n1', json: true });
+    expect(run('status').args).toMatchObject({ json: false });
     expect(run('validate', 'spec.json').args).toMatchObject({ file: 'spec.json', app: 'app' });
+    expect(run('schema').path).toBe('schema');
   });
 
   it('passes everything pp plan does not know through to the agent, in order', () => {
     const plan = run('plan', 'setlive', '--node', 'n1', '--service-dir', '/sv', '--once', '--stage-dir=/st');
     expect(plan.args).toMatchObject({ agent: 'setlive', node: 'n1', json: false });
     expect(plan.rest).toEqual(['--service-dir', '/sv', '--once', '--stage-dir=/st']);
-    const before = run('plan', '--log-level', 'debug', 'pp-setlive', '--keep', '1');
-    expect(before.args).toMatchObject({ agent: 'pp-setlive' });
+    const before = run('plan', '--log-level', 'debug', 'pp-setlive', '--keep', '1', '--json', '--prefix', 'p');
+    expect(before.args).toMatchObject({ agent: 'pp-setlive', json: true, prefix: 'p' });
     expect(before.rest).toEqual(['--log-level', 'debug', '--keep', '1']);
-    expect(usage('plan', '--log-level', 'debug', 'nosuch')).toBe(`plan: expected <agent>, one of ${agentChoices}; got "debug", "nosuch" | pp plan`);
+    expect(usage('plan', '--log-level', 'debug', 'nosuch')).toBe(
+      `pp: expected <agent>, one of ${agentChoices}; got "debug", "nosuch"\nRun pp plan --help for usage.\n`);
   });
 
   it('explains a missing or unknown command, a missing or extra positional, and an unknown flag', () => {
-    expect(usage()).toBe('missing the command: one of intent, validate, status, plan | pp');
-    expect(usage('intent')).toBe('missing the intent subcommand: one of put, get, ls, rm, drain, diff | pp intent');
-    expect(usage('deploy')).toBe('unknown command "deploy": expected one of intent, validate, status, plan | pp');
-    expect(usage('intent', 'move')).toMatch(/^unknown intent subcommand "move".* \| pp intent$/);
-    expect(usage('intent', 'put', 'n1')).toBe('intent put: missing <app> | pp intent put');
-    expect(usage('intent', 'drain', 'n1', 'n2')).toBe('intent drain: unexpected argument "n2" | pp intent drain');
-    expect(usage('intent', 'get', 'n1', 'a', '--file', 'x')).toBe('unknown flag --file | pp intent get');
-    expect(usage('plan')).toBe(`plan: expected <agent>, one of ${agentChoices} | pp plan`);
+    expect(usage()).toMatch(/^Usage: pp \[options\] \[command\]\n[^]*intent put <node> <app>/);
+    expect(usage('intent')).toMatch(/^Usage: pp intent \[options\] \[command\]\n[^]*intent diff <node> <app>/);
+    expect(usage('intent')).not.toContain('validate <file>');
+    expect(usage('deploy')).toBe("pp: unknown command 'deploy'\nRun pp --help for usage.\n");
+    expect(usage('intent', 'pt')).toBe("pp: unknown command 'pt'\n(Did you mean put?)\nRun pp intent --help for usage.\n");
+    expect(usage('intent', 'put', 'n1')).toBe("pp: missing required argument 'app'\nRun pp intent put --help for usage.\n");
+    expect(usage('intent', 'drain', 'n1', 'n2')).toBe("pp: too many arguments for 'drain'. Expected 1 argument but got 2.\nRun pp intent drain --help for usage.\n");
+    expect(usage('intent', 'get', 'n1', 'a', '--file', 'x')).toBe("pp: unknown option '--file'\nRun pp intent get --help for usage.\n");
+    expect(usage('intent', 'ls', '--store')).toMatch(/^pp: option '--store <store>' argument missing\n/);
+    expect(usage('plan')).toBe("pp: missing required argument 'agent'\nRun pp plan --help for usage.\n");
   });
 
-  it('prints help for the whole CLI, a group and a command', () => {
-    expect(help('--help')).toMatch(/^Usage: pp <command> \[options\][^]*pp intent put <node> <app>[^]*pp plan <agent>[^]*--store VALUE[^]*Exit codes: /);
-    expect(help('intent', '-h')).not.toContain('pp validate');
+  it('prints help for the whole CLI, a group and a command, and the version', () => {
+    expect(help('--help')).toMatch(/^Usage: pp \[options\] \[command\][^]*--store <store>[^]*intent put <node> <app>[^]*schema[^]*plan <agent>[^]*Exit codes: /);
+    expect(help('intent', '-h')).not.toContain('validate <file>');
     const put = help('intent', 'put', '--help');
-    expect(put).toMatch(/^Usage: pp intent put <node> <app> \[options\]/);
-    expect(put).toMatch(/-f, --file VALUE +spec JSON file/);
-    expect(put).toMatch(/--prefix VALUE .*\[default: /);
+    expect(put).toMatch(/^Usage: pp intent put \[options\] <node> <app>\n/);
+    expect(put).toMatch(/-f, --file <file> +spec JSON file/);
+    expect(put).toMatch(/Global Options:[^]*--prefix <prefix> .*\(default:/);
+    expect(help('plan', '--help')).toMatch(/^Usage: pp plan \[options\] <agent> \[agent flags…\]\n[^]*one of preparer, iptables, setlive/);
+    expect(help('--version')).toMatch(/^pp \d+\.\d+\.\d+\n$/);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -86,23 +86,45 @@ describe('pp validate', () => {
   });
 });
 
+describe('pp schema', () => {
+  it('prints the JSON Schema that schema/intent.schema.json holds, naming the rules it cannot check', async () => {
+    const printed = await pp(['schema']);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toBe(await readFile(new URL('../../schema/intent.schema.json', import.meta.url), 'utf8'));
+    const schema = JSON.parse(printed.stdout);
+    expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
+    expect(schema.required).toEqual(['schema', 'basedir']);
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.description).toContain('at most one live version, a service when a version is live');
+    expect(schema.properties.service.description).toContain('Required when a version is live');
+  });
+});
+
 describe('pp usage', () => {
-  it('prints help on stdout with exit 0, for pp and for a command', async () => {
+  it('prints help on stdout with exit 0, for pp and for a command, and the version', async () => {
     const top = await pp(['--help']);
     expect(top.code).toBe(0);
-    expect(top.stdout).toContain('pp intent put <node> <app>');
+    expect(top.stdout).toContain('intent put <node> <app>');
     const put = await pp(['intent', 'put', '--help']);
     expect(put.code).toBe(0);
-    expect(put.stdout).toMatch(/-f, --file VALUE/);
+    expect(put.stdout).toMatch(/-f, --file <file>/);
+    const version = await pp(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^pp \d+\.\d+\.\d+\n$/);
   });
 
-  it('refuses a missing command, a missing positional and an unknown flag with exit 2 and a hint', async () => {
+  it('refuses a missing command, an unknown command, a missing positional and an unknown flag with exit 2 and a hint', async () => {
     const none = await pp([]);
     expect(none.code).toBe(2);
-    expect(none.stderr).toBe('pp: missing the command: one of intent, validate, status, plan\nRun pp --help for usage.\n');
+    expect(none.stderr).toMatch(/^Usage: pp \[options\] \[command\]\n/);
+    const unknown = await pp(['deploy']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe("pp: unknown command 'deploy'\nRun pp --help for usage.\n");
     const missing = await pp(['intent', 'get', 'web1']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toBe('pp: intent get: missing <app>\nRun pp intent get --help for usage.\n');
-    expect((await pp(['status', '--bogus'])).stderr).toContain('pp: unknown flag --bogus\n');
+    expect(missing.stderr).toBe("pp: missing required argument 'app'\nRun pp intent get --help for usage.\n");
+    const bogus = await pp(['status', '--bogus']);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toContain("pp: unknown option '--bogus'\n");
   });
 });
