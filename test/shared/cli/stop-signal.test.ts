@@ -23,6 +23,6 @@ describe('an agent daemon and SIGTERM', () => {
     await eventually(() => agent.stderr().includes('"action":"refuse"'), 20_000, 'first pass');
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toEqual({ code: 0, signal: null });
-    expect(agent.stderr()).toContain('stopping after the action in flight');
+    expect(agent.stderr()).toContain('"action":"stop","signal":"SIGTERM"');
   });
 });
