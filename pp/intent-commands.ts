@@ -1,6 +1,7 @@
 import { appIntentKey, DRAINED_MARKER, drainedKey, intentSerialKey, nodeIntentPrefix } from '../shared/keys.js';
 import { assertSafeName } from '../shared/names.js';
 import { ConflictError, type IntentStore, type KvEntry, type KvWrite } from '../shared/store/types.js';
+import { basedirConflicts } from '../shared/intent/node-intent.js';
 import { checkedSpec, CliError } from './read-spec.js';
 
 /** Consul's limit on operations in one transaction. */
@@ -46,15 +47,45 @@ async function updateNode(store: IntentStore, prefix: string, node: string, plan
   }
 }
 
+/** The app name, or a usage error (exit 2) when it could not be a key and a folder name. */
+function appName(app: string): string {
+  try {
+    assertSafeName('app', app);
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+  return app;
+}
+
 const isMarker = (key: string) => key.endsWith(`/${DRAINED_MARKER}`);
+
+/** Refuses a put whose basedir is shared with, inside or around another app's already on the node (the agents would refuse both). */
+function refuseSharedBasedir(prefix: string, node: string, app: string, value: string, entries: KvEntry[]): void {
+  const base = nodeIntentPrefix(prefix, node);
+  const basedirs = new Map<string, { basedir: string }>([[app, JSON.parse(value) as { basedir: string }]]);
+  for (const e of entries) {
+    const other = e.key.slice(base.length);
+    if (other === app || isMarker(e.key) || other.includes('/')) continue;
+    try {
+      const basedir = (JSON.parse(e.value) as { basedir?: unknown }).basedir;
+      if (typeof basedir === 'string') basedirs.set(other, { basedir });
+    } catch {
+      // another app's unreadable intent is the agents' to report
+    }
+  }
+  const problem = basedirConflicts(basedirs).get(app);
+  if (problem) throw new CliError(`node ${node}: app ${app}: field basedir: ${problem}`, 2);
+}
 
 /** Validates the spec once per node key, then writes it to every node (and lifts a drained marker) in transactions. */
 export async function putIntent(store: IntentStore, prefix: string, nodeList: string, app: string, text: string): Promise<string[]> {
+  appName(app);
   const nodes = nodesOf(nodeList);
   const keys = nodes.map((n) => appIntentKey(prefix, n, app));
   const value = checkedSpec(`key ${keys[0]!}`, app, text);
   for (const node of nodes) {
     await updateNode(store, prefix, node, (entries) => {
+      refuseSharedBasedir(prefix, node, app, value, entries);
       const writes: KvWrite[] = [{ key: appIntentKey(prefix, node, app), value }];
       if (entries.some((e) => isMarker(e.key))) writes.push({ key: drainedKey(prefix, node), value: null });
       return writes;
@@ -65,6 +96,7 @@ export async function putIntent(store: IntentStore, prefix: string, nodeList: st
 
 /** The stored intent JSON of one app, pretty-printed; CliError 4 when absent. */
 export async function getIntent(store: IntentStore, prefix: string, node: string, app: string): Promise<string> {
+  appName(app);
   const key = appIntentKey(prefix, nodesOf(node)[0]!, app);
   const value = await store.get(key);
   if (value === undefined) throw new CliError(`no intent at ${key}`, 4);
@@ -94,6 +126,7 @@ export async function listIntent(store: IntentStore, prefix: string, node?: stri
  * transaction, so agents can tell an intended empty node from a store that lost its data.
  */
 export async function removeIntent(store: IntentStore, prefix: string, nodeList: string, app: string): Promise<void> {
+  appName(app);
   for (const node of nodesOf(nodeList)) {
     const key = appIntentKey(prefix, node, app);
     await updateNode(store, prefix, node, (entries) => {

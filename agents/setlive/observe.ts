@@ -36,6 +36,8 @@ export interface AppObserved {
   stale: boolean;
   /** Why a flip to the intended version is held: the same attempt failed its health check recently. */
   held?: string;
+  /** Why this app's part of the host could not be read (e.g. its basedir's parent is a file): that app fails, no other. */
+  error?: string;
 }
 
 export interface SetliveObserved {
@@ -47,6 +49,10 @@ export interface SetliveObserved {
 const PROBE_LIMIT_MS = 5000;
 const NO_LINK: LinkState = { kind: 'missing', valid: false };
 const UNSUPERVISED: SvStatus = { state: 'unsupervised', seconds: 0, wantUp: false, wantDown: false, text: 'no service folder' };
+
+const UNOBSERVED: AppObserved = {
+  staged: false, current: NO_LINK, last: NO_LINK, installed: false, logMain: false, link: NO_LINK, status: UNSUPERVISED, temps: [], stale: false,
+};
 
 const readText = (path: string) => readFile(path, 'utf8').catch(() => undefined);
 const mtimeMs = async (path: string) => (await lstat(path).catch(() => undefined))?.mtimeMs ?? 0;
@@ -106,6 +112,12 @@ async function observeApp(app: string, intent: AppIntent | undefined, config: Se
 export async function observeSetlive(intent: NodeIntent, config: SetliveConfig): Promise<SetliveObserved> {
   const names = new Set([...intent.apps.keys(), ...(await stagedApps(config))]);
   const apps = new Map<string, AppObserved>();
-  await Promise.all([...names].map(async (app) => apps.set(app, await observeApp(app, intent.apps.get(app), config))));
+  await Promise.all([...names].map(async (app) => {
+    try {
+      apps.set(app, await observeApp(app, intent.apps.get(app), config));
+    } catch (err) {
+      apps.set(app, { ...UNOBSERVED, error: `cannot observe ${app} on this host: ${(err as Error).message}` });
+    }
+  }));
   return { apps, stageLeftovers: await staleTemps(config.stageDir) };
 }

@@ -81,6 +81,7 @@ function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed
   const details = { current: versionOfInstall(app, o.current.target) ?? null, last: versionOfInstall(app, o.last.target) ?? null };
   const leftovers = [...o.temps, ...(stageLeftovers.get(app) ?? [])];
   const cleanup: SetliveAction[] = leftovers.length > 0 ? [{ kind: 'clean-leftovers', app, paths: leftovers }] : [];
+  if (o.error) return { app, version: live?.version, actions: [], error: o.error, details };
   if (!live) {
     // Nothing is meant to run: a service we still run is stopped (its folder stays, so it can come back).
     const stop: SetliveAction[] = o.staged && mayRun(o.status) ? [{ kind: 'stop', app, dir: stagePath(config, app) }] : [];
@@ -131,6 +132,9 @@ export function planSetlive(node: NodeIntent, observed: SetliveObserved, config:
   const removed = [...observed.apps].filter(([app, o]) => o.staged && !node.apps.has(app) && !isKept(node, app)).map(([app]) => app);
   const stageLeftovers = assignLeftovers(observed.stageLeftovers, [...node.apps.keys(), ...removed]);
   for (const [app, intent] of node.apps) plans.push(planIntended(app, intent, node, observed, config, stageLeftovers));
-  for (const app of removed) plans.push(planRemoval(app, observed.apps.get(app)!, config, stageLeftovers));
+  for (const app of removed) {
+    const o = observed.apps.get(app)!;
+    plans.push(o.error ? { app, actions: [], error: o.error } : planRemoval(app, o, config, stageLeftovers));
+  }
   return plans;
 }

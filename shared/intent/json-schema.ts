@@ -1,5 +1,5 @@
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
-import { APP_INTENT, ENV_NAME_PATTERN, ENV_OBJECT, NO_PARENT_SEGMENT, ONE_HEALTH_CHECK, PARENT_SEGMENT_PATTERN } from './structure.js';
+import { APP_INTENT, ENV_NAME_PATTERN, ENV_OBJECT, ONE_HEALTH_CHECK } from './structure.js';
 
 /**
  * The app intent as JSON Schema (draft-07), generated from the valibot schema so the two cannot drift,
@@ -18,7 +18,6 @@ export function intentJsonSchema(): JsonSchema {
       return undefined;
     },
     overrideAction: ({ valibotAction, jsonSchema }) => {
-      if (valibotAction === NO_PARENT_SEGMENT) return { ...jsonSchema, not: { pattern: PARENT_SEGMENT_PATTERN } };
       if (valibotAction === ONE_HEALTH_CHECK) return { ...jsonSchema, oneOf: [{ required: ['http'] }, { required: ['command'] }] };
       return undefined;
     },

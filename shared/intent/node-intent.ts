@@ -37,6 +37,10 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
     if (result.ok) apps.set(app, result.intent);
     else invalid.set(app, result.error);
   }
+  for (const [app, problem] of basedirConflicts(apps)) {
+    apps.delete(app);
+    invalid.set(app, `invalid intent at key ${base}${app}: field basedir: ${problem}`);
+  }
   const empty = apps.size === 0 && invalid.size === 0;
   if (drained && !empty) {
     const distrust = `the node is marked drained yet still has app keys (${[...apps.keys(), ...invalid.keys()].join(', ')}): a drain or a put was interrupted, so nothing is removed until it is finished (pp intent drain or pp intent put)`;
@@ -47,6 +51,31 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
     return { node, index: snapshot.index, apps, invalid, drained, trusted: false, distrust };
   }
   return { node, index: snapshot.index, apps, invalid, drained, trusted: true };
+}
+
+/**
+ * Apps whose basedir is the same as, inside, or around another app's on the node, with why: `current` and
+ * `installs/` are per basedir, so two such apps would flip each other's `current` and run each other's code.
+ * Both are reported (and so left as they are): the agents cannot tell which was there first.
+ */
+export function basedirConflicts(apps: Map<string, Pick<AppIntent, 'basedir'>>): Map<string, string> {
+  const byDir = new Map<string, string[]>();
+  for (const [app, intent] of apps) byDir.set(intent.basedir, [...(byDir.get(intent.basedir) ?? []), app]);
+  const out = new Map<string, string>();
+  const clash = (app: string, other: string, how: string) => {
+    if (!out.has(app)) out.set(app, `${how} of app ${other} (each app needs a basedir of its own, not inside another's)`);
+  };
+  for (const [dir, owners] of byDir) {
+    if (owners.length > 1) for (const app of owners) clash(app, owners.find((o) => o !== app)!, `${dir} is also the basedir`);
+    // Each ancestor folder of dir that is another app's basedir nests this one.
+    for (let cut = dir.lastIndexOf('/'); cut > 0; cut = dir.lastIndexOf('/', cut - 1)) {
+      const outer = byDir.get(dir.slice(0, cut));
+      if (!outer) continue;
+      for (const app of owners) clash(app, outer[0]!, `${dir} is inside ${dir.slice(0, cut)}, the basedir`);
+      for (const app of outer) clash(app, owners[0]!, `${dir.slice(0, cut)} holds ${dir}, the basedir`);
+    }
+  }
+  return out;
 }
 
 /** True when the app must be kept on the node: intended, or named by an invalid intent we cannot read. */

@@ -74,10 +74,32 @@ function oneOf<const T extends string>(options: readonly T[]) {
   });
 }
 
-/** A program and its arguments, each a non-empty string. */
+/** Documented limits, so a hostile or mistaken intent fails validation, naming the field, rather than at exec. */
+export const LIMITS = {
+  versions: 100,
+  ports: 100,
+  requires: 100,
+  commandWords: 256,
+  wordChars: 4096,
+  envVars: 256,
+  envValueChars: 32_768,
+  /** All env names and values together, in bytes: Linux refuses more than 128 KiB in one string, and less is plenty. */
+  envBytes: 65_536,
+  basedirChars: 1024,
+  urlChars: 4096,
+  /** Consul's own limit on a value. */
+  intentBytes: 512 * 1024,
+} as const;
+
+const NO_NUL = /^[^\0]*$/;
+const NO_CONTROL = /^[^\0-\x1f\x7f]*$/;
+
+/** A program and its arguments, each a non-empty string without NUL (argv cannot carry one). */
 const command = () => v.pipe(
-  v.array(v.pipe(text(), v.minLength(1, 'expected a non-empty string')), expecting('an array')),
+  v.array(v.pipe(text(), v.minLength(1, 'expected a non-empty string'), v.maxLength(LIMITS.wordChars, `expected at most ${LIMITS.wordChars} characters`),
+    v.regex(NO_NUL, 'must not contain a NUL byte')), expecting('an array')),
   v.minLength(1, 'expected at least the program to run'),
+  v.maxLength(LIMITS.commandWords, `expected at most ${LIMITS.commandWords} words`),
 );
 
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -99,18 +121,30 @@ const env = v.pipe(ENV_OBJECT, v.rawTransform(({ dataset, addIssue }) => {
     const at = (origin: 'key' | 'value'): [v.ObjectPathItem] => [{ type: 'object', origin, input, key, value }];
     if (!ENV_NAME_PATTERN.test(key)) addIssue({ message: ENV_NAME_MESSAGE, path: at('key'), input: key });
     else if (typeof value !== 'string') addIssue({ message: expecting('a string')({ input: value } as v.BaseIssue<unknown>), path: at('value'), input: value });
+    else if (value.includes('\0')) addIssue({ message: 'must not contain a NUL byte (an environment value cannot carry one)', path: at('value'), input: value });
+    else if (value.length > LIMITS.envValueChars) addIssue({ message: `expected at most ${LIMITS.envValueChars} characters, got ${value.length}`, path: at('value'), input: value });
     else entries.push([key, value]);
   }
   return Object.fromEntries(entries) as Record<string, string>;
 }));
 
-/** Refuses a '..' path segment; exported so the JSON Schema can say the same with a pattern. */
-export const NO_PARENT_SEGMENT = v.check((path: string) => !path.split('/').includes('..'), "must not contain '..'");
-export const PARENT_SEGMENT_PATTERN = '(^|/)\\.\\.(/|$)';
+/** Absolute and normalized: names of 1..255 characters (no control character) joined by single '/', none of them '.' or '..'. */
+const NORMAL_PATH = /^(?:\/(?!\.\.?(?:\/|$))[^/\0-\x1f\x7f]{1,255})+$/;
+
+function basedirProblem(path: string): string {
+  if (!/^\/./.test(path)) return 'expected an absolute path';
+  if (path.split('/').includes('..')) return "must not contain '..'";
+  if (!NO_CONTROL.test(path)) return 'must not contain control characters or NUL';
+  if (path.split('/').some((name) => name.length > 255)) return 'expected each name in the path to be at most 255 characters';
+  return "expected a normalized absolute path: no '//', no '.' segment, no trailing '/'";
+}
+
 
 const version = v.pipe(fields({
   version: v.pipe(safeName('version'), v.description('Version name; the install folder is <basedir>/installs/<app>_<version>.')),
-  url: v.pipe(matching(/^(file|https?):\/\//, 'expected a file://, http:// or https:// URL'), v.description('Where the artifact (a .tar.gz) is fetched from.')),
+  url: v.pipe(text(), v.regex(/^(file|https?):\/\/[^\0-\x20\x7f]*$/, (issue) =>
+    (/^(file|https?):\/\//.test(String(issue.input)) ? 'must not contain spaces, control characters or NUL' : 'expected a file://, http:// or https:// URL')),
+    v.maxLength(LIMITS.urlChars, `expected at most ${LIMITS.urlChars} characters`), v.description('Where the artifact (a .tar.gz) is fetched from.')),
   sha256: v.pipe(matching(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'), v.description('SHA-256 of the artifact, checked before it is installed.')),
   state: v.pipe(oneOf(['prepared', 'live']), v.description('prepared: installed only; live: installed and the version the service runs.')),
 }), v.description('One version of the app.'));
@@ -121,7 +155,7 @@ const port = v.pipe(fields({
 }), v.description('A port the app listens on, opened by pp-iptables.'));
 
 const service = v.pipe(fields({
-  command: v.pipe(command(), v.description('Program and arguments; the program is relative to the install folder.')),
+  command: v.pipe(command(), v.description('Program and arguments; the program is relative to the install folder (or found on PATH), and neither starts with - nor contains = (checked by pp validate and the agents).')),
   env: v.pipe(v.optional(env, () => ({})), v.description('Environment variables of the service.')),
   user: v.optional(v.pipe(matching(/^[a-z_][a-z0-9_-]*$/, 'expected a user name'), v.description('User the service runs as.'))),
 }), v.description('What runs the live version. Required when a version is live (a rule across fields: checked by pp validate and the agents, not by this schema).'));
@@ -142,14 +176,16 @@ const health = v.pipe(healthFields, ONE_HEALTH_CHECK,
 /** The whole app intent; its output is a fresh, defaulted AppIntent with keys in this order. */
 export const APP_INTENT = v.pipe(fields({
   schema: v.pipe(v.literal(1, 'expected schema version 1'), v.description('Version of this format.')),
-  basedir: v.pipe(matching(/^\/./, 'expected an absolute path'), NO_PARENT_SEGMENT, v.description('Absolute folder of the app on the node, without .. segments.')),
-  versions: v.pipe(v.optional(v.array(version, expecting('an array')), () => []),
+  basedir: v.pipe(text(), v.regex(NORMAL_PATH, (issue) => basedirProblem(String(issue.input))),
+    v.maxLength(LIMITS.basedirChars, `expected at most ${LIMITS.basedirChars} characters`),
+    v.description('Absolute, normalized folder of the app on the node, not shared with or nested in another app\'s basedir on the node (checked by the agents and pp intent put).')),
+  versions: v.pipe(v.optional(v.array(version, expecting('an array')), () => []), v.maxLength(LIMITS.versions, `expected at most ${LIMITS.versions} versions`),
     v.description('Versions to keep on the node. At most one is live, and version names are unique (rules across entries: checked by pp validate and the agents, not by this schema).')),
-  ports: v.pipe(v.optional(v.array(port, expecting('an array')), () => []),
+  ports: v.pipe(v.optional(v.array(port, expecting('an array')), () => []), v.maxLength(LIMITS.ports, `expected at most ${LIMITS.ports} ports`),
     v.description('Ports to open. Each port/protocol pair appears once (checked by pp validate and the agents, not by this schema).')),
   service: v.optional(service),
   health: v.optional(health),
-  requires: v.pipe(v.optional(v.array(safeName('required app'), expecting('an array')), () => []),
+  requires: v.pipe(v.optional(v.array(safeName('required app'), expecting('an array')), () => []), v.maxLength(LIMITS.requires, `expected at most ${LIMITS.requires} apps`),
     v.description('Apps that must be live and healthy on this node before this one is flipped. An app does not require itself (checked by pp validate and the agents, which know the app name from the key).')),
 }), v.title('Platypus app intent'), v.description(
   'What one node needs to run one app, stored as JSON at <prefix>/intent/<node>/<app>. This schema checks the structure; ' +

@@ -11,7 +11,8 @@ import type { IntentStore, KvWrite } from '../../shared/store/types.js';
 import { appIntent, uniquePrefix } from '../support/intent-fixtures.js';
 import { runCli } from '../support/run-cli.js';
 
-const SPEC = JSON.stringify(appIntent('1.0'));
+/** A valid spec whose basedir is the app's own (apps of a node may not share one). */
+const spec = (app: string) => JSON.stringify(appIntent('1.0', { basedir: `/srv/${app}` }));
 
 /**
  * The store as `parties` concurrent read-modify-writes see it when each one reads before any of them writes:
@@ -54,7 +55,7 @@ for (const kind of ['folder', 'consul'] as const) {
 
     const freshNode = async (apps: string[]) => {
       const name = `n${++node}`;
-      for (const app of apps) await putIntent(store, prefix, name, app, SPEC);
+      for (const app of apps) await putIntent(store, prefix, name, app, spec(app));
       return name;
     };
     const namesOn = async (n: string) => (await store.read(nodeIntentPrefix(prefix, n))).entries.map((e) => e.key.slice(nodeIntentPrefix(prefix, n).length));
@@ -71,14 +72,14 @@ for (const kind of ['folder', 'consul'] as const) {
       const n = await freshNode(['a']);
       const racing = interleaved(store, 2);
       // The rm reads {a} and means to write the marker; the put adds c, which the rm never read.
-      await Promise.all([removeIntent(racing, prefix, n, 'a'), putIntent(racing, prefix, n, 'c', SPEC)]);
+      await Promise.all([removeIntent(racing, prefix, n, 'a'), putIntent(racing, prefix, n, 'c', spec('c'))]);
       expect(await namesOn(n)).toEqual(['c']);
     });
 
     it('keeps a put that races a drain only if it lands after the drain, and never leaves the node half drained', async () => {
       const n = await freshNode(['a', 'b']);
       const racing = interleaved(store, 2);
-      const [removed] = await Promise.all([drainNodes(racing, prefix, n), putIntent(racing, prefix, n, 'c', SPEC)]);
+      const [removed] = await Promise.all([drainNodes(racing, prefix, n), putIntent(racing, prefix, n, 'c', spec('c'))]);
       const names = await namesOn(n);
       // Drain then put: c and no marker. Put then drain: the drain removed c too.
       expect([['c'], ['.drained']]).toContainEqual(names);
@@ -89,7 +90,7 @@ for (const kind of ['folder', 'consul'] as const) {
       const n = await freshNode(['a']);
       const serial = async () => (await store.read(intentSerialKey(prefix, n))).entries.find((e) => e.key === intentSerialKey(prefix, n))?.value;
       const before = Number(await serial());
-      await putIntent(store, prefix, n, 'b', SPEC);
+      await putIntent(store, prefix, n, 'b', spec('b'));
       expect(Number(await serial())).toBe(before + 1);
       expect(await namesOn(n)).toEqual(['a', 'b']);
     });
@@ -108,7 +109,7 @@ for (const kind of ['folder', 'consul'] as const) {
 
     it('two pp processes removing the last two apps never leave the node empty without the marker', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'pp-race-cli-'));
-      await writeFile(join(dir, 'spec.json'), SPEC);
+      await writeFile(join(dir, 'spec.json'), spec('a'));
       for (let round = 0; round < 4; round++) {
         const n = await freshNode(['a', 'b']);
         const results = await Promise.all(['a', 'b'].map((app) => runCli('pp/index.js', ['--store', storeSpec, '--prefix', prefix, 'intent', 'rm', n, app])));

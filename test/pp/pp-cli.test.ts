@@ -25,7 +25,7 @@ for (const kind of ['folder', 'consul'] as const) {
       for (const node of ['web1', 'web2']) {
         const got = await pp([...base, 'intent', 'get', node, 'hello']);
         expect(got.code).toBe(0);
-        expect(JSON.parse(got.stdout)).toEqual(appIntent('1.0'));
+        expect(JSON.parse(got.stdout)).toEqual({ ...appIntent('1.0'), basedir: expect.any(String) });
       }
       expect((await pp([...base, 'intent', 'ls'])).stdout.trim().split('\n')).toEqual(['web1', 'web2']);
     });
@@ -46,6 +46,19 @@ for (const kind of ['folder', 'consul'] as const) {
       const put = await pp([...base, 'intent', 'put', '..', 'x', '--file', join(dir, 'good.json')]);
       expect(put.code).toBe(2);
       expect(put.stderr).toContain('invalid node name');
+      const app = await pp([...base, 'intent', 'put', 'web1', 'a/b', '--file', join(dir, 'good.json')]);
+      expect(app).toMatchObject({ code: 2, stderr: expect.stringContaining('invalid app name "a/b": must not contain a slash') });
+    });
+
+    it('refuses an app whose basedir is another app\'s on the node, or inside or around it, with exit 2', async () => {
+      await writeFile(join(dir, 'outer.json'), JSON.stringify(appIntent('1.0', { basedir: '/srv/pp-cli-outer' })));
+      await writeFile(join(dir, 'inner.json'), JSON.stringify(appIntent('1.0', { basedir: '/srv/pp-cli-outer/inner' })));
+      expect((await pp([...base, 'intent', 'put', 'web9', 'outer', '--file', join(dir, 'outer.json')])).code).toBe(0);
+      const put = await pp([...base, 'intent', 'put', 'web9', 'inner', '--file', join(dir, 'inner.json')]);
+      expect(put.code).toBe(2);
+      expect(put.stderr).toContain('node web9: app inner: field basedir: /srv/pp-cli-outer/inner is inside /srv/pp-cli-outer, the basedir of app outer');
+      expect((await pp([...base, 'intent', 'get', 'web9', 'inner'])).code).toBe(4);
+      expect((await pp([...base, 'intent', 'put', 'web9', 'outer', '--file', join(dir, 'outer.json')])).code).toBe(0); // the app itself may be put again
     });
 
     it('marks a node drained when its last app is removed', async () => {

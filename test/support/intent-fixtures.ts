@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto';
 
-/** A valid app intent with one live version (and optionally more prepared ones), for tests. */
+let basedirs = 0;
+
+/**
+ * A valid app intent with one live version (and optionally more prepared ones), for tests. Each call gets a
+ * basedir of its own (two apps of a node may not share one), unless `extra` names one.
+ */
 export function appIntent(live: string, extra: Record<string, unknown> = {}) {
+  basedirs += 1;
   return {
     schema: 1,
-    basedir: '/tmp/pp-test-app',
+    basedir: `/tmp/pp-test-app/${basedirs}`,
     versions: [{ version: live, url: `file:///tmp/artifacts/app_${live}.tar.gz`, sha256: 'a'.repeat(64), state: 'live' }],
     ports: [{ port: 8080, protocol: 'tcp' }],
     service: { command: ['bin/server'], env: {} },

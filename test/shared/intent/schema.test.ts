@@ -75,7 +75,7 @@ describe('app intent schema: all problems at once', () => {
     const spec = { schema: 2, basedir: 'srv/../x', versions: [{ version: '../up', url: 'ftp://', sha256: 'z', state: 'live', zz: 1 }], ports: [{ port: 0 }], extra: true };
     expect(errorOf(spec)).toBe(
       'invalid intent at key p/intent/n1/web: field schema: expected schema version 1; field basedir: expected an absolute path; ' +
-        "field basedir: must not contain '..'; field versions[0].version: version name must not contain a slash; " +
+        "field versions[0].version: version name must not contain a slash; " +
         'field versions[0].url: expected a file://, http:// or https:// URL; field versions[0].sha256: expected 64 lowercase hex characters; ' +
         'field versions[0].zz: unknown field; field ports[0].port: expected 1..65535; field extra: unknown field',
     );
