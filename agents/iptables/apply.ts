@@ -3,7 +3,7 @@ import type { ActionResult } from '../../shared/loop/types.js';
 import { runChecked } from '../../shared/process.js';
 import { readChain, type NativeOptions } from './observe.js';
 import { chainMatches, wantedJumps, type SyncChainAction } from './plan.js';
-import type { ChainState } from './rules.js';
+import { foreignChainProblem, type ChainState } from './rules.js';
 
 /**
  * The iptables-restore --noflush input that gives our chain exactly `lines`: declaring the chain creates
@@ -20,10 +20,16 @@ export function restoreInput(chain: string, lines: string[], state: ChainState):
   return out.join('\n');
 }
 
-/** Re-reads the chain and, when it differs from the action's lines, replaces it in one atomic transaction. */
+/**
+ * Re-reads the chain and, when it differs from the action's lines, replaces it in one atomic transaction; never
+ * a chain holding a rule that is not ours.
+ */
 export async function syncChain(options: NativeOptions, action: SyncChainAction, log: Logger): Promise<ActionResult> {
   const state = await readChain(options, action.family);
   if (chainMatches(state, action.lines)) return { changed: false };
+  // Checked again here: a foreign rule may have been added since the plan, and the restore would flush it.
+  const foreign = foreignChainProblem(action.chain, action.family, state);
+  if (foreign) throw new Error(foreign);
   const input = restoreInput(action.chain, action.lines, state);
   log.debug({ action: 'sync-chain', family: action.family, rules: action.lines.length }, 'iptables-restore --noflush');
   await runChecked([options.restore[action.family], '-w', '--noflush'], { prefix: options.prefix, input });

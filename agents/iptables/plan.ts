@@ -1,7 +1,7 @@
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppPlan } from '../../shared/loop/types.js';
 import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims } from './ports.js';
-import { linesByApp, ruleLine, type ChainState } from './rules.js';
+import { foreignChainProblem, linesByApp, ruleLine, type ChainState } from './rules.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -71,12 +71,15 @@ function openPorts(state: ChainState, app: string): string[] {
 /**
  * The native plan: every app with intent, rules or a reality record gets an entry; apps whose rules must
  * change carry one sync-chain action per family (the first one run rewrites the whole chain, the others
- * find nothing left to do). Nothing at all when the intent is untrusted. Pure.
+ * find nothing left to do). Nothing at all when the intent is untrusted; no action, and every app failed, while
+ * a family cannot be read or its chain holds a rule that is not ours. Pure.
  */
 export function planNative(intent: NodeIntent, observed: NativeObserved): AppPlan<SyncChainAction>[] {
   if (!intent.trusted) return [];
   const unreadable = observed.families.filter((f) => f.error).map((f) => f.error!);
   if (unreadable.length > 0) return reportOnly(intent, unreadable.join('; '));
+  const foreign = observed.families.map(({ family, state }) => foreignChainProblem(observed.chain, family, state)).filter((p) => p !== undefined);
+  if (foreign.length > 0) return reportOnly(intent, foreign.join('; '));
   const [first] = observed.families;
   const claims = claimPorts(intent, heldPorts(first?.state));
   const apps = new Set<string>([...intent.apps.keys(), ...intent.invalid.keys()]);

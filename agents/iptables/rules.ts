@@ -65,6 +65,25 @@ export function parseFilterTable(save: string, chain: string): ChainState {
   return state;
 }
 
+const TAG = new RegExp(`(?:^| )-m comment --comment (?:"${COMMENT_PREFIX}[^"]+"|${COMMENT_PREFIX}\\S+)(?= |$)`);
+
+/** True when a rule carries our comment tag (`platypus:<app>`), whatever else it says: a rule we may replace. */
+export function carriesTag(line: string): boolean {
+  return TAG.test(line);
+}
+
+/**
+ * Why the chain is not ours to take, or undefined. --chain may name a chain someone else fills (a typo, or a
+ * chain of the host's own firewall), and taking it flushes it: so a chain is taken only while it is empty or
+ * every rule in it carries our tag.
+ */
+export function foreignChainProblem(chain: string, family: string, state: ChainState): string | undefined {
+  const foreign = state.rules.filter((r) => !carriesTag(r.line));
+  if (foreign.length === 0) return undefined;
+  return `chain ${chain} (${family}) holds ${foreign.length} rule(s) not written by pp-iptables, e.g. ${foreign[0]!.line}: `
+    + `refusing to take it over; --chain must name a chain that is empty or holds only rules tagged "${COMMENT_PREFIX}<app>"`;
+}
+
 /** Each app's rule lines in `rules`, in chain order. */
 export function linesByApp(rules: ChainRule[]): Map<string, string[]> {
   const byApp = new Map<string, string[]>();

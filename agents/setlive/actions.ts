@@ -1,10 +1,13 @@
 import { describeCleanLeftovers, type CleanLeftoversAction } from '../../shared/leftovers.js';
 import type { HealthIntent } from './health.js';
+import { MANAGED_FILE } from './ownership.js';
 
 /**
  * One step of pp-setlive. A flip is the sequence stop → write-service → swap-current → link-service →
  * start → await-health → confirm (each present only when needed); a removal is unlink-service →
- * exit-service → remove-stage. Every step is idempotent, so a run killed anywhere is finished by the next.
+ * exit-service → remove-stage. A folder of ours that lacks its marker (known by its run script, see
+ * ownership.ts) is first adopted: adopt-service writes the marker. Every step is idempotent, so a run killed
+ * anywhere is finished by the next.
  */
 export type SetliveAction =
   | CleanLeftoversAction
@@ -15,6 +18,7 @@ export type SetliveAction =
   | { kind: 'start'; app: string; dir: string }
   | AwaitHealthAction
   | { kind: 'confirm'; app: string; dir: string; target: string }
+  | { kind: 'adopt-service'; app: string; dir: string }
   | { kind: 'unlink-service'; app: string; link: string; dir: string }
   | { kind: 'exit-service'; app: string; dir: string }
   | { kind: 'remove-stage'; app: string; dir: string };
@@ -54,6 +58,7 @@ export function describeAction(a: SetliveAction): string {
       return `await ${a.app} ${a.version} up and healthy within ${a.timeoutMs} ms (${check})${back}`;
     }
     case 'confirm': return `record ${a.target} as healthy in ${a.dir}`;
+    case 'adopt-service': return `adopt ${a.dir}, written by an earlier pp-setlive (mark it ${MANAGED_FILE})`;
     case 'unlink-service': return `unlink ${a.link}`;
     case 'exit-service': return `stop service ${a.dir} and its runsv`;
     case 'remove-stage': return `remove service folder ${a.dir}`;

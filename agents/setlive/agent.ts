@@ -3,17 +3,29 @@ import { describeAction, type SetliveAction } from './actions.js';
 import { applySetlive, finishBeforeStop } from './apply.js';
 import { observeSetlive, type SetliveObserved } from './observe.js';
 import type { SetliveConfig } from './options.js';
+import { MANAGED_FILE } from './ownership.js';
 import { planSetlive } from './plan.js';
+import { stagePath } from './stage-layout.js';
 
 /** The agent's name in logs and reality keys (`<prefix>/reality/<node>/setlive/<app>`). */
 export const AGENT_NAME = 'setlive';
 
 /** Builds the pp-setlive agent: flips each app's `current` to its live version under runit, health-gated. */
 export function createSetliveAgent(config: SetliveConfig): Agent<SetliveObserved, SetliveAction> {
+  // Each folder that is not ours is reported once per process, not at every pass.
+  const reported = new Set<string>();
   return {
     name: AGENT_NAME,
     parallel: config.parallel,
-    observe: (intent) => observeSetlive(intent, config),
+    observe: async (intent, log) => {
+      const observed = await observeSetlive(intent, config);
+      for (const name of observed.foreign) {
+        if (reported.has(name)) continue;
+        reported.add(name);
+        log?.warn({ folder: stagePath(config, name) }, `${stagePath(config, name)} is not a service folder of pp-setlive (no ${MANAGED_FILE}); leaving it alone`);
+      }
+      return observed;
+    },
     plan: (intent, observed) => planSetlive(intent, observed, config),
     apply: (action, log, signal) => applySetlive(config, action, log, signal),
     finishBeforeStop,

@@ -12,13 +12,20 @@ import { isDir, readLinkState, replaceLink } from './links.js';
 import { removeAside } from '../../shared/install-layout.js';
 import { removeLeftovers } from '../../shared/leftovers.js';
 import { svExit, svStop, svUp } from './sv.js';
+import { assertOurs, markOurs } from './ownership.js';
 
-/** Writes log/main, log/run, then run (last, so a folder with a run script is complete); compare-before-write. */
-async function writeService(dir: string, run: string, logRun: string): Promise<boolean> {
+/**
+ * Writes the marker first (so even a folder cut short is known as ours), then log/main, log/run, then run
+ * (last, so a folder with a run script is complete); compare-before-write. Never writes into a folder not ours.
+ */
+async function writeService(app: string, dir: string, run: string, logRun: string): Promise<boolean> {
+  await assertOurs(dir, app);
+  await mkdir(dir, { recursive: true });
+  const marked = await markOurs(dir, app);
   const madeMain = (await mkdir(join(dir, 'log', 'main'), { recursive: true })) !== undefined;
   const wroteLog = await writeFileAtomic(join(dir, 'log', 'run'), logRun, 0o755);
   const wroteRun = await writeFileAtomic(join(dir, 'run'), run, 0o755);
-  return madeMain || wroteLog || wroteRun;
+  return marked || madeMain || wroteLog || wroteRun;
 }
 
 /** Keeps the old target as `last`, then points `current` at the new install; both renames are atomic. */
@@ -46,24 +53,29 @@ async function unlinkService(link: string, dir: string): Promise<boolean> {
   return true;
 }
 
-/** Renamed aside first, so a removal cut short never leaves a half folder that looks staged. */
-async function removeStage(dir: string): Promise<boolean> {
-  return (await isDir(dir)) && removeAside(dir);
+/** Renamed aside first, so a removal cut short never leaves a half folder that looks staged. Only a folder of ours. */
+async function removeStage(app: string, dir: string): Promise<boolean> {
+  return (await assertOurs(dir, app)) !== 'missing' && removeAside(dir);
+}
+
+async function adoptService(app: string, dir: string): Promise<boolean> {
+  return (await assertOurs(dir, app)) !== 'missing' && markOurs(dir, app);
 }
 
 async function run(config: SetliveConfig, a: SetliveAction, log: Logger, signal?: AbortSignal): Promise<boolean> {
   switch (a.kind) {
     case 'clean-leftovers': return removeLeftovers(a.paths);
     case 'stop': return svStop(config, a.dir);
-    case 'write-service': return writeService(a.dir, a.run, a.logRun);
+    case 'write-service': return writeService(a.app, a.dir, a.run, a.logRun);
     case 'swap-current': return swapCurrent(a.basedir, a.target);
     case 'link-service': return linkService(a.link, a.dir);
     case 'start': return svUp(config, a.dir);
     case 'await-health': return (await applyAwaitHealth(config, a, log, signal)).changed;
     case 'confirm': return writeFileAtomic(join(a.dir, CONFIRMED_FILE), `${a.target}\n`);
     case 'unlink-service': return unlinkService(a.link, a.dir);
-    case 'exit-service': return svExit(config, a.dir);
-    case 'remove-stage': return removeStage(a.dir);
+    case 'adopt-service': return adoptService(a.app, a.dir);
+    case 'exit-service': return (await assertOurs(a.dir, a.app)) !== 'missing' && svExit(config, a.dir);
+    case 'remove-stage': return removeStage(a.app, a.dir);
   }
 }
 

@@ -11,11 +11,14 @@ import { runHealthCheck, settled, type CheckResult } from './health.js';
 import { staleTemps } from '../../shared/temp-files.js';
 import { isDir, readLinkState, type LinkState } from './links.js';
 import { readRunsvStatus, type SvStatus } from './runsv-status.js';
+import { isOurs, readOwnership, type Ownership } from './ownership.js';
 
 /** pp-setlive's view of one app on this host. */
 export interface AppObserved {
-  /** `<stageDir>/<app>` exists: the agent manages this app. */
+  /** `<stageDir>/<app>` exists. */
   staged: boolean;
+  /** Whose that folder is: only a folder of ours (marked or adoptable) is ever changed, stopped or removed. */
+  ownership: Ownership;
   current: LinkState;
   last: LinkState;
   /** The install of the intended live version exists. */
@@ -44,6 +47,8 @@ export interface SetliveObserved {
   apps: Map<string, AppObserved>;
   /** Leftovers of a killed run in the stage folder itself (a service folder renamed aside to be removed). */
   stageLeftovers: string[];
+  /** Folders in the stage folder that are not ours and not named by the intent: never apps, left alone. */
+  foreign: string[];
 }
 
 const PROBE_LIMIT_MS = 5000;
@@ -51,7 +56,7 @@ const NO_LINK: LinkState = { kind: 'missing', valid: false };
 const UNSUPERVISED: SvStatus = { state: 'unsupervised', seconds: 0, wantUp: false, wantDown: false, text: 'no service folder' };
 
 const UNOBSERVED: AppObserved = {
-  staged: false, current: NO_LINK, last: NO_LINK, installed: false, logMain: false, link: NO_LINK, status: UNSUPERVISED, temps: [], stale: false,
+  staged: false, ownership: 'missing', current: NO_LINK, last: NO_LINK, installed: false, logMain: false, link: NO_LINK, status: UNSUPERVISED, temps: [], stale: false,
 };
 
 const readText = (path: string) => readFile(path, 'utf8').catch(() => undefined);
@@ -88,9 +93,9 @@ async function observeIntended(app: string, intent: AppIntent, config: SetliveCo
   return observed;
 }
 
-async function observeApp(app: string, intent: AppIntent | undefined, config: SetliveConfig): Promise<AppObserved> {
+async function observeApp(app: string, intent: AppIntent | undefined, ownership: Ownership, config: SetliveConfig): Promise<AppObserved> {
   const dir = stagePath(config, app);
-  const staged = await isDir(dir);
+  const staged = ownership !== 'missing';
   const [runScript, logRunScript, logMain, link, confirmed, status, temps, logTemps] = await Promise.all([
     readText(join(dir, 'run')),
     readText(join(dir, 'log', 'run')),
@@ -98,26 +103,30 @@ async function observeApp(app: string, intent: AppIntent | undefined, config: Se
     readLinkState(serviceLinkPath(config, app)),
     readText(join(dir, CONFIRMED_FILE)),
     staged ? readRunsvStatus(dir) : Promise.resolve(UNSUPERVISED),
-    staged ? staleTemps(dir) : [],
-    staged ? staleTemps(join(dir, 'log')) : [],
+    isOurs(ownership) ? staleTemps(dir) : [],
+    isOurs(ownership) ? staleTemps(join(dir, 'log')) : [],
   ]);
   const base: AppObserved = {
-    staged, current: NO_LINK, last: NO_LINK, installed: false, runScript, logRunScript, logMain, link, status,
+    staged, ownership, current: NO_LINK, last: NO_LINK, installed: false, runScript, logRunScript, logMain, link, status,
     confirmed: confirmed?.trim(), temps: [...temps, ...logTemps], stale: false,
   };
   return intent ? observeIntended(app, intent, config, base) : base;
 }
 
-/** Observes every intended app and every app with a stage folder. */
+/** Observes every intended app and every app with a stage folder of ours; other folders there are only listed. */
 export async function observeSetlive(intent: NodeIntent, config: SetliveConfig): Promise<SetliveObserved> {
   const names = new Set([...intent.apps.keys(), ...(await stagedApps(config))]);
   const apps = new Map<string, AppObserved>();
+  const foreign: string[] = [];
   await Promise.all([...names].map(async (app) => {
     try {
-      apps.set(app, await observeApp(app, intent.apps.get(app), config));
+      const ownership = await readOwnership(stagePath(config, app), app);
+      const intended = intent.apps.get(app);
+      if (!intended && !isOurs(ownership)) foreign.push(app);
+      else apps.set(app, await observeApp(app, intended, ownership, config));
     } catch (err) {
       apps.set(app, { ...UNOBSERVED, error: `cannot observe ${app} on this host: ${(err as Error).message}` });
     }
   }));
-  return { apps, stageLeftovers: await staleTemps(config.stageDir) };
+  return { apps, stageLeftovers: await staleTemps(config.stageDir), foreign: foreign.sort() };
 }

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { defineFlags, type FlagValues } from '../../shared/cli/flags.js';
 
 /** Everything pp-setlive takes from its flags: binaries, folders and timings. */
@@ -47,6 +48,37 @@ export function checkSetliveFlags(a: FlagValues<typeof SETLIVE_FLAGS>): void {
     if (a[flag] < 0) throw new Error(`--${flag}: expected a number of seconds >= 0, got ${a[flag]}`);
   }
   if (!(a.parallel >= 1)) throw new Error(`--parallel: expected a number >= 1, got ${a.parallel}`);
+  const problem = overlapProblem(a['stage-dir'], a['service-dir']);
+  if (problem) throw new Error(problem);
+}
+
+/** `path` absolute with symlinks resolved as far as it exists, so two spellings of one folder compare equal. */
+function canonical(path: string): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync(abs);
+  } catch {
+    return abs === dirname(abs) ? abs : join(canonical(dirname(abs)), basename(abs));
+  }
+}
+
+/** True when `inner` is `outer` or lies inside it. */
+function within(inner: string, outer: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/**
+ * Why the two folders cannot be used together, or undefined. runsvdir starts every folder in --service-dir,
+ * and other services live there; were the stage folder the same (or one inside the other), pp-setlive would
+ * see them among its service folders and their links among its own.
+ */
+export function overlapProblem(stageDir: string, serviceDir: string): string | undefined {
+  const stage = canonical(stageDir);
+  const service = canonical(serviceDir);
+  const how = stage === service ? 'is the same folder as' : within(stage, service) ? 'is inside' : within(service, stage) ? 'contains' : undefined;
+  if (!how) return undefined;
+  return `--stage-dir ${stageDir} ${how} --service-dir ${serviceDir}: they must be separate folders, neither inside the other`;
 }
 
 /** Turns parsed flags into the agent's options. */

@@ -12,11 +12,12 @@ import { livenessOf, requiresBlocker, requiresCycle, serviceInPlace } from './li
 import type { AppObserved, SetliveObserved } from './observe.js';
 import { renderServiceFiles, type ServiceFiles } from './service-files.js';
 import { mayRun } from './sv.js';
+import { foreignFolderMessage, isOurs } from './ownership.js';
 
 type Plan = AppPlan<SetliveAction>;
 
 const UNSEEN: AppObserved = {
-  staged: false, current: { kind: 'missing', valid: false }, last: { kind: 'missing', valid: false }, installed: false,
+  staged: false, ownership: 'missing', current: { kind: 'missing', valid: false }, last: { kind: 'missing', valid: false }, installed: false,
   logMain: false, link: { kind: 'missing', valid: false }, temps: [], stale: false,
   status: { state: 'unsupervised', seconds: 0, wantUp: false, wantDown: false, text: 'not observed' },
 };
@@ -32,9 +33,15 @@ function rollbackTarget(o: AppObserved, target: string): string | undefined {
   return o.last.valid && o.last.target !== target ? o.last.target : undefined;
 }
 
+/** Marks a folder of ours that lacks its marker before anything else is done with it. */
+function adoption(app: string, o: AppObserved, config: SetliveConfig): SetliveAction[] {
+  return o.ownership === 'adoptable' ? [{ kind: 'adopt-service', app, dir: stagePath(config, app) }] : [];
+}
+
 /** What is in the way of a flip that the agent must not fix by itself. */
 function obstacle(app: string, intent: AppIntent, o: AppObserved, config: SetliveConfig): string | undefined {
   const stage = stagePath(config, app);
+  if (o.ownership === 'foreign') return foreignFolderMessage(stage, app);
   if (o.link.kind === 'other' || (o.link.kind === 'link' && o.link.target !== stage)) {
     return `${serviceLinkPath(config, app)} exists and is not a symlink to ${stage}; refusing to replace it`;
   }
@@ -80,11 +87,14 @@ function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed
   const live = intent.versions.find((v) => v.state === 'live');
   const details = { current: versionOfInstall(app, o.current.target) ?? null, last: versionOfInstall(app, o.last.target) ?? null };
   const leftovers = [...o.temps, ...(stageLeftovers.get(app) ?? [])];
-  const cleanup: SetliveAction[] = leftovers.length > 0 ? [{ kind: 'clean-leftovers', app, paths: leftovers }] : [];
+  const cleanup: SetliveAction[] = [
+    ...(leftovers.length > 0 ? [{ kind: 'clean-leftovers' as const, app, paths: leftovers }] : []),
+    ...adoption(app, o, config),
+  ];
   if (o.error) return { app, version: live?.version, actions: [], error: o.error, details };
   if (!live) {
     // Nothing is meant to run: a service we still run is stopped (its folder stays, so it can come back).
-    const stop: SetliveAction[] = o.staged && mayRun(o.status) ? [{ kind: 'stop', app, dir: stagePath(config, app) }] : [];
+    const stop: SetliveAction[] = isOurs(o.ownership) && mayRun(o.status) ? [{ kind: 'stop', app, dir: stagePath(config, app) }] : [];
     return { app, actions: [...cleanup, ...stop], details: { ...details, live: null } };
   }
   const base = { app, version: live.version, details };
@@ -114,7 +124,7 @@ function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed
 function planRemoval(app: string, o: AppObserved, config: SetliveConfig, stageLeftovers: Map<string, string[]>): Plan {
   const dir = stagePath(config, app);
   const link = serviceLinkPath(config, app);
-  const actions: SetliveAction[] = cleanActionsFor(app, stageLeftovers);
+  const actions: SetliveAction[] = [...cleanActionsFor(app, stageLeftovers), ...adoption(app, o, config)];
   // Unlink first so runsvdir cannot start a fresh runsv once ours exits.
   if (o.link.kind === 'link' && o.link.target === dir) actions.push({ kind: 'unlink-service', app, link, dir });
   if (o.status.state !== 'unsupervised') actions.push({ kind: 'exit-service', app, dir });
@@ -124,12 +134,12 @@ function planRemoval(app: string, o: AppObserved, config: SetliveConfig, stageLe
 
 /**
  * pp-setlive's pure plan: for each intended app the steps to run its live version (or why it waits), for
- * each staged app that is no longer kept (never on untrusted or invalid intent) its removal. Once removed,
- * an app has no entry and the loop prunes its reality.
+ * each staged app of ours that is no longer kept (never on untrusted or invalid intent) its removal. Once
+ * removed, an app has no entry and the loop prunes its reality.
  */
 export function planSetlive(node: NodeIntent, observed: SetliveObserved, config: SetliveConfig): Plan[] {
   const plans: Plan[] = [];
-  const removed = [...observed.apps].filter(([app, o]) => o.staged && !node.apps.has(app) && !isKept(node, app)).map(([app]) => app);
+  const removed = [...observed.apps].filter(([app, o]) => isOurs(o.ownership) && !node.apps.has(app) && !isKept(node, app)).map(([app]) => app);
   const stageLeftovers = assignLeftovers(observed.stageLeftovers, [...node.apps.keys(), ...removed]);
   for (const [app, intent] of node.apps) plans.push(planIntended(app, intent, node, observed, config, stageLeftovers));
   for (const app of removed) {

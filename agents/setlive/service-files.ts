@@ -13,6 +13,16 @@ export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The first two lines of every `run` script pp-setlive writes, the same in every version that wrote one. */
+function runScriptHead(app: string): string {
+  return `#!/bin/sh\n# Written by pp-setlive for app ${app}; it is rewritten whenever the intent changes.\n`;
+}
+
+/** True when `script` is a `run` script pp-setlive wrote for `app` (by its head, which names the app). */
+export function isRunScriptOf(app: string, script: string): boolean {
+  return script.startsWith(runScriptHead(app));
+}
+
 /**
  * The `run` script: stderr joins stdout (for svlogd), the working folder is `<basedir>/current` (resolved at
  * start, so a running process keeps its version until restarted), then the intended command is exec'd with
@@ -26,9 +36,7 @@ export function renderRunScript(app: string, intent: AppIntent, config: SetliveC
   const env = Object.entries(service.env).sort(([a], [b]) => (a < b ? -1 : 1));
   if (env.length > 0) words.push('env', ...env.map(([k, v]) => `${k}=${v}`));
   words.push(...service.command);
-  return [
-    '#!/bin/sh',
-    `# Written by pp-setlive for app ${app}; it is rewritten whenever the intent changes.`,
+  return runScriptHead(app) + [
     'exec 2>&1',
     `cd ${shellQuote(join(intent.basedir, 'current'))} || exit 111`,
     `exec ${words.map(shellQuote).join(' ')}`,

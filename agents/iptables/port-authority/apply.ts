@@ -6,7 +6,7 @@ import { fsyncDir, writeFileAtomic } from '../../../shared/atomic-file.js';
 import { removeLeftovers } from '../../../shared/leftovers.js';
 import type { ActionResult } from '../../../shared/loop/types.js';
 import { runChecked } from '../../../shared/process.js';
-import { MANAGED_HEADER, REFRESH_MARKER } from './files.js';
+import { MANAGED_HEADER, parseAppFile, REFRESH_MARKER } from './files.js';
 import { readMarker, type PaOptions } from './observe.js';
 import type { PaAction } from './plan.js';
 
@@ -21,6 +21,8 @@ async function writeAppFile(options: PaOptions, app: string, content: string): P
   const path = join(options.configDir, `${app}.yml`);
   const current = await readFile(path, 'utf8').catch(() => undefined);
   if (current === content) return { changed: false };
+  // Checked again here: the file may have been written by hand since the plan.
+  if (current !== undefined && !parseAppFile(current).managed) throw new Error(`${path} was not written by pp-iptables; refusing to overwrite it`);
   await markPending(options.configDir, app);
   return { changed: await writeFileAtomic(path, content) };
 }

@@ -33,8 +33,9 @@ export async function readAppFiles(configDir: string): Promise<Map<string, PaFil
   for (const name of names.sort()) {
     const app = appOfFile(name);
     if (!app) continue;
-    const content = await readOptional(join(configDir, name));
-    if (content !== undefined) files.set(app, { content, ...parseAppFile(content) });
+    const path = join(configDir, name);
+    const content = await readOptional(path);
+    if (content !== undefined) files.set(app, { path, content, ...parseAppFile(content) });
   }
   return files;
 }

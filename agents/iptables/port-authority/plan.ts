@@ -2,10 +2,11 @@ import type { NodeIntent } from '../../../shared/intent/node-intent.js';
 import { assignLeftovers, cleanActionsFor, type CleanLeftoversAction } from '../../../shared/leftovers.js';
 import type { AppPlan } from '../../../shared/loop/types.js';
 import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims, type PortSpec } from '../ports.js';
-import { renderAppFile } from './files.js';
+import { MANAGED_HEADER, renderAppFile } from './files.js';
 
 /** One `<app>.yml` found in the config folder. */
 export interface PaFile {
+  path: string;
   content: string;
   managed: boolean;
   ports: PortSpec[];
@@ -28,14 +29,21 @@ export type PaAction =
   | { kind: 'remove-file'; app: string }
   | { kind: 'refresh'; app: string };
 
+/** A file someone wrote by hand (no header of ours) is never overwritten: the app is reported instead. */
 function fileAction(app: string, claims: PortClaims, frozen: Set<string>, file: PaFile | undefined): PaAction | undefined {
   const ports = claims.granted.get(app);
   if (ports && ports.length > 0) {
     const content = renderAppFile(app, ports);
-    return file?.content === content ? undefined : { kind: 'write-file', app, content };
+    return file?.content === content || (file && !file.managed) ? undefined : { kind: 'write-file', app, content };
   }
   if (frozen.has(app) || !file?.managed) return undefined;
   return { kind: 'remove-file', app };
+}
+
+function handWritten(app: string, claims: PortClaims, observed: PaObserved): string | undefined {
+  const file = observed.files.get(app);
+  if (!file || file.managed || !(claims.granted.get(app)?.length)) return undefined;
+  return `${file.path} was not written by pp-iptables (its first line is not "${MANAGED_HEADER}"); refusing to overwrite it`;
 }
 
 function refreshCarriers(observed: PaObserved, apps: string[]): Set<string> {
@@ -67,6 +75,7 @@ export function planPortAuthority(intent: NodeIntent, observed: PaObserved): App
   return apps.map((app) => {
     const write = fileAction(app, claims, frozen, observed.files.get(app));
     const actions: PaAction[] = [...cleanActionsFor(app, leftovers), ...(write ? [write] : carriers.has(app) ? [{ kind: 'refresh' as const, app }] : [])];
-    return { app, actions, error: claims.errors.get(app), details: detailsOf(app, observed, carriers) };
+    const error = claims.errors.get(app) ?? handWritten(app, claims, observed);
+    return { app, actions, error, details: detailsOf(app, observed, carriers) };
   });
 }

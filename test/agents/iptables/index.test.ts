@@ -70,6 +70,17 @@ describe('pp-iptables as a process', () => {
     expect(bad.stderr).toContain('--chain "INPUT": must not be a built-in chain or target name');
   });
 
+  it('refuses --chain naming the host\'s own chain (an SSH accept in it): every app failed, the firewall unchanged', async () => {
+    const before = await ns.sh('iptables-save');
+    const run = await runAgentProcess([...baseArgs(), '--once', '--chain', 'FOREIGN']);
+    expect(run.code).toBe(1);
+    for (const app of ['api', 'web']) {
+      expect(await t.reality(app)).toMatchObject({ status: 'failed', error: expect.stringContaining('chain FOREIGN (ipv4) holds 2 rule(s) not written by pp-iptables, e.g. -A FOREIGN -p tcp -m tcp --dport 22 -j ACCEPT') });
+    }
+    expect(foreignLines(await ns.sh('iptables-save'), 'NO-SUCH-CHAIN')).toEqual(foreignLines(before, 'NO-SUCH-CHAIN'));
+    expect((await runAgentProcess([...baseArgs(), '--once'])).code).toBe(0);
+  });
+
   it('killed between the IPv4 and the IPv6 transaction, converges both on restart', async () => {
     const started = join(t.root, 'restore6-started');
     const slow = join(t.root, 'slow-ip6tables-restore');

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNativeAgent } from '../../../agents/iptables/agent.js';
+import { syncChain } from '../../../agents/iptables/apply.js';
 import type { Family } from '../../../agents/iptables/plan.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
@@ -117,11 +118,11 @@ describe('pp-iptables native mode against real iptables in a network namespace',
     expect(await t.reality('aaa')).toBeUndefined();
   });
 
-  it('repairs a deleted jump, then duplicated jumps and a stray rule in our chain', async () => {
+  it('repairs a deleted jump, then duplicated jumps and a stray rule with our tag in our chain', async () => {
     await ns.sh('iptables -D INPUT -j PLATYPUS');
     await converge();
     expect(jumpCount(await save())).toBe(1);
-    await ns.sh('iptables -A INPUT -j PLATYPUS && iptables -A INPUT -j PLATYPUS && iptables -I PLATYPUS 2 -p tcp --dport 1 -j ACCEPT');
+    await ns.sh('iptables -A INPUT -j PLATYPUS && iptables -A INPUT -j PLATYPUS && iptables -I PLATYPUS 2 -p tcp --dport 1 -m comment --comment platypus:web -j DROP');
     expect(jumpCount(await save())).toBe(3);
     await converge();
     expect(jumpCount(await save())).toBe(1);
@@ -154,6 +155,34 @@ describe('pp-iptables native mode against real iptables in a network namespace',
     expect(await ours('PLATYPUS')).toEqual([]);
     expect(foreignLines(await save('ip6tables-save'), 'PP6')).toEqual(foreign6);
     expect(await t.reality('dns')).toMatchObject({ details: { open: ['53/tcp', '53/udp'], open6: ['53/tcp', '53/udp'] } });
+  });
+
+  it('refuses a --chain holding a rule that is not ours, failing every app and changing nothing; takes an empty one', async () => {
+    await ns.sh('iptables -N INPUT2 && iptables -A INPUT2 -p tcp --dport 22 -j ACCEPT && iptables -A INPUT -j INPUT2');
+    // Our tag on one rule does not make the others ours.
+    await ns.sh('iptables -A PLATYPUS -p tcp --dport 2222 -m comment --comment "admin ssh" -j ACCEPT && iptables -A PLATYPUS -p tcp --dport 8080 -m comment --comment platypus:web -j ACCEPT');
+    const everything = foreignLines(await save(), 'NO-SUCH-CHAIN');
+    for (const chain of ['INPUT2', 'PLATYPUS']) {
+      const result = await converge(chain);
+      expect(result.changed).toBe(0);
+      expect(result.outcomes.map((o) => o.status)).toEqual(['failed', 'failed']);
+      for (const app of ['dns', 'web']) {
+        const error = (await t.reality(app))?.error;
+        expect(error).toContain(`chain ${chain} (ipv4) holds 1 rule(s) not written by pp-iptables`);
+        expect(error).toContain(chain === 'INPUT2' ? '-A INPUT2 -p tcp -m tcp --dport 22 -j ACCEPT' : '--dport 2222');
+      }
+      expect(foreignLines(await save(), 'NO-SUCH-CHAIN')).toEqual(everything);
+    }
+    // The same check right before the restore, for a rule added after the plan was made.
+    const sync = { kind: 'sync-chain' as const, family: 'ipv4' as const, chain: 'INPUT2', lines: [rule('web', 8080, 'tcp', 'INPUT2')] };
+    await expect(syncChain({ chain: 'INPUT2', families: ['ipv4'], save: { ipv4: 'iptables-save', ipv6: '' }, restore: { ipv4: 'iptables-restore', ipv6: '' }, prefix: ns.prefix }, sync, silentLogger()))
+      .rejects.toThrow('chain INPUT2 (ipv4) holds 1 rule(s) not written by pp-iptables');
+    expect(foreignLines(await save(), 'NO-SUCH-CHAIN')).toEqual(everything);
+    await ns.sh('iptables -F PLATYPUS && iptables -N EMPTY');
+    await converge('EMPTY');
+    expect(await ours('EMPTY')).toEqual([rule('dns', 53, 'tcp', 'EMPTY'), rule('dns', 53, 'udp', 'EMPTY'), rule('web', 8080, 'tcp', 'EMPTY')]);
+    expect(chainLines(await save(), 'INPUT2')).toEqual(['-A INPUT2 -p tcp -m tcp --dport 22 -j ACCEPT']);
+    expect(await t.reality('web')).toMatchObject({ status: 'converged' });
   });
 
   it('reads back the legacy (xtables) backend in the same canonical form, so a second pass is a no-op there too', async () => {

@@ -50,6 +50,16 @@ describe('planNative', () => {
     ]);
   });
 
+  it('plans no action and fails every app when the chain holds a rule without our tag; rules with it are ours', () => {
+    const ssh = { line: '-A PLATYPUS -p tcp -m tcp --dport 22 -j ACCEPT' };
+    const plans = planNative(nodeIntent({ web: [80], bad: INVALID }), observed({ rules: [r('web', 80), ssh] }));
+    expect(plans.map((p) => [p.app, p.actions.length])).toEqual([['bad', 0], ['web', 0]]);
+    expect(plans[1]!.error).toBe('chain PLATYPUS (ipv4) holds 1 rule(s) not written by pp-iptables, e.g. -A PLATYPUS -p tcp -m tcp --dport 22 -j ACCEPT: '
+      + 'refusing to take it over; --chain must name a chain that is empty or holds only rules tagged "platypus:<app>"');
+    const stray = { line: '-A PLATYPUS -p tcp -m tcp --dport 1 -m comment --comment platypus:web -j DROP' };
+    expect(planNative(nodeIntent({ web: [80] }), observed({ rules: [r('web', 80), stray] }))[0]).toMatchObject({ error: undefined, actions: [{ lines: [r('web', 80).line] }] });
+  });
+
   it('adds no chain or jump when no app has a port', () => {
     expect(planNative(nodeIntent({ web: [] }), observed({ exists: false, jumps: 0 }))[0]!.actions).toEqual([]);
   });

@@ -151,4 +151,21 @@ describe('pp-iptables port_authority compatibility mode', () => {
     expect((await readdir(dir)).sort()).toEqual(['README', 'other.yml', 'web.yml']);
     expect(await t.reality('web')).toMatchObject({ status: 'converged' });
   });
+
+  it('never overwrites a hand-written file of an intended app: the app is failed naming the file, the others converge', async () => {
+    const hand = 'cache_6379_tcp: {port: 6379, protocol: tcp}\n# written by hand\n';
+    await writeFile(join(dir, 'cache.yml'), hand);
+    await t.setApp('cache', [6380]);
+    await t.setApp('web', [8081]);
+    const before = (await calls()).length;
+    const result = await converge();
+    expect(result.outcomes.find((o) => o.app === 'cache')).toMatchObject({ status: 'failed', error: expect.stringContaining(`${join(dir, 'cache.yml')} was not written by pp-iptables`) });
+    expect(await file('cache')).toBe(hand);
+    expect(await file('web')).toBe(`${HEADER}\nweb_8081_tcp: {port: 8081, protocol: tcp}\n`);
+    expect(await t.reality('web')).toMatchObject({ status: 'converged' });
+    expect((await calls()).slice(before)).toEqual(['rebuild cache.yml other.yml web.yml ']);
+    expect((await converge()).outcomes.find((o) => o.app === 'cache')?.status).toBe('failed');
+    expect(await file('cache')).toBe(hand);
+    await t.removeApp('cache');
+  });
 });

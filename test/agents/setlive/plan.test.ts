@@ -31,14 +31,14 @@ function nodeOf(apps: Record<string, AppIntent>, extra: Partial<NodeIntent> = {}
 function liveState(app: string, intent: AppIntent, version: string, over: Partial<AppObserved> = {}): AppObserved {
   const files = renderServiceFiles(app, intent, config);
   return {
-    staged: true, current: link(inst(app, version)), last: link(), installed: true, runScript: files.run, logRunScript: files.logRun,
+    staged: true, ownership: 'marked', current: link(inst(app, version)), last: link(), installed: true, runScript: files.run, logRunScript: files.logRun,
     logMain: true, link: link(`/stage/${app}`), status: running(), confirmed: inst(app, version), probe: { ok: true, output: 'HTTP 200' },
     temps: [], stale: false, ...over,
   };
 }
 
 function plan(node: NodeIntent, apps: Record<string, AppObserved>) {
-  const observed: SetliveObserved = { apps: new Map(Object.entries(apps)), stageLeftovers: [] };
+  const observed: SetliveObserved = { apps: new Map(Object.entries(apps)), stageLeftovers: [], foreign: [] };
   return planSetlive(node, observed, config);
 }
 
@@ -75,7 +75,7 @@ describe('planSetlive', () => {
   });
 
   it('deploys a first version: service folder, swap, link, start, and nothing to roll back to', () => {
-    const fresh: AppObserved = { ...liveState('web', web2, '2'), staged: false, current: link(), runScript: undefined, logRunScript: undefined, logMain: false, link: link(), status: { ...down, state: 'unsupervised' }, confirmed: undefined, probe: undefined };
+    const fresh: AppObserved = { ...liveState('web', web2, '2'), staged: false, ownership: 'missing', current: link(), runScript: undefined, logRunScript: undefined, logMain: false, link: link(), status: { ...down, state: 'unsupervised' }, confirmed: undefined, probe: undefined };
     const p = plan(nodeOf({ web: web2 }), { web: fresh })[0];
     expect(kinds(p?.actions ?? [])).toEqual(['write-service', 'swap-current', 'link-service', 'start', 'await-health', 'confirm']);
     expect(awaitOf(p?.actions ?? [])?.rollbackTo).toBeUndefined();
@@ -150,6 +150,22 @@ describe('planSetlive', () => {
     expect(kinds(removal?.actions ?? [])).toEqual(['unlink-service', 'exit-service', 'remove-stage']);
     expect(plan(nodeOf({}, { trusted: false }), { old })).toEqual([]);
     expect(plan(nodeOf({ web: web2 }, { invalid: new Map([['old', 'bad']]) }), { web, old }).find((p) => p.app === 'old')).toBeUndefined();
+  });
+
+  it('never touches a stage folder that is not ours: an intended app is refused, an unintended one is no app', () => {
+    const foreign = liveState('web', web2, '1', { ownership: 'foreign' });
+    const p = plan(nodeOf({ web: web2 }), { web: foreign })[0];
+    expect(p).toMatchObject({ actions: [], error: expect.stringContaining('/stage/web was not written by pp-setlive') });
+    const none = plan(nodeOf({ web: appIntent('web', { prepared: ['1'] }) }), { web: foreign })[0];
+    expect(none?.actions).toEqual([]);
+    expect(plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2'), sshd: liveState('sshd', web2, '1', { ownership: 'foreign' }) }).map((q) => q.app)).toEqual(['web']);
+  });
+
+  it('adopts a folder of ours without its marker first, without restarting it, and before removing it', () => {
+    const live = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { ownership: 'adoptable' }) })[0];
+    expect(kinds(live?.actions ?? [])).toEqual(['adopt-service']);
+    const old = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2'), old: liveState('old', web2, '1', { ownership: 'adoptable' }) }).find((q) => q.app === 'old');
+    expect(kinds(old?.actions ?? [])).toEqual(['adopt-service', 'unlink-service', 'exit-service', 'remove-stage']);
   });
 
   it('stops the service of an app with no live version, and cleans temp links of a killed swap', () => {

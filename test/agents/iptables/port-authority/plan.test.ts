@@ -5,7 +5,7 @@ import { INVALID, nodeIntent } from '../intent.js';
 
 const ours = (app: string, ports: number[]): PaFile => {
   const content = renderAppFile(app, ports.map((port) => ({ port, protocol: 'tcp' as const })));
-  return { content, ...parseAppFile(content) };
+  return { path: `/pa/${app}.yml`, content, ...parseAppFile(content) };
 };
 const observed = (files: Record<string, PaFile>, marker?: string[]): PaObserved => ({
   files: new Map(Object.entries(files)),
@@ -32,9 +32,16 @@ describe('planPortAuthority', () => {
   });
 
   it('removes only managed files of apps no longer kept, and keeps an invalid app\'s file', () => {
-    const foreign: PaFile = { content: 'x\n', managed: false, ports: [] };
+    const foreign: PaFile = { path: '/pa/other.yml', content: 'x\n', managed: false, ports: [] };
     const plans = planPortAuthority(nodeIntent({ web: INVALID, api: [1] }), observed({ old: ours('old', [2]), other: foreign, web: ours('web', [80]) }));
     expect(actions(plans)).toEqual({ api: ['write-file'], old: ['remove-file'], other: [], web: [] });
+  });
+
+  it('never overwrites a hand-written file of an intended app: the app is failed naming the file', () => {
+    const hand: PaFile = { path: '/pa/web.yml', content: 'web_22_tcp: {port: 22, protocol: tcp}\n', managed: false, ports: [{ port: 22, protocol: 'tcp' }] };
+    const plans = planPortAuthority(nodeIntent({ web: [8080], api: [9090] }), observed({ web: hand }));
+    expect(actions(plans)).toEqual({ api: ['write-file'], web: [] });
+    expect(plans.find((p) => p.app === 'web')?.error).toContain('/pa/web.yml was not written by pp-iptables');
   });
 
   it('plans nothing when the intent is untrusted, and removes everything of ours when drained', () => {
