@@ -1,4 +1,4 @@
-import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import { heldRemoval, isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent, VersionIntent } from '../../shared/intent/schema.js';
 import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
@@ -134,6 +134,8 @@ export function planPreparer(intent: NodeIntent, observed: PreparerObserved, kee
   const plans = [...intent.apps].map(([app, spec]) => planApp(app, spec, intent, observed, keep, owners));
   for (const [app, basedir] of observed.knownApps) {
     if (!intent.apps.has(app) && !isKept(intent, app)) plans.push(planRemoved(app, basedir, observed, keep, owners));
+    const held = intent.apps.has(app) ? undefined : heldRemoval(intent, app);
+    if (held) plans.push({ app, actions: [], pending: held, details: { basedir } });
   }
   return withLeftovers(plans, observed);
 }

@@ -1,4 +1,4 @@
-import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import { heldRemoval, isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
@@ -132,5 +132,9 @@ export function planSetlive(node: NodeIntent, observed: SetliveObserved, config:
   const stageLeftovers = assignLeftovers(observed.stageLeftovers, [...node.apps.keys(), ...removed]);
   for (const [app, intent] of node.apps) plans.push(planIntended(app, intent, node, observed, config, stageLeftovers));
   for (const app of removed) plans.push(planRemoval(app, observed.apps.get(app)!, config, stageLeftovers));
+  for (const [app, o] of observed.apps) {
+    const held = o.staged && !node.apps.has(app) ? heldRemoval(node, app) : undefined;
+    if (held) plans.push({ app, actions: [], pending: held });
+  }
   return plans;
 }
