@@ -103,8 +103,10 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
 /** Pure: an app gone from (trusted) intent keeps only its current install and the newest --keep others. */
 function planRemoved(app: string, basedir: string, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(basedir) ?? EMPTY;
-  // Reported, not dropped: a dropped record would take the basedir out of what a restarted agent recalls.
-  if (state.error) return { app, actions: [], error: state.error, details: { basedir } };
+  // Reported, not dropped: a dropped record would take the basedir out of what a restarted agent recalls. Not a
+  // failure either: nothing is intended for the app, so nothing it needs is undone (a basedir that is gone has no
+  // error, and the record goes).
+  if (state.error) return { app, actions: [], warning: `installs not pruned: ${state.error}`, details: { basedir } };
   const prunes = choosePrunes(app, basedir, state, new Set(), owners, keep);
   return { app, actions: prunes.actions, details: { basedir, present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept } };
 }

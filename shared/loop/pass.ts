@@ -211,12 +211,12 @@ export class Converger<O, A> {
     if (plan.pending) return { ...base, status: 'pending', reason: plan.pending };
     if (plan.actions.length > 0 && (this.rounds.get(plan.app) ?? 0) >= MAX_ROUNDS) return { ...base, status: 'pending', reason: `not stable after ${MAX_ROUNDS} iterations` };
     if (plan.actions.length > 0) return { ...base, status: 'pending', reason: intent?.trusted === false && !intent.apps.has(plan.app) ? (intent.distrust ?? 'waiting for trusted intent') : `to do: ${this.agent.describe(plan.actions[0]!)}` };
-    return { ...base, status: 'converged' };
+    return plan.warning ? { ...base, status: 'converged', reason: plan.warning } : { ...base, status: 'converged' };
   }
 
   private outcomesOf(plans: AppPlan<A>[], intent: NodeIntent): AppOutcome[] {
     // An app neither intended nor left with anything to do is gone: no outcome, so its reality key is pruned.
-    const gone = (p: AppPlan<A>) => !intent.apps.has(p.app) && !intent.invalid.has(p.app) && p.actions.length === 0 && !p.error && !p.pending && !this.inFlight.has(p.app);
+    const gone = (p: AppPlan<A>) => !intent.apps.has(p.app) && !intent.invalid.has(p.app) && p.actions.length === 0 && !p.error && !p.pending && !p.warning && !this.inFlight.has(p.app);
     const outcomes = plans.filter((p) => !gone(p)).map((p) => this.outcomeOf(p, intent));
     const seen = new Set(outcomes.map((o) => o.app));
     for (const [app, error] of intent.invalid) if (!seen.has(app)) outcomes.push({ app, status: 'failed', error, attempts: 0 });
