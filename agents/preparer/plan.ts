@@ -1,4 +1,4 @@
-import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import { heldRemoval, isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent, VersionIntent } from '../../shared/intent/schema.js';
 import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
@@ -103,8 +103,10 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
 /** Pure: an app gone from (trusted) intent keeps only its current install and the newest --keep others. */
 function planRemoved(app: string, basedir: string, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(basedir) ?? EMPTY;
-  // Reported, not dropped: a dropped record would take the basedir out of what a restarted agent recalls.
-  if (state.error) return { app, actions: [], error: state.error, details: { basedir } };
+  // Reported, not dropped: a dropped record would take the basedir out of what a restarted agent recalls. Not a
+  // failure either: nothing is intended for the app, so nothing it needs is undone (a basedir that is gone has no
+  // error, and the record goes).
+  if (state.error) return { app, actions: [], warning: `installs not pruned: ${state.error}`, details: { basedir } };
   const prunes = choosePrunes(app, basedir, state, new Set(), owners, keep);
   return { app, actions: prunes.actions, details: { basedir, present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept } };
 }
@@ -134,6 +136,8 @@ export function planPreparer(intent: NodeIntent, observed: PreparerObserved, kee
   const plans = [...intent.apps].map(([app, spec]) => planApp(app, spec, intent, observed, keep, owners));
   for (const [app, basedir] of observed.knownApps) {
     if (!intent.apps.has(app) && !isKept(intent, app)) plans.push(planRemoved(app, basedir, observed, keep, owners));
+    const held = intent.apps.has(app) ? undefined : heldRemoval(intent, app);
+    if (held) plans.push({ app, actions: [], pending: held, details: { basedir } });
   }
   return withLeftovers(plans, observed);
 }

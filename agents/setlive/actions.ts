@@ -4,19 +4,21 @@ import { MANAGED_FILE } from './ownership.js';
 
 /**
  * One step of pp-setlive. A flip is the sequence stop → write-service → swap-current → link-service →
- * start → await-health → confirm (each present only when needed); a removal is unlink-service →
- * exit-service → remove-stage. A folder of ours that lacks its marker (known by its run script, see
- * ownership.ts) is first adopted: adopt-service writes the marker. Every step is idempotent, so a run killed
- * anywhere is finished by the next.
+ * start → await-health → confirm (each present only when needed); a held attempt not yet rolled back all the
+ * way is finished by roll-back; a removal is unlink-service → exit-service → remove-stage. A folder of ours that
+ * lacks its marker (known by its run script, see ownership.ts) is first adopted: adopt-service writes the marker.
+ * Every step is idempotent, so a run killed anywhere is finished by the next.
  */
 export type SetliveAction =
   | CleanLeftoversAction
   | { kind: 'stop'; app: string; dir: string }
   | { kind: 'write-service'; app: string; dir: string; run: string; logRun: string }
-  | { kind: 'swap-current'; app: string; basedir: string; target: string }
+  /** `dir` is the app's stage folder, where the flip's starting point is recorded (FLIP_FILE). */
+  | { kind: 'swap-current'; app: string; basedir: string; target: string; dir: string }
   | { kind: 'link-service'; app: string; link: string; dir: string }
   | { kind: 'start'; app: string; dir: string }
   | AwaitHealthAction
+  | RollBackAction
   | { kind: 'confirm'; app: string; dir: string; target: string }
   | { kind: 'adopt-service'; app: string; dir: string }
   | { kind: 'unlink-service'; app: string; link: string; dir: string }
@@ -37,10 +39,26 @@ export interface AwaitHealthAction {
   health?: HealthIntent;
   timeoutMs: number;
   rollbackTo?: string;
-  /** What `last` pointed at before this flip, put back on rollback so a failed flip leaves no trace. */
-  restoreLast?: string;
   /** The attempt's intent (flipFingerprint), recorded when it fails so the same attempt is held. */
   fingerprint: string;
+}
+
+/**
+ * Finishes the rollback of a held attempt (its failure is recorded, FAILED_FILE): points `current` back at `to`
+ * unless it is there already (`restart` also when the process runs an old setup), puts `last` back, starts
+ * `to` and waits for it. It never flips to the failed `target`, so a hold never keeps the app down.
+ */
+export interface RollBackAction {
+  kind: 'roll-back';
+  app: string;
+  version: string;
+  dir: string;
+  basedir: string;
+  target: string;
+  to: string;
+  restart: boolean;
+  health?: HealthIntent;
+  timeoutMs: number;
 }
 
 /** One line per action for logs and --dry-run. */
@@ -57,6 +75,7 @@ export function describeAction(a: SetliveAction): string {
       const back = a.rollbackTo ? `; on failure roll back to ${a.rollbackTo}` : '; nothing to roll back to';
       return `await ${a.app} ${a.version} up and healthy within ${a.timeoutMs} ms (${check})${back}`;
     }
+    case 'roll-back': return `${a.restart ? `point ${a.basedir}/current back at ${a.to}, ` : ''}start it and await it (${a.app} ${a.version} failed and is held)`;
     case 'confirm': return `record ${a.target} as healthy in ${a.dir}`;
     case 'adopt-service': return `adopt ${a.dir}, written by an earlier pp-setlive (mark it ${MANAGED_FILE})`;
     case 'unlink-service': return `unlink ${a.link}`;

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import type { ActionResult } from '../../shared/loop/types.js';
 import type { SetliveAction } from './actions.js';
-import { applyAwaitHealth } from './apply-health.js';
+import { applyAwaitHealth, applyRollBack } from './apply-health.js';
+import { readFlipStart, recordFlipStart } from './failed-flip.js';
 import { CONFIRMED_FILE } from './stage-layout.js';
 import { type SetliveConfig } from './options.js';
 import { staleTemps } from '../../shared/temp-files.js';
@@ -28,13 +29,23 @@ async function writeService(app: string, dir: string, run: string, logRun: strin
   return marked || madeMain || wroteLog || wroteRun;
 }
 
-/** Keeps the old target as `last`, then points `current` at the new install; both renames are atomic. */
-async function swapCurrent(basedir: string, target: string): Promise<boolean> {
+/**
+ * Records where the flip starts from (in the stage folder `dir`), keeps the old target as `last`, then points
+ * `current` at the new install; both renames are atomic. A swap cut short after `last` moved finds `last` on
+ * `current` already: the record it wrote then still holds what `last` was, and is kept.
+ */
+async function swapCurrent(basedir: string, target: string, dir: string): Promise<boolean> {
   if (!(await isDir(target))) throw new Error(`${target} is missing; cannot make it current`);
   await removeLeftovers(await staleTemps(basedir, ['current', 'last']));
   const current = await readLinkState(join(basedir, 'current'));
   if (current.kind === 'link' && current.target === target) return false;
-  if (current.kind === 'link' && current.valid && current.target) await replaceLink(join(basedir, 'last'), current.target);
+  if (current.kind === 'link' && current.valid && current.target) {
+    const last = await readLinkState(join(basedir, 'last'));
+    const started = await readFlipStart(dir);
+    const resumed = started?.target === target && started.from === current.target && last.target === current.target;
+    if (!resumed) await recordFlipStart(dir, { target, from: current.target, last: last.valid ? last.target : undefined });
+    await replaceLink(join(basedir, 'last'), current.target);
+  }
   return replaceLink(join(basedir, 'current'), target);
 }
 
@@ -67,10 +78,11 @@ async function run(config: SetliveConfig, a: SetliveAction, log: Logger, signal?
     case 'clean-leftovers': return removeLeftovers(a.paths);
     case 'stop': return svStop(config, a.dir);
     case 'write-service': return writeService(a.app, a.dir, a.run, a.logRun);
-    case 'swap-current': return swapCurrent(a.basedir, a.target);
+    case 'swap-current': return swapCurrent(a.basedir, a.target, a.dir);
     case 'link-service': return linkService(a.link, a.dir);
     case 'start': return svUp(config, a.dir);
     case 'await-health': return (await applyAwaitHealth(config, a, log, signal)).changed;
+    case 'roll-back': return (await applyRollBack(config, a, log, signal)).changed;
     case 'confirm': return writeFileAtomic(join(a.dir, CONFIRMED_FILE), `${a.target}\n`);
     case 'unlink-service': return unlinkService(a.link, a.dir);
     case 'adopt-service': return adoptService(a.app, a.dir);

@@ -14,6 +14,24 @@ export interface FailedFlip {
   fingerprint: string;
   atMs: number;
   reason: string;
+  /**
+   * The install the failed attempt is rolled back to. Recorded before the rollback starts, so a run that finds
+   * `current` still on `target` finishes the rollback instead of retrying the flip.
+   */
+  rollbackTo?: string;
+}
+
+/** Name of the file in an app's stage folder that records where a flip started from. */
+export const FLIP_FILE = 'pp-flip';
+
+/**
+ * A flip as it started: `current` pointed at `from` and `last` at `last` (none when absent). Written before
+ * `last` moves, so a rollback, even of a flip cut short, can put `last` back instead of leaving it on `current`.
+ */
+export interface FlipStart {
+  target: string;
+  from: string;
+  last?: string;
 }
 
 /** Identifies one attempt's intent: the live version's digest, the service and the health check. Any change is a new attempt. */
@@ -44,4 +62,19 @@ export function heldReason(failed: FailedFlip | undefined, target: string, finge
   const at = new Date(failed.atMs).toISOString();
   const until = new Date(failed.atMs + holdMs).toISOString();
   return `this version failed at ${at} and is not tried again before ${until} unless its intent changes: ${failed.reason}`;
+}
+
+/** The flip start recorded in `stageDir`, or undefined when there is none or it is unreadable. */
+export async function readFlipStart(stageDir: string): Promise<FlipStart | undefined> {
+  try {
+    const rec = JSON.parse(await readFile(join(stageDir, FLIP_FILE), 'utf8')) as Partial<FlipStart>;
+    const ok = typeof rec.target === 'string' && typeof rec.from === 'string' && (rec.last === undefined || typeof rec.last === 'string');
+    return ok ? (rec as FlipStart) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function recordFlipStart(stageDir: string, flip: FlipStart): Promise<void> {
+  await writeFileAtomic(join(stageDir, FLIP_FILE), `${JSON.stringify(flip)}\n`);
 }

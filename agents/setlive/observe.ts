@@ -41,6 +41,8 @@ export interface AppObserved {
   held?: string;
   /** Why this app's part of the host could not be read (e.g. its basedir's parent is a file): that app fails, no other. */
   error?: string;
+  /** Where the held attempt was being rolled back to when it failed (none: there was nothing to roll back to). */
+  heldRollbackTo?: string;
 }
 
 export interface SetliveObserved {
@@ -86,7 +88,8 @@ async function observeIntended(app: string, intent: AppIntent, config: SetliveCo
   const stale = runsOldSetup(base.status, changedAt);
   const failed = live && target ? await readFailedFlip(stagePath(config, app)) : undefined;
   const held = live && target ? heldReason(failed, target, flipFingerprint(intent, live.version), config.failedHoldMs, Date.now()) : undefined;
-  const observed = { ...base, current, last, installed, temps: [...base.temps, ...temps], stale, held };
+  const heldRollbackTo = held ? failed?.rollbackTo : undefined;
+  const observed = { ...base, current, last, installed, temps: [...base.temps, ...temps], stale, held, heldRollbackTo };
   if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
     observed.probe = await runHealthCheck(intent.health, target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
   }

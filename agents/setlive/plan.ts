@@ -1,4 +1,4 @@
-import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import { heldRemoval, isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
@@ -71,13 +71,12 @@ function flipActions(app: string, intent: AppIntent, version: string, o: AppObse
   // service down and carries on, and never mistakes an old process for the new configuration.
   if (restart && mayRun(o.status)) actions.push({ kind: 'stop', app, dir });
   if (!filesOk) actions.push({ kind: 'write-service', app, dir, ...files });
-  if (needsFlip) actions.push({ kind: 'swap-current', app, basedir: intent.basedir, target });
+  if (needsFlip) actions.push({ kind: 'swap-current', app, basedir: intent.basedir, target, dir });
   if (!linked) actions.push({ kind: 'link-service', app, link: serviceLinkPath(config, app), dir });
   if (restart || !up) actions.push({ kind: 'start', app, dir });
   const rollbackTo = rollbackTarget(o, target);
-  const restoreLast = needsFlip && o.current.valid && o.last.valid ? o.last.target : undefined;
   const fingerprint = flipFingerprint(intent, version);
-  actions.push({ kind: 'await-health', app, version, dir, basedir: intent.basedir, target, health: intent.health, timeoutMs, rollbackTo, restoreLast, fingerprint });
+  actions.push({ kind: 'await-health', app, version, dir, basedir: intent.basedir, target, health: intent.health, timeoutMs, rollbackTo, fingerprint });
   actions.push({ kind: 'confirm', app, dir, target });
   return actions;
 }
@@ -116,8 +115,23 @@ function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed
   if (cycle) return { ...base, actions: [], error: `field requires: cycle ${cycle}` };
   const blocker = requiresBlocker(app, node, observed, filesOf, config);
   if (blocker) return { ...base, actions: cleanup, pending: blocker };
-  // Each retry of a flip that failed would take the working version down again: the same attempt waits.
-  if (o.held && o.current.target !== target) return { ...base, actions: cleanup, error: `${live.version}: ${o.held}` };
+  // Each retry of a flip that failed would take the working version down again: the same attempt waits. The hold
+  // only keeps the app off the failed version: a rollback cut short is finished, and the version it went back to
+  // is started when it is down.
+  if (o.held) {
+    const to = o.current.target === target ? o.heldRollbackTo : o.current.valid ? o.current.target : undefined;
+    const error = `${live.version}: ${o.held}`;
+    if (to !== undefined) {
+      const restart = o.current.target !== to || o.stale;
+      const up = o.status.state === 'run' && !o.status.wantDown;
+      const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
+      const back: SetliveAction[] = restart || !up
+        ? [{ kind: 'roll-back', app, version: live.version, dir: stagePath(config, app), basedir: intent.basedir, target, to, restart, health: intent.health, timeoutMs }]
+        : [];
+      return { ...base, actions: [...cleanup, ...back], error };
+    }
+    if (o.current.target !== target) return { ...base, actions: cleanup, error };
+  }
   return { ...base, actions: [...cleanup, ...flipActions(app, intent, live.version, o, files, config)] };
 }
 
@@ -145,6 +159,10 @@ export function planSetlive(node: NodeIntent, observed: SetliveObserved, config:
   for (const app of removed) {
     const o = observed.apps.get(app)!;
     plans.push(o.error ? { app, actions: [], error: o.error } : planRemoval(app, o, config, stageLeftovers));
+  }
+  for (const [app, o] of observed.apps) {
+    const held = o.staged && !node.apps.has(app) ? heldRemoval(node, app) : undefined;
+    if (held) plans.push({ app, actions: [], pending: held });
   }
   return plans;
 }

@@ -43,7 +43,7 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
   }
   const empty = apps.size === 0 && invalid.size === 0;
   if (drained && !empty) {
-    const distrust = `the node is marked drained yet still has app keys (${[...apps.keys(), ...invalid.keys()].join(', ')}): a drain or a put was interrupted, so nothing is removed until it is finished (pp intent drain or pp intent put)`;
+    const distrust = `the node is marked drained yet still has app keys (${[...apps.keys(), ...invalid.keys()].join(', ')}) beside its marker ${base}${DRAINED_MARKER}: a drain or a put was interrupted, so nothing is removed until it is finished (pp intent drain or pp intent put)`;
     return { node, index: snapshot.index, apps, invalid, drained: false, trusted: false, distrust };
   }
   if (!drained && empty) {
@@ -81,4 +81,13 @@ export function basedirConflicts(apps: Map<string, Pick<AppIntent, 'basedir'>>):
 /** True when the app must be kept on the node: intended, or named by an invalid intent we cannot read. */
 export function isKept(intent: NodeIntent, app: string): boolean {
   return !intent.trusted || intent.apps.has(app) || intent.invalid.has(app);
+}
+
+/**
+ * Why the removal of `app` (no longer intended) waits, when it waits only because the intent is not trusted; for
+ * agents to report it instead of a stale record. Undefined when the app is intended, invalid, or may be removed.
+ */
+export function heldRemoval(intent: NodeIntent, app: string): string | undefined {
+  if (intent.trusted || intent.apps.has(app) || intent.invalid.has(app)) return undefined;
+  return `removal waits: ${intent.distrust ?? 'node intent not trusted'}`;
 }

@@ -13,6 +13,8 @@ export interface PassResult {
   /** Passes that observed the host (0: stopped before observing anything). */
   iterations: number;
   stopped: boolean;
+  /** Set by `--once` when the outcomes could not be written to reality: the run counts as failed. */
+  realityError?: string;
 }
 
 /** How often one app's actions are started again for one trigger (an intent change or a timer) before it is "not stable". */
@@ -114,7 +116,9 @@ export class Converger<O, A> {
     // due retry would wake the loop again and again for nothing.
     for (const p of plans) if (p.actions.length === 0 && !p.error && !this.retries.waiting(p.app) && !this.inFlight.has(p.app)) this.retries.succeed(p.app);
     for (const p of plans) this.settledOutcomes.delete(p.app);
-    this.queue = intent.trusted ? plans.filter((p) => p.actions.length > 0) : [];
+    // Untrusted intent (empty and not drained, or a drained marker beside app keys) still lets intended apps
+    // converge: agents plan no removal or prune on it, and an app that is not intended is never acted on.
+    this.queue = plans.filter((p) => p.actions.length > 0 && (intent.trusted || intent.apps.has(p.app)));
     this.startQueued();
     this.lastOutcomes = this.outcomesOf(plans, intent);
     return { outcomes: this.lastOutcomes, changed, iterations: this.iterations, stopped: this.signal.aborted };
@@ -206,13 +210,13 @@ export class Converger<O, A> {
     if (plan.error) return { ...base, status: 'failed', error: plan.error };
     if (plan.pending) return { ...base, status: 'pending', reason: plan.pending };
     if (plan.actions.length > 0 && (this.rounds.get(plan.app) ?? 0) >= MAX_ROUNDS) return { ...base, status: 'pending', reason: `not stable after ${MAX_ROUNDS} iterations` };
-    if (plan.actions.length > 0) return { ...base, status: 'pending', reason: intent?.trusted === false ? 'waiting for trusted intent' : `to do: ${this.agent.describe(plan.actions[0]!)}` };
-    return { ...base, status: 'converged' };
+    if (plan.actions.length > 0) return { ...base, status: 'pending', reason: intent?.trusted === false && !intent.apps.has(plan.app) ? (intent.distrust ?? 'waiting for trusted intent') : `to do: ${this.agent.describe(plan.actions[0]!)}` };
+    return plan.warning ? { ...base, status: 'converged', reason: plan.warning } : { ...base, status: 'converged' };
   }
 
   private outcomesOf(plans: AppPlan<A>[], intent: NodeIntent): AppOutcome[] {
     // An app neither intended nor left with anything to do is gone: no outcome, so its reality key is pruned.
-    const gone = (p: AppPlan<A>) => !intent.apps.has(p.app) && !intent.invalid.has(p.app) && p.actions.length === 0 && !p.error && !this.inFlight.has(p.app);
+    const gone = (p: AppPlan<A>) => !intent.apps.has(p.app) && !intent.invalid.has(p.app) && p.actions.length === 0 && !p.error && !p.pending && !p.warning && !this.inFlight.has(p.app);
     const outcomes = plans.filter((p) => !gone(p)).map((p) => this.outcomeOf(p, intent));
     const seen = new Set(outcomes.map((o) => o.app));
     for (const [app, error] of intent.invalid) if (!seen.has(app)) outcomes.push({ app, status: 'failed', error, attempts: 0 });

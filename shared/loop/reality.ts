@@ -35,6 +35,8 @@ export function recordsOf(snapshot: Snapshot): RealityRecord[] {
 export class RealityWriter {
   private known = new Map<string, string>();
   private loaded = false;
+  /** Why the last write failed, until one succeeds: `--once` must not exit 0 on a reality it could not record. */
+  lastError: string | undefined;
   /** Bumped by invalidate(), so a load that was in flight then does not count as fresh. */
   private generation = 0;
 
@@ -98,8 +100,10 @@ export class RealityWriter {
         this.known.delete(key);
         written += 1;
       }
+      this.lastError = undefined;
     } catch (err) {
-      this.log.warn({ action: 'write-reality', err: (err as Error).message }, 'cannot write reality; will retry next pass');
+      this.lastError = (err as Error).message;
+      this.log.warn({ action: 'write-reality', err: this.lastError }, 'cannot write reality; will retry next pass');
       this.loaded = false;
     }
     return written;

@@ -29,9 +29,9 @@ const MIN_PAUSE_MS = 250;
 /** Exit codes shared by every agent. */
 export const EXIT = { converged: 0, failed: 1, usage: 2, pending: 3 } as const;
 
-/** 0 when every app converged, 1 when any failed, 3 when some are still pending. */
+/** 0 when every app converged, 1 when any failed (or reality could not be written), 3 when some are still pending. */
 export function exitCodeOf(result: PassResult | undefined): number {
-  if (!result) return EXIT.failed;
+  if (!result || result.realityError !== undefined) return EXIT.failed;
   if (result.outcomes.some((o) => o.status === 'failed')) return EXIT.failed;
   if (result.outcomes.some((o) => o.status === 'pending')) return EXIT.pending;
   return EXIT.converged;
@@ -77,8 +77,11 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
     describeIntent(intent, log);
     const recalled = await recall();
     const result = await convergePass(agent, intent, retries, log, options.signal ?? new AbortController().signal, options.parallel ?? agent.parallel ?? 1);
-    if (result.iterations > 0) await reality.write(result.outcomes, intent.trusted && recalled); // nothing observed: nothing to report
-    return result;
+    if (result.iterations === 0) return result; // nothing observed: nothing to report
+    await reality.write(result.outcomes, intent.trusted && recalled);
+    if (reality.lastError === undefined) return result;
+    log.error({ action: 'write-reality', err: reality.lastError }, 'cannot write reality: what this run did is not recorded, so it counts as failed');
+    return { ...result, realityError: reality.lastError };
   }
   return daemon(agent, options, retries, reality, recall);
 }

@@ -11,6 +11,11 @@ export interface AppPlan<A> {
   pending?: string;
   /** A problem the plan itself found (e.g. a bad port spec): reported as failed, other apps go on. */
   error?: string;
+  /**
+   * Something worth reporting that fails nothing and waits for nothing (e.g. a removed app's installs that cannot
+   * be read to prune them): the app is reported converged with it as its reason, and its record stays.
+   */
+  warning?: string;
   /** Observations worth reporting in reality (e.g. versions present). */
   details?: Record<string, unknown>;
 }

@@ -3,7 +3,7 @@ import { stat as statCallback, watch as fsWatch, type BigIntStats, type FSWatche
 import { link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { readFile } from '../read-file.js';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../atomic-file.js';
 import { sleep } from '../backoff.js';
 import { staleTemps, tempPathIn } from '../temp-files.js';
@@ -54,7 +54,15 @@ async function readKeyFile(path: string): Promise<{ value: string; modifyIndex: 
   }
 }
 
-async function listFiles(dir: string, rel: string, out: KvEntry[]): Promise<void> {
+/** A folder's identity, to recognise it when a symlink leads back to it. */
+const folderId = (info: BigIntStats) => `${info.dev}:${info.ino}`;
+
+/**
+ * Lists the keys under `dir` into `out`. `above` holds the folders on the way down (identity → path): a folder
+ * met again below itself is a symlink loop, which would fail only after 40 levels, and with two such links take
+ * exponential time, so the read fails at once naming it.
+ */
+async function listFiles(dir: string, rel: string, out: KvEntry[], above: Map<string, string>): Promise<void> {
   const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
     throw new StoreError(`cannot list ${dir}: ${err.message}`, { cause: err });
@@ -70,7 +78,11 @@ async function listFiles(dir: string, rel: string, out: KvEntry[]): Promise<void
       // the listing is skipped: it is gone (and a transaction that deleted it makes read() read again).
       try {
         const info = await statBig(path);
-        if (info.isDirectory()) await listFiles(path, key, out);
+        if (info.isDirectory()) {
+          const seen = above.get(folderId(info));
+          if (seen !== undefined) throw new StoreError(`${path} leads back to ${seen} (a symlink loop): refusing a read that never ends`);
+          await listFiles(path, key, out, new Map(above).set(folderId(info), path));
+        }
         else if (info.isFile()) {
           const value = await readFile(path, 'utf8');
           out.push({ key, value, modifyIndex: modifyIndexOf(info, value) });
@@ -82,6 +94,22 @@ async function listFiles(dir: string, rel: string, out: KvEntry[]): Promise<void
       }
     }));
   }
+}
+
+/**
+ * Removes the temp files of writers that are dead (a killed writer leaves its `.pp-tmp-*` beside the key it was
+ * writing) in `dir`. This process's own temps are left alone: another FolderStore here may be using one.
+ */
+async function removeDeadTemps(dir: string): Promise<void> {
+  const ours = `.${process.pid}.`;
+  for (const temp of await staleTemps(dir)) if (!basename(temp).includes(ours)) await rm(temp, { force: true });
+}
+
+/** removeDeadTemps in `dir` and every real folder below it (symlinks are not followed: they may loop). */
+async function sweepDeadTemps(dir: string): Promise<void> {
+  await removeDeadTemps(dir);
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory() && !e.name.startsWith(TEMP_PREFIX)) await sweepDeadTemps(join(dir, e.name));
 }
 
 function processAlive(pid: number): boolean {
@@ -138,6 +166,8 @@ export class FolderStore implements IntentStore {
   private counter = 0;
   /** Serializes this instance's own lock holders, so they queue instead of polling the lock file. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Whether this instance has swept dead writers' temp files from the whole tree (once, under its first lock). */
+  private swept = false;
 
   constructor(readonly root: string, private readonly rescanMs = 1000) {
     this.description = `folder:${root}`;
@@ -163,7 +193,9 @@ export class FolderStore implements IntentStore {
   private async readNow(prefix: string): Promise<KvEntry[]> {
     const dirRel = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const entries: KvEntry[] = [];
-    await listFiles(join(this.root, dirRel), dirRel, entries);
+    const top = join(this.root, dirRel);
+    const info = await statBig(top).catch(() => undefined);
+    await listFiles(top, dirRel, entries, new Map(info ? [[folderId(info), top]] : []));
     return entries.filter((e) => e.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : 1));
   }
 
@@ -280,11 +312,13 @@ export class FolderStore implements IntentStore {
     };
     if (!distinct) {
       for (const w of writes) await one(w);
-      return;
+    } else {
+      // Settle all before failing: the lock must not be released with writes still in flight.
+      const failed = (await Promise.allSettled(writes.map(one))).find((r) => r.status === 'rejected');
+      if (failed) throw new StoreError(`cannot write ${this.root}: ${(failed.reason as Error).message}`, { cause: failed.reason });
     }
-    // Settle all before failing: the lock must not be released with writes still in flight.
-    const failed = (await Promise.allSettled(writes.map(one))).find((r) => r.status === 'rejected');
-    if (failed) throw new StoreError(`cannot write ${this.root}: ${(failed.reason as Error).message}`, { cause: failed.reason });
+    // A writer killed mid-write left its temp beside the key; the next write there takes it away.
+    for (const dir of new Set(writes.map((w) => dirname(join(this.root, w.key))))) await removeDeadTemps(dir).catch(() => {});
   }
 
   /** Marks the journaled transaction done: the counter moves before the journal goes, as readers rely on. */
@@ -321,6 +355,10 @@ export class FolderStore implements IntentStore {
     const run = this.queue.then(async () => {
       const lock = await this.acquireLock();
       try {
+        if (!this.swept) {
+          this.swept = true;
+          await sweepDeadTemps(this.root).catch(() => {});
+        }
         return await work();
       } finally {
         await this.releaseLock(lock);
@@ -383,9 +421,7 @@ export class FolderStore implements IntentStore {
     const moved = await readFile(aside, 'utf8').catch(() => undefined);
     if (moved !== holder) await link(aside, this.lockPath()).catch(() => {});
     await rm(aside, { force: true });
-    // staleTemps counts this process's idle temps as stale too; another FolderStore here may be using one.
-    const ours = `.${process.pid}.`;
-    for (const temp of await staleTemps(this.root)) if (!basename(temp).includes(ours)) await rm(temp, { force: true });
+    await removeDeadTemps(this.root);
   }
 
   private async releaseLock(mine: string): Promise<void> {

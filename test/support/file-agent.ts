@@ -1,7 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import { heldRemoval, isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
 import type { Agent, AppPlan } from '../../shared/loop/types.js';
 
 type FileAction = { kind: 'write'; app: string; content: string } | { kind: 'remove'; app: string };
@@ -26,6 +26,10 @@ export function fileAgent(dir: string, failApps: Set<string> = new Set()): Agent
         plans.push({ app, version: live, actions: files.get(app) === live ? [] : [{ kind: 'write', app, content: live }] });
       }
       for (const app of files.keys()) if (!isKept(intent, app)) plans.push({ app, actions: [{ kind: 'remove', app }] });
+      for (const app of files.keys()) {
+        const held = heldRemoval(intent, app);
+        if (held) plans.push({ app, actions: [], pending: held });
+      }
       return plans;
     },
     async apply(action) {

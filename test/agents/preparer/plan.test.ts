@@ -74,11 +74,12 @@ describe('planPreparer', () => {
     expect(plans.map((p) => p.app)).toEqual(['web', 'web_a']); // nothing planned for the invalid web_b
   });
 
-  it('prunes an app gone from trusted intent, but nothing at all when the intent is untrusted', () => {
+  it('prunes an app gone from trusted intent, but nothing at all when the intent is untrusted (the removal is reported waiting)', () => {
     const state = { installs: installs([['api_1', 'a', '2024-01-01'], ['api_2', 'a', '2024-01-02'], ['web_1', 'a', '2024-01-01']]) };
     const gone = planPreparer(intent({ web: app([['1', 'a', 'live']]) }), observed(state, { api: BASE, web: BASE }), 1);
     expect(gone.map((p) => [p.app, kinds(p)])).toEqual([['web', []], ['api', ['prune api_1']]]);
-    expect(planPreparer(intent({}), observed(state, { api: BASE, web: BASE }), 0)).toEqual([]);
+    const untrusted = planPreparer(intent({}), observed(state, { api: BASE, web: BASE }), 0);
+    expect(untrusted.map((p) => [p.app, kinds(p), p.pending?.startsWith('removal waits: ')])).toEqual([['api', [], true], ['web', [], true]]);
   });
 
   it('reports a basedir it cannot read as the app\'s error', () => {

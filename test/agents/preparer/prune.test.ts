@@ -128,4 +128,23 @@ describe('pp-preparer pruning', () => {
     expect(await dirsIn(apiBase)).toEqual([]);
     expect(await reality(store, 'api')).toBeUndefined();
   });
+
+  it('reports a removed app whose installs cannot be read without failing, and drops it once its basedir is gone', async () => {
+    const store = new FolderStore(join(dir, 's6'));
+    const apiBase = join(dir, 'b6-api');
+    await putIntent(store, 'web', join(dir, 'b6'), versions('1'));
+    await putIntent(store, 'api', apiBase, versions('1', '2'));
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+    await store.delete(appIntentKey(PREFIX, NODE, 'api'));
+    // installs/ that cannot be listed (as root, a file in its place stands in for a folder it may not read)
+    await rm(join(apiBase, 'installs'), { recursive: true });
+    await writeFile(join(apiBase, 'installs'), 'not a folder');
+    for (let run = 0; run < 2; run++) {
+      expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+      expect(await reality(store, 'api')).toMatchObject({ status: 'converged', reason: expect.stringContaining(`installs not pruned: cannot read ${apiBase}/installs`), details: { basedir: apiBase } });
+    }
+    await rm(apiBase, { recursive: true });
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+    expect(await reality(store, 'api')).toBeUndefined();
+  });
 });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,7 +25,9 @@ const install = (v: string) => join(base(), 'installs', `web_${v}`);
 type Kill =
   | { afterActions: number }
   /** SIGKILL from this test as the n-th action (of `kind`, if given) starts, after `delayMs`: lands mid-action. */
-  | { onApplying: number; kind?: string; delayMs?: number };
+  | { onApplying: number; kind?: string; delayMs?: number }
+  /** SIGKILL from this test as soon as the agent logs `msg`. */
+  | { onLog: string };
 
 /** Runs `pp-setlive --once` as a real process, maybe SIGKILLed as `kill` says; resolves to its exit code or 'killed'. */
 function runAgentProcess(kill?: Kill): Promise<number | 'killed'> {
@@ -40,9 +43,13 @@ function runAgentProcess(kill?: Kill): Promise<number | 'killed'> {
     buffered += chunk.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop() ?? '';
-    if (!kill || !('onApplying' in kill)) return;
+    if (!kill || 'afterActions' in kill) return;
     for (const line of lines) {
       const entry = JSON.parse(line) as { msg?: string; action?: string };
+      if ('onLog' in kill) {
+        if (entry.msg === kill.onLog) child.kill('SIGKILL');
+        continue;
+      }
       if (entry.msg !== 'applying' || (kill.kind && entry.action !== kill.kind)) continue;
       if (++seen === kill.onApplying) setTimeout(() => child.kill('SIGKILL'), kill.delayMs ?? 0);
     }
@@ -143,6 +150,46 @@ describe('pp-setlive killed with SIGKILL and restarted', () => {
     expect(await runAgentProcess()).toBe(1);
     expect(await ask(port)).toMatchObject({ version: before });
     expect(await linkTarget(base(), 'current')).toBe(install(before));
+    expect(await linkTarget(base(), 'last')).not.toBe(install(before));
     expect((await reality(store, 'web'))?.error).toContain('HTTP 500: broken build');
+  });
+
+  it('puts last back where it was when a flip cut short after the swap is rolled back', async () => {
+    const before = (await ask(port)).version ?? '';
+    const lastBefore = await linkTarget(base(), 'last');
+    expect(lastBefore).toBeDefined();
+    expect(lastBefore).not.toBe(install(before));
+    await intendLive('3', { timeoutMs: 1500 });
+    expect(await runAgentProcess({ onApplying: 1, kind: 'start' })).toBe('killed');
+    expect(await linkTarget(base(), 'current')).toBe(install('3'));
+    expect(await runAgentProcess()).toBe(1);
+    expect(await ask(port)).toMatchObject({ version: before });
+    expect(await linkTarget(base(), 'current')).toBe(install(before));
+    expect(await linkTarget(base(), 'last')).toBe(lastBefore);
+  });
+
+  it('finishes a rollback killed after current is back, without taking the working version down to retry the failed one', async () => {
+    const before = (await ask(port)).version ?? '';
+    const lastBefore = await linkTarget(base(), 'last');
+    await intendLive('3', { timeoutMs: 1200 });
+    expect(await runAgentProcess({ onLog: 'current points back at the previous install' })).toBe('killed');
+    expect(await linkTarget(base(), 'current')).toBe(install(before));
+    const applied: string[] = [];
+    const listen = (m: unknown) => applied.push((m as { action: string }).action);
+    subscribe('platypus:action-applied', listen);
+    try {
+      expect(await restartInProcess()).toBe(1);
+    } finally {
+      unsubscribe('platypus:action-applied', listen);
+    }
+    // The failed version was never made current again: only the rollback was finished.
+    expect(applied.filter((a) => !a.startsWith('start it and await it'))).toEqual([]);
+    expect(await ask(port)).toMatchObject({ version: before });
+    expect(await linkTarget(base(), 'current')).toBe(install(before));
+    expect(await linkTarget(base(), 'last')).toBe(lastBefore);
+    expect((await reality(store, 'web'))?.error).toContain('is not tried again before');
+    // Held, and left running.
+    expect(await restartInProcess()).toBe(1);
+    expect(await ask(port)).toMatchObject({ version: before });
   });
 });

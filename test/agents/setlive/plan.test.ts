@@ -62,7 +62,7 @@ describe('planSetlive', () => {
   it('flips a running version: stop first, then swap, start, await health with rollback to the old one', () => {
     const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { last: link(inst('web', '0')) }) })[0];
     expect(kinds(p?.actions ?? [])).toEqual(['stop', 'swap-current', 'start', 'await-health', 'confirm']);
-    expect(awaitOf(p?.actions ?? [])).toMatchObject({ rollbackTo: inst('web', '1'), restoreLast: inst('web', '0'), timeoutMs: 8000 });
+    expect(awaitOf(p?.actions ?? [])).toMatchObject({ rollbackTo: inst('web', '1'), timeoutMs: 8000 });
   });
 
   it('holds a flip whose same attempt failed recently, leaving the running version alone; a flip cut short after the swap goes on', () => {
@@ -72,6 +72,20 @@ describe('planSetlive', () => {
     const cut = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { held, status: down, confirmed: undefined }) })[0];
     expect(kinds(cut?.actions ?? [])).toEqual(['start', 'await-health', 'confirm']);
     expect(awaitOf(cut?.actions ?? [])?.fingerprint).toBe(flipFingerprint(web2, '2'));
+  });
+
+  it('finishes the rollback of a held attempt killed midway instead of retrying it, and starts the version it went back to', () => {
+    const held = 'this version failed at … unless its intent changes: HTTP 503';
+    // Killed before `current` was back: the rollback is finished, never the flip retried.
+    const stuck = liveState('web', web2, '2', { held, heldRollbackTo: inst('web', '1'), status: down, confirmed: undefined, probe: undefined });
+    const p = plan(nodeOf({ web: web2 }), { web: stuck })[0];
+    expect(p).toMatchObject({ error: `2: ${held}`, actions: [{ kind: 'roll-back', to: inst('web', '1'), target: inst('web', '2'), restart: true }] });
+    // Killed after `current` was back but before the start: the version it went back to is started.
+    const back = liveState('web', web2, '1', { held, heldRollbackTo: inst('web', '1'), status: down });
+    const q = plan(nodeOf({ web: web2 }), { web: back })[0];
+    expect(q).toMatchObject({ error: `2: ${held}`, actions: [{ kind: 'roll-back', to: inst('web', '1'), restart: false }] });
+    // Back and running: nothing to do but report the hold.
+    expect(plan(nodeOf({ web: web2 }), { web: { ...back, status: running() } })[0]).toMatchObject({ actions: [], error: `2: ${held}` });
   });
 
   it('deploys a first version: service folder, swap, link, start, and nothing to roll back to', () => {
@@ -148,7 +162,7 @@ describe('planSetlive', () => {
     const web = liveState('web', web2, '2');
     const removal = plan(nodeOf({ web: web2 }), { web, old }).find((p) => p.app === 'old');
     expect(kinds(removal?.actions ?? [])).toEqual(['unlink-service', 'exit-service', 'remove-stage']);
-    expect(plan(nodeOf({}, { trusted: false }), { old })).toEqual([]);
+    expect(plan(nodeOf({}, { trusted: false, distrust: 'empty' }), { old })).toEqual([{ app: 'old', actions: [], pending: 'removal waits: empty' }]);
     expect(plan(nodeOf({ web: web2 }, { invalid: new Map([['old', 'bad']]) }), { web, old }).find((p) => p.app === 'old')).toBeUndefined();
   });
 

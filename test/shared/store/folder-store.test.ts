@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -54,5 +54,47 @@ describe('folder store layout', () => {
     expect((await store.read('p/intent/n1/')).entries.map((e) => e.value)).toEqual(['A', 'B']);
     execFileSync('mkfifo', [join(root, 'p/intent/n1/c')]);
     await expect(store.read('p/intent/n1/')).rejects.toThrow(/neither a file nor a folder/);
+  });
+});
+
+describe('folder store hazards', () => {
+  it('fails a read through a symlink loop at once, naming the looping path, even with two self-links', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
+    const store = new FolderStore(root);
+    await store.put('p/intent/n1/a', 'A');
+    await symlink('.', join(root, 'p/intent/n1/l1'));
+    await symlink('.', join(root, 'p/intent/n1/l2'));
+    const started = Date.now();
+    await expect(store.read('p/intent/n1/')).rejects.toThrow(`${join(root, 'p/intent/n1/l1')} leads back to ${join(root, 'p/intent/n1')} (a symlink loop)`);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // A loop further up is found as well, and a link to a folder that is not above it is read as usual.
+    await rm(join(root, 'p/intent/n1/l1'));
+    await rm(join(root, 'p/intent/n1/l2'));
+    await mkdir(join(root, 'shared'));
+    await writeFile(join(root, 'shared/b'), 'B');
+    await symlink(join(root, 'shared'), join(root, 'p/intent/n1/s'));
+    expect((await store.read('p/intent/n1/')).entries.map((e) => [e.key, e.value])).toEqual([['p/intent/n1/a', 'A'], ['p/intent/n1/s/b', 'B']]);
+    await symlink(join(root, 'p'), join(root, 'p/intent/n1/up'));
+    await expect(store.read('p/intent/n1/')).rejects.toThrow(/n1\/up\/intent\/n1 leads back to .*\/p\/intent\/n1 \(a symlink loop\)/);
+  });
+
+  it('removes the temp files of a killed writer when it is opened and on the next write there, never a live one', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
+    const first = new FolderStore(root);
+    await first.put('p/reality/n1/setlive/web', '1');
+    await first.put('p/reality/n1/preparer/web', '1');
+    const dead = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString();
+    const folder = join(root, 'p/reality/n1/setlive');
+    const other = join(root, 'p/reality/n1/preparer');
+    await writeFile(join(folder, `.pp-tmp-web.${dead}.0badcafe`), 'half');
+    await writeFile(join(other, `.pp-tmp-web.${dead}.0badcafe`), 'half');
+    await writeFile(join(folder, `.pp-tmp-api.${process.ppid}.0badcafe`), 'a live writer');
+    // The same store goes on writing (it swept when it first wrote): the next write in that folder cleans it.
+    await first.put('p/reality/n1/setlive/web', '2');
+    expect((await readdir(folder)).sort()).toEqual([`.pp-tmp-api.${process.ppid}.0badcafe`, 'web']);
+    expect((await readdir(other)).sort()).toEqual([`.pp-tmp-web.${dead}.0badcafe`, 'web']);
+    // A store opened afterwards sweeps the whole tree on its first write, wherever that is.
+    await new FolderStore(root).put('p/intent/n1/web', '{}');
+    expect(await readdir(other)).toEqual(['web']);
   });
 });
