@@ -43,12 +43,14 @@ describe('pp-preparer download faults', () => {
     const { store, base } = await setup('500');
     nock(HOST).get('/web.tar.gz').times(3).reply(500, 'oops');
     nock(HOST).get('/api.tar.gz').reply(200, api.bytes, { 'content-length': String(api.bytes.length) });
-    await putIntent(store, 'web', base, [version('1', `${HOST}/web.tar.gz`, web.sha256)]);
+    const webBase = `${base}-web`;
+    await putIntent(store, 'web', webBase, [version('1', `${HOST}/web.tar.gz`, web.sha256)]);
     await putIntent(store, 'api', base, [version('1', `${HOST}/api.tar.gz`, api.sha256)]);
     expect(exitCodeOf(await runOnce(store))).toBe(1);
     expect((await reality(store, 'web'))?.error).toBe(`cannot install web_1 from ${HOST}/web.tar.gz: download failed: HTTP 500 Internal Server Error`);
     expect(await reality(store, 'api')).toMatchObject({ status: 'converged', details: { present: ['1'] } });
     expect(await listInstalls(base)).toEqual(['.pp-install-api_1.json', 'api_1']);
+    expect(await listInstalls(webBase)).toEqual([]);
 
     nock(HOST).get('/web.tar.gz').reply(200, web.bytes, { 'content-length': String(web.bytes.length) });
     const abort = new AbortController();
@@ -62,7 +64,7 @@ describe('pp-preparer download faults', () => {
       await daemon;
     }
     expect(nock.isDone()).toBe(true); // the two remaining 500s were retried through before the good answer
-    expect(await listInstalls(base)).toEqual(['.pp-install-api_1.json', '.pp-install-web_1.json', 'api_1', 'web_1']);
+    expect(await listInstalls(webBase)).toEqual(['.pp-install-web_1.json', 'web_1']);
   });
 
   it('reports a connection reset and leaves no temp folder', async () => {

@@ -68,7 +68,7 @@ describe('pp-preparer installs', () => {
   it('refuses an artifact whose sha256 differs: both digests reported, no install, no temp folder, other apps still installed', async () => {
     const { store, base } = freshStore();
     const wrong = 'f'.repeat(64);
-    await putIntent(store, 'bad', base, [version('1', server!.url('/a.tar.gz'), wrong)]);
+    await putIntent(store, 'bad', `${base}-bad`, [version('1', server!.url('/a.tar.gz'), wrong)]);
     await putIntent(store, 'good', base, [version('1', server!.url('/b.tar.gz'), b.sha256)]);
     const result = await runOnce(store);
     expect(exitCodeOf(result)).toBe(1);
@@ -78,6 +78,7 @@ describe('pp-preparer installs', () => {
     expect(bad?.details).toMatchObject({ present: [], failures: { 1: expect.stringContaining('sha256 mismatch') }, pending: { 1: expect.stringContaining('retrying after') } });
     expect((await reality(store, 'good'))?.status).toBe('converged');
     expect(await listInstalls(base)).toEqual(['.pp-install-good_1.json', 'good_1']);
+    expect(await listInstalls(`${base}-bad`)).toEqual([]);
   });
 
   it('replaces an install made from another digest, but never the one current points to', async () => {

@@ -65,7 +65,8 @@ describe('pp-preparer pruning', () => {
   it('prunes an app removed from intent down to current and --keep, then drops its reality; other apps are untouched', async () => {
     const store = new FolderStore(join(dir, 's3'));
     const base = join(dir, 'b3');
-    await putIntent(store, 'web', base, versions('1'));
+    const webBase = join(dir, 'b3-web');
+    await putIntent(store, 'web', webBase, versions('1'));
     const agent = createPreparerAgent(testOptions({ keep: 1 }));
     const run = () => runAgent(agent, { store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true });
     for (const v of ['1', '2', '3']) {
@@ -75,7 +76,8 @@ describe('pp-preparer pruning', () => {
     expect(await reality(store, 'api')).toBeDefined();
     await store.delete(appIntentKey(PREFIX, NODE, 'api'));
     expect(exitCodeOf(await run())).toBe(0);
-    expect(await dirsIn(base)).toEqual(['api_3', 'web_1']);
+    expect(await dirsIn(base)).toEqual(['api_3']);
+    expect(await dirsIn(webBase)).toEqual(['web_1']);
     expect(await reality(store, 'api')).toBeUndefined();
     expect(await readdir(join(base, 'installs'))).not.toContain('.pp-install-api_1.json');
   });
