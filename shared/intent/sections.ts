@@ -15,12 +15,12 @@ const USER_PATTERN = /^[a-z_][a-z0-9_-]*$/;
 const HTTP_PATTERN = /^https?:\/\//;
 const NO_PROGRAM = 'expected at least the program to run';
 
-const VERSION_KEYS: ReadonlySet<string> = new Set(['version', 'url', 'sha256', 'state']);
+const VERSION_KEYS: ReadonlySet<string> = new Set(['version', 'url', 'sha256', 'size', 'state']);
 const PORT_KEYS: ReadonlySet<string> = new Set(['port', 'protocol']);
 const SERVICE_KEYS: ReadonlySet<string> = new Set(['command', 'env', 'user']);
 const HEALTH_KEYS: ReadonlySet<string> = new Set(['http', 'command', 'timeoutMs']);
 
-/** Reads one entry of `versions`: a safe version name, an artifact URL, its sha256 and its state. */
+/** Reads one entry of `versions`: a safe version name, an artifact URL, its sha256, its optional size in bytes and its state. */
 export function readVersion(problems: Problem[], path: PathPart[], value: unknown): VersionIntent | undefined {
   const obj = readObject(problems, path, value);
   if (!obj) return undefined;
@@ -28,6 +28,7 @@ export function readVersion(problems: Problem[], path: PathPart[], value: unknow
     version: readName(problems, [...path, 'version'], own(obj, 'version'), 'version'),
     url: readMatching(problems, [...path, 'url'], own(obj, 'url'), URL_PATTERN, 'expected a file://, http:// or https:// URL'),
     sha256: readMatching(problems, [...path, 'sha256'], own(obj, 'sha256'), SHA256_PATTERN, 'expected 64 lowercase hex characters'),
+    ...(Object.hasOwn(obj, 'size') ? { size: readOptional(obj.size, () => readInteger(problems, [...path, 'size'], obj.size, 1, Number.MAX_SAFE_INTEGER)) } : {}),
     state: readOneOf(problems, [...path, 'state'], own(obj, 'state'), ['prepared', 'live'] as const),
   };
   reportUnknown(problems, path, obj, VERSION_KEYS);
