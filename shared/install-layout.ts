@@ -1,8 +1,9 @@
-import { lstat, readlink, rename, rm } from 'node:fs/promises';
+import { lstat, readlink, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fsyncDir } from './atomic-file.js';
 import { nameProblem } from './names.js';
 import { tempPathIn } from './temp-files.js';
+import { removeTree } from './remove-tree.js';
 
 /**
  * The contract between pp-preparer and pp-setlive, written once: an app's basedir holds
@@ -85,6 +86,6 @@ export async function removeAside(path: string, label = `${basename(path)}.remov
   const aside = tempPathIn(dirname(path), label);
   await rename(path, aside);
   await fsyncDir(dirname(path));
-  await rm(aside, { recursive: true, force: true });
+  await removeTree(aside);
   return true;
 }

@@ -1,5 +1,6 @@
-import { lstat, rm } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { tempLabel } from './temp-files.js';
+import { removeTree } from './remove-tree.js';
 
 /**
  * Leftovers of a killed run (temp files and folders renamed aside, see temp-files.ts) are cleaned the same way in
@@ -22,7 +23,7 @@ export async function removeLeftovers(paths: string[]): Promise<boolean> {
   let removed = false;
   for (const path of paths) {
     const existed = (await lstat(path).catch(() => undefined)) !== undefined;
-    await rm(path, { recursive: true, force: true });
+    await removeTree(path);
     removed ||= existed;
   }
   return removed;

@@ -3,6 +3,19 @@ import { Parser, type ReadEntry } from 'tar';
 import { RefusedEntry } from './entry-rules.js';
 import type { SafeTree } from './safe-tree.js';
 
+/** Output below which no ratio is checked: small archives of zeros or repeated text inflate far beyond any limit, harmlessly. */
+export const RATIO_FLOOR = 8 << 20;
+
+/** How much an ExtractSink takes before it refuses the archive. */
+export interface SinkLimits {
+  /** Gunzipped bytes in all (content plus tar headers and padding). */
+  maxDecompressed: number;
+  /** Gunzipped bytes per compressed byte consumed (`compressed`), checked past RATIO_FLOOR. */
+  maxRatio: number;
+  /** Compressed bytes gunzip consumed so far. */
+  compressed: () => number;
+}
+
 /**
  * The end of the download pipeline: takes gunzipped bytes, parses them as tar and hands each entry, in
  * order, to a SafeTree. Any refusal or damage destroys the stream, which aborts the whole pipeline
@@ -19,10 +32,17 @@ export class ExtractSink extends Writable {
   /** Bytes short of a whole 512-byte tar block, held back so the parser only sees aligned writes. */
   private carry: Buffer | undefined;
 
-  constructor(private readonly tree: SafeTree, private readonly maxDecompressed: number) {
+  constructor(private readonly tree: SafeTree, private readonly limits: SinkLimits) {
     super({ highWaterMark: 256 << 10 });
     this.parser = new Parser({ brotli: false, zstd: false });
     this.parser.on('entry', (entry: ReadEntry) => {
+      try {
+        // Counted as the parser sees it, not when the entry's turn comes, so an entry too many stops everything at once.
+        this.tree.admit(entry);
+      } catch (err) {
+        entry.resume();
+        return this.fail(err as Error);
+      }
       this.chain = this.chain.then(() => (this.failure ? void entry.resume() : this.tree.add(entry))).catch((err: Error) => this.fail(err));
     });
     this.parser.on('ignoredEntry', (entry: ReadEntry) => {
@@ -59,8 +79,13 @@ export class ExtractSink extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     if (this.failure) return done(this.failure);
     this.decompressed += chunk.length;
-    if (this.decompressed > this.maxDecompressed) {
-      return done(new Error(`the archive decompresses to more than ${this.maxDecompressed} bytes (--max-bytes plus tar headers)`));
+    const { maxDecompressed, maxRatio } = this.limits;
+    if (this.decompressed > maxDecompressed) {
+      return done(new Error(`the archive decompresses to more than ${maxDecompressed} bytes (--max-bytes plus tar headers)`));
+    }
+    const compressed = this.limits.compressed();
+    if (this.decompressed > RATIO_FLOOR && this.decompressed > maxRatio * compressed) {
+      return done(new Error(`the archive inflates more than ${maxRatio}:1 (${this.decompressed} bytes from the first ${compressed} compressed bytes) (--max-ratio)`));
     }
     if (this.sawEof) return done();
     const ready = this.feed(chunk);

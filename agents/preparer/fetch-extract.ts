@@ -20,6 +20,8 @@ export interface Extracted {
   contentBytes: number;
   /** Every folder of the extracted tree, deepest first: fsynced once the digest matched. */
   folders: string[];
+  /** Small files not fsynced yet (relative to the temp folder): fsynced once the digest matched. */
+  files: string[];
 }
 
 /** Turns zlib's and the socket's terse errors into what happened to the artifact. */
@@ -33,31 +35,74 @@ function explain(err: NodeJS.ErrnoException, what: string, bytes: number, size: 
   return err;
 }
 
+/** Refuses, before any byte is read, an artifact whose announced length breaks intent's size or --max-download-bytes. */
+function checkLength(action: InstallAction, announced: number | undefined, o: PreparerOptions, what: string): void {
+  if (action.size !== undefined && action.size > o.maxDownloadBytes) {
+    throw new Error(`intent gives ${what} a size of ${action.size} bytes, more than ${o.maxDownloadBytes} (--max-download-bytes)`);
+  }
+  if (announced === undefined) return;
+  if (action.size !== undefined && announced !== action.size) {
+    throw new Error(`${what} is ${announced} bytes long, but intent gives its size as ${action.size} bytes (versions[].size)`);
+  }
+  if (announced > o.maxDownloadBytes) throw new Error(`${what} is larger than ${o.maxDownloadBytes} bytes (--max-download-bytes): it is ${announced} bytes long`);
+}
+
 /**
  * One pass over the artifact: download → sha256 (of the compressed bytes) → gunzip → safe untar into
- * `temp`, every file fsynced in the background as soon as it is written. Memory stays flat: each stage
- * holds at most a few MB. Throws on any download, gzip, tar or refusal error; checking the digest (and
- * then fsyncing the folders) is the caller's.
+ * `temp`, large files fsynced in the background as they are written. Memory stays flat: each stage holds at most
+ * a few MB. What a download may cost is bounded by intent's size or --max-download-bytes, a little trailing
+ * data after the gzip stream, --max-ratio and --max-bytes, and --download-deadline-seconds besides the stall
+ * timeout. Throws on any download, gzip, tar or refusal error; checking the digest (and then fsyncing the
+ * folders) is the caller's.
  */
 export async function fetchAndExtract(action: InstallAction, temp: string, o: PreparerOptions, log: Logger, signal?: AbortSignal): Promise<Extracted> {
   const what = safeUrl(action.url);
-  const artifact = await openArtifact(action.url, { ca: o.ca, timeoutMs: o.downloadTimeoutMs, signal });
-  const hash = createHash('sha256');
-  const progress = progressReporter(o.progress, `${action.app} ${action.version}`, artifact.size, log);
-  const metered = meter({ hash, onBytes: progress.update, size: artifact.size, what });
-  const pool = new SyncPool();
-  const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, pool);
-  const sink = new ExtractSink(tree, o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20));
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error(`deadline of ${o.downloadDeadlineMs / 1000} s`)), o.downloadDeadlineMs);
+  const both = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+  let bytes = () => 0;
+  let size: number | undefined;
   try {
-    await pipeline(artifact.stream, metered.stage, createGunzip({ chunkSize: 256 << 10 }), sink, { signal });
+    checkLength(action, undefined, o, what);
+    const artifact = await openArtifact(action.url, { ca: o.ca, timeoutMs: o.downloadTimeoutMs, signal: both });
+    size = artifact.size;
+    try {
+      checkLength(action, artifact.size, o, what);
+    } catch (err) {
+      artifact.stream.destroy();
+      throw err;
+    }
+    const hash = createHash('sha256');
+    const progress = progressReporter(o.progress, `${action.app} ${action.version}`, artifact.size, log);
+    const metered = meter({ hash, onBytes: progress.update, announced: artifact.size, expected: action.size, max: o.maxDownloadBytes, what });
+    bytes = metered.bytes;
+    const gunzip = createGunzip({ chunkSize: 256 << 10 });
+    // gunzip ends its output at the end of the last gzip member but keeps swallowing NUL bytes after it.
+    gunzip.once('end', metered.gzipEnded);
+    const pool = new SyncPool();
+    const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, pool);
+    const sink = new ExtractSink(tree, {
+      maxDecompressed: o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20), maxRatio: o.maxRatio, compressed: () => gunzip.bytesWritten,
+    });
+    try {
+      await pipeline(artifact.stream, metered.stage, gunzip, sink, { signal: both });
+      clearTimeout(timer);
+    } catch (err) {
+      await sink.settled();
+      await pool.abandon();
+      throw err;
+    } finally {
+      progress.done(metered.bytes());
+    }
+    const files = await pool.drain((path) => tree.kinds.get(path) === 'file');
+    const folders = tree.folders().map((dir) => (dir === '' ? temp : join(temp, dir)));
+    return { sha256: hash.digest('hex'), bytes: metered.bytes(), entries: tree.entries, contentBytes: tree.bytes, folders, files };
   } catch (err) {
-    await sink.settled();
-    await pool.drain().catch(() => undefined);
-    throw explain(err as NodeJS.ErrnoException, what, metered.bytes(), artifact.size);
+    if (deadline.signal.aborted && !signal?.aborted) {
+      throw new Error(`${what} not downloaded and extracted within ${o.downloadDeadlineMs / 1000} s (--download-deadline-seconds); ${bytes()} bytes read`);
+    }
+    throw explain(err as NodeJS.ErrnoException, what, bytes(), size);
   } finally {
-    progress.done(metered.bytes());
+    clearTimeout(timer);
   }
-  await pool.drain();
-  const folders = tree.folders().map((dir) => (dir === '' ? temp : join(temp, dir)));
-  return { sha256: hash.digest('hex'), bytes: metered.bytes(), entries: tree.entries, contentBytes: tree.bytes, folders };
 }

@@ -1,4 +1,4 @@
-import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, rename } from 'node:fs/promises';
 import { readFile } from '../../shared/read-file.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -6,9 +6,10 @@ import { fsyncDir, writeFileAtomic } from '../../shared/atomic-file.js';
 import { safeUrl } from './download.js';
 import { fetchAndExtract, type Extracted } from './fetch-extract.js';
 import { installName, installsDir, recordName } from '../../shared/install-layout.js';
-import { syncFolders } from './sync-pool.js';
+import { syncPaths } from './sync-pool.js';
 import { tempPathIn, usingTemp } from '../../shared/temp-files.js';
 import type { InstallAction, PreparerOptions } from './types.js';
+import { removeTree } from '../../shared/remove-tree.js';
 
 async function recordedDigest(dir: string, name: string): Promise<string | undefined> {
   try {
@@ -36,7 +37,7 @@ async function placeInstall(dir: string, name: string, temp: string, record: { s
   await writeFileAtomic(join(dir, recordName(name)), `${JSON.stringify(record, null, 2)}\n`);
   await rename(temp, final);
   await fsyncDir(dir);
-  if (aside) await rm(aside, { recursive: true, force: true });
+  if (aside) await removeTree(aside);
   return true;
 }
 
@@ -59,7 +60,8 @@ export async function installVersion(action: InstallAction, o: PreparerOptions, 
       await mkdir(temp, { mode: 0o700 });
       const got = await fetchAndExtract(action, temp, o, log, signal);
       checkDigest(action, got);
-      await syncFolders(got.folders);
+      await syncPaths(got.files, 8, temp);
+      await syncPaths(got.folders);
       const { sha256, bytes, entries, contentBytes } = got;
       const record = { app: action.app, version: action.version, sha256, url: safeUrl(action.url), bytes, entries, contentBytes, installedAt: new Date().toISOString() };
       const changed = await placeInstall(dir, name, temp, record);
@@ -68,7 +70,7 @@ export async function installVersion(action: InstallAction, o: PreparerOptions, 
     } catch (err) {
       throw new Error(`cannot install ${name} from ${safeUrl(action.url)}: ${(err as Error).message}`, { cause: err });
     } finally {
-      await rm(temp, { recursive: true, force: true });
+      await removeTree(temp);
     }
   });
 }

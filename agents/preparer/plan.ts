@@ -56,7 +56,7 @@ interface VersionCheck {
 function checkVersion(app: string, basedir: string, v: VersionIntent, state: BasedirState): VersionCheck {
   const name = installName(app, v.version);
   const found = state.installs.get(name);
-  const action: InstallAction = { kind: 'install', app, version: v.version, basedir, url: v.url, sha256: v.sha256 };
+  const action: InstallAction = { kind: 'install', app, version: v.version, basedir, url: v.url, sha256: v.sha256, ...(v.size === undefined ? {} : { size: v.size }) };
   if (!found) return { action };
   if (found.isDir && found.sha256 === v.sha256) return {};
   const why = !found.isDir ? 'is not a folder' : found.sha256 ? `was made from sha256 ${found.sha256}` : 'has no install record';

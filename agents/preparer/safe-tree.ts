@@ -49,10 +49,14 @@ export class SafeTree {
     this.aborter.abort(reason);
   }
 
-  /** Extracts one entry (consuming its body) or throws a RefusedEntry naming it and the rule. */
-  async add(entry: ReadEntry): Promise<void> {
+  /** Counts an entry as soon as the parser sees it; throws a RefusedEntry for the one past --max-entries. */
+  admit(entry: ReadEntry): void {
     this.entries += 1;
     if (this.entries > this.limits.maxEntries) throw new RefusedEntry(entry.path, `the archive has more than ${this.limits.maxEntries} entries (--max-entries)`);
+  }
+
+  /** Extracts one entry (admitted before, consuming its body) or throws a RefusedEntry naming it and the rule. */
+  async add(entry: ReadEntry): Promise<void> {
     const path = entryPath(entry.path);
     switch (entry.type) {
       case 'Directory':
@@ -123,7 +127,7 @@ export class SafeTree {
       await handle.close();
       throw err;
     }
-    await this.pool.add(handle);
+    await this.pool.add(handle, path, entry.size);
   }
 
   private async addSymlink(path: string, entry: ReadEntry): Promise<void> {

@@ -8,10 +8,16 @@ export interface PreparerOptions {
   maxBytes: number;
   /** Refuse archives with more entries than this. */
   maxEntries: number;
+  /** Refuse archives whose output grows beyond this many times the compressed bytes read (gzip bombs), past RATIO_FLOOR. */
+  maxRatio: number;
+  /** Refuse artifacts (compressed) longer than this. */
+  maxDownloadBytes: number;
   /** Extra CA certificates (PEM) trusted for https:// artifact URLs. */
   ca?: Buffer;
   /** A download that receives no byte for this long is aborted (and retried by the loop). */
   downloadTimeoutMs: number;
+  /** A download (with its extraction) not done after this long is aborted (and retried by the loop), however steadily bytes come. */
+  downloadDeadlineMs: number;
   /** How many apps are installed at once. */
   parallel?: number;
   /** Where progress goes: a terminal line, periodic log lines, or nowhere. */
@@ -26,6 +32,8 @@ export interface InstallAction {
   basedir: string;
   url: string;
   sha256: string;
+  /** The artifact's exact length in bytes, when intent gives it. */
+  size?: number;
   /** Why a folder of that name is already there but not trusted (another digest, no record). */
   replaces?: string;
 }

@@ -12,6 +12,8 @@ export interface VersionIntent {
   version: string;
   url: string;
   sha256: string;
+  /** The artifact's exact length in bytes (compressed), when intent knows it: the preparer refuses any other. */
+  size?: number;
   state: 'prepared' | 'live';
 }
 

@@ -146,6 +146,7 @@ const version = v.pipe(fields({
     (/^(file|https?):\/\//.test(String(issue.input)) ? 'must not contain spaces, control characters or NUL' : 'expected a file://, http:// or https:// URL')),
     v.maxLength(LIMITS.urlChars, `expected at most ${LIMITS.urlChars} characters`), v.description('Where the artifact (a .tar.gz) is fetched from.')),
   sha256: v.pipe(matching(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'), v.description('SHA-256 of the artifact, checked before it is installed.')),
+  size: v.optional(v.pipe(integer(1, Number.MAX_SAFE_INTEGER), v.description('The artifact\'s exact length in bytes (compressed), when known: pp-preparer refuses an artifact of any other length, and stops reading at the first byte too many.'))),
   state: v.pipe(oneOf(['prepared', 'live']), v.description('prepared: installed only; live: installed and the version the service runs.')),
 }), v.description('One version of the app.'));
 

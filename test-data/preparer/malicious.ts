@@ -65,6 +65,12 @@ export const MALICIOUS: Malicious[] = [
     name: 'too-many-entries', rule: /"f-20".*more than 20 entries \(--max-entries\)/, limits: { maxEntries: 20 },
     archive: () => tarGz(...Array.from({ length: 40 }, (_, i) => file(`f-${i}`, 'x'))),
   },
+  {
+    // Zeros after the end-of-archive blocks are dropped unread, so only the ratio stops them: 64 MiB here, in
+    // 64 gzip members of 1 KB each; without --max-ratio, gigabytes of them would inflate before --max-bytes.
+    name: 'zero-tail-bomb', rule: /inflates more than 200:1 \(\d+ bytes from the first \d+ compressed bytes\) \(--max-ratio\)/,
+    archive: () => Buffer.concat([tarGz(benign()), ...Array<Buffer>(64).fill(gzipSync(Buffer.alloc(1 << 20), { level: 9 }))]),
+  },
   { name: 'truncated-gzip', rule: /truncated gzip stream/, archive: () => { const gz = tarGz(benign(), file('data', Buffer.alloc(64 << 10, 7))); return gz.subarray(0, gz.length - 40); } },
   { name: 'truncated-tar', rule: /damaged tar archive: Truncated input/, archive: () => gzipSync(Buffer.concat([...benign(), ...file('data', Buffer.alloc(8192, 1))]).subarray(0, 2048)) },
   { name: 'not-gzip', rule: /not a valid gzip stream/, archive: () => Buffer.from('<html>this is an error page, not an artifact</html>\n') },

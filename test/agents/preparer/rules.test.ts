@@ -35,16 +35,17 @@ describe('entry rules', () => {
 });
 
 describe('options and progress', () => {
+  const MORE = { 'max-ratio': 200, 'max-download-bytes': '5G', 'download-deadline-seconds': 3600 };
   it('parses sizes and refuses nonsense with the expected form', () => {
     expect(parseSize('512M')).toBe(512 << 20);
     expect(parseSize('4G')).toBe(4 * 2 ** 30);
     expect(parseSize('1.5k')).toBe(1536);
     expect(parseSize('100')).toBe(100);
     expect(() => parseSize('lots')).toThrow('expected a size such as 512M, 4G or a number of bytes, got "lots"');
-    expect(() => preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'ca-file': '/nonexistent/ca.pem', 'download-timeout-seconds': 5, progress: 'auto' }))
+    expect(() => preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'ca-file': '/nonexistent/ca.pem', 'download-timeout-seconds': 5, ...MORE, progress: 'auto' }))
       .toThrow(/^--ca-file \/nonexistent\/ca\.pem: ENOENT/);
-    expect(preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'download-timeout-seconds': 5, progress: 'auto' }, false))
-      .toMatchObject({ progress: 'log', maxBytes: 2 ** 30 });
+    expect(preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'download-timeout-seconds': 5, ...MORE, progress: 'auto' }, false))
+      .toMatchObject({ progress: 'log', maxBytes: 2 ** 30, maxRatio: 200, maxDownloadBytes: 5 * 2 ** 30, downloadDeadlineMs: 3_600_000 });
   });
 
   it('logs download progress at most every few seconds when not on a terminal', () => {

@@ -19,7 +19,9 @@ export const NODE = 'n1';
 
 /** Agent options for tests: small limits are set per test; progress off, temps cleaned. */
 export function testOptions(over: Partial<PreparerOptions> = {}): PreparerOptions {
-  return { keep: 2, maxBytes: 64 << 20, maxEntries: 10_000, downloadTimeoutMs: 5000, progress: 'off', ...over };
+  return {
+    keep: 2, maxBytes: 64 << 20, maxEntries: 10_000, maxRatio: 200, maxDownloadBytes: 64 << 20, downloadTimeoutMs: 5000, downloadDeadlineMs: 60_000, progress: 'off', ...over,
+  };
 }
 
 export const tempDir = (name: string) => mkdtemp(join(tmpdir(), `pp-preparer-${name}-`));
@@ -49,9 +51,9 @@ export async function makeArtifact(dir: string, name: string, spec: TreeSpec): P
   return { path, sha256: sha256(bytes), bytes };
 }
 
-/** A version entry of an app intent. */
-export function version(v: string, url: string, digest: string, state: 'prepared' | 'live' = 'prepared') {
-  return { version: v, url, sha256: digest, state };
+/** A version entry of an app intent (with the artifact's `size` when given). */
+export function version(v: string, url: string, digest: string, state: 'prepared' | 'live' = 'prepared', size?: number) {
+  return { version: v, url, sha256: digest, ...(size === undefined ? {} : { size }), state };
 }
 
 /** Stores an app's intent (a service is added when a version is live, as the schema requires). */

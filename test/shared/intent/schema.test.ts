@@ -36,6 +36,9 @@ describe('app intent schema: what each field refuses', () => {
     [withVersion({ state: 'Live' }), 'field versions[0].state: expected "prepared" or "live", got "Live"'],
     [withVersion({ state: undefined }), 'field versions[0].state: missing: expected "prepared" or "live"'],
     [withVersion({ extra: 1 }), 'field versions[0].extra: unknown field'],
+    [withVersion({ size: '1024' }), 'field versions[0].size: expected a number, got string'],
+    [withVersion({ size: 0 }), 'field versions[0].size: expected 1..9007199254740991'],
+    [withVersion({ size: 10.5 }), 'field versions[0].size: expected an integer'],
     [{ ...appIntent('1'), ports: [{ port: '80' }] }, 'field ports[0].port: expected a number, got string'],
     [{ ...appIntent('1'), ports: [{ port: 80.5 }] }, 'field ports[0].port: expected an integer'],
     [{ ...appIntent('1'), ports: [{ port: 0 }] }, 'field ports[0].port: expected 1..65535'],
@@ -67,6 +70,8 @@ describe('app intent schema: what each field refuses', () => {
     expect(errorOf(withHealth({ http: 'https://x/h', timeoutMs: 100 }))).toBe('valid');
     expect(errorOf(withHealth({ command: ['true'], timeoutMs: 600_000 }))).toBe('valid');
     expect(errorOf(withService({ env: { _A9: '' }, user: 'www-data_1' }))).toBe('valid');
+    expect(errorOf(withVersion({ size: 1 }))).toBe('valid');
+    expect(errorOf(withVersion({ size: Number.MAX_SAFE_INTEGER }))).toBe('valid');
   });
 });
 
@@ -108,10 +113,10 @@ describe('app intent schema: the value it returns', () => {
   it('puts keys in schema order whatever the input order, so stable comparisons see equal intents as equal', () => {
     const intent = parseAppIntent({
       requires: [], health: { timeoutMs: 100, command: ['x'] }, service: { user: 'a', env: { B: '1', A: '2' }, command: ['x'] },
-      ports: [{ protocol: 'udp', port: 1 }], versions: [{ state: 'prepared', sha256: SHA, url: 'https://x', version: 'v' }], basedir: '/x', schema: 1,
+      ports: [{ protocol: 'udp', port: 1 }], versions: [{ state: 'prepared', sha256: SHA, url: 'https://x', version: 'v' }, { size: 5, state: 'live', sha256: SHA, url: 'https://y', version: 'w' }], basedir: '/x', schema: 1,
     });
     expect(JSON.stringify(intent)).toBe(
-      `{"schema":1,"basedir":"/x","versions":[{"version":"v","url":"https://x","sha256":"${SHA}","state":"prepared"}],"ports":[{"port":1,"protocol":"udp"}],` +
+      `{"schema":1,"basedir":"/x","versions":[{"version":"v","url":"https://x","sha256":"${SHA}","state":"prepared"},{"version":"w","url":"https://y","sha256":"${SHA}","size":5,"state":"live"}],"ports":[{"port":1,"protocol":"udp"}],` +
         '"service":{"command":["x"],"env":{"B":"1","A":"2"},"user":"a"},"health":{"command":["x"],"timeoutMs":100},"requires":[]}',
     );
   });
