@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -9,7 +8,7 @@ import { ExtractSink } from './extract-sink.js';
 import { meter } from './meter.js';
 import { progressReporter } from './progress.js';
 import { SafeTree } from './safe-tree.js';
-import { SyncPool } from './sync-pool.js';
+import { TreeWriter } from './tree-writer.js';
 import type { InstallAction, PreparerOptions } from './types.js';
 
 /** What one streaming pass over an artifact found. */
@@ -18,8 +17,6 @@ export interface Extracted {
   bytes: number;
   entries: number;
   contentBytes: number;
-  /** Every folder of the extracted tree, deepest first: fsynced once the digest matched. */
-  folders: string[];
 }
 
 /** Turns zlib's and the socket's terse errors into what happened to the artifact. */
@@ -35,9 +32,9 @@ function explain(err: NodeJS.ErrnoException, what: string, bytes: number, size: 
 
 /**
  * One pass over the artifact: download → sha256 (of the compressed bytes) → gunzip → safe untar into
- * `temp`, every file fsynced in the background as soon as it is written. Memory stays flat: each stage
- * holds at most a few MB. Throws on any download, gzip, tar or refusal error; checking the digest (and
- * then fsyncing the folders) is the caller's.
+ * `temp`, written by a TreeWriter's worker thread; it resolves only once the whole tree is on disk. Memory
+ * stays flat: each stage holds at most a few MB. Throws on any download, gzip, tar or refusal error;
+ * checking the digest is the caller's.
  */
 export async function fetchAndExtract(action: InstallAction, temp: string, o: PreparerOptions, log: Logger, signal?: AbortSignal): Promise<Extracted> {
   const what = safeUrl(action.url);
@@ -45,19 +42,17 @@ export async function fetchAndExtract(action: InstallAction, temp: string, o: Pr
   const hash = createHash('sha256');
   const progress = progressReporter(o.progress, `${action.app} ${action.version}`, artifact.size, log);
   const metered = meter({ hash, onBytes: progress.update, size: artifact.size, what });
-  const pool = new SyncPool();
-  const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, pool);
+  const out = await TreeWriter.start(temp);
+  const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, out);
   const sink = new ExtractSink(tree, o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20));
   try {
     await pipeline(artifact.stream, metered.stage, createGunzip({ chunkSize: 256 << 10 }), sink, { signal });
   } catch (err) {
     await sink.settled();
-    await pool.drain().catch(() => undefined);
     throw explain(err as NodeJS.ErrnoException, what, metered.bytes(), artifact.size);
   } finally {
+    await out.close();
     progress.done(metered.bytes());
   }
-  await pool.drain();
-  const folders = tree.folders().map((dir) => (dir === '' ? temp : join(temp, dir)));
-  return { sha256: hash.digest('hex'), bytes: metered.bytes(), entries: tree.entries, contentBytes: tree.bytes, folders };
+  return { sha256: hash.digest('hex'), bytes: metered.bytes(), entries: tree.entries, contentBytes: tree.bytes };
 }
