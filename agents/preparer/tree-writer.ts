@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { treeWriterWorker, type TreeBatch, type TreeOp, type TreeWorkerMessage, type TreeWorkerSetup } from './tree-writer-worker.js';
 
-/** Bytes of file content per batch; batches are sent when full, or once the event loop turns. */
-const ARENA = 1 << 20;
+/** Bytes of file content per batch (the worker writes them with one call per file); batches are sent when full, or once the event loop turns. */
+const ARENA = 256 << 10;
 /** Ops per batch, so a storm of tiny entries is sent in bounded pieces too. */
 const MAX_OPS = 2048;
-/** Batches sent and not yet done before the extraction waits: about 4 MB of content in flight at most. */
+/** Batches sent and not yet done before the extraction waits: about 1 MB of content in flight at most. */
 const MAX_IN_FLIGHT = 4;
 /** Files from this size on are fsynced in the background as soon as they are written (see TreeWriter). */
 const BIG_FILE = 128 << 10;
