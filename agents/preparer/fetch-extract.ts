@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -9,7 +8,7 @@ import { ExtractSink } from './extract-sink.js';
 import { meter } from './meter.js';
 import { progressReporter } from './progress.js';
 import { SafeTree } from './safe-tree.js';
-import { SyncPool } from './sync-pool.js';
+import { TreeWriter } from './tree-writer.js';
 import type { InstallAction, PreparerOptions } from './types.js';
 
 /** What one streaming pass over an artifact found. */
@@ -18,10 +17,6 @@ export interface Extracted {
   bytes: number;
   entries: number;
   contentBytes: number;
-  /** Every folder of the extracted tree, deepest first: fsynced once the digest matched. */
-  folders: string[];
-  /** Small files not fsynced yet (relative to the temp folder): fsynced once the digest matched. */
-  files: string[];
 }
 
 /** Turns zlib's and the socket's terse errors into what happened to the artifact. */
@@ -49,11 +44,10 @@ function checkLength(action: InstallAction, announced: number | undefined, o: Pr
 
 /**
  * One pass over the artifact: download → sha256 (of the compressed bytes) → gunzip → safe untar into
- * `temp`, large files fsynced in the background as they are written. Memory stays flat: each stage holds at most
+ * `temp`, written by a TreeWriter's worker thread; it resolves only once the whole tree is on disk. Memory stays flat: each stage holds at most
  * a few MB. What a download may cost is bounded by intent's size or --max-download-bytes, a little trailing
  * data after the gzip stream, --max-ratio and --max-bytes, and --download-deadline-seconds besides the stall
- * timeout. Throws on any download, gzip, tar or refusal error; checking the digest (and then fsyncing the
- * folders) is the caller's.
+ * timeout. Throws on any download, gzip, tar or refusal error; checking the digest is the caller's.
  */
 export async function fetchAndExtract(action: InstallAction, temp: string, o: PreparerOptions, log: Logger, signal?: AbortSignal): Promise<Extracted> {
   const what = safeUrl(action.url);
@@ -79,24 +73,26 @@ export async function fetchAndExtract(action: InstallAction, temp: string, o: Pr
     const gunzip = createGunzip({ chunkSize: 256 << 10 });
     // gunzip ends its output at the end of the last gzip member but keeps swallowing NUL bytes after it.
     gunzip.once('end', metered.gzipEnded);
-    const pool = new SyncPool();
-    const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, pool);
-    const sink = new ExtractSink(tree, {
-      maxDecompressed: o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20), maxRatio: o.maxRatio, compressed: () => gunzip.bytesWritten,
-    });
+    const out = await TreeWriter.start(temp);
     try {
-      await pipeline(artifact.stream, metered.stage, gunzip, sink, { signal: both });
-      clearTimeout(timer);
-    } catch (err) {
-      await sink.settled();
-      await pool.abandon();
-      throw err;
+      const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, out);
+      const sink = new ExtractSink(tree, {
+        maxDecompressed: o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20), maxRatio: o.maxRatio, compressed: () => gunzip.bytesWritten,
+      });
+      try {
+        await pipeline(artifact.stream, metered.stage, gunzip, sink, { signal: both });
+        clearTimeout(timer);
+      } catch (err) {
+        await sink.settled();
+        throw err;
+      } finally {
+        progress.done(metered.bytes());
+      }
+      return { sha256: hash.digest('hex'), bytes: metered.bytes(), entries: tree.entries, contentBytes: tree.bytes };
     } finally {
-      progress.done(metered.bytes());
+      // The temp folder is removed by the caller only once the worker has stopped touching it.
+      await out.close();
     }
-    const files = await pool.drain((path) => tree.kinds.get(path) === 'file');
-    const folders = tree.folders().map((dir) => (dir === '' ? temp : join(temp, dir)));
-    return { sha256: hash.digest('hex'), bytes: metered.bytes(), entries: tree.entries, contentBytes: tree.bytes, folders, files };
   } catch (err) {
     if (deadline.signal.aborted && !signal?.aborted) {
       throw new Error(`${what} not downloaded and extracted within ${o.downloadDeadlineMs / 1000} s (--download-deadline-seconds); ${bytes()} bytes read`);

@@ -6,7 +6,6 @@ import { fsyncDir, writeFileAtomic } from '../../shared/atomic-file.js';
 import { safeUrl } from './download.js';
 import { fetchAndExtract, type Extracted } from './fetch-extract.js';
 import { installName, installsDir, recordName } from '../../shared/install-layout.js';
-import { syncPaths } from './sync-pool.js';
 import { tempPathIn, usingTemp } from '../../shared/temp-files.js';
 import type { InstallAction, PreparerOptions } from './types.js';
 import { removeTree } from '../../shared/remove-tree.js';
@@ -59,9 +58,8 @@ export async function installVersion(action: InstallAction, o: PreparerOptions, 
       await mkdir(dir, { recursive: true, mode: 0o755 });
       await mkdir(temp, { mode: 0o700 });
       const got = await fetchAndExtract(action, temp, o, log, signal);
+      // fetchAndExtract resolved only once every file and folder of the tree was on disk.
       checkDigest(action, got);
-      await syncPaths(got.files, 8, temp);
-      await syncPaths(got.folders);
       const { sha256, bytes, entries, contentBytes } = got;
       const record = { app: action.app, version: action.version, sha256, url: safeUrl(action.url), bytes, entries, contentBytes, installedAt: new Date().toISOString() };
       const changed = await placeInstall(dir, name, temp, record);

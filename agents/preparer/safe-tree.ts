@@ -1,9 +1,6 @@
-import { constants } from 'node:fs';
-import { chmod, link, lutimes, mkdir, open, symlink, unlink, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ReadEntry } from 'tar';
 import { checkLink, entryPath, RefusedEntry } from './entry-rules.js';
-import type { SyncPool } from './sync-pool.js';
+import type { TreeWriter } from './tree-writer.js';
 import { writeBody } from './write-body.js';
 
 /** Limits against tar bombs: total bytes of file content and number of entries. */
@@ -13,8 +10,6 @@ export interface TreeLimits {
 }
 
 type Kind = 'dir' | 'file' | 'symlink';
-
-const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** A hard link's target as a path inside the install; a refusal names the link entry, not its target. */
 function hardLinkTarget(entry: ReadEntry): string {
@@ -33,6 +28,7 @@ const permissions = (mode: number | undefined, fallback: number) => (mode === un
  * Extracts archive entries one by one into `root` (a fresh temp folder) and refuses anything unsafe.
  * It remembers what it made at each path, so it never writes through a symlink or a file, never
  * follows a link out, and can check at the end that no symlink (alone or chained) leads outside.
+ * Every decision is made here, in order; `out` only carries out the file-system calls.
  */
 export class SafeTree {
   readonly kinds = new Map<string, Kind>([['', 'dir']]);
@@ -42,7 +38,7 @@ export class SafeTree {
   bytes = 0;
   private readonly aborter = new AbortController();
 
-  constructor(readonly root: string, private readonly limits: TreeLimits, private readonly pool: SyncPool) {}
+  constructor(readonly root: string, private readonly limits: TreeLimits, private readonly out: TreeWriter) {}
 
   /** Stops the entry in flight (its body will never complete because the stream failed). */
   abort(reason: Error): void {
@@ -82,12 +78,13 @@ export class SafeTree {
   /** Makes the folders above `path` (as our own folders only) and clears `path` for a new entry of `kind`. */
   private async prepare(path: string, raw: string, kind: Kind): Promise<void> {
     if (path === '') throw new RefusedEntry(raw, `a ${kind} entry cannot replace the install folder itself`);
+    await this.out.ready();
     const parts = path.split('/');
     for (let i = 1; i < parts.length; i += 1) {
       const dir = parts.slice(0, i).join('/');
       const existing = this.kinds.get(dir);
       if (existing === undefined) {
-        await mkdir(join(this.root, dir), { mode: 0o700 });
+        this.out.mkdir(dir);
         this.kinds.set(dir, 'dir');
       } else if (existing !== 'dir') {
         throw new RefusedEntry(raw, `its parent ${dir} is a ${existing}, and extraction never writes through a ${existing}`);
@@ -96,7 +93,7 @@ export class SafeTree {
     const existing = this.kinds.get(path);
     if (existing === undefined || (existing === 'dir' && kind === 'dir')) return;
     if (existing === 'dir') throw new RefusedEntry(raw, `a ${kind} entry would replace the folder ${path} extracted earlier`);
-    await unlink(join(this.root, path));
+    this.out.unlink(path);
     this.kinds.delete(path);
     this.links.delete(path);
   }
@@ -104,7 +101,7 @@ export class SafeTree {
   private async addDir(path: string, entry: ReadEntry): Promise<void> {
     if (path !== '') {
       await this.prepare(path, entry.path, 'dir');
-      if (!this.kinds.has(path)) await mkdir(join(this.root, path), { mode: 0o700 });
+      if (!this.kinds.has(path)) this.out.mkdir(path);
       this.kinds.set(path, 'dir');
     }
     this.dirMeta.set(path, { mode: entry.mode, mtime: entry.mtime });
@@ -117,27 +114,19 @@ export class SafeTree {
       throw new RefusedEntry(entry.path, `the archive holds more than ${this.limits.maxBytes} bytes (--max-bytes; this entry alone has ${entry.size})`);
     }
     await this.prepare(path, entry.path, 'file');
-    const handle = await open(join(this.root, path), CREATE, 0o600);
+    this.out.openFile(path);
     this.kinds.set(path, 'file');
-    try {
-      await writeBody(handle, entry, this.aborter.signal);
-      await handle.chmod(permissions(entry.mode, 0o644));
-      if (entry.mtime) await handle.utimes(entry.atime ?? entry.mtime, entry.mtime);
-    } catch (err) {
-      await handle.close();
-      throw err;
-    }
-    await this.pool.add(handle, path, entry.size);
+    await writeBody(this.out, entry, this.aborter.signal);
+    this.out.closeFile(permissions(entry.mode, 0o644), entry.atime ?? entry.mtime, entry.mtime);
   }
 
   private async addSymlink(path: string, entry: ReadEntry): Promise<void> {
     const target = entry.linkpath ?? '';
     checkLink(path, target, this.links);
     await this.prepare(path, entry.path, 'symlink');
-    await symlink(target, join(this.root, path));
+    this.out.symlink(target, path, entry.mtime);
     this.kinds.set(path, 'symlink');
     this.links.set(path, target);
-    if (entry.mtime) await lutimes(join(this.root, path), entry.mtime, entry.mtime);
     entry.resume();
   }
 
@@ -147,20 +136,23 @@ export class SafeTree {
       throw new RefusedEntry(entry.path, `hard link to ${entry.linkpath}, which is not a regular file extracted earlier from this archive`);
     }
     await this.prepare(path, entry.path, 'file');
-    await link(join(this.root, target), join(this.root, path));
+    this.out.link(target, path);
     this.kinds.set(path, 'file');
     entry.resume();
   }
 
-  /** After the last entry: re-checks every symlink against the whole tree, then sets folder modes and times. */
+  /**
+   * After the last entry: re-checks every symlink against the whole tree, sets folder modes and times, and
+   * resolves once the whole tree is on disk (see TreeWriter).
+   */
   async finish(): Promise<void> {
     for (const [path, target] of this.links) checkLink(path, target, this.links);
-    for (const dir of this.folders()) {
+    const folders = this.folders();
+    for (const dir of folders) {
       const meta = this.dirMeta.get(dir);
-      const path = dir === '' ? this.root : join(this.root, dir);
-      await chmod(path, permissions(meta?.mode, 0o755));
-      if (meta?.mtime) await utimes(path, meta.mtime, meta.mtime);
+      this.out.dirMeta(dir, permissions(meta?.mode, 0o755), meta?.mtime);
     }
+    await this.out.finish(folders);
   }
 
   /** Every folder of the tree ('' is the install itself), deepest first, so parents come after their children. */

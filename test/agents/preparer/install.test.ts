@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeOf } from '../../../shared/loop/run-agent.js';
 import {
-  describeTree, FolderStore, gnuExtract, listInstalls, makeArtifact, putIntent, reality, runOnce, startServer, stopServer,
+  describeTree, FolderStore, gnuExtract, listInstalls, makeArtifact, putIntent, reality, runOnce, sha256, startServer, stopServer,
   tempDir, version, type TreeSpec,
 } from './support.js';
 
@@ -63,6 +63,22 @@ describe('pp-preparer installs', () => {
     const second = await runOnce(store);
     expect(second?.changed).toBe(0);
     expect(exitCodeOf(second)).toBe(0);
+  });
+
+  it('refuses a GNU sparse file (tar --sparse) as an unsupported entry type, naming it, and installs nothing', async () => {
+    const { store, base } = freshStore();
+    const src = join(dir, 'sparse.src');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'a.txt'), 'a\n');
+    await writeFile(join(src, 'holes.bin'), 'head\n');
+    await truncate(join(src, 'holes.bin'), 4 << 20); // all but the first bytes a hole: GNU tar stores it as a sparse entry
+    await appendFile(join(src, 'holes.bin'), 'tail\n');
+    const path = join(dir, 'sparse.tar.gz');
+    execFileSync('tar', ['--sparse', '-czf', path, '-C', src, '.']);
+    await putIntent(store, 'sparse', base, [version('1', pathToFileURL(path).href, sha256(await readFile(path)))]);
+    expect(exitCodeOf(await runOnce(store))).toBe(1);
+    expect((await reality(store, 'sparse'))?.error).toMatch(/refused entry "\.\/holes\.bin": unsupported entry type SparseFile$/);
+    expect(await listInstalls(base)).toEqual([]);
   });
 
   it('refuses an artifact whose sha256 differs: both digests reported, no install, no temp folder, other apps still installed', async () => {
