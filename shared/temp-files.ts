@@ -43,7 +43,11 @@ function processAlive(pid: number): boolean {
  * label of `labels` (any label when not given).
  */
 export async function staleTemps(dir: string, labels?: string[]): Promise<string[]> {
-  const entries = await readdir(dir).catch(() => [] as string[]);
+  return staleAmong(dir, await readdir(dir).catch(() => [] as string[]), labels);
+}
+
+/** staleTemps for a folder already listed (`entries`, its names), so a caller that read it needs no second readdir. */
+export function staleAmong(dir: string, entries: string[], labels?: string[]): string[] {
   const out: string[] = [];
   for (const entry of entries) {
     const m = TEMP_NAME.exec(entry);

@@ -5,7 +5,7 @@ import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { RealityRecord } from '../../shared/loop/types.js';
 import { nameProblem } from '../../shared/names.js';
 import { installOfRecord, installsDir, linkedInstall } from '../../shared/install-layout.js';
-import { staleTemps } from '../../shared/temp-files.js';
+import { staleAmong } from '../../shared/temp-files.js';
 import type { BasedirState, InstallDir, PreparerObserved } from './types.js';
 
 /** What the agent remembers between passes: apps seen (with basedir) and the last failure per version. */
@@ -43,10 +43,11 @@ async function readRecord(path: string): Promise<InstallRecord | undefined> {
 /** Lists one basedir's installs (with their records), orphan records, `current` and `last`. */
 export async function readBasedir(basedir: string): Promise<BasedirState> {
   const dir = installsDir(basedir);
-  const state: BasedirState = { installs: new Map(), orphanRecords: [], leftovers: await staleTemps(dir), current: await linkedInstall(basedir, 'current'), last: await linkedInstall(basedir, 'last') };
+  const state: BasedirState = { installs: new Map(), orphanRecords: [], leftovers: [], current: await linkedInstall(basedir, 'current'), last: await linkedInstall(basedir, 'last') };
   let names: string[];
   try {
     names = await readdir(dir);
+    state.leftovers = staleAmong(dir, names);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') state.error = `cannot read ${dir}: ${(err as Error).message}`;
     return state;

@@ -5,29 +5,13 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { generationEntries, generationWrites } from '../../support/folder-generations.mjs';
+import { seededRandom } from '../../support/seeded-random.js';
 
 const CHILD = resolve(import.meta.dirname, '../../support/folder-txn-child.mjs');
 const ITERATIONS = 40;
 /** Crash points per transaction of the child: locked, journal written, each write applied, commit counted. */
 const STEPS_PER_TXN = 3 + generationWrites(0).length;
 
-/** A seeded PRNG (mulberry32), so a failing run can be replayed with PP_CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function seeded(what: string): () => number {
-  const seed = process.env.PP_CRASH_SEED ? Number(process.env.PP_CRASH_SEED) : Math.floor(Math.random() * 2 ** 31);
-  console.log(`${what}: seed ${seed} (replay with PP_CRASH_SEED=${seed})`);
-  return prng(seed);
-}
 
 interface Child {
   /** Generations the child reported committed, as they arrive. */
@@ -78,12 +62,12 @@ async function generationOf(store: FolderStore, candidates: number[]): Promise<n
 
 describe('folder store transactions under SIGKILL', () => {
   it('shows all of a transaction or none after the writer is killed at any step', async () => {
-    const random = seeded('kill at a crash point');
+    const random = seededRandom('folder store: kill at a crash point');
     const rounds = 3;
     let killedMidway = 0;
     for (let i = 0; i < ITERATIONS; i++) {
       const { root, store } = await storeAt(0);
-      const killAt = 1 + Math.floor(random() * rounds * STEPS_PER_TXN);
+      const killAt = 1 + Math.floor(random.next() * rounds * STEPS_PER_TXN);
       const child = runChild(root, 1, rounds, killAt);
       const { signal, stderr } = await child.exit;
       expect(signal, `the child should have killed itself at step ${killAt}: ${stderr}`).toBe('SIGKILL');
@@ -101,12 +85,12 @@ describe('folder store transactions under SIGKILL', () => {
   }, 120_000);
 
   it('shows all of a transaction or none when the writer is killed at a random moment', async () => {
-    const random = seeded('kill at a random moment');
+    const random = seededRandom('folder store: kill at a random moment');
     for (let i = 0; i < ITERATIONS / 2; i++) {
       const { store, root } = await storeAt(0);
       const child = runChild(root, 1, 1_000_000);
       await child.started;
-      await new Promise((r) => setTimeout(r, random() * 20)); // the kill point, not a synchronisation
+      await new Promise((r) => setTimeout(r, random.next() * 20)); // the kill point, not a synchronisation
       child.kill();
       await child.exit;
       const done = child.committed.at(-1) ?? 0;
