@@ -26,7 +26,9 @@ export async function makeArtifact(dir: string, name: string, version: string): 
   const file = join(dir, `${name}-${version}.tar.gz`);
   await mustRun(['tar', '-czf', file, '-C', src, '.']);
   await rm(src, { recursive: true, force: true });
-  const sha256 = createHash('sha256').update(await readFile(file)).digest('hex');
+  const sha256 = createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
   return { version, url: `file://${file}`, sha256 };
 }
 
@@ -38,10 +40,12 @@ export function appIntent(basedir: string, port: number, live: Artifact | undefi
     basedir,
     versions: [...prepared.map((a) => v(a, 'prepared')), ...(live ? [v(live, 'live')] : [])],
     ports: [{ port, protocol: 'tcp' }],
-    ...(live ? {
-      service: { command: [process.execPath, 'version-server.mjs'], env: { PORT: String(port) } },
-      health: { http: `http://127.0.0.1:${port}/health`, timeoutMs: 10_000 },
-    } : {}),
+    ...(live
+      ? {
+          service: { command: [process.execPath, 'version-server.mjs'], env: { PORT: String(port) } },
+          health: { http: `http://127.0.0.1:${port}/health`, timeoutMs: 10_000 },
+        }
+      : {}),
   };
 }
 
@@ -50,9 +54,15 @@ export function askVersion(port: number): Promise<string | undefined> {
   return new Promise((done) => {
     const req = get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 1000 }, (res) => {
       let body = '';
-      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('data', (d: Buffer) => {
+        body += d.toString();
+      });
       res.on('end', () => {
-        try { done((JSON.parse(body) as { version?: string }).version); } catch { done(undefined); }
+        try {
+          done((JSON.parse(body) as { version?: string }).version);
+        } catch {
+          done(undefined);
+        }
       });
       res.on('error', () => done(undefined));
     });

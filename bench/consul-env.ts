@@ -8,7 +8,10 @@ import { REPO, say } from './support.js';
 
 /** Starts `consul agent -dev` with the binary scripts/get-consul.sh finds (or builds once and caches). */
 export async function startBenchConsul(): Promise<RunningConsul> {
-  const bin = execFileSync('bash', [join(REPO, 'scripts/get-consul.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const bin = execFileSync('bash', [join(REPO, 'scripts/get-consul.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
   return startConsul(bin);
 }
 
@@ -28,7 +31,9 @@ export async function iptablesSetup(root: string, tag: string): Promise<Iptables
       return {
         args: ['--command-prefix', `ip netns exec ${ns}`],
         mode: 'native, netns',
-        cleanup: async () => { await mustRun(['ip', 'netns', 'delete', ns]); },
+        cleanup: async () => {
+          await mustRun(['ip', 'netns', 'delete', ns]);
+        },
       };
     }
     await timedRun(['ip', 'netns', 'delete', ns]);

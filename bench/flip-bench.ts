@@ -11,7 +11,17 @@ import { readRunsvStatus } from '../agents/setlive/runsv-status.js';
 import { openStore } from '../shared/store/open-store.js';
 import type { IntentStore } from '../shared/store/types.js';
 import { freePort } from '../test/support/free-port.js';
-import { appIntent, askVersion, consulReality, folderReality, intentKey, makeArtifact, NODE, type Artifact, type RealityRecord } from './apps.js';
+import {
+  appIntent,
+  askVersion,
+  consulReality,
+  folderReality,
+  intentKey,
+  makeArtifact,
+  NODE,
+  type Artifact,
+  type RealityRecord,
+} from './apps.js';
 import { startBenchConsul } from './consul-env.js';
 import { timeCli } from './flip-cli.js';
 import { flipTimeline, type FlipTimes } from './flip-timeline.js';
@@ -35,7 +45,11 @@ async function serviceStarts(installDir: string, version: string, n: number): Pr
   for (let i = 0; i < n; i += 1) {
     const port = await freePort();
     const started = Date.now();
-    const child = spawn(process.execPath, ['version-server.mjs'], { cwd: installDir, env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['version-server.mjs'], {
+      cwd: installDir,
+      env: { ...process.env, PORT: String(port) },
+      stdio: 'ignore',
+    });
     try {
       times.push((await awaitAnswer(port, version, 10_000)) - started);
     } finally {
@@ -64,7 +78,15 @@ async function openTarget(kind: 'folder' | 'consul', root: string): Promise<Targ
   const consul = await startBenchConsul();
   const flag = `consul://${consul.address}`;
   const store = await openStore(flag);
-  return { store, flag, reality: (app) => consulReality(consul.address, 'setlive', app), close: async () => { await store.close(); await consul.stop(); } };
+  return {
+    store,
+    flag,
+    reality: (app) => consulReality(consul.address, 'setlive', app),
+    close: async () => {
+      await store.close();
+      await consul.stop();
+    },
+  };
 }
 
 /**
@@ -80,10 +102,15 @@ async function flip(t: Target, spec: { text: string; version: string }, port: nu
   const status = await readRunsvStatus(serviceDir);
   if (status.state !== 'run' || status.sinceMs === undefined) throw new Error(`after the answer, runsv says ${status.text}`);
   times.forked = status.sinceMs;
-  await waitUntil(`pp-setlive to report ${spec.version} converged`, 30_000, async () => {
-    const r = await t.reality('app');
-    return r?.status === 'converged' && r.version === spec.version ? true : undefined;
-  }, 20);
+  await waitUntil(
+    `pp-setlive to report ${spec.version} converged`,
+    30_000,
+    async () => {
+      const r = await t.reality('app');
+      return r?.status === 'converged' && r.version === spec.version ? true : undefined;
+    },
+    20,
+  );
   await sleep(700); // the watcher waits 250–500 ms between two reads; start each flip with it blocked in a watch
   return times;
 }
@@ -98,15 +125,48 @@ export async function flipBench(kind: 'folder' | 'consul', count: number, starts
     const port = await freePort();
     const basedir = join(root, 'apps/app');
     const [v1, v2] = [await makeArtifact(root, 'app', '1.0'), await makeArtifact(root, 'app', '2.0')] as [Artifact, Artifact];
-    const specs = [[v1, v2], [v2, v1]].map(([live, other]) => ({ version: live!.version, spec: appIntent(basedir, port, live, [other!]) }))
+    const specs = [
+      [v1, v2],
+      [v2, v1],
+    ]
+      .map(([live, other]) => ({ version: live!.version, spec: appIntent(basedir, port, live, [other!]) }))
       .map((s) => ({ ...s, text: JSON.stringify(s.spec) }));
     await t.store.put(intentKey('app'), specs[0]!.text);
-    await mustRun([process.execPath, agentBin('preparer'), '--once', '--store', t.flag, '--node', NODE, '--progress', 'off', '--log-level', 'warn']);
+    await mustRun([
+      process.execPath,
+      agentBin('preparer'),
+      '--once',
+      '--store',
+      t.flag,
+      '--node',
+      NODE,
+      '--progress',
+      'off',
+      '--log-level',
+      'warn',
+    ]);
     const log = join(root, 'setlive.log');
-    setlive = startDaemon([process.execPath, agentBin('setlive'), '--store', t.flag, '--node', NODE, '--log-level', 'debug',
-      '--service-dir', runit.serviceDir, '--stage-dir', runit.stageDir], log);
+    setlive = startDaemon(
+      [
+        process.execPath,
+        agentBin('setlive'),
+        '--store',
+        t.flag,
+        '--node',
+        NODE,
+        '--log-level',
+        'debug',
+        '--service-dir',
+        runit.serviceDir,
+        '--stage-dir',
+        runit.stageDir,
+      ],
+      log,
+    );
     await awaitAnswer(port, '1.0', 60_000);
-    await waitUntil('pp-setlive to converge 1.0', 30_000, async () => ((await t.reality('app'))?.status === 'converged' ? true : undefined));
+    await waitUntil('pp-setlive to converge 1.0', 30_000, async () =>
+      (await t.reality('app'))?.status === 'converged' ? true : undefined,
+    );
     await sleep(1000);
     say(`flip (${kind}): ${count} flips between 1.0 and 2.0 on port ${port}`);
     const flips: FlipTimes[] = [];

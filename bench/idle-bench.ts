@@ -20,7 +20,7 @@ interface Watched {
 
 const AGENTS = agentNames();
 /** Request paths the table breaks the count into. */
-const KINDS: Record<string, string> = { 'intent reads': '/v1/kv/platypus/intent', 'reality': '/v1/kv/platypus/reality', 'txn': '/v1/txn' };
+const KINDS: Record<string, string> = { 'intent reads': '/v1/kv/platypus/intent', reality: '/v1/kv/platypus/reality', txn: '/v1/txn' };
 
 async function converged(consul: string, port: number): Promise<true | undefined> {
   for (const agent of AGENTS) if ((await consulReality(consul, agent, 'app'))?.status !== 'converged') return undefined;
@@ -40,7 +40,9 @@ async function sampleWindow(agents: Watched[], seconds: number): Promise<Map<str
 
 async function measure(agents: Watched[], seconds: number, baseline: ChildProcess): Promise<Row[]> {
   const kindsOf = (w: Watched) => Object.fromEntries(Object.entries(KINDS).map(([k, path]) => [k, w.proxy.count(path)]));
-  const before = await Promise.all(agents.map(async (w) => ({ count: w.proxy.count(), kinds: kindsOf(w), fig: await procFigures(w.child.pid!) })));
+  const before = await Promise.all(
+    agents.map(async (w) => ({ count: w.proxy.count(), kinds: kindsOf(w), fig: await procFigures(w.child.pid!) })),
+  );
   say(`idle: measuring for ${seconds} s`);
   const peak = await sampleWindow(agents, seconds);
   const bare = await procFigures(baseline.pid!);
@@ -48,13 +50,27 @@ async function measure(agents: Watched[], seconds: number, baseline: ChildProces
   for (const [i, w] of agents.entries()) {
     const after = await procFigures(w.child.pid!);
     const requests = w.proxy.count() - before[i]!.count;
-    const kinds = Object.entries(KINDS).map(([k, path]) => `${k} ${w.proxy.count(path) - before[i]!.kinds[k]!}`).join(', ');
+    const kinds = Object.entries(KINDS)
+      .map(([k, path]) => `${k} ${w.proxy.count(path) - before[i]!.kinds[k]!}`)
+      .join(', ');
     const per5 = (requests * 300) / seconds;
     rows.push(
-      { bench: `idle ${w.agent}`, metric: `Consul requests in ${seconds} s (per 10 min)`, value: `${requests} (${((requests * 600) / seconds).toFixed(1)})`,
-        target: '≤ 1 per 5 min', verdict: verdict(per5, 1), baseline: kinds },
-      { bench: `idle ${w.agent}`, metric: 'VmRSS at end (peak in window)', value: `${mb(after.rssMb)} (${mb(peak.get(w.agent) ?? NaN)})`,
-        target: '≤ 60 MB', verdict: verdict(Math.max(after.rssMb, peak.get(w.agent) ?? 0), 60), baseline: `bare idle node: ${mb(bare.rssMb)}` },
+      {
+        bench: `idle ${w.agent}`,
+        metric: `Consul requests in ${seconds} s (per 10 min)`,
+        value: `${requests} (${((requests * 600) / seconds).toFixed(1)})`,
+        target: '≤ 1 per 5 min',
+        verdict: verdict(per5, 1),
+        baseline: kinds,
+      },
+      {
+        bench: `idle ${w.agent}`,
+        metric: 'VmRSS at end (peak in window)',
+        value: `${mb(after.rssMb)} (${mb(peak.get(w.agent) ?? NaN)})`,
+        target: '≤ 60 MB',
+        verdict: verdict(Math.max(after.rssMb, peak.get(w.agent) ?? 0), 60),
+        baseline: `bare idle node: ${mb(bare.rssMb)}`,
+      },
       { bench: `idle ${w.agent}`, metric: `CPU utime+stime in ${seconds} s`, value: `${(after.cpuS - before[i]!.fig.cpuS).toFixed(2)} s` },
     );
   }
@@ -73,7 +89,18 @@ export async function idleBench(seconds: number, settleSeconds: number, nodeOpti
     const port = await freePort();
     const v1 = await makeArtifact(root, 'app', '1.0');
     await writeFile(join(root, 'spec.json'), JSON.stringify(appIntent(join(root, 'apps/app'), port, v1, [])));
-    await mustRun([process.execPath, agentBin('pp'), 'intent', 'put', NODE, 'app', '--file', join(root, 'spec.json'), '--store', `consul://${consul.address}`]);
+    await mustRun([
+      process.execPath,
+      agentBin('pp'),
+      'intent',
+      'put',
+      NODE,
+      'app',
+      '--file',
+      join(root, 'spec.json'),
+      '--store',
+      `consul://${consul.address}`,
+    ]);
     // Agents not named here need no flags of their own.
     const extra: Record<string, string[]> = {
       preparer: ['--progress', 'off'],
@@ -82,8 +109,22 @@ export async function idleBench(seconds: number, settleSeconds: number, nodeOpti
     };
     for (const agent of AGENTS) {
       const proxy = await startCountingProxy(consul.address);
-      const argv = [process.execPath, agentBin(agent), '--store', `consul://${proxy.address}`, '--node', NODE, '--log-level', 'warn', ...(extra[agent] ?? [])];
-      agents.push({ agent, proxy, child: startDaemon(argv, join(root, `${agent}.log`), nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env) });
+      const argv = [
+        process.execPath,
+        agentBin(agent),
+        '--store',
+        `consul://${proxy.address}`,
+        '--node',
+        NODE,
+        '--log-level',
+        'warn',
+        ...(extra[agent] ?? []),
+      ];
+      agents.push({
+        agent,
+        proxy,
+        child: startDaemon(argv, join(root, `${agent}.log`), nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env),
+      });
     }
     await waitUntil('every agent to converge one app', 120_000, () => converged(consul.address, port), 250);
     // Settle past one resync (60 s): the preparer reports `current`, which pp-setlive sets after it, so its
@@ -93,7 +134,10 @@ export async function idleBench(seconds: number, settleSeconds: number, nodeOpti
     const rows = await measure(agents, seconds, baseline);
     return nodeOptions ? rows.map((r) => ({ ...r, bench: `${r.bench} [NODE_OPTIONS=${nodeOptions}]` })) : rows;
   } finally {
-    for (const w of agents) { await stopDaemon(w.child); await w.proxy.close(); }
+    for (const w of agents) {
+      await stopDaemon(w.child);
+      await w.proxy.close();
+    }
     await stopDaemon(baseline);
     await runit.stop();
     await ipt.cleanup();

@@ -27,7 +27,10 @@ const MANY_FOLDERS = 200;
 const MANY_PER_FOLDER = 100;
 const PREPARER = resolve(import.meta.dirname, '../agents/preparer/index.js');
 /** The node flags of the preparer's shebang: the bench runs it as the `pp-preparer` bin runs. */
-const PREPARER_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(PREPARER, 'utf8').split('\n')[0] ?? '')?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
+const PREPARER_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(PREPARER, 'utf8').split('\n')[0] ?? '')?.[1] ?? '')
+  .trim()
+  .split(/\s+/)
+  .filter(Boolean);
 
 /**
  * Writes the artifact's source tree: 60 % incompressible bytes in a few large files, 40 % hex text in
@@ -36,7 +39,8 @@ const PREPARER_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(PREPARER, 'utf8'
  */
 async function writeTree(dir: string): Promise<void> {
   const pool = randomBytes(8 << 20);
-  const slice = (n: number, len: number) => pool.subarray((n * 7919 * 4096) % (pool.length - len), ((n * 7919 * 4096) % (pool.length - len)) + len);
+  const slice = (n: number, len: number) =>
+    pool.subarray((n * 7919 * 4096) % (pool.length - len), ((n * 7919 * 4096) % (pool.length - len)) + len);
   const randomMb = Math.round(SIZE_MB * 0.6);
   await mkdir(join(dir, 'bin'), { recursive: true });
   for (let f = 0; f < randomMb / 32; f += 1) {
@@ -84,7 +88,9 @@ function timed(command: string[]): Promise<Timed> {
     const started = process.hrtime.bigint();
     const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-8000); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8000);
+    });
     child.on('error', fail);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -119,7 +125,20 @@ async function runPreparer(work: string, run: number, url: string, sha256: strin
   const intent = { schema: 1, basedir: base, versions: [{ version: '1.0', url, sha256, state: 'prepared' }] };
   await mkdir(join(store, 'platypus/intent/bench'), { recursive: true });
   await writeFile(join(store, 'platypus/intent/bench/app'), JSON.stringify(intent));
-  const result = await timed(['node', ...PREPARER_FLAGS, PREPARER, '--once', '--store', `folder:${store}`, '--node', 'bench', '--log-level', 'warn', '--progress', 'off']);
+  const result = await timed([
+    'node',
+    ...PREPARER_FLAGS,
+    PREPARER,
+    '--once',
+    '--store',
+    `folder:${store}`,
+    '--node',
+    'bench',
+    '--log-level',
+    'warn',
+    '--progress',
+    'off',
+  ]);
   if (!existsSync(join(base, 'installs/app_1.0', expect))) throw new Error(`preparer run ${run} left no install: ${result.stderr}`);
   await rm(base, { recursive: true, force: true });
   await rm(store, { recursive: true, force: true });
@@ -149,12 +168,14 @@ function report(size: number, tar: Timed[], prep: Timed[]): void {
   const [tarS, prepS] = [median(tar.map((t) => t.seconds)), median(prep.map((p) => p.seconds))];
   const [tarCpu, prepCpu] = [median(tar.map((t) => t.cpu)), median(prep.map((p) => p.cpu))];
   const mbps = (s: number) => (size / 2 ** 20 / s).toFixed(0);
-  process.stdout.write([
-    `median curl|tar -xz: ${tarS.toFixed(2)} s wall (${mbps(tarS)} MB/s of artifact), ${tarCpu.toFixed(2)} s CPU (curl + tar + gzip)`,
-    `median pp-preparer:  ${prepS.toFixed(2)} s wall (${mbps(prepS)} MB/s of artifact), ${prepCpu.toFixed(2)} s CPU (download + sha256 + gunzip + untar + fsync)`,
-    `throughput ratio pp-preparer / GNU tar: ${(tarS / prepS).toFixed(2)} by wall time (target ≥ 0.90), ${(tarCpu / prepCpu).toFixed(2)} by CPU time`,
-    `pp-preparer peak RSS: max ${Math.max(...prep.map((p) => p.rssMb)).toFixed(1)} MB over ${prep.length} runs (target ≤ 100 MB)`,
-  ].join('\n') + '\n');
+  process.stdout.write(
+    [
+      `median curl|tar -xz: ${tarS.toFixed(2)} s wall (${mbps(tarS)} MB/s of artifact), ${tarCpu.toFixed(2)} s CPU (curl + tar + gzip)`,
+      `median pp-preparer:  ${prepS.toFixed(2)} s wall (${mbps(prepS)} MB/s of artifact), ${prepCpu.toFixed(2)} s CPU (download + sha256 + gunzip + untar + fsync)`,
+      `throughput ratio pp-preparer / GNU tar: ${(tarS / prepS).toFixed(2)} by wall time (target ≥ 0.90), ${(tarCpu / prepCpu).toFixed(2)} by CPU time`,
+      `pp-preparer peak RSS: max ${Math.max(...prep.map((p) => p.rssMb)).toFixed(1)} MB over ${prep.length} runs (target ≤ 100 MB)`,
+    ].join('\n') + '\n',
+  );
 }
 
 /** The many-files shape: pp-preparer against `tar -xzf` + `sync -f`, alternating, RUNS times. */
@@ -180,16 +201,20 @@ async function benchManyFiles(work: string): Promise<void> {
     }
     const t = tar[run - 1] as Timed;
     const p = prep[run - 1] as Timed;
-    process.stdout.write(`many-files run ${run}: tar -xzf + sync -f ${t.seconds.toFixed(2)} s, pp-preparer ${p.seconds.toFixed(2)} s (cpu ${p.cpu.toFixed(2)} s, peak RSS ${p.rssMb.toFixed(1)} MB), ratio ${(t.seconds / p.seconds).toFixed(2)}\n`);
+    process.stdout.write(
+      `many-files run ${run}: tar -xzf + sync -f ${t.seconds.toFixed(2)} s, pp-preparer ${p.seconds.toFixed(2)} s (cpu ${p.cpu.toFixed(2)} s, peak RSS ${p.rssMb.toFixed(1)} MB), ratio ${(t.seconds / p.seconds).toFixed(2)}\n`,
+    );
   }
   server.close();
   const [tarS, prepS] = [median(tar.map((t) => t.seconds)), median(prep.map((p) => p.seconds))];
-  process.stdout.write([
-    `many-files median tar -xzf + sync -f: ${tarS.toFixed(2)} s wall`,
-    `many-files median pp-preparer: ${prepS.toFixed(2)} s wall`,
-    `many-files ratio pp-preparer / (tar -xzf + sync -f): ${(tarS / prepS).toFixed(2)} by wall time (target ≥ 0.50)`,
-    `many-files pp-preparer peak RSS: max ${Math.max(...prep.map((p) => p.rssMb)).toFixed(1)} MB over ${prep.length} runs (target ≤ 100 MB)`,
-  ].join('\n') + '\n');
+  process.stdout.write(
+    [
+      `many-files median tar -xzf + sync -f: ${tarS.toFixed(2)} s wall`,
+      `many-files median pp-preparer: ${prepS.toFixed(2)} s wall`,
+      `many-files ratio pp-preparer / (tar -xzf + sync -f): ${(tarS / prepS).toFixed(2)} by wall time (target ≥ 0.50)`,
+      `many-files pp-preparer peak RSS: max ${Math.max(...prep.map((p) => p.rssMb)).toFixed(1)} MB over ${prep.length} runs (target ≤ 100 MB)`,
+    ].join('\n') + '\n',
+  );
 }
 
 async function benchBigArtifact(work: string): Promise<void> {
@@ -214,7 +239,9 @@ async function benchBigArtifact(work: string): Promise<void> {
     }
     const t = tar[run - 1] as Timed;
     const p = prep[run - 1] as Timed;
-    process.stdout.write(`run ${run}: curl|tar -xz ${t.seconds.toFixed(2)} s (cpu ${t.cpu.toFixed(2)} s), pp-preparer ${p.seconds.toFixed(2)} s (cpu ${p.cpu.toFixed(2)} s, peak RSS ${p.rssMb.toFixed(1)} MB)\n`);
+    process.stdout.write(
+      `run ${run}: curl|tar -xz ${t.seconds.toFixed(2)} s (cpu ${t.cpu.toFixed(2)} s), pp-preparer ${p.seconds.toFixed(2)} s (cpu ${p.cpu.toFixed(2)} s, peak RSS ${p.rssMb.toFixed(1)} MB)\n`,
+    );
   }
   server.close();
   report(size, tar, prep);

@@ -24,8 +24,12 @@ export function timedRun(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     const child = spawn(full[0] as string, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout = (stdout + d.toString()).slice(-20000); });
-    child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20000); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout = (stdout + d.toString()).slice(-20000);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-20000);
+    });
     child.on('error', fail);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -87,7 +91,10 @@ export async function startRunsvdir(root: string): Promise<Runsvdir> {
   await mkdir(serviceDir, { recursive: true });
   await mkdir(stageDir, { recursive: true });
   const child = spawn('runsvdir', [serviceDir], { stdio: 'ignore' });
-  await new Promise<void>((ok, fail) => { child.once('spawn', ok); child.once('error', fail); });
+  await new Promise<void>((ok, fail) => {
+    child.once('spawn', ok);
+    child.once('error', fail);
+  });
   const stop = async () => {
     for (const app of (await readdir(stageDir).catch(() => [])).filter((n) => !n.startsWith('.'))) {
       await timedRun(['sv', '-w', '5', 'force-stop', join(stageDir, app)]);

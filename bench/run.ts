@@ -17,7 +17,8 @@ const BENCHES: Record<string, () => Promise<Row[]>> = {
     if (!['both', 'folder', 'consul'].includes(which)) throw new Error(`--flip-store ${which}: expected both, folder or consul`);
     const kinds = which === 'both' ? (['folder', 'consul'] as const) : [which as 'folder' | 'consul'];
     const rows: Row[] = [];
-    for (const kind of kinds) rows.push(...(await flipBench(kind, numberFlag('flips', 50), numberFlag('service-starts', 20), numberFlag('cli-runs', 20))));
+    for (const kind of kinds)
+      rows.push(...(await flipBench(kind, numberFlag('flips', 50), numberFlag('service-starts', 20), numberFlag('cli-runs', 20))));
     return rows;
   },
   idle: () => idleBench(numberFlag('idle-seconds', 600), numberFlag('idle-settle-seconds', 70), flag('agent-node-options', '')),
@@ -47,8 +48,12 @@ async function main(): Promise<number> {
     }
     say(`${name}: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
-  rows.push({ bench: 'host', metric: 'CPUs; load average (1 min) at the end', value: `${cpus().length}; ${loadavg()[0]!.toFixed(2)}`,
-    baseline: `bench started at load ${startLoad.toFixed(2)}` });
+  rows.push({
+    bench: 'host',
+    metric: 'CPUs; load average (1 min) at the end',
+    value: `${cpus().length}; ${loadavg()[0]!.toFixed(2)}`,
+    baseline: `bench started at load ${startLoad.toFixed(2)}`,
+  });
   printTable(rows);
   return failed ? 1 : 0;
 }

@@ -16,7 +16,18 @@ interface Pass {
 
 /** Runs `--once` and throws with its output unless it exits 0 (every app converged). */
 async function once(agent: string, store: string, extra: string[]): Promise<TimedRun> {
-  const r = await timedRun([process.execPath, agentBin(agent), '--once', '--store', `folder:${store}`, '--node', NODE, '--log-level', 'warn', ...extra]);
+  const r = await timedRun([
+    process.execPath,
+    agentBin(agent),
+    '--once',
+    '--store',
+    `folder:${store}`,
+    '--node',
+    NODE,
+    '--log-level',
+    'warn',
+    ...extra,
+  ]);
   if (r.code !== 0) throw new Error(`pp-${agent} --once exited ${r.code}: ${r.stderr.slice(-1500)}`);
   return r;
 }
@@ -55,16 +66,36 @@ async function passes(root: string, n: number, artifact: Artifact, setups: Iptab
 
 function rowsFor(name: string, n: number, one: Pass, small: Pass, big: Pass): Row[] {
   const growth = big.fresh.seconds / small.fresh.seconds;
-  const perApp = (p: Pass, k: number) => `${((p.fresh.seconds - one.fresh.seconds) / k * 1000).toFixed(1)} ms/app`;
+  const perApp = (p: Pass, k: number) => `${(((p.fresh.seconds - one.fresh.seconds) / k) * 1000).toFixed(1)} ms/app`;
   return [
-    { bench: `scale ${name}`, metric: `fresh pass, ${Math.round(n / 10)} apps: time, peak RSS`, value: `${sec(small.fresh.seconds)}, ${mb(small.fresh.peakRssMb)}`,
-      baseline: `1 app: ${sec(one.fresh.seconds)}, ${mb(one.fresh.peakRssMb)}` },
-    { bench: `scale ${name}`, metric: `fresh pass, ${n} apps: time, peak RSS`, value: `${sec(big.fresh.seconds)}, ${mb(big.fresh.peakRssMb)}`,
-      baseline: `×${(n / (n / 10)).toFixed(0)} apps → ×${growth.toFixed(1)} time; ${perApp(small, n / 10 - 1)} vs ${perApp(big, n - 1)}` },
-    { bench: `scale ${name}`, metric: `no-op pass, ${n} apps (median of 3): time, peak RSS`, value: `${sec(big.noop.seconds)}, ${mb(big.noop.peakRssMb)}`,
-      target: '≤ 1 s', verdict: verdict(big.noop.seconds, 1), baseline: `no-op, 1 app: ${sec(one.noop.seconds)}, ${mb(one.noop.peakRssMb)}` },
-    { bench: `scale ${name}`, metric: `no-op pass, ${n} apps, above the 1-app pass`, value: sec(big.noop.seconds - one.noop.seconds),
-      target: '≤ 1 s', verdict: verdict(big.noop.seconds - one.noop.seconds, 1), baseline: 'the per-app share, without process start' },
+    {
+      bench: `scale ${name}`,
+      metric: `fresh pass, ${Math.round(n / 10)} apps: time, peak RSS`,
+      value: `${sec(small.fresh.seconds)}, ${mb(small.fresh.peakRssMb)}`,
+      baseline: `1 app: ${sec(one.fresh.seconds)}, ${mb(one.fresh.peakRssMb)}`,
+    },
+    {
+      bench: `scale ${name}`,
+      metric: `fresh pass, ${n} apps: time, peak RSS`,
+      value: `${sec(big.fresh.seconds)}, ${mb(big.fresh.peakRssMb)}`,
+      baseline: `×${(n / (n / 10)).toFixed(0)} apps → ×${growth.toFixed(1)} time; ${perApp(small, n / 10 - 1)} vs ${perApp(big, n - 1)}`,
+    },
+    {
+      bench: `scale ${name}`,
+      metric: `no-op pass, ${n} apps (median of 3): time, peak RSS`,
+      value: `${sec(big.noop.seconds)}, ${mb(big.noop.peakRssMb)}`,
+      target: '≤ 1 s',
+      verdict: verdict(big.noop.seconds, 1),
+      baseline: `no-op, 1 app: ${sec(one.noop.seconds)}, ${mb(one.noop.peakRssMb)}`,
+    },
+    {
+      bench: `scale ${name}`,
+      metric: `no-op pass, ${n} apps, above the 1-app pass`,
+      value: sec(big.noop.seconds - one.noop.seconds),
+      target: '≤ 1 s',
+      verdict: verdict(big.noop.seconds - one.noop.seconds, 1),
+      baseline: 'the per-app share, without process start',
+    },
   ];
 }
 
@@ -76,12 +107,20 @@ export async function scaleBench(n: number): Promise<Row[]> {
     const artifact = await makeArtifact(root, 'app', '1.0');
     const native = await iptablesSetup(root, 'scale');
     setups.push(native);
-    if (native.mode !== 'port-authority') setups.push({ args: ['--mode', 'port-authority', '--config-dir', join(root, 'pa'), '--refresh-command', 'true'], mode: 'port-authority', cleanup: async () => {} });
+    if (native.mode !== 'port-authority')
+      setups.push({
+        args: ['--mode', 'port-authority', '--config-dir', join(root, 'pa'), '--refresh-command', 'true'],
+        mode: 'port-authority',
+        cleanup: async () => {},
+      });
     const node = await timedRun([process.execPath, '-e', '0']);
     const results = [];
     for (const k of [1, Math.round(n / 10), n]) results.push(await passes(root, k, artifact, setups));
-    const rows: Row[] = [{ bench: 'scale', metric: 'node -e 0 (runtime start alone)', value: `${sec(node.seconds)}, ${mb(node.peakRssMb)}` }];
-    for (const name of results[0]!.keys()) rowsFor(name, n, results[0]!.get(name)!, results[1]!.get(name)!, results[2]!.get(name)!).forEach((r) => rows.push(r));
+    const rows: Row[] = [
+      { bench: 'scale', metric: 'node -e 0 (runtime start alone)', value: `${sec(node.seconds)}, ${mb(node.peakRssMb)}` },
+    ];
+    for (const name of results[0]!.keys())
+      rowsFor(name, n, results[0]!.get(name)!, results[1]!.get(name)!, results[2]!.get(name)!).forEach((r) => rows.push(r));
     return rows;
   } finally {
     for (const s of setups) await s.cleanup();

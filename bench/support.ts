@@ -5,7 +5,8 @@ import { resolve } from 'node:path';
 export const REPO = resolve(import.meta.dirname, '../..');
 
 /** The compiled entry of `pp` or of an agent of agents/agents.json (e.g. `preparer`). */
-export const agentBin = (name: string): string => (name === 'pp' ? resolve(REPO, 'dist/pp/index.js') : resolve(REPO, 'dist/agents', name, 'index.js'));
+export const agentBin = (name: string): string =>
+  name === 'pp' ? resolve(REPO, 'dist/pp/index.js') : resolve(REPO, 'dist/agents', name, 'index.js');
 
 /** The value after `--name`, or `fallback` when the flag is absent. */
 export function flag(name: string, fallback: string): string {
@@ -71,4 +72,6 @@ export async function waitUntil<T>(what: string, timeoutMs: number, probe: () =>
 }
 
 /** Progress on stderr, so stdout keeps only the table. */
-export const say = (text: string): void => { process.stderr.write(`bench: ${text}\n`); };
+export const say = (text: string): void => {
+  process.stderr.write(`bench: ${text}\n`);
+};

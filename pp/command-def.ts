@@ -5,15 +5,24 @@ import type { IntentStore } from '../shared/store/types.js';
 
 /** Flags every pp command takes, before or after the command words. */
 export const GLOBAL_FLAGS = defineFlags({
-  store: { type: 'string', describe: 'folder:PATH | consul://HOST:PORT[,…] | consul+https://… (env PLATYPUS_STORE; default the embedded folder store)' },
-  prefix: { type: 'string', default: process.env.PLATYPUS_PREFIX ?? DEFAULT_PREFIX, describe: 'root of every Platypus key (env PLATYPUS_PREFIX)' },
+  store: {
+    type: 'string',
+    describe: 'folder:PATH | consul://HOST:PORT[,…] | consul+https://… (env PLATYPUS_STORE; default the embedded folder store)',
+  },
+  prefix: {
+    type: 'string',
+    default: process.env.PLATYPUS_PREFIX ?? DEFAULT_PREFIX,
+    describe: 'root of every Platypus key (env PLATYPUS_PREFIX)',
+  },
 });
 
 type RequiredName<P> = P extends `[${string}]` ? never : P;
 type OptionalName<P> = P extends `[${infer N}]` ? N : never;
 
 /** Positional values by name: 'node' is required, '[node]' optional. */
-export type ArgValues<P extends readonly string[]> = { [K in RequiredName<P[number]>]: string } & { [K in OptionalName<P[number]>]?: string };
+export type ArgValues<P extends readonly string[]> = { [K in RequiredName<P[number]>]: string } & {
+  [K in OptionalName<P[number]>]?: string;
+};
 
 /** What a command's handler receives: global and command flags, and the positionals by name. */
 export type CommandArgs<F extends FlagSpecs, P extends readonly string[]> = FlagValues<typeof GLOBAL_FLAGS & F> & ArgValues<P>;

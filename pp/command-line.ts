@@ -16,7 +16,7 @@ export type PpInvocation =
   | { kind: 'usage'; text: string }
   | { kind: 'run'; command: PpCommand; args: Record<string, unknown>; rest: string[] };
 
-const ABOUT = 'The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans; the intent\'s JSON Schema.';
+const ABOUT = "The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans; the intent's JSON Schema.";
 const EPILOGUE = '\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences.';
 const GROUPS: Readonly<Record<string, string>> = { intent: 'write, read, list, remove, drain and diff app intent' };
 
@@ -26,11 +26,12 @@ function toOption(name: string, spec: FlagSpec): Option {
   const option = new Option(flags, spec.describe);
   if (spec.default !== undefined && spec.type !== 'boolean') option.default(spec.default);
   if (spec.choices) option.choices(spec.choices);
-  if (spec.type === 'number') option.argParser((text) => {
-    const value = text.trim() === '' ? NaN : Number(text);
-    if (!Number.isFinite(value)) throw new InvalidArgumentError('expected a number.');
-    return value;
-  });
+  if (spec.type === 'number')
+    option.argParser((text) => {
+      const value = text.trim() === '' ? NaN : Number(text);
+      if (!Number.isFinite(value)) throw new InvalidArgumentError('expected a number.');
+      return value;
+    });
   if (spec.hidden) option.hideHelp();
   return option;
 }
@@ -62,8 +63,13 @@ function takePositional(cmd: Command, command: PpCommand, rest: string[]): Recor
   const name = arg!.replace(/^\[(.*)\]$/, '$1');
   const at = rest.findIndex((w) => isWord(w) && (!command.choices || command.choices.includes(w)));
   if (at < 0) {
-    const words = rest.filter(isWord).map((w) => JSON.stringify(w)).join(', ');
-    cmd.error(`error: expected <${name}>, one of ${command.choices?.join(', ')}${words ? `; got ${words}` : ''}`, { code: 'commander.invalidArgument' });
+    const words = rest
+      .filter(isWord)
+      .map((w) => JSON.stringify(w))
+      .join(', ');
+    cmd.error(`error: expected <${name}>, one of ${command.choices?.join(', ')}${words ? `; got ${words}` : ''}`, {
+      code: 'commander.invalidArgument',
+    });
   }
   return { [name]: rest.splice(at, 1)[0]! };
 }
@@ -72,10 +78,14 @@ function takePositional(cmd: Command, command: PpCommand, rest: string[]): Recor
 function addCommand(parent: Command, command: PpCommand, found: (invocation: PpInvocation) => void): void {
   const words = command.path.split(' ');
   const cmd = parent.command(words.at(-1)!).description(command.describe).showHelpAfterError(`Run pp ${command.path} --help for usage.`);
-  for (const arg of command.args) cmd.argument(arg.startsWith('[') ? arg : `<${arg}>`, command.choices ? `one of ${command.choices.join(', ')}` : undefined);
+  for (const arg of command.args)
+    cmd.argument(arg.startsWith('[') ? arg : `<${arg}>`, command.choices ? `one of ${command.choices.join(', ')}` : undefined);
   for (const [name, spec] of Object.entries(command.flags)) cmd.addOption(toOption(name, spec));
   if (command.passThrough) {
-    cmd.allowUnknownOption().allowExcessArguments().usage(`[options] ${command.args.map((a) => (a.startsWith('[') ? a : `<${a}>`)).join(' ')} [agent flags…]`);
+    cmd
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .usage(`[options] ${command.args.map((a) => (a.startsWith('[') ? a : `<${a}>`)).join(' ')} [agent flags…]`);
   }
   cmd.addHelpText('after', EPILOGUE);
   cmd.action((...params: unknown[]) => {
@@ -109,7 +119,14 @@ export function ppProgram(found: (invocation: PpInvocation) => void, write: { ou
     if (words.length > 1) {
       const group = words[0]!;
       if (!groups.has(group)) {
-        groups.set(group, program.command(group).description(GROUPS[group] ?? '').showHelpAfterError(`Run pp ${group} --help for usage.`).addHelpText('after', EPILOGUE));
+        groups.set(
+          group,
+          program
+            .command(group)
+            .description(GROUPS[group] ?? '')
+            .showHelpAfterError(`Run pp ${group} --help for usage.`)
+            .addHelpText('after', EPILOGUE),
+        );
       }
       parent = groups.get(group)!;
     }
@@ -123,7 +140,19 @@ export function parsePpArgs(argv: readonly string[]): PpInvocation {
   let out = '';
   let err = '';
   let invocation: PpInvocation | undefined;
-  const program = ppProgram((found) => { invocation = found; }, { out: (t) => { out += t; }, err: (t) => { err += t; } });
+  const program = ppProgram(
+    (found) => {
+      invocation = found;
+    },
+    {
+      out: (t) => {
+        out += t;
+      },
+      err: (t) => {
+        err += t;
+      },
+    },
+  );
   try {
     program.parse([...argv], { from: 'user' });
   } catch (error) {

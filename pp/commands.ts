@@ -8,13 +8,17 @@ import { runPlan } from './plan-command.js';
 import { checkedSpec, readSpecText } from './read-spec.js';
 import { collectStatus, renderStatus } from './status.js';
 
-const out = (text: string): void => { process.stdout.write(text.endsWith('\n') ? text : `${text}\n`); };
+const out = (text: string): void => {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+};
 
 const FILE = { file: { type: 'string', short: 'f', describe: 'spec JSON file (default: stdin)' } } as const;
 
 const INTENT_COMMANDS = [
   defineCommand({
-    path: 'intent put', args: ['node', 'app'], flags: FILE,
+    path: 'intent put',
+    args: ['node', 'app'],
+    flags: FILE,
     describe: 'validate a spec and write it for one or more nodes (comma-separated)',
     run: withStore(async (store, a) => {
       const keys = await putIntent(store, a.prefix, a.node, a.app, await readSpecText(a.file));
@@ -22,23 +26,40 @@ const INTENT_COMMANDS = [
     }),
   }),
   defineCommand({
-    path: 'intent get', args: ['node', 'app'], flags: {}, describe: 'print one app\'s intent',
+    path: 'intent get',
+    args: ['node', 'app'],
+    flags: {},
+    describe: "print one app's intent",
     run: withStore(async (store, a) => out(await getIntent(store, a.prefix, a.node, a.app))),
   }),
   defineCommand({
-    path: 'intent ls', args: ['[node]'], flags: {}, describe: 'list nodes, or the apps of a node',
+    path: 'intent ls',
+    args: ['[node]'],
+    flags: {},
+    describe: 'list nodes, or the apps of a node',
     run: withStore(async (store, a) => out((await listIntent(store, a.prefix, a.node)).join('\n'))),
   }),
   defineCommand({
-    path: 'intent rm', args: ['node', 'app'], flags: {}, describe: 'remove an app from nodes (the last app marks the node drained)',
-    run: withStore(async (store, a) => { await removeIntent(store, a.prefix, a.node, a.app); out(`removed ${a.app} from ${a.node}`); }),
+    path: 'intent rm',
+    args: ['node', 'app'],
+    flags: {},
+    describe: 'remove an app from nodes (the last app marks the node drained)',
+    run: withStore(async (store, a) => {
+      await removeIntent(store, a.prefix, a.node, a.app);
+      out(`removed ${a.app} from ${a.node}`);
+    }),
   }),
   defineCommand({
-    path: 'intent drain', args: ['node'], flags: {}, describe: 'remove every app from nodes, explicitly: agents then stop and remove them',
+    path: 'intent drain',
+    args: ['node'],
+    flags: {},
+    describe: 'remove every app from nodes, explicitly: agents then stop and remove them',
     run: withStore(async (store, a) => out(`drained ${a.node}: ${await drainNodes(store, a.prefix, a.node)} app intents removed`)),
   }),
   defineCommand({
-    path: 'intent diff', args: ['node', 'app'], flags: FILE,
+    path: 'intent diff',
+    args: ['node', 'app'],
+    flags: FILE,
     describe: 'show how a spec differs from the stored intent (exit 0 same, 5 different)',
     run: withStore(async (store, a) => {
       const key = appIntentKey(a.prefix, a.node, a.app);
@@ -53,12 +74,19 @@ const INTENT_COMMANDS = [
 export const COMMANDS: readonly PpCommand[] = [
   ...INTENT_COMMANDS,
   defineCommand({
-    path: 'validate', args: ['file'], describe: 'validate a spec file without writing it',
+    path: 'validate',
+    args: ['file'],
+    describe: 'validate a spec file without writing it',
     flags: { app: { type: 'string', default: 'app', describe: 'app name the spec is checked for' } },
-    run: async (a) => { checkedSpec(`file ${a.file}`, a.app, await readSpecText(a.file)); out(`${a.file}: valid`); },
+    run: async (a) => {
+      checkedSpec(`file ${a.file}`, a.app, await readSpecText(a.file));
+      out(`${a.file}: valid`);
+    },
   }),
   defineCommand({
-    path: 'status', args: ['[node]'], describe: 'intent beside each agent\'s reality, per app',
+    path: 'status',
+    args: ['[node]'],
+    describe: "intent beside each agent's reality, per app",
     flags: { json: { type: 'boolean', default: false, describe: 'print the rows as JSON' } },
     run: withStore(async (store, a) => {
       const rows = await collectStatus(store, a.prefix, a.node);
@@ -66,7 +94,10 @@ export const COMMANDS: readonly PpCommand[] = [
     }),
   }),
   defineCommand({
-    path: 'schema', args: [], flags: {}, describe: 'print the JSON Schema of app intent, for editors and CI (a copy is schema/intent.schema.json)',
+    path: 'schema',
+    args: [],
+    flags: {},
+    describe: 'print the JSON Schema of app intent, for editors and CI (a copy is schema/intent.schema.json)',
     run: async () => {
       // Loaded here only: the JSON Schema converter is needed by this command alone.
       const { intentJsonSchemaText } = await import('../shared/intent/json-schema.js');
@@ -74,14 +105,29 @@ export const COMMANDS: readonly PpCommand[] = [
     },
   }),
   defineCommand({
-    path: 'plan', args: ['agent'], passThrough: true, choices: [...agentNames(), ...agentNames().map((a) => `pp-${a}`)],
+    path: 'plan',
+    args: ['agent'],
+    passThrough: true,
+    choices: [...agentNames(), ...agentNames().map((a) => `pp-${a}`)],
     describe: 'print what an agent would do on this host now (runs it with --dry-run; other flags go to the agent)',
     flags: {
-      node: { type: 'string', default: process.env.PLATYPUS_NODE ?? hostname(), describe: 'node whose intent is planned (env PLATYPUS_NODE)' },
+      node: {
+        type: 'string',
+        default: process.env.PLATYPUS_NODE ?? hostname(),
+        describe: 'node whose intent is planned (env PLATYPUS_NODE)',
+      },
       json: { type: 'boolean', default: false, describe: 'print the plan as JSON' },
     },
     run: async (a, rest) => {
-      const pass = ['--node', a.node, '--prefix', a.prefix, ...(a.store ? ['--store', a.store] : []), ...(a.json ? ['--json'] : []), ...rest];
+      const pass = [
+        '--node',
+        a.node,
+        '--prefix',
+        a.prefix,
+        ...(a.store ? ['--store', a.store] : []),
+        ...(a.json ? ['--json'] : []),
+        ...rest,
+      ];
       return runPlan(a.agent, pass);
     },
   }),

@@ -11,10 +11,17 @@ const CAS_ATTEMPTS = 5;
 const EXIT_CONFLICT = 3;
 
 function nodesOf(list: string): string[] {
-  const nodes = list.split(',').map((n) => n.trim()).filter(Boolean);
+  const nodes = list
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
   if (nodes.length === 0) throw new CliError('no node given', 2);
   for (const n of nodes) {
-    try { assertSafeName('node', n); } catch (err) { throw new CliError((err as Error).message, 2); }
+    try {
+      assertSafeName('node', n);
+    } catch (err) {
+      throw new CliError((err as Error).message, 2);
+    }
   }
   return nodes;
 }
@@ -41,7 +48,10 @@ async function updateNode(store: IntentStore, prefix: string, node: string, plan
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       if (attempt >= CAS_ATTEMPTS) {
-        throw new CliError(`node ${node}: its intent changed under every one of ${CAS_ATTEMPTS} attempts (another writer is busy on it); nothing written by this attempt, try again (${err.message})`, EXIT_CONFLICT);
+        throw new CliError(
+          `node ${node}: its intent changed under every one of ${CAS_ATTEMPTS} attempts (another writer is busy on it); nothing written by this attempt, try again (${err.message})`,
+          EXIT_CONFLICT,
+        );
       }
     }
   }
@@ -133,7 +143,8 @@ export async function removeIntent(store: IntentStore, prefix: string, nodeList:
       const apps = entries.map((e) => e.key);
       if (!apps.includes(key)) throw new CliError(`no intent at ${key}`, 4);
       const writes: KvWrite[] = [{ key, value: null }];
-      if (apps.filter((k) => !isMarker(k)).length === 1) writes.unshift({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
+      if (apps.filter((k) => !isMarker(k)).length === 1)
+        writes.unshift({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
       return writes;
     });
   }
@@ -150,7 +161,8 @@ export async function drainNodes(store: IntentStore, prefix: string, nodeList: s
     for (;;) {
       const applied = await updateNode(store, prefix, node, (entries) => {
         const writes: KvWrite[] = [];
-        if (!entries.some((e) => isMarker(e.key))) writes.push({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
+        if (!entries.some((e) => isMarker(e.key)))
+          writes.push({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
         const room = TXN_LIMIT - 1 - writes.length; // one operation goes to the serial key
         for (const e of entries.filter((e) => !isMarker(e.key)).slice(0, room)) writes.push({ key: e.key, value: null });
         return writes;

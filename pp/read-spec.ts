@@ -3,7 +3,10 @@ import { validateAppIntent } from '../shared/intent/validate.js';
 
 /** A CLI error with the exit code to leave with (2: bad input, 4: not found, 1: store or other failure). */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
   }
 }

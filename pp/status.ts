@@ -21,7 +21,11 @@ function groupByNode(entries: KvEntry[], base: string): Map<string, KvEntry[]> {
 }
 
 function parseRecord(json: string): RealityRecord | undefined {
-  try { return JSON.parse(json) as RealityRecord; } catch { return undefined; }
+  try {
+    return JSON.parse(json) as RealityRecord;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Intent beside reality for one node or the whole fleet: two prefix reads, then a pure join. */
@@ -39,7 +43,8 @@ export async function collectStatus(store: IntentStore, prefix: string, node?: s
   };
   for (const [n, entries] of groupByNode(intent.entries, intentBase)) {
     const ni = nodeIntentFromSnapshot(prefix, n, { index: intent.index, entries });
-    for (const [app, spec] of ni.apps) row(n, app).intended = spec.versions.map((v) => (v.state === 'live' ? `${v.version}*` : v.version)).join(' ') || '(none)';
+    for (const [app, spec] of ni.apps)
+      row(n, app).intended = spec.versions.map((v) => (v.state === 'live' ? `${v.version}*` : v.version)).join(' ') || '(none)';
     for (const app of ni.invalid.keys()) row(n, app).intended = 'INVALID';
     if (ni.drained) row(n, '.drained').intended = '(node drained)';
   }
@@ -66,14 +71,26 @@ export function renderStatus(rows: StatusRow[]): string {
   const table = [['NODE', 'APP', 'INTENDED (* live)', ...agents.map((a) => a.toUpperCase())]];
   const notes: string[] = [];
   for (const r of rows) {
-    table.push([r.node, r.app, r.intended, ...agents.map((a) => {
-      const s = r.agents[a];
-      if (!s) return '-';
-      if (s.detail && s.status !== 'converged') notes.push(`${r.node}/${r.app} ${a}: ${s.detail}`);
-      return `${s.status}${s.version ? ` ${s.version}` : ''} (${age(s.ageSeconds)})`;
-    })]);
+    table.push([
+      r.node,
+      r.app,
+      r.intended,
+      ...agents.map((a) => {
+        const s = r.agents[a];
+        if (!s) return '-';
+        if (s.detail && s.status !== 'converged') notes.push(`${r.node}/${r.app} ${a}: ${s.detail}`);
+        return `${s.status}${s.version ? ` ${s.version}` : ''} (${age(s.ageSeconds)})`;
+      }),
+    ]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
-  const text = table.map((line) => line.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  const text = table
+    .map((line) =>
+      line
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
   return `${text}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`;
 }

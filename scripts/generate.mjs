@@ -11,8 +11,10 @@ export function readAgents(root) {
   const { agents } = JSON.parse(readFileSync(join(root, 'agents/agents.json'), 'utf8'));
   for (const a of agents) {
     // Names become folder names, program names and words in shell scripts.
-    if (!/^[a-z][a-z0-9-]*$/.test(a.name)) throw new Error(`agents/agents.json: agent name ${JSON.stringify(a.name)}: expected lowercase letters, digits and -`);
-    if (typeof a.summary !== 'string' || !a.summary || /\n/.test(a.summary)) throw new Error(`agents/agents.json: agent ${a.name}: expected a one-line summary`);
+    if (!/^[a-z][a-z0-9-]*$/.test(a.name))
+      throw new Error(`agents/agents.json: agent name ${JSON.stringify(a.name)}: expected lowercase letters, digits and -`);
+    if (typeof a.summary !== 'string' || !a.summary || /\n/.test(a.summary))
+      throw new Error(`agents/agents.json: agent ${a.name}: expected a one-line summary`);
   }
   return agents;
 }
@@ -64,19 +66,32 @@ export function generate(root) {
   const pkg = JSON.parse(pkgText);
   pkg.bin = binEntries(agents);
   const newPkg = `${JSON.stringify(pkg, null, 2)}\n`;
-  if (newPkg !== pkgText) { writeAtomic(pkgPath, newPkg); touched.push('package.json'); }
+  if (newPkg !== pkgText) {
+    writeAtomic(pkgPath, newPkg);
+    touched.push('package.json');
+  }
 
   const unitDir = join(root, 'deploy/systemd');
   mkdirSync(unitDir, { recursive: true });
   const wanted = new Map(agents.map((a) => [`pp-${a.name}.service`, systemdUnit(a)]));
   for (const [file, text] of wanted) {
     let old;
-    try { old = readFileSync(join(unitDir, file), 'utf8'); } catch { old = undefined; }
-    if (old !== text) { writeAtomic(join(unitDir, file), text); touched.push(`deploy/systemd/${file}`); }
+    try {
+      old = readFileSync(join(unitDir, file), 'utf8');
+    } catch {
+      old = undefined;
+    }
+    if (old !== text) {
+      writeAtomic(join(unitDir, file), text);
+      touched.push(`deploy/systemd/${file}`);
+    }
   }
   // A unit of an agent no longer listed would start a program that is no longer built.
   for (const file of readdirSync(unitDir)) {
-    if (/^pp-.*\.service$/.test(file) && !wanted.has(file)) { rmSync(join(unitDir, file)); touched.push(`deploy/systemd/${file} (removed)`); }
+    if (/^pp-.*\.service$/.test(file) && !wanted.has(file)) {
+      rmSync(join(unitDir, file));
+      touched.push(`deploy/systemd/${file} (removed)`);
+    }
   }
   return touched;
 }

@@ -36,7 +36,10 @@ export interface HttpResponse {
 /** The request or the body took longer than allowed; `phase` says which timeout ran out. */
 export class HttpTimeoutError extends Error {
   readonly code = 'PP_HTTP_TIMEOUT';
-  constructor(readonly phase: 'headers' | 'stall', readonly ms: number) {
+  constructor(
+    readonly phase: 'headers' | 'stall',
+    readonly ms: number,
+  ) {
     super(phase === 'headers' ? `no response within ${ms / 1000} s` : `no data for ${ms / 1000} s`);
   }
 }
@@ -47,7 +50,11 @@ export class HttpTimeoutError extends Error {
  */
 export class HttpRequestError extends Error {
   readonly code: string | undefined;
-  constructor(readonly url: URL, readonly redirects: number, cause: Error) {
+  constructor(
+    readonly url: URL,
+    readonly redirects: number,
+    cause: Error,
+  ) {
     super(cause.message, { cause });
     this.code = (cause as NodeJS.ErrnoException).code;
   }
@@ -75,9 +82,10 @@ function requestOnce(url: URL, o: GetOptions): Promise<IncomingMessage> {
       settle();
       resolve(res);
     });
-    const timer = o.headersTimeoutMs === undefined
-      ? undefined
-      : setTimeout(() => req.destroy(new HttpTimeoutError('headers', o.headersTimeoutMs as number)), o.headersTimeoutMs);
+    const timer =
+      o.headersTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => req.destroy(new HttpTimeoutError('headers', o.headersTimeoutMs as number)), o.headersTimeoutMs);
     const onAbort = () => req.destroy(abortError(o.signal as AbortSignal));
     o.signal?.addEventListener('abort', onAbort, { once: true });
     function settle() {
@@ -100,16 +108,19 @@ function guardStall(res: IncomingMessage, ms: number): void {
   const socket = res.socket;
   let seen = socket.bytesRead;
   let since = Date.now();
-  const tick = setInterval(() => {
-    const now = Date.now();
-    const full = res.readableLength >= res.readableHighWaterMark;
-    if (socket.bytesRead !== seen || full) {
-      seen = socket.bytesRead;
-      since = now;
-    } else if (now - since >= ms) {
-      res.destroy(new HttpTimeoutError('stall', ms));
-    }
-  }, Math.max(10, Math.floor(ms / 5)));
+  const tick = setInterval(
+    () => {
+      const now = Date.now();
+      const full = res.readableLength >= res.readableHighWaterMark;
+      if (socket.bytesRead !== seen || full) {
+        seen = socket.bytesRead;
+        since = now;
+      } else if (now - since >= ms) {
+        res.destroy(new HttpTimeoutError('stall', ms));
+      }
+    },
+    Math.max(10, Math.floor(ms / 5)),
+  );
   tick.unref();
   res.once('close', () => clearInterval(tick));
 }
@@ -148,7 +159,14 @@ export async function httpGet(url: string | URL, o: GetOptions = {}): Promise<Ht
     }
     if (o.signal) abortBodyOn(res, o.signal);
     if (o.stallMs !== undefined) guardStall(res, o.stallMs);
-    return { status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, url: current, redirects, body: res };
+    return {
+      status: res.statusCode ?? 0,
+      statusMessage: res.statusMessage ?? '',
+      headers: res.headers,
+      url: current,
+      redirects,
+      body: res,
+    };
   }
 }
 

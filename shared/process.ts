@@ -89,14 +89,24 @@ export function runCommand(argv: string[], options: CommandOptions = {}): Promis
       if (failure) return;
       failure = why;
       killGroup(child.pid, 'SIGTERM');
-      timers.push(setTimeout(() => { killGroup(child.pid, 'SIGKILL'); finish(null, 'SIGKILL'); }, KILL_GRACE_MS));
+      timers.push(
+        setTimeout(() => {
+          killGroup(child.pid, 'SIGKILL');
+          finish(null, 'SIGKILL');
+        }, KILL_GRACE_MS),
+      );
     };
     const output = collectOutput(child, () => abandon(`wrote more than ${OUTPUT_LIMIT >> 20} MB of output`));
     timers.push(setTimeout(() => abandon(`timed out after ${timeoutMs} ms`), timeoutMs));
-    child.once('error', (e) => { failure ??= e.message; finish(null, null); });
+    child.once('error', (e) => {
+      failure ??= e.message;
+      finish(null, null);
+    });
     child.once('close', finish);
     // Once given up on, the exit is enough: a grandchild may hold the pipes open, and 'close' would wait for it.
-    child.once('exit', (code, signal) => { if (failure) finish(code, signal); });
+    child.once('exit', (code, signal) => {
+      if (failure) finish(code, signal);
+    });
   });
 }
 

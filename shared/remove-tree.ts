@@ -26,12 +26,19 @@ async function removeFolder(dir: string): Promise<void> {
     throw err;
   }
   const folders = names.filter((d) => d.isDirectory()).map((d) => join(dir, d.name));
-  await eachLimited(names.filter((d) => !d.isDirectory()).map((d) => join(dir, d.name)), async (path) => {
-    await unlink(path).catch((err) => { if (code(err) !== 'ENOENT') throw err; });
-  });
+  await eachLimited(
+    names.filter((d) => !d.isDirectory()).map((d) => join(dir, d.name)),
+    async (path) => {
+      await unlink(path).catch((err) => {
+        if (code(err) !== 'ENOENT') throw err;
+      });
+    },
+  );
   // One subfolder after another: memory holds one listing per level of depth, whatever the tree's size.
   for (const folder of folders) await removeFolder(folder);
-  await rmdir(dir).catch((err) => { if (code(err) !== 'ENOENT') throw err; });
+  await rmdir(dir).catch((err) => {
+    if (code(err) !== 'ENOENT') throw err;
+  });
 }
 
 /**
@@ -40,8 +47,14 @@ async function removeFolder(dir: string): Promise<void> {
  * it works folder by folder with a few unlinks at a time, so memory stays flat for any tree.
  */
 export async function removeTree(path: string): Promise<void> {
-  const info = await lstat(path).catch((err) => { if (code(err) === 'ENOENT') return undefined; throw err; });
+  const info = await lstat(path).catch((err) => {
+    if (code(err) === 'ENOENT') return undefined;
+    throw err;
+  });
   if (!info) return;
   if (info.isDirectory()) await removeFolder(path);
-  else await unlink(path).catch((err) => { if (code(err) !== 'ENOENT') throw err; });
+  else
+    await unlink(path).catch((err) => {
+      if (code(err) !== 'ENOENT') throw err;
+    });
 }

@@ -32,4 +32,3 @@ export function createNativeAgent(options: NativeOptions): Agent<NativeObserved,
     start: (startLog) => logIptablesVersion(options, startLog),
   };
 }
-

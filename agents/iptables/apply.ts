@@ -35,7 +35,9 @@ export async function syncChain(options: NativeOptions, action: SyncChainAction,
   await runChecked([options.restore[action.family], '-w', '--noflush'], { prefix: options.prefix, input });
   const after = await readChain(options, action.family);
   if (!chainMatches(after, action.lines)) {
-    throw new Error(`${options.restore[action.family]} succeeded but chain ${action.chain} (${action.family}) still differs from the intent: is another tool rewriting it?`);
+    throw new Error(
+      `${options.restore[action.family]} succeeded but chain ${action.chain} (${action.family}) still differs from the intent: is another tool rewriting it?`,
+    );
   }
   return { changed: true };
 }

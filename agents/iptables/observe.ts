@@ -41,7 +41,11 @@ export async function observeNative(options: NativeOptions): Promise<NativeObser
 /** Logs which iptables (and backend) we drive, so a missing binary shows up before the first pass. */
 export async function logIptablesVersion(options: NativeOptions, log: Logger): Promise<void> {
   if (!options.iptables) return;
-  const result = await runCommand([options.iptables, '--version'], { prefix: options.prefix }).catch((err: Error) => ({ exitCode: -1, stdout: '', stderr: err.message }));
+  const result = await runCommand([options.iptables, '--version'], { prefix: options.prefix }).catch((err: Error) => ({
+    exitCode: -1,
+    stdout: '',
+    stderr: err.message,
+  }));
   if (result.exitCode === 0) log.info({ action: 'start', iptables: result.stdout.trim() }, 'iptables found');
   else log.warn({ action: 'start', err: result.stderr.trim() }, `cannot run ${options.iptables} --version`);
 }

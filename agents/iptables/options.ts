@@ -19,7 +19,12 @@ export function splitCommand(text: string): string[] {
 /** The flags pp-iptables adds to the shared ones. */
 export function iptablesFlags(env: NodeJS.ProcessEnv = process.env) {
   return defineFlags({
-    mode: { type: 'string', choices: ['native', 'port-authority'], default: 'native', describe: 'native: own iptables chain; port-authority: YAML files + refresh command' },
+    mode: {
+      type: 'string',
+      choices: ['native', 'port-authority'],
+      default: 'native',
+      describe: 'native: own iptables chain; port-authority: YAML files + refresh command',
+    },
     chain: { type: 'string', default: 'PLATYPUS', describe: 'native: our chain in the filter table, jumped to from INPUT' },
     ipv6: { type: 'boolean', default: false, describe: 'native: also converge the same chain with ip6tables' },
     iptables: { type: 'string', default: 'iptables', describe: 'path of iptables (its version is logged at start)' },
@@ -27,9 +32,17 @@ export function iptablesFlags(env: NodeJS.ProcessEnv = process.env) {
     'iptables-restore': { type: 'string', default: 'iptables-restore', describe: 'path of iptables-restore' },
     'ip6tables-save': { type: 'string', default: 'ip6tables-save', describe: 'path of ip6tables-save (with --ipv6)' },
     'ip6tables-restore': { type: 'string', default: 'ip6tables-restore', describe: 'path of ip6tables-restore (with --ipv6)' },
-    'command-prefix': { type: 'string', default: '', describe: 'prefix for every external command, split on spaces, e.g. "ip netns exec ns1"' },
+    'command-prefix': {
+      type: 'string',
+      default: '',
+      describe: 'prefix for every external command, split on spaces, e.g. "ip netns exec ns1"',
+    },
     'config-dir': { type: 'string', default: defaultConfigDir(env), describe: 'port-authority: folder of the per-app YAML files' },
-    'refresh-command': { type: 'string', default: 'port_authority', describe: 'port-authority: run as "<command> rebuild" after files changed (split on spaces)' },
+    'refresh-command': {
+      type: 'string',
+      default: 'port_authority',
+      describe: 'port-authority: run as "<command> rebuild" after files changed (split on spaces)',
+    },
   });
 }
 
@@ -52,7 +65,10 @@ export type IptablesOptions = { mode: 'native'; native: NativeOptions } | { mode
 export function iptablesOptions(args: FlagValues<ReturnType<typeof iptablesFlags>>): IptablesOptions {
   const prefix = splitCommand(args['command-prefix']);
   if (args.mode === 'port-authority') {
-    return { mode: 'port-authority', portAuthority: { configDir: args['config-dir'], refresh: splitCommand(args['refresh-command']), prefix } };
+    return {
+      mode: 'port-authority',
+      portAuthority: { configDir: args['config-dir'], refresh: splitCommand(args['refresh-command']), prefix },
+    };
   }
   return {
     mode: 'native',

@@ -35,7 +35,12 @@ export function chainMatches(state: ChainState, lines: string[]): boolean {
 export function desiredByApp(chain: string, claims: PortClaims, frozen: Set<string>, state: ChainState): Map<string, string[]> {
   const current = linesByApp(state.rules);
   const wanted = new Map<string, string[]>();
-  for (const [app, ports] of claims.granted) if (ports.length > 0) wanted.set(app, ports.map((p) => ruleLine(chain, app, p)));
+  for (const [app, ports] of claims.granted)
+    if (ports.length > 0)
+      wanted.set(
+        app,
+        ports.map((p) => ruleLine(chain, app, p)),
+      );
   for (const app of frozen) if (current.has(app)) wanted.set(app, current.get(app)!);
   return new Map([...wanted].sort(([a], [b]) => compareNames(a, b)));
 }
@@ -78,7 +83,9 @@ export function planNative(intent: NodeIntent, observed: NativeObserved): AppPla
   if (!intent.trusted) return [];
   const unreadable = observed.families.filter((f) => f.error).map((f) => f.error!);
   if (unreadable.length > 0) return reportOnly(intent, unreadable.join('; '));
-  const foreign = observed.families.map(({ family, state }) => foreignChainProblem(observed.chain, family, state)).filter((p) => p !== undefined);
+  const foreign = observed.families
+    .map(({ family, state }) => foreignChainProblem(observed.chain, family, state))
+    .filter((p) => p !== undefined);
   if (foreign.length > 0) return reportOnly(intent, foreign.join('; '));
   const [first] = observed.families;
   const claims = claimPorts(intent, heldPorts(first?.state));
@@ -98,6 +105,8 @@ export function planNative(intent: NodeIntent, observed: NativeObserved): AppPla
     app,
     actions: actions.get(app) ?? [],
     error: claims.errors.get(app),
-    details: Object.fromEntries(observed.families.map(({ family, state }) => [family === 'ipv4' ? 'open' : 'open6', openPorts(state, app)])),
+    details: Object.fromEntries(
+      observed.families.map(({ family, state }) => [family === 'ipv4' ? 'open' : 'open6', openPorts(state, app)]),
+    ),
   }));
 }

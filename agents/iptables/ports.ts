@@ -59,7 +59,10 @@ export function claimPorts(intent: NodeIntent, holders: Map<string, Set<string>>
     if (!errors.has(app)) granted.set(app, [...appIntent.ports].sort(comparePorts));
   }
   for (const [app, problem] of errors) {
-    errors.set(app, `bad port spec for app ${app}: ${problem}; a port can be open for one app only per node, so the ports this app has open now are left as they are until its intent is fixed`);
+    errors.set(
+      app,
+      `bad port spec for app ${app}: ${problem}; a port can be open for one app only per node, so the ports this app has open now are left as they are until its intent is fixed`,
+    );
   }
   return { granted, errors };
 }

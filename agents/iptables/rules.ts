@@ -80,8 +80,10 @@ export function carriesTag(line: string): boolean {
 export function foreignChainProblem(chain: string, family: string, state: ChainState): string | undefined {
   const foreign = state.rules.filter((r) => !carriesTag(r.line));
   if (foreign.length === 0) return undefined;
-  return `chain ${chain} (${family}) holds ${foreign.length} rule(s) not written by pp-iptables, e.g. ${foreign[0]!.line}: `
-    + `refusing to take it over; --chain must name a chain that is empty or holds only rules tagged "${COMMENT_PREFIX}<app>"`;
+  return (
+    `chain ${chain} (${family}) holds ${foreign.length} rule(s) not written by pp-iptables, e.g. ${foreign[0]!.line}: ` +
+    `refusing to take it over; --chain must name a chain that is empty or holds only rules tagged "${COMMENT_PREFIX}<app>"`
+  );
 }
 
 /** Each app's rule lines in `rules`, in chain order. */

@@ -6,10 +6,18 @@ import { pruneInstall } from './prune.js';
 import type { PreparerAction, PreparerOptions } from './types.js';
 
 /** Performs one preparer action; throws with a message naming what failed. */
-export async function applyPreparer(options: PreparerOptions, action: PreparerAction, log: Logger, signal?: AbortSignal): Promise<ActionResult> {
+export async function applyPreparer(
+  options: PreparerOptions,
+  action: PreparerAction,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<ActionResult> {
   switch (action.kind) {
-    case 'install': return installVersion(action, options, log, signal);
-    case 'prune': return pruneInstall(action, log);
-    case 'clean-leftovers': return { changed: await removeLeftovers(action.paths) };
+    case 'install':
+      return installVersion(action, options, log, signal);
+    case 'prune':
+      return pruneInstall(action, log);
+    case 'clean-leftovers':
+      return { changed: await removeLeftovers(action.paths) };
   }
 }

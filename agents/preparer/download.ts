@@ -35,13 +35,22 @@ export function safeUrl(url: string): string {
 
 async function openFile(url: string): Promise<Artifact> {
   const path = fileURLToPath(url);
-  const info = await stat(path).catch((err: Error) => { throw new Error(`cannot read the file: ${err.message}`); });
+  const info = await stat(path).catch((err: Error) => {
+    throw new Error(`cannot read the file: ${err.message}`);
+  });
   if (!info.isFile()) throw new Error(`${path} is not a regular file`);
   return { stream: createReadStream(path, { highWaterMark: 256 << 10 }), size: info.size };
 }
 
 async function openHttp(url: string, options: DownloadOptions): Promise<Artifact> {
-  const res = await httpGet(url, { ca: options.ca, signal: options.signal, headersTimeoutMs: options.timeoutMs, stallMs: options.timeoutMs, maxRedirects: MAX_REDIRECTS, userAgent: 'pp-preparer' }).catch((err: Error) => {
+  const res = await httpGet(url, {
+    ca: options.ca,
+    signal: options.signal,
+    headersTimeoutMs: options.timeoutMs,
+    stallMs: options.timeoutMs,
+    maxRedirects: MAX_REDIRECTS,
+    userAgent: 'pp-preparer',
+  }).catch((err: Error) => {
     if (!(err instanceof HttpRequestError)) throw err;
     const via = err.redirects > 0 ? ` (redirected to ${safeUrl(err.url.href)})` : '';
     const hint = err.cause instanceof HttpTimeoutError ? ' (--download-timeout-seconds)' : '';

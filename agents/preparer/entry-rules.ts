@@ -1,6 +1,9 @@
 /** An archive entry the preparer will not extract; the message names the entry and the rule it breaks. */
 export class RefusedEntry extends Error {
-  constructor(readonly entry: string, readonly rule: string) {
+  constructor(
+    readonly entry: string,
+    readonly rule: string,
+  ) {
     super(`refused entry ${JSON.stringify(entry)}: ${rule}`);
     this.name = 'RefusedEntry';
   }

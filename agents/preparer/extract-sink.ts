@@ -32,7 +32,10 @@ export class ExtractSink extends Writable {
   /** Bytes short of a whole 512-byte tar block, held back so the parser only sees aligned writes. */
   private carry: Buffer | undefined;
 
-  constructor(private readonly tree: SafeTree, private readonly limits: SinkLimits) {
+  constructor(
+    private readonly tree: SafeTree,
+    private readonly limits: SinkLimits,
+  ) {
     super({ highWaterMark: 256 << 10 });
     this.parser = new Parser({ brotli: false, zstd: false });
     this.parser.on('entry', (entry: ReadEntry) => {
@@ -51,7 +54,9 @@ export class ExtractSink extends Writable {
     });
     this.parser.on('warn', (_code: string, message: string) => this.fail(new Error(`damaged tar archive: ${message}`)));
     this.parser.on('error', (err: Error) => this.fail(new Error(`damaged tar archive: ${err.message}`)));
-    this.parser.on('eof', () => { this.sawEof = true; });
+    this.parser.on('eof', () => {
+      this.sawEof = true;
+    });
     this.parsed = new Promise((resolve, reject) => {
       this.parser.on('end', resolve);
       this.rejectParsed = reject;
@@ -68,7 +73,10 @@ export class ExtractSink extends Writable {
 
   /** Resolves once the entry in flight (if any) stopped touching the disk: only then may the temp folder go. */
   settled(): Promise<void> {
-    return this.chain.then(() => undefined, () => undefined);
+    return this.chain.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
@@ -85,7 +93,11 @@ export class ExtractSink extends Writable {
     }
     const compressed = this.limits.compressed();
     if (this.decompressed > RATIO_FLOOR && this.decompressed > maxRatio * compressed) {
-      return done(new Error(`the archive inflates more than ${maxRatio}:1 (${this.decompressed} bytes from the first ${compressed} compressed bytes) (--max-ratio)`));
+      return done(
+        new Error(
+          `the archive inflates more than ${maxRatio}:1 (${this.decompressed} bytes from the first ${compressed} compressed bytes) (--max-ratio)`,
+        ),
+      );
     }
     if (this.sawEof) return done();
     const ready = this.feed(chunk);
@@ -125,6 +137,9 @@ export class ExtractSink extends Writable {
       if (this.failure) throw this.failure;
       await this.tree.finish();
     };
-    finish().then(() => done(), (err: Error) => done(this.failure ?? err));
+    finish().then(
+      () => done(),
+      (err: Error) => done(this.failure ?? err),
+    );
   }
 }

@@ -21,8 +21,10 @@ export interface Extracted {
 
 /** Turns zlib's and the socket's terse errors into what happened to the artifact. */
 function explain(err: NodeJS.ErrnoException, what: string, bytes: number, size: number | undefined): Error {
-  if (err instanceof HttpTimeoutError) return new Error(`no data from ${what} for ${err.ms / 1000} s after ${bytes} bytes (--download-timeout-seconds)`);
-  if (err.code === 'Z_BUF_ERROR') return new Error(`truncated gzip stream: it ends after ${bytes} compressed bytes, in the middle of the data`);
+  if (err instanceof HttpTimeoutError)
+    return new Error(`no data from ${what} for ${err.ms / 1000} s after ${bytes} bytes (--download-timeout-seconds)`);
+  if (err.code === 'Z_BUF_ERROR')
+    return new Error(`truncated gzip stream: it ends after ${bytes} compressed bytes, in the middle of the data`);
   if (err.code === 'Z_DATA_ERROR') return new Error(`not a valid gzip stream after ${bytes} compressed bytes: ${err.message}`);
   if (err.code === 'ECONNRESET' || err.message === 'aborted') {
     return new Error(`download interrupted after ${bytes}${size === undefined ? '' : ` of ${size}`} bytes (${err.message})`);
@@ -39,7 +41,8 @@ function checkLength(action: InstallAction, announced: number | undefined, o: Pr
   if (action.size !== undefined && announced !== action.size) {
     throw new Error(`${what} is ${announced} bytes long, but intent gives its size as ${action.size} bytes (versions[].size)`);
   }
-  if (announced > o.maxDownloadBytes) throw new Error(`${what} is larger than ${o.maxDownloadBytes} bytes (--max-download-bytes): it is ${announced} bytes long`);
+  if (announced > o.maxDownloadBytes)
+    throw new Error(`${what} is larger than ${o.maxDownloadBytes} bytes (--max-download-bytes): it is ${announced} bytes long`);
 }
 
 /**
@@ -49,7 +52,13 @@ function checkLength(action: InstallAction, announced: number | undefined, o: Pr
  * data after the gzip stream, --max-ratio and --max-bytes, and --download-deadline-seconds besides the stall
  * timeout. Throws on any download, gzip, tar or refusal error; checking the digest is the caller's.
  */
-export async function fetchAndExtract(action: InstallAction, temp: string, o: PreparerOptions, log: Logger, signal?: AbortSignal): Promise<Extracted> {
+export async function fetchAndExtract(
+  action: InstallAction,
+  temp: string,
+  o: PreparerOptions,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<Extracted> {
   const what = safeUrl(action.url);
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error(`deadline of ${o.downloadDeadlineMs / 1000} s`)), o.downloadDeadlineMs);
@@ -68,7 +77,14 @@ export async function fetchAndExtract(action: InstallAction, temp: string, o: Pr
     }
     const hash = createHash('sha256');
     const progress = progressReporter(o.progress, `${action.app} ${action.version}`, artifact.size, log);
-    const metered = meter({ hash, onBytes: progress.update, announced: artifact.size, expected: action.size, max: o.maxDownloadBytes, what });
+    const metered = meter({
+      hash,
+      onBytes: progress.update,
+      announced: artifact.size,
+      expected: action.size,
+      max: o.maxDownloadBytes,
+      what,
+    });
     bytes = metered.bytes;
     const gunzip = createGunzip({ chunkSize: 256 << 10 });
     // gunzip ends its output at the end of the last gzip member but keeps swallowing NUL bytes after it.
@@ -77,7 +93,9 @@ export async function fetchAndExtract(action: InstallAction, temp: string, o: Pr
     try {
       const tree = new SafeTree(temp, { maxBytes: o.maxBytes, maxEntries: o.maxEntries }, out);
       const sink = new ExtractSink(tree, {
-        maxDecompressed: o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20), maxRatio: o.maxRatio, compressed: () => gunzip.bytesWritten,
+        maxDecompressed: o.maxBytes + (o.maxEntries + 2) * 1536 + (64 << 20),
+        maxRatio: o.maxRatio,
+        compressed: () => gunzip.bytesWritten,
       });
       try {
         await pipeline(artifact.stream, metered.stage, gunzip, sink, { signal: both });
@@ -95,7 +113,9 @@ export async function fetchAndExtract(action: InstallAction, temp: string, o: Pr
     }
   } catch (err) {
     if (deadline.signal.aborted && !signal?.aborted) {
-      throw new Error(`${what} not downloaded and extracted within ${o.downloadDeadlineMs / 1000} s (--download-deadline-seconds); ${bytes()} bytes read`);
+      throw new Error(
+        `${what} not downloaded and extracted within ${o.downloadDeadlineMs / 1000} s (--download-deadline-seconds); ${bytes()} bytes read`,
+      );
     }
     throw explain(err as NodeJS.ErrnoException, what, bytes(), size);
   } finally {

@@ -49,7 +49,12 @@ function checkDigest(action: InstallAction, got: Extracted): void {
  * Installs one version: streams the artifact into a temp folder inside `installs/`, and only when its
  * sha256 matches the intent renames it to `<app>_<version>`. The temp folder is removed on any failure.
  */
-export async function installVersion(action: InstallAction, o: PreparerOptions, log: Logger, signal?: AbortSignal): Promise<{ changed: boolean }> {
+export async function installVersion(
+  action: InstallAction,
+  o: PreparerOptions,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<{ changed: boolean }> {
   const dir = installsDir(action.basedir);
   const name = installName(action.app, action.version);
   const temp = tempPathIn(dir, name);
@@ -61,9 +66,21 @@ export async function installVersion(action: InstallAction, o: PreparerOptions, 
       // fetchAndExtract resolved only once every file and folder of the tree was on disk.
       checkDigest(action, got);
       const { sha256, bytes, entries, contentBytes } = got;
-      const record = { app: action.app, version: action.version, sha256, url: safeUrl(action.url), bytes, entries, contentBytes, installedAt: new Date().toISOString() };
+      const record = {
+        app: action.app,
+        version: action.version,
+        sha256,
+        url: safeUrl(action.url),
+        bytes,
+        entries,
+        contentBytes,
+        installedAt: new Date().toISOString(),
+      };
       const changed = await placeInstall(dir, name, temp, record);
-      log.info({ action: 'install', bytes: got.bytes, entries: got.entries }, changed ? `installed ${join(dir, name)}` : `${join(dir, name)} was installed meanwhile`);
+      log.info(
+        { action: 'install', bytes: got.bytes, entries: got.entries },
+        changed ? `installed ${join(dir, name)}` : `${join(dir, name)} was installed meanwhile`,
+      );
       return { changed };
     } catch (err) {
       throw new Error(`cannot install ${name} from ${safeUrl(action.url)}: ${(err as Error).message}`, { cause: err });

@@ -42,9 +42,11 @@ export function meter(o: MeterOptions) {
   let collectAt = COLLECT_EVERY;
   let trailingUntil = Infinity;
   function check(): void {
-    if (o.expected !== undefined && bytes > o.expected) throw new Error(`${o.what} is longer than the ${o.expected} bytes intent gives as its size (versions[].size)`);
+    if (o.expected !== undefined && bytes > o.expected)
+      throw new Error(`${o.what} is longer than the ${o.expected} bytes intent gives as its size (versions[].size)`);
     if (bytes > o.max) throw new Error(`${o.what} is larger than ${o.max} bytes (--max-download-bytes)`);
-    if (bytes > trailingUntil) throw new Error(`${o.what} goes on after the end of its gzip data: more than ${TRAILING_LIMIT} bytes follow it`);
+    if (bytes > trailingUntil)
+      throw new Error(`${o.what} goes on after the end of its gzip data: more than ${TRAILING_LIMIT} bytes follow it`);
   }
   async function* stage(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of input) {
@@ -58,7 +60,8 @@ export function meter(o: MeterOptions) {
       }
       yield chunk;
     }
-    if (o.expected !== undefined && bytes !== o.expected) throw new Error(`${o.what} ended after ${bytes} of the ${o.expected} bytes intent gives as its size (versions[].size)`);
+    if (o.expected !== undefined && bytes !== o.expected)
+      throw new Error(`${o.what} ended after ${bytes} of the ${o.expected} bytes intent gives as its size (versions[].size)`);
     if (o.announced !== undefined && bytes !== o.announced) throw new Error(`${o.what} ended after ${bytes} of ${o.announced} bytes`);
   }
   /** gunzip's output ended (the last gzip member is done): from here on only TRAILING_LIMIT more bytes are taken. */

@@ -43,7 +43,13 @@ async function readRecord(path: string): Promise<InstallRecord | undefined> {
 /** Lists one basedir's installs (with their records), orphan records, `current` and `last`. */
 export async function readBasedir(basedir: string): Promise<BasedirState> {
   const dir = installsDir(basedir);
-  const state: BasedirState = { installs: new Map(), orphanRecords: [], leftovers: [], current: await linkedInstall(basedir, 'current'), last: await linkedInstall(basedir, 'last') };
+  const state: BasedirState = {
+    installs: new Map(),
+    orphanRecords: [],
+    leftovers: [],
+    current: await linkedInstall(basedir, 'current'),
+    last: await linkedInstall(basedir, 'last'),
+  };
   let names: string[];
   try {
     names = await readdir(dir);

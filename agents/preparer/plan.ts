@@ -14,14 +14,22 @@ interface PruneChoice {
   kept: string[];
 }
 
-const newestFirst = (a: InstallDir, b: InstallDir) => (a.installedAt < b.installedAt ? 1 : a.installedAt > b.installedAt ? -1 : a.name < b.name ? 1 : -1);
+const newestFirst = (a: InstallDir, b: InstallDir) =>
+  a.installedAt < b.installedAt ? 1 : a.installedAt > b.installedAt ? -1 : a.name < b.name ? 1 : -1;
 
 /**
  * Pure: the installs of `app` in `state` that intent does not name (`named`), minus the ones `current`
  * and `last` point to and the newest `keep` others, become prune actions; so do records whose folder is gone.
  * `owners` are every app name that may share the basedir, so `web_a_1` is never taken for `web`'s.
  */
-function choosePrunes(app: string, basedir: string, state: BasedirState, named: Set<string>, owners: Set<string>, keep: number): PruneChoice {
+function choosePrunes(
+  app: string,
+  basedir: string,
+  state: BasedirState,
+  named: Set<string>,
+  owners: Set<string>,
+  keep: number,
+): PruneChoice {
   const mine = (name: string) => !named.has(name) && appOfInstall(name, owners) === app;
   const candidates = [...state.installs.values()].filter((i) => mine(i.name)).sort(newestFirst);
   const kept: string[] = [];
@@ -44,7 +52,10 @@ function choosePrunes(app: string, basedir: string, state: BasedirState, named: 
  */
 function installOrder(versions: VersionIntent[], failures: Map<string, string>): VersionIntent[] {
   const rank = (v: VersionIntent) => (failures.has(v.version) ? 2 : 0) + (v.state === 'live' ? 0 : 1);
-  return versions.map((v, i) => ({ v, i })).sort((a, b) => rank(a.v) - rank(b.v) || a.i - b.i).map(({ v }) => v);
+  return versions
+    .map((v, i) => ({ v, i }))
+    .sort((a, b) => rank(a.v) - rank(b.v) || a.i - b.i)
+    .map(({ v }) => v);
 }
 
 interface VersionCheck {
@@ -56,12 +67,22 @@ interface VersionCheck {
 function checkVersion(app: string, basedir: string, v: VersionIntent, state: BasedirState): VersionCheck {
   const name = installName(app, v.version);
   const found = state.installs.get(name);
-  const action: InstallAction = { kind: 'install', app, version: v.version, basedir, url: v.url, sha256: v.sha256, ...(v.size === undefined ? {} : { size: v.size }) };
+  const action: InstallAction = {
+    kind: 'install',
+    app,
+    version: v.version,
+    basedir,
+    url: v.url,
+    sha256: v.sha256,
+    ...(v.size === undefined ? {} : { size: v.size }),
+  };
   if (!found) return { action };
   if (found.isDir && found.sha256 === v.sha256) return {};
   const why = !found.isDir ? 'is not a folder' : found.sha256 ? `was made from sha256 ${found.sha256}` : 'has no install record';
   if (name === state.current) {
-    return { error: `version ${v.version}: ${basedir}/installs/${name} ${why}, expected sha256 ${v.sha256}; it is current, so it is not replaced in place (publish a new version, or point current elsewhere)` };
+    return {
+      error: `version ${v.version}: ${basedir}/installs/${name} ${why}, expected sha256 ${v.sha256}; it is current, so it is not replaced in place (publish a new version, or point current elsewhere)`,
+    };
   }
   return { action: { ...action, replaces: why } };
 }
@@ -72,7 +93,14 @@ function ownersOf(intent: NodeIntent, observed: PreparerObserved): Set<string> {
 }
 
 /** Pure: one app in intent → install actions for missing versions, prune actions, and what to report. */
-function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
+function planApp(
+  app: string,
+  spec: AppIntent,
+  intent: NodeIntent,
+  observed: PreparerObserved,
+  keep: number,
+  owners: Set<string>,
+): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(spec.basedir) ?? EMPTY;
   const live = spec.versions.find((v) => v.state === 'live') ?? spec.versions[spec.versions.length - 1];
   // basedir is reported so a restarted agent can still prune this app's installs once intent drops it.
@@ -90,12 +118,22 @@ function planApp(app: string, spec: AppIntent, intent: NodeIntent, observed: Pre
     if (!check.error && !check.action) present.push(v.version);
     const failure = failures.get(v.version);
     if (failure && check.action) failed[v.version] = failure;
-    if (check.action) pending[v.version] = failure ? `retrying after: ${failure}` : `to install from ${v.url}${check.action.replaces ? ` (the folder there ${check.action.replaces})` : ''}`;
+    if (check.action)
+      pending[v.version] = failure
+        ? `retrying after: ${failure}`
+        : `to install from ${v.url}${check.action.replaces ? ` (the folder there ${check.action.replaces})` : ''}`;
   }
   const named = new Set(spec.versions.map((v) => installName(app, v.version)));
   const prunes = intent.trusted ? choosePrunes(app, spec.basedir, state, named, owners, keep) : { actions: [], kept: [] };
   plan.actions.push(...prunes.actions);
-  plan.details = { basedir: spec.basedir, present: present.sort(), pending, failures: failed, current: state.current ?? null, kept: prunes.kept };
+  plan.details = {
+    basedir: spec.basedir,
+    present: present.sort(),
+    pending,
+    failures: failed,
+    current: state.current ?? null,
+    kept: prunes.kept,
+  };
   if (errors.length > 0) plan.error = errors.join('; ');
   return plan;
 }
@@ -108,7 +146,11 @@ function planRemoved(app: string, basedir: string, observed: PreparerObserved, k
   // error, and the record goes).
   if (state.error) return { app, actions: [], warning: `installs not pruned: ${state.error}`, details: { basedir } };
   const prunes = choosePrunes(app, basedir, state, new Set(), owners, keep);
-  return { app, actions: prunes.actions, details: { basedir, present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept } };
+  return {
+    app,
+    actions: prunes.actions,
+    details: { basedir, present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept },
+  };
 }
 
 /** Pure: each basedir's leftovers of killed runs are cleaned first, by the app they belong to among those planned there. */

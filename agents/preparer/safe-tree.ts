@@ -38,7 +38,11 @@ export class SafeTree {
   bytes = 0;
   private readonly aborter = new AbortController();
 
-  constructor(readonly root: string, private readonly limits: TreeLimits, private readonly out: TreeWriter) {}
+  constructor(
+    readonly root: string,
+    private readonly limits: TreeLimits,
+    private readonly out: TreeWriter,
+  ) {}
 
   /** Stops the entry in flight (its body will never complete because the stream failed). */
   abort(reason: Error): void {
@@ -48,7 +52,8 @@ export class SafeTree {
   /** Counts an entry as soon as the parser sees it; throws a RefusedEntry for the one past --max-entries. */
   admit(entry: ReadEntry): void {
     this.entries += 1;
-    if (this.entries > this.limits.maxEntries) throw new RefusedEntry(entry.path, `the archive has more than ${this.limits.maxEntries} entries (--max-entries)`);
+    if (this.entries > this.limits.maxEntries)
+      throw new RefusedEntry(entry.path, `the archive has more than ${this.limits.maxEntries} entries (--max-entries)`);
   }
 
   /** Extracts one entry (admitted before, consuming its body) or throws a RefusedEntry naming it and the rule. */
@@ -111,7 +116,10 @@ export class SafeTree {
   private async addFile(path: string, entry: ReadEntry): Promise<void> {
     this.bytes += entry.size;
     if (this.bytes > this.limits.maxBytes) {
-      throw new RefusedEntry(entry.path, `the archive holds more than ${this.limits.maxBytes} bytes (--max-bytes; this entry alone has ${entry.size})`);
+      throw new RefusedEntry(
+        entry.path,
+        `the archive holds more than ${this.limits.maxBytes} bytes (--max-bytes; this entry alone has ${entry.size})`,
+      );
     }
     await this.prepare(path, entry.path, 'file');
     this.out.openFile(path);
@@ -158,6 +166,9 @@ export class SafeTree {
   /** Every folder of the tree ('' is the install itself), deepest first, so parents come after their children. */
   folders(): string[] {
     const depth = (p: string) => (p === '' ? 0 : p.split('/').length);
-    return [...this.kinds].filter(([, kind]) => kind === 'dir').map(([path]) => path).sort((a, b) => depth(b) - depth(a));
+    return [...this.kinds]
+      .filter(([, kind]) => kind === 'dir')
+      .map(([path]) => path)
+      .sort((a, b) => depth(b) - depth(a));
   }
 }

@@ -107,24 +107,28 @@ export function treeWriterWorker(): void {
 
   const run = (op: TreeOp, data: Buffer) => {
     switch (op[0]) {
-      case 'mkdir': return fs.mkdirSync(at(op[1]), 0o700);
-      case 'unlink': return fs.unlinkSync(at(op[1]));
+      case 'mkdir':
+        return fs.mkdirSync(at(op[1]), 0o700);
+      case 'unlink':
+        return fs.unlinkSync(at(op[1]));
       case 'symlink':
         fs.symlinkSync(op[1], at(op[2]));
         if (op[3] !== undefined) fs.lutimesSync(at(op[2]), op[3], op[3]);
         return;
-      case 'link': return fs.linkSync(at(op[1]), at(op[2]));
+      case 'link':
+        return fs.linkSync(at(op[1]), at(op[2]));
       case 'open':
         fd = fs.openSync(at(op[1]), CREATE, 0o600);
         size = 0;
         return;
       case 'write': {
         const end = op[1] + op[2];
-        for (let offset = op[1]; offset < end;) offset += fs.writeSync(fd, data, offset, end - offset);
+        for (let offset = op[1]; offset < end; ) offset += fs.writeSync(fd, data, offset, end - offset);
         size += op[2];
         return;
       }
-      case 'close': return closeFile(op[1], op[2], op[3]);
+      case 'close':
+        return closeFile(op[1], op[2], op[3]);
       case 'dir':
         fs.chmodSync(at(op[1]), op[2]);
         if (op[3] !== undefined) fs.utimesSync(at(op[1]), op[3], op[3]);

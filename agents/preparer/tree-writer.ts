@@ -69,15 +69,24 @@ export class TreeWriter {
   private readonly exited: Promise<void>;
   private closing = false;
 
-  private constructor(readonly root: string, private readonly useSyncfs: boolean) {
+  private constructor(
+    readonly root: string,
+    private readonly useSyncfs: boolean,
+  ) {
     const setup: TreeWorkerSetup = { root, stop: this.stopFlag, bigFile: BIG_FILE, maxSyncing: 2 };
-    this.worker = new Worker(`(${treeWriterWorker.toString()})()`, { eval: true, workerData: setup, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 } });
+    this.worker = new Worker(`(${treeWriterWorker.toString()})()`, {
+      eval: true,
+      workerData: setup,
+      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
+    });
     this.worker.on('message', (m: TreeWorkerMessage) => this.onMessage(m));
     this.worker.on('error', (err) => this.fail(err));
-    this.exited = new Promise((done) => this.worker.once('exit', () => {
-      if (!this.closing) this.fail(new Error('the extraction worker stopped unexpectedly'));
-      done();
-    }));
+    this.exited = new Promise((done) =>
+      this.worker.once('exit', () => {
+        if (!this.closing) this.fail(new Error('the extraction worker stopped unexpectedly'));
+        done();
+      }),
+    );
     this.ops.push(['inline-sync', !useSyncfs]);
   }
 
@@ -186,7 +195,9 @@ export class TreeWriter {
   /** After the last op: resolves once all of it is on disk (see the class comment); `folders` deepest first. */
   async finish(folders: string[]): Promise<void> {
     if (this.failure) throw this.failure;
-    const done = new Promise<void>((resolve, reject) => { this.finished = { resolve, reject }; });
+    const done = new Promise<void>((resolve, reject) => {
+      this.finished = { resolve, reject };
+    });
     this.push(['finish', this.useSyncfs ? [] : folders]);
     this.send();
     await done;

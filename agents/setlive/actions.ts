@@ -64,22 +64,34 @@ export interface RollBackAction {
 /** One line per action for logs and --dry-run. */
 export function describeAction(a: SetliveAction): string {
   switch (a.kind) {
-    case 'clean-leftovers': return describeCleanLeftovers(a);
-    case 'stop': return `stop service ${a.dir}`;
-    case 'write-service': return `write runit service folder ${a.dir} (run, log/run)`;
-    case 'swap-current': return `point ${a.basedir}/current at ${a.target} (previous target becomes last)`;
-    case 'link-service': return `link ${a.link} -> ${a.dir}`;
-    case 'start': return `start service ${a.dir}`;
+    case 'clean-leftovers':
+      return describeCleanLeftovers(a);
+    case 'stop':
+      return `stop service ${a.dir}`;
+    case 'write-service':
+      return `write runit service folder ${a.dir} (run, log/run)`;
+    case 'swap-current':
+      return `point ${a.basedir}/current at ${a.target} (previous target becomes last)`;
+    case 'link-service':
+      return `link ${a.link} -> ${a.dir}`;
+    case 'start':
+      return `start service ${a.dir}`;
     case 'await-health': {
       const check = a.health?.http ? `GET ${a.health.http}` : a.health?.command ? `\`${a.health.command.join(' ')}\`` : 'no check';
       const back = a.rollbackTo ? `; on failure roll back to ${a.rollbackTo}` : '; nothing to roll back to';
       return `await ${a.app} ${a.version} up and healthy within ${a.timeoutMs} ms (${check})${back}`;
     }
-    case 'roll-back': return `${a.restart ? `point ${a.basedir}/current back at ${a.to}, ` : ''}start it and await it (${a.app} ${a.version} failed and is held)`;
-    case 'confirm': return `record ${a.target} as healthy in ${a.dir}`;
-    case 'adopt-service': return `adopt ${a.dir}, written by an earlier pp-setlive (mark it ${MANAGED_FILE})`;
-    case 'unlink-service': return `unlink ${a.link}`;
-    case 'exit-service': return `stop service ${a.dir} and its runsv`;
-    case 'remove-stage': return `remove service folder ${a.dir}`;
+    case 'roll-back':
+      return `${a.restart ? `point ${a.basedir}/current back at ${a.to}, ` : ''}start it and await it (${a.app} ${a.version} failed and is held)`;
+    case 'confirm':
+      return `record ${a.target} as healthy in ${a.dir}`;
+    case 'adopt-service':
+      return `adopt ${a.dir}, written by an earlier pp-setlive (mark it ${MANAGED_FILE})`;
+    case 'unlink-service':
+      return `unlink ${a.link}`;
+    case 'exit-service':
+      return `stop service ${a.dir} and its runsv`;
+    case 'remove-stage':
+      return `remove service folder ${a.dir}`;
   }
 }

@@ -22,7 +22,10 @@ export function createSetliveAgent(config: SetliveConfig): Agent<SetliveObserved
       for (const name of observed.foreign) {
         if (reported.has(name)) continue;
         reported.add(name);
-        log?.warn({ folder: stagePath(config, name) }, `${stagePath(config, name)} is not a service folder of pp-setlive (no ${MANAGED_FILE}); leaving it alone`);
+        log?.warn(
+          { folder: stagePath(config, name) },
+          `${stagePath(config, name)} is not a service folder of pp-setlive (no ${MANAGED_FILE}); leaving it alone`,
+        );
       }
       return observed;
     },

@@ -26,7 +26,12 @@ async function restoreLast(r: Pick<RollBackAction, 'dir' | 'basedir' | 'target' 
  * any start, so the error can say whether the old version serves again. The failed attempt is recorded before
  * this starts, so a run killed midway finds it held and finishes the rollback (roll-back) rather than retrying.
  */
-async function rollBack(config: SetliveConfig, r: Omit<RollBackAction, 'kind'>, log: Logger, signal?: AbortSignal): Promise<{ ok: boolean; said: string }> {
+async function rollBack(
+  config: SetliveConfig,
+  r: Omit<RollBackAction, 'kind'>,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<{ ok: boolean; said: string }> {
   const old = versionOfInstall(r.app, r.to);
   if (!(await isDir(r.to))) return { ok: false, said: `cannot roll back: ${r.to} is gone` };
   if (r.restart) {
@@ -38,7 +43,10 @@ async function rollBack(config: SetliveConfig, r: Omit<RollBackAction, 'kind'>, 
   await restoreLast(r);
   await svUp(config, r.dir);
   const back = await awaitHealthy(config, r.dir, r.to, r.health, r.timeoutMs, signal);
-  return { ok: back.ok, said: back.ok ? `rolled back to ${old}, which is up and healthy` : `rolled back to ${old}, which is not healthy either: ${back.output}` };
+  return {
+    ok: back.ok,
+    said: back.ok ? `rolled back to ${old}, which is up and healthy` : `rolled back to ${old}, which is not healthy either: ${back.output}`,
+  };
 }
 
 /**
@@ -47,23 +55,53 @@ async function rollBack(config: SetliveConfig, r: Omit<RollBackAction, 'kind'>, 
  * --failed-flip-hold-seconds, and a run killed during the rollback finishes it), rolls back when there is
  * something to roll back to, and throws with the check's output.
  */
-export async function applyAwaitHealth(config: SetliveConfig, a: AwaitHealthAction, log: Logger, signal?: AbortSignal): Promise<{ changed: boolean }> {
+export async function applyAwaitHealth(
+  config: SetliveConfig,
+  a: AwaitHealthAction,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<{ changed: boolean }> {
   // An abort (the agent stopping) throws from here, before any rollback: the started version stays up.
   const result = await awaitHealthy(config, a.dir, a.target, a.health, a.timeoutMs, signal);
   if (result.ok) return { changed: false };
   const what = `${a.app} ${a.version} did not become healthy within ${a.timeoutMs} ms: ${result.output}`;
-  await recordFailedFlip(a.dir, { target: a.target, fingerprint: a.fingerprint, atMs: Date.now(), reason: result.output, rollbackTo: a.rollbackTo })
-    .catch((err: Error) => log.warn({ action: 'record-failure', err: err.message }, 'cannot record the failed flip; it may be retried sooner'));
+  await recordFailedFlip(a.dir, {
+    target: a.target,
+    fingerprint: a.fingerprint,
+    atMs: Date.now(),
+    reason: result.output,
+    rollbackTo: a.rollbackTo,
+  }).catch((err: Error) =>
+    log.warn({ action: 'record-failure', err: err.message }, 'cannot record the failed flip; it may be retried sooner'),
+  );
   let after = 'no previous version to roll back to; left as is';
   if (a.rollbackTo) {
-    const r = { app: a.app, version: a.version, dir: a.dir, basedir: a.basedir, target: a.target, to: a.rollbackTo, restart: true, health: a.health, timeoutMs: a.timeoutMs };
-    after = await rollBack(config, r, log).then((b) => b.said, (err: Error) => `rollback failed: ${err.message}`);
+    const r = {
+      app: a.app,
+      version: a.version,
+      dir: a.dir,
+      basedir: a.basedir,
+      target: a.target,
+      to: a.rollbackTo,
+      restart: true,
+      health: a.health,
+      timeoutMs: a.timeoutMs,
+    };
+    after = await rollBack(config, r, log).then(
+      (b) => b.said,
+      (err: Error) => `rollback failed: ${err.message}`,
+    );
   }
   throw new Error(`${what}; ${after}`);
 }
 
 /** Finishes a held attempt's rollback; throws when the version rolled back to is not healthy either. */
-export async function applyRollBack(config: SetliveConfig, a: RollBackAction, log: Logger, signal?: AbortSignal): Promise<{ changed: boolean }> {
+export async function applyRollBack(
+  config: SetliveConfig,
+  a: RollBackAction,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<{ changed: boolean }> {
   const back = await rollBack(config, a, log, signal);
   if (!back.ok) throw new Error(`${a.app} ${a.version} failed its health check and is held; ${back.said}`);
   return { changed: true };

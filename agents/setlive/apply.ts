@@ -75,19 +75,32 @@ async function adoptService(app: string, dir: string): Promise<boolean> {
 
 async function run(config: SetliveConfig, a: SetliveAction, log: Logger, signal?: AbortSignal): Promise<boolean> {
   switch (a.kind) {
-    case 'clean-leftovers': return removeLeftovers(a.paths);
-    case 'stop': return svStop(config, a.dir);
-    case 'write-service': return writeService(a.app, a.dir, a.run, a.logRun);
-    case 'swap-current': return swapCurrent(a.basedir, a.target, a.dir);
-    case 'link-service': return linkService(a.link, a.dir);
-    case 'start': return svUp(config, a.dir);
-    case 'await-health': return (await applyAwaitHealth(config, a, log, signal)).changed;
-    case 'roll-back': return (await applyRollBack(config, a, log, signal)).changed;
-    case 'confirm': return writeFileAtomic(join(a.dir, CONFIRMED_FILE), `${a.target}\n`);
-    case 'unlink-service': return unlinkService(a.link, a.dir);
-    case 'adopt-service': return adoptService(a.app, a.dir);
-    case 'exit-service': return (await assertOurs(a.dir, a.app)) !== 'missing' && svExit(config, a.dir);
-    case 'remove-stage': return removeStage(a.app, a.dir);
+    case 'clean-leftovers':
+      return removeLeftovers(a.paths);
+    case 'stop':
+      return svStop(config, a.dir);
+    case 'write-service':
+      return writeService(a.app, a.dir, a.run, a.logRun);
+    case 'swap-current':
+      return swapCurrent(a.basedir, a.target, a.dir);
+    case 'link-service':
+      return linkService(a.link, a.dir);
+    case 'start':
+      return svUp(config, a.dir);
+    case 'await-health':
+      return (await applyAwaitHealth(config, a, log, signal)).changed;
+    case 'roll-back':
+      return (await applyRollBack(config, a, log, signal)).changed;
+    case 'confirm':
+      return writeFileAtomic(join(a.dir, CONFIRMED_FILE), `${a.target}\n`);
+    case 'unlink-service':
+      return unlinkService(a.link, a.dir);
+    case 'adopt-service':
+      return adoptService(a.app, a.dir);
+    case 'exit-service':
+      return (await assertOurs(a.dir, a.app)) !== 'missing' && svExit(config, a.dir);
+    case 'remove-stage':
+      return removeStage(a.app, a.dir);
   }
 }
 

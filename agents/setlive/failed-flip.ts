@@ -37,14 +37,21 @@ export interface FlipStart {
 /** Identifies one attempt's intent: the live version's digest, the service and the health check. Any change is a new attempt. */
 export function flipFingerprint(intent: AppIntent, version: string): string {
   const sha256 = intent.versions.find((v) => v.version === version)?.sha256;
-  return createHash('sha256').update(stableJson({ sha256, service: intent.service, health: intent.health })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(stableJson({ sha256, service: intent.service, health: intent.health }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** The failed flip recorded in `stageDir` (an app's stage folder), or undefined when there is none or it is unreadable. */
 export async function readFailedFlip(stageDir: string): Promise<FailedFlip | undefined> {
   try {
     const rec = JSON.parse(await readFile(join(stageDir, FAILED_FILE), 'utf8')) as Partial<FailedFlip>;
-    const ok = typeof rec.target === 'string' && typeof rec.fingerprint === 'string' && typeof rec.atMs === 'number' && typeof rec.reason === 'string';
+    const ok =
+      typeof rec.target === 'string' &&
+      typeof rec.fingerprint === 'string' &&
+      typeof rec.atMs === 'number' &&
+      typeof rec.reason === 'string';
     return ok ? (rec as FailedFlip) : undefined;
   } catch {
     return undefined;
@@ -57,7 +64,13 @@ export async function recordFailedFlip(stageDir: string, flip: FailedFlip): Prom
 }
 
 /** Why a flip to `target` with `fingerprint` is held (the same attempt failed less than `holdMs` ago), or undefined. */
-export function heldReason(failed: FailedFlip | undefined, target: string, fingerprint: string, holdMs: number, nowMs: number): string | undefined {
+export function heldReason(
+  failed: FailedFlip | undefined,
+  target: string,
+  fingerprint: string,
+  holdMs: number,
+  nowMs: number,
+): string | undefined {
   if (!failed || failed.target !== target || failed.fingerprint !== fingerprint || nowMs >= failed.atMs + holdMs) return undefined;
   const at = new Date(failed.atMs).toISOString();
   const until = new Date(failed.atMs + holdMs).toISOString();

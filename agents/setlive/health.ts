@@ -24,7 +24,10 @@ function clip(text: string): string {
 async function httpCheck(url: string, timeoutMs: number): Promise<CheckResult> {
   try {
     const res = await httpGetText(url, timeoutMs);
-    return { ok: res.status >= 200 && res.status < 300, output: clip(`GET ${url}: HTTP ${res.status}${res.body.trim() ? `: ${res.body}` : ''}`) };
+    return {
+      ok: res.status >= 200 && res.status < 300,
+      output: clip(`GET ${url}: HTTP ${res.status}${res.body.trim() ? `: ${res.body}` : ''}`),
+    };
   } catch (err) {
     return { ok: false, output: clip(`GET ${url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`) };
   }
@@ -65,7 +68,14 @@ export function settled(status: SvStatus, config: SetliveConfig): boolean {
  * the last check output (or runit's status). Throws an AbortError as soon as `signal` aborts: the agent is
  * stopping, and the next run waits for the rest (counted from the same start).
  */
-export async function awaitHealthy(config: SetliveConfig, dir: string, cwd: string, health: HealthIntent | undefined, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
+export async function awaitHealthy(
+  config: SetliveConfig,
+  dir: string,
+  cwd: string,
+  health: HealthIntent | undefined,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<CheckResult> {
   let status: SvStatus = await readRunsvStatus(dir);
   // Counted from the process's start, not from this call: an agent killed mid-wait and restarted, again and
   // again, still reaches the deadline (and the rollback) of a version that never becomes healthy.

@@ -7,6 +7,7 @@ import { createSetliveAgent } from './agent.js';
 import { checkSetliveFlags, SETLIVE_FLAGS, setliveOptions } from './options.js';
 
 const args = parseAgentArgs('pp-setlive', { flags: SETLIVE_FLAGS, check: checkSetliveFlags });
-if (args.sv !== undefined) process.stderr.write('pp-setlive: --sv is deprecated and ignored: runsv is controlled through supervise/control\n');
+if (args.sv !== undefined)
+  process.stderr.write('pp-setlive: --sv is deprecated and ignored: runsv is controlled through supervise/control\n');
 
 await runAgentMain('pp-setlive', args, () => createSetliveAgent(setliveOptions(args)));

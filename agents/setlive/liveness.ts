@@ -14,14 +14,25 @@ export interface Liveness {
 }
 
 /** The service folder holds exactly the scripts it should and is linked where runsvdir looks. */
-export function serviceInPlace(o: AppObserved, files: ServiceFiles, config: SetliveConfig, app: string): { filesOk: boolean; linked: boolean } {
+export function serviceInPlace(
+  o: AppObserved,
+  files: ServiceFiles,
+  config: SetliveConfig,
+  app: string,
+): { filesOk: boolean; linked: boolean } {
   const filesOk = o.runScript === files.run && o.logRunScript === files.logRun && o.logMain;
   const linked = o.link.kind === 'link' && o.link.target === stagePath(config, app);
   return { filesOk, linked };
 }
 
 /** Live = current points at the intended install, runit says run for the settle time, and the probe passed. */
-export function livenessOf(app: string, intent: AppIntent, o: AppObserved | undefined, files: ServiceFiles | undefined, config: SetliveConfig): Liveness {
+export function livenessOf(
+  app: string,
+  intent: AppIntent,
+  o: AppObserved | undefined,
+  files: ServiceFiles | undefined,
+  config: SetliveConfig,
+): Liveness {
   const live = intent.versions.find((v) => v.state === 'live');
   if (!live) return { live: false, reason: 'has no live version' };
   if (!o || !files) return { live: false, reason: 'not observed' };
@@ -52,7 +63,13 @@ export function requiresCycle(app: string, intent: NodeIntent): string | undefin
 }
 
 /** Why `app` must wait for the apps it requires, or undefined when they are all live and healthy here. */
-export function requiresBlocker(app: string, intent: NodeIntent, observed: SetliveObserved, filesOf: (app: string) => ServiceFiles | undefined, config: SetliveConfig): string | undefined {
+export function requiresBlocker(
+  app: string,
+  intent: NodeIntent,
+  observed: SetliveObserved,
+  filesOf: (app: string) => ServiceFiles | undefined,
+  config: SetliveConfig,
+): string | undefined {
   for (const required of intent.apps.get(app)?.requires ?? []) {
     const other = intent.apps.get(required);
     if (!other) {

@@ -58,7 +58,16 @@ const NO_LINK: LinkState = { kind: 'missing', valid: false };
 const UNSUPERVISED: SvStatus = { state: 'unsupervised', seconds: 0, wantUp: false, wantDown: false, text: 'no service folder' };
 
 const UNOBSERVED: AppObserved = {
-  staged: false, ownership: 'missing', current: NO_LINK, last: NO_LINK, installed: false, logMain: false, link: NO_LINK, status: UNSUPERVISED, temps: [], stale: false,
+  staged: false,
+  ownership: 'missing',
+  current: NO_LINK,
+  last: NO_LINK,
+  installed: false,
+  logMain: false,
+  link: NO_LINK,
+  status: UNSUPERVISED,
+  temps: [],
+  stale: false,
 };
 
 const readText = (path: string) => readFile(path, 'utf8').catch(() => undefined);
@@ -87,7 +96,8 @@ async function observeIntended(app: string, intent: AppIntent, config: SetliveCo
   const changedAt = Math.max(await mtimeMs(join(intent.basedir, 'current')), await mtimeMs(join(stagePath(config, app), 'run')));
   const stale = runsOldSetup(base.status, changedAt);
   const failed = live && target ? await readFailedFlip(stagePath(config, app)) : undefined;
-  const held = live && target ? heldReason(failed, target, flipFingerprint(intent, live.version), config.failedHoldMs, Date.now()) : undefined;
+  const held =
+    live && target ? heldReason(failed, target, flipFingerprint(intent, live.version), config.failedHoldMs, Date.now()) : undefined;
   const heldRollbackTo = held ? failed?.rollbackTo : undefined;
   const observed = { ...base, current, last, installed, temps: [...base.temps, ...temps], stale, held, heldRollbackTo };
   if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
@@ -110,8 +120,19 @@ async function observeApp(app: string, intent: AppIntent | undefined, ownership:
     isOurs(ownership) ? staleTemps(join(dir, 'log')) : [],
   ]);
   const base: AppObserved = {
-    staged, ownership, current: NO_LINK, last: NO_LINK, installed: false, runScript, logRunScript, logMain, link, status,
-    confirmed: confirmed?.trim(), temps: [...temps, ...logTemps], stale: false,
+    staged,
+    ownership,
+    current: NO_LINK,
+    last: NO_LINK,
+    installed: false,
+    runScript,
+    logRunScript,
+    logMain,
+    link,
+    status,
+    confirmed: confirmed?.trim(),
+    temps: [...temps, ...logTemps],
+    stale: false,
   };
   return intent ? observeIntended(app, intent, config, base) : base;
 }
@@ -121,15 +142,17 @@ export async function observeSetlive(intent: NodeIntent, config: SetliveConfig):
   const names = new Set([...intent.apps.keys(), ...(await stagedApps(config))]);
   const apps = new Map<string, AppObserved>();
   const foreign: string[] = [];
-  await Promise.all([...names].map(async (app) => {
-    try {
-      const ownership = await readOwnership(stagePath(config, app), app);
-      const intended = intent.apps.get(app);
-      if (!intended && !isOurs(ownership)) foreign.push(app);
-      else apps.set(app, await observeApp(app, intended, ownership, config));
-    } catch (err) {
-      apps.set(app, { ...UNOBSERVED, error: `cannot observe ${app} on this host: ${(err as Error).message}` });
-    }
-  }));
+  await Promise.all(
+    [...names].map(async (app) => {
+      try {
+        const ownership = await readOwnership(stagePath(config, app), app);
+        const intended = intent.apps.get(app);
+        if (!intended && !isOurs(ownership)) foreign.push(app);
+        else apps.set(app, await observeApp(app, intended, ownership, config));
+      } catch (err) {
+        apps.set(app, { ...UNOBSERVED, error: `cannot observe ${app} on this host: ${(err as Error).message}` });
+      }
+    }),
+  );
   return { apps, stageLeftovers: await staleTemps(config.stageDir), foreign: foreign.sort() };
 }

@@ -33,18 +33,36 @@ export const SETLIVE_FLAGS = defineFlags({
   chpst: { type: 'string', default: 'chpst', describe: "path of runit's chpst (used in run scripts when an app names a user)" },
   svlogd: { type: 'string', default: 'svlogd', describe: "path of runit's svlogd (used in log/run scripts)" },
   'service-dir': { type: 'string', default: '/var/service', describe: 'the folder runsvdir watches; each app gets a link here' },
-  'stage-dir': { type: 'string', default: '/var/service-stage', describe: 'where the apps\' runit service folders are written' },
+  'stage-dir': { type: 'string', default: '/var/service-stage', describe: "where the apps' runit service folders are written" },
   'settle-seconds': { type: 'number', default: 1, describe: 'a service counts as up once runit has reported it running this long' },
   'stop-timeout-seconds': { type: 'number', default: 10, describe: 'wait this long for a service to stop before it is killed' },
-  'start-timeout-seconds': { type: 'number', default: 30, describe: 'how long a start may take to settle when the app has no health check' },
+  'start-timeout-seconds': {
+    type: 'number',
+    default: 30,
+    describe: 'how long a start may take to settle when the app has no health check',
+  },
   'pickup-timeout-seconds': { type: 'number', default: 20, describe: 'how long to wait for runsvdir to pick up a newly linked service' },
-  parallel: { type: 'number', default: 8, describe: 'how many apps may be flipped (or waited for) at once; each app\'s steps stay in order' },
-  'failed-flip-hold-seconds': { type: 'number', default: 600, describe: 'a version that failed its health check (and was rolled back) is not tried again with the same intent for this long' },
+  parallel: {
+    type: 'number',
+    default: 8,
+    describe: "how many apps may be flipped (or waited for) at once; each app's steps stay in order",
+  },
+  'failed-flip-hold-seconds': {
+    type: 'number',
+    default: 600,
+    describe: 'a version that failed its health check (and was rolled back) is not tried again with the same intent for this long',
+  },
 });
 
 /** Throws an Error naming the flag when a pp-setlive flag's value is out of range. */
 export function checkSetliveFlags(a: FlagValues<typeof SETLIVE_FLAGS>): void {
-  for (const flag of ['settle-seconds', 'stop-timeout-seconds', 'start-timeout-seconds', 'pickup-timeout-seconds', 'failed-flip-hold-seconds'] as const) {
+  for (const flag of [
+    'settle-seconds',
+    'stop-timeout-seconds',
+    'start-timeout-seconds',
+    'pickup-timeout-seconds',
+    'failed-flip-hold-seconds',
+  ] as const) {
     if (a[flag] < 0) throw new Error(`--${flag}: expected a number of seconds >= 0, got ${a[flag]}`);
   }
   if (!(a.parallel >= 1)) throw new Error(`--parallel: expected a number >= 1, got ${a.parallel}`);
@@ -76,7 +94,8 @@ function within(inner: string, outer: string): boolean {
 export function overlapProblem(stageDir: string, serviceDir: string): string | undefined {
   const stage = canonical(stageDir);
   const service = canonical(serviceDir);
-  const how = stage === service ? 'is the same folder as' : within(stage, service) ? 'is inside' : within(service, stage) ? 'contains' : undefined;
+  const how =
+    stage === service ? 'is the same folder as' : within(stage, service) ? 'is inside' : within(service, stage) ? 'contains' : undefined;
   if (!how) return undefined;
   return `--stage-dir ${stageDir} ${how} --service-dir ${serviceDir}: they must be separate folders, neither inside the other`;
 }

@@ -17,8 +17,15 @@ import { foreignFolderMessage, isOurs } from './ownership.js';
 type Plan = AppPlan<SetliveAction>;
 
 const UNSEEN: AppObserved = {
-  staged: false, ownership: 'missing', current: { kind: 'missing', valid: false }, last: { kind: 'missing', valid: false }, installed: false,
-  logMain: false, link: { kind: 'missing', valid: false }, temps: [], stale: false,
+  staged: false,
+  ownership: 'missing',
+  current: { kind: 'missing', valid: false },
+  last: { kind: 'missing', valid: false },
+  installed: false,
+  logMain: false,
+  link: { kind: 'missing', valid: false },
+  temps: [],
+  stale: false,
   status: { state: 'unsupervised', seconds: 0, wantUp: false, wantDown: false, text: 'not observed' },
 };
 
@@ -45,14 +52,24 @@ function obstacle(app: string, intent: AppIntent, o: AppObserved, config: Setliv
   if (o.link.kind === 'other' || (o.link.kind === 'link' && o.link.target !== stage)) {
     return `${serviceLinkPath(config, app)} exists and is not a symlink to ${stage}; refusing to replace it`;
   }
-  for (const [name, state] of [['current', o.current], ['last', o.last]] as const) {
+  for (const [name, state] of [
+    ['current', o.current],
+    ['last', o.last],
+  ] as const) {
     if (state.kind === 'other') return `${intent.basedir}/${name} exists and is not a symlink; refusing to replace it`;
   }
   return undefined;
 }
 
 /** The steps that take an app from what is observed to its intended version running and healthy. */
-function flipActions(app: string, intent: AppIntent, version: string, o: AppObserved, files: ServiceFiles, config: SetliveConfig): SetliveAction[] {
+function flipActions(
+  app: string,
+  intent: AppIntent,
+  version: string,
+  o: AppObserved,
+  files: ServiceFiles,
+  config: SetliveConfig,
+): SetliveAction[] {
   const dir = stagePath(config, app);
   const target = installPath(intent.basedir, app, version);
   const { filesOk, linked } = serviceInPlace(o, files, config, app);
@@ -76,12 +93,30 @@ function flipActions(app: string, intent: AppIntent, version: string, o: AppObse
   if (restart || !up) actions.push({ kind: 'start', app, dir });
   const rollbackTo = rollbackTarget(o, target);
   const fingerprint = flipFingerprint(intent, version);
-  actions.push({ kind: 'await-health', app, version, dir, basedir: intent.basedir, target, health: intent.health, timeoutMs, rollbackTo, fingerprint });
+  actions.push({
+    kind: 'await-health',
+    app,
+    version,
+    dir,
+    basedir: intent.basedir,
+    target,
+    health: intent.health,
+    timeoutMs,
+    rollbackTo,
+    fingerprint,
+  });
   actions.push({ kind: 'confirm', app, dir, target });
   return actions;
 }
 
-function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed: SetliveObserved, config: SetliveConfig, stageLeftovers: Map<string, string[]>): Plan {
+function planIntended(
+  app: string,
+  intent: AppIntent,
+  node: NodeIntent,
+  observed: SetliveObserved,
+  config: SetliveConfig,
+  stageLeftovers: Map<string, string[]>,
+): Plan {
   const o = observed.apps.get(app) ?? UNSEEN;
   const live = intent.versions.find((v) => v.state === 'live');
   const details = { current: versionOfInstall(app, o.current.target) ?? null, last: versionOfInstall(app, o.last.target) ?? null };
@@ -125,9 +160,23 @@ function planIntended(app: string, intent: AppIntent, node: NodeIntent, observed
       const restart = o.current.target !== to || o.stale;
       const up = o.status.state === 'run' && !o.status.wantDown;
       const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
-      const back: SetliveAction[] = restart || !up
-        ? [{ kind: 'roll-back', app, version: live.version, dir: stagePath(config, app), basedir: intent.basedir, target, to, restart, health: intent.health, timeoutMs }]
-        : [];
+      const back: SetliveAction[] =
+        restart || !up
+          ? [
+              {
+                kind: 'roll-back',
+                app,
+                version: live.version,
+                dir: stagePath(config, app),
+                basedir: intent.basedir,
+                target,
+                to,
+                restart,
+                health: intent.health,
+                timeoutMs,
+              },
+            ]
+          : [];
       return { ...base, actions: [...cleanup, ...back], error };
     }
     if (o.current.target !== target) return { ...base, actions: cleanup, error };
@@ -153,7 +202,9 @@ function planRemoval(app: string, o: AppObserved, config: SetliveConfig, stageLe
  */
 export function planSetlive(node: NodeIntent, observed: SetliveObserved, config: SetliveConfig): Plan[] {
   const plans: Plan[] = [];
-  const removed = [...observed.apps].filter(([app, o]) => isOurs(o.ownership) && !node.apps.has(app) && !isKept(node, app)).map(([app]) => app);
+  const removed = [...observed.apps]
+    .filter(([app, o]) => isOurs(o.ownership) && !node.apps.has(app) && !isKept(node, app))
+    .map(([app]) => app);
   const stageLeftovers = assignLeftovers(observed.stageLeftovers, [...node.apps.keys(), ...removed]);
   for (const [app, intent] of node.apps) plans.push(planIntended(app, intent, node, observed, config, stageLeftovers));
   for (const app of removed) {

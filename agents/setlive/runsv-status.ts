@@ -40,7 +40,12 @@ export function decodeRunsvStatus(raw: Buffer, dir: string, nowMs = Date.now()):
   const want = String.fromCharCode(raw[17]!);
   const wantUp = pid === undefined && want === 'u';
   const wantDown = pid !== undefined && want === 'd';
-  const flags = [wantUp && 'want up', wantDown && 'want down', pid !== undefined && raw[16] && 'paused', pid !== undefined && raw[18] && 'got TERM'].filter(Boolean);
+  const flags = [
+    wantUp && 'want up',
+    wantDown && 'want down',
+    pid !== undefined && raw[16] && 'paused',
+    pid !== undefined && raw[18] && 'got TERM',
+  ].filter(Boolean);
   const text = `${state}: ${dir}: ${pid === undefined ? '' : `(pid ${pid}) `}${seconds}s${flags.map((f) => `, ${f}`).join('')}`;
   return { state, pid, seconds, sinceMs, wantUp, wantDown, text };
 }

@@ -36,12 +36,10 @@ export function renderRunScript(app: string, intent: AppIntent, config: SetliveC
   const env = Object.entries(service.env).sort(([a], [b]) => (a < b ? -1 : 1));
   if (env.length > 0) words.push('env', ...env.map(([k, v]) => `${k}=${v}`));
   words.push(...service.command);
-  return runScriptHead(app) + [
-    'exec 2>&1',
-    `cd ${shellQuote(join(intent.basedir, 'current'))} || exit 111`,
-    `exec ${words.map(shellQuote).join(' ')}`,
-    '',
-  ].join('\n');
+  return (
+    runScriptHead(app) +
+    ['exec 2>&1', `cd ${shellQuote(join(intent.basedir, 'current'))} || exit 111`, `exec ${words.map(shellQuote).join(' ')}`, ''].join('\n')
+  );
 }
 
 /** The `log/run` script: svlogd writing UTC-timestamped (-tt) lines into `log/main`. */

@@ -52,7 +52,9 @@ export async function svStop(config: SetliveConfig, dir: string): Promise<boolea
 async function waitSupervised(config: SetliveConfig, dir: string): Promise<SvStatus> {
   const status = await pollStatus(dir, config.pickupTimeoutMs, (s) => s.state !== 'unsupervised');
   if (status.state === 'unsupervised') {
-    throw new Error(`no runsv supervises ${dir} after ${config.pickupTimeoutMs} ms (is runsvdir running on ${config.serviceDir}?): ${status.text}`);
+    throw new Error(
+      `no runsv supervises ${dir} after ${config.pickupTimeoutMs} ms (is runsvdir running on ${config.serviceDir}?): ${status.text}`,
+    );
   }
   return status;
 }

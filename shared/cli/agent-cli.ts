@@ -33,13 +33,24 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
     return EXIT.converged;
   }
   const result = await runAgent(agent, {
-    store, prefix: o.prefix, node: o.node, log, once: o.once, signal: o.signal, resyncMs: o.resyncMs, watch: { waitMs: o.waitMs },
+    store,
+    prefix: o.prefix,
+    node: o.node,
+    log,
+    once: o.once,
+    signal: o.signal,
+    resyncMs: o.resyncMs,
+    watch: { waitMs: o.waitMs },
   });
   return o.once && !result?.stopped ? exitCodeOf(result) : EXIT.converged;
 }
 
 /** An agent's main: opens the store, runs in the chosen mode, stops after the action in flight on SIGTERM/SIGINT, exits. */
-export async function runAgentMain<O, A>(name: string, args: CommonAgentArgs, build: (log: Logger, store: IntentStore) => Agent<O, A>): Promise<never> {
+export async function runAgentMain<O, A>(
+  name: string,
+  args: CommonAgentArgs,
+  build: (log: Logger, store: IntentStore) => Agent<O, A>,
+): Promise<never> {
   const log = createLogger(name, args.node, args['log-level']);
   let store: IntentStore;
   try {
@@ -50,12 +61,26 @@ export async function runAgentMain<O, A>(name: string, args: CommonAgentArgs, bu
   }
   const { signal } = stopController;
   if (signal.aborted) process.exit(EXIT.converged); // stopped while loading: nothing was started
-  signal.addEventListener('abort', () => log.info({ action: 'stop', signal: String(signal.reason) }, 'stopping: transfers and waits are cut short, a started flip is finished, then reality is written'), { once: true });
+  signal.addEventListener(
+    'abort',
+    () =>
+      log.info(
+        { action: 'stop', signal: String(signal.reason) },
+        'stopping: transfers and waits are cut short, a started flip is finished, then reality is written',
+      ),
+    { once: true },
+  );
   let code: number = EXIT.failed;
   try {
     code = await executeAgent(build(log, store), store, log, {
-      prefix: args.prefix, node: args.node, once: args.once, dryRun: args['dry-run'], json: args.json,
-      resyncMs: args['resync-seconds'] * 1000, waitMs: args['wait-seconds'] * 1000, signal,
+      prefix: args.prefix,
+      node: args.node,
+      once: args.once,
+      dryRun: args['dry-run'],
+      json: args.json,
+      resyncMs: args['resync-seconds'] * 1000,
+      waitMs: args['wait-seconds'] * 1000,
+      signal,
       out: (text) => process.stdout.write(text),
     });
   } catch (err) {

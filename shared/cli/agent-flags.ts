@@ -9,13 +9,26 @@ import { platypusVersion, wantsVersion } from './version.js';
 /** The flags every agent shares; the defaults of --prefix, --node and --log-level come from `env`. */
 export function commonAgentFlags(env: NodeJS.ProcessEnv = process.env) {
   return defineFlags({
-    store: { type: 'string', describe: 'intent store: folder:PATH, consul://HOST:PORT[,HOST:PORT], consul+https://… (env PLATYPUS_STORE; default: embedded folder store under $PLATYPUS_ROOT or ~/.platypus)' },
-    prefix: { type: 'string', default: env.PLATYPUS_PREFIX ?? DEFAULT_PREFIX, describe: 'root of every Platypus key (env PLATYPUS_PREFIX)' },
-    node: { type: 'string', default: env.PLATYPUS_NODE ?? hostname(), describe: 'this node\'s name in the intent tree (env PLATYPUS_NODE)' },
+    store: {
+      type: 'string',
+      describe:
+        'intent store: folder:PATH, consul://HOST:PORT[,HOST:PORT], consul+https://… (env PLATYPUS_STORE; default: embedded folder store under $PLATYPUS_ROOT or ~/.platypus)',
+    },
+    prefix: {
+      type: 'string',
+      default: env.PLATYPUS_PREFIX ?? DEFAULT_PREFIX,
+      describe: 'root of every Platypus key (env PLATYPUS_PREFIX)',
+    },
+    node: { type: 'string', default: env.PLATYPUS_NODE ?? hostname(), describe: "this node's name in the intent tree (env PLATYPUS_NODE)" },
     once: { type: 'boolean', default: false, describe: 'converge once and exit: 0 converged, 1 an app failed, 3 an app is still pending' },
     'dry-run': { type: 'boolean', default: false, describe: 'print the plan and change nothing' },
     json: { type: 'boolean', default: false, describe: 'with --dry-run: print the plan as JSON' },
-    'log-level': { type: 'string', default: env.PLATYPUS_LOG_LEVEL ?? 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], describe: 'pino log level (env PLATYPUS_LOG_LEVEL)' },
+    'log-level': {
+      type: 'string',
+      default: env.PLATYPUS_LOG_LEVEL ?? 'info',
+      choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+      describe: 'pino log level (env PLATYPUS_LOG_LEVEL)',
+    },
     'resync-seconds': { type: 'number', default: 60, describe: 're-check the host this often even when intent did not change (≥ 1)' },
     'wait-seconds': { type: 'number', default: 300, describe: 'blocking query wait, 1..600 (Consul caps it at 600)' },
   });
@@ -30,7 +43,8 @@ export function checkCommonFlags(args: CommonAgentArgs): void {
   if (problem) throw new Error(`--node ${JSON.stringify(args.node)}: ${problem}`);
   // A zero here would make the loop spin or turn blocking queries into polling.
   if (!(args['resync-seconds'] >= 1)) throw new Error(`--resync-seconds ${args['resync-seconds']}: expected a number ≥ 1`);
-  if (!(args['wait-seconds'] >= 1 && args['wait-seconds'] <= 600)) throw new Error(`--wait-seconds ${args['wait-seconds']}: expected 1..600 (Consul caps the wait at 10 minutes)`);
+  if (!(args['wait-seconds'] >= 1 && args['wait-seconds'] <= 600))
+    throw new Error(`--wait-seconds ${args['wait-seconds']}: expected 1..600 (Consul caps the wait at 10 minutes)`);
 }
 
 /** An agent's extra flags and the check of their values (throws an Error naming the flag). */

@@ -17,13 +17,19 @@ export interface FlagSpec {
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 
-type ValueOf<F> = F extends { type: 'boolean' } ? boolean
-  : F extends { type: 'number' } ? number
-  : F extends { choices: readonly (infer C)[] } ? C : string;
+type ValueOf<F> = F extends { type: 'boolean' }
+  ? boolean
+  : F extends { type: 'number' }
+    ? number
+    : F extends { choices: readonly (infer C)[] }
+      ? C
+      : string;
 
 /** The parsed values of `S`: a flag with a default (or a boolean) always has a value. */
 export type FlagValues<S extends FlagSpecs> = {
-  -readonly [K in keyof S]: S[K] extends { type: 'boolean' } | { default: string | number | boolean } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined;
+  -readonly [K in keyof S]: S[K] extends { type: 'boolean' } | { default: string | number | boolean }
+    ? ValueOf<S[K]>
+    : ValueOf<S[K]> | undefined;
 };
 
 /** Returns `specs` unchanged; `const` keeps the literal types that FlagValues needs. */
@@ -62,10 +68,13 @@ function readOption(specs: FlagSpecs, t: OptionToken, raw: Map<string, string | 
   }
   const flag = `--${t.name}`;
   if (spec.type === 'boolean') {
-    if (t.value !== undefined && t.value !== 'true' && t.value !== 'false') throw new UsageError(`${flag} takes no value, got ${JSON.stringify(t.value)}`);
+    if (t.value !== undefined && t.value !== 'true' && t.value !== 'false')
+      throw new UsageError(`${flag} takes no value, got ${JSON.stringify(t.value)}`);
     raw.set(t.name, t.value !== 'false');
   } else if (t.value === undefined || (!t.inlineValue && looksLikeFlag(t.value))) {
-    throw new UsageError(`${flag} needs a value${t.value === undefined ? '' : ` (write ${flag}=${t.value} if ${t.value} is meant as the value)`}`);
+    throw new UsageError(
+      `${flag} needs a value${t.value === undefined ? '' : ` (write ${flag}=${t.value} if ${t.value} is meant as the value)`}`,
+    );
   } else {
     raw.set(t.name, t.value);
   }
@@ -81,22 +90,40 @@ function finalValue(name: string, spec: FlagSpec, raw: string | boolean | undefi
     if (!Number.isFinite(value)) throw new UsageError(`--${name}: expected a number, got ${JSON.stringify(given)}`);
   }
   if (spec.choices && value !== undefined && !spec.choices.includes(String(value))) {
-    throw new UsageError(`--${name}: expected one of ${spec.choices.join(', ')}, got ${JSON.stringify(value)}${raw === undefined ? ' (its default)' : ''}`);
+    throw new UsageError(
+      `--${name}: expected one of ${spec.choices.join(', ')}, got ${JSON.stringify(value)}${raw === undefined ? ' (its default)' : ''}`,
+    );
   }
   return value;
 }
 
 /** Parses `argv` against `specs` (--flag value, --flag=value, --no-flag, -x); throws a UsageError naming the flag for any problem, unless --help/-h was given. */
 export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[], opts: { passUnknown?: boolean } = {}): ParsedFlags<S> {
-  const options = Object.fromEntries(Object.entries(specs).map(([name, s]) =>
-    [name, { type: s.type === 'boolean' ? 'boolean' as const : 'string' as const, ...(s.short ? { short: s.short } : {}) }]));
-  const { tokens } = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: false, allowPositionals: true, tokens: true });
+  const options = Object.fromEntries(
+    Object.entries(specs).map(([name, s]) => [
+      name,
+      { type: s.type === 'boolean' ? ('boolean' as const) : ('string' as const), ...(s.short ? { short: s.short } : {}) },
+    ]),
+  );
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: { ...options, help: { type: 'boolean', short: 'h' } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const raw = new Map<string, string | boolean>();
   const taken = new Set<number>();
   let help = false;
   let problem: UsageError | undefined;
   const attempt = <T>(fn: () => T): T | undefined => {
-    try { return fn(); } catch (err) { if (!(err instanceof UsageError)) throw err; problem ??= err; return undefined; }
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      problem ??= err;
+      return undefined;
+    }
   };
   for (const t of tokens) {
     if (t.kind === 'option-terminator' && !opts.passUnknown) taken.add(t.index);
@@ -107,7 +134,10 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
     if (known && t.value !== undefined && !t.inlineValue) taken.add(t.index + 1);
   }
   const values: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(specs)) attempt(() => { values[name] = finalValue(name, spec, raw.get(name)); });
+  for (const [name, spec] of Object.entries(specs))
+    attempt(() => {
+      values[name] = finalValue(name, spec, raw.get(name));
+    });
   if (problem && !help) throw problem;
   return { values: values as FlagValues<S>, rest: argv.filter((_, i) => !taken.has(i)), help };
 }

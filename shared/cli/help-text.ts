@@ -6,11 +6,13 @@ const MAX_LABEL = 34;
 /** Two aligned columns (label, description), indented by two spaces. */
 export function formatRows(rows: ReadonlyArray<readonly [string, string]>): string {
   const width = Math.min(MAX_LABEL, Math.max(0, ...rows.map(([label]) => label.length)));
-  return rows.map(([label, text]) => {
-    if (!text) return `  ${label}`;
-    if (label.length > width) return `  ${label}\n  ${' '.repeat(width + 2)}${text}`;
-    return `  ${label.padEnd(width)}  ${text}`;
-  }).join('\n');
+  return rows
+    .map(([label, text]) => {
+      if (!text) return `  ${label}`;
+      if (label.length > width) return `  ${label}\n  ${' '.repeat(width + 2)}${text}`;
+      return `  ${label.padEnd(width)}  ${text}`;
+    })
+    .join('\n');
 }
 
 function flagLabel(name: string, spec: FlagSpec): string {
@@ -21,13 +23,16 @@ function flagLabel(name: string, spec: FlagSpec): string {
 function flagText(spec: FlagSpec): string {
   const parts = spec.describe ? [spec.describe] : [];
   if (spec.choices) parts.push(`[one of: ${spec.choices.join(', ')}]`);
-  if (spec.default !== undefined) parts.push(`[default: ${typeof spec.default === 'string' ? JSON.stringify(spec.default) : spec.default}]`);
+  if (spec.default !== undefined)
+    parts.push(`[default: ${typeof spec.default === 'string' ? JSON.stringify(spec.default) : spec.default}]`);
   return parts.join(' ');
 }
 
 /** The option rows of `specs` for --help: every flag not hidden, with its description, choices and default. */
 export function formatFlags(specs: FlagSpecs): string {
-  const rows = Object.entries(specs).filter(([, spec]) => !spec.hidden).map(([name, spec]) => [flagLabel(name, spec), flagText(spec)] as const);
+  const rows = Object.entries(specs)
+    .filter(([, spec]) => !spec.hidden)
+    .map(([name, spec]) => [flagLabel(name, spec), flagText(spec)] as const);
   return formatRows([...rows, ['-h, --help', 'print this help and exit']]);
 }
 

@@ -4,7 +4,13 @@ import type { Agent, AppPlan } from '../loop/types.js';
 /** Renders a dry-run plan: one line per action (or JSON), plus why nothing may be removed when intent looks faulty. */
 export function printPlan<O, A>(agent: Agent<O, A>, intent: NodeIntent, plans: AppPlan<A>[], json: boolean): string {
   if (json) {
-    const apps = plans.map((p) => ({ app: p.app, version: p.version, actions: p.actions.map((a) => agent.describe(a)), pending: p.pending, error: p.error }));
+    const apps = plans.map((p) => ({
+      app: p.app,
+      version: p.version,
+      actions: p.actions.map((a) => agent.describe(a)),
+      pending: p.pending,
+      error: p.error,
+    }));
     const invalid = [...intent.invalid].map(([app, error]) => ({ app, error }));
     return `${JSON.stringify({ agent: agent.name, node: intent.node, trusted: intent.trusted, apps, invalid }, null, 2)}\n`;
   }

@@ -12,7 +12,8 @@ export function intentJsonSchema(): JsonSchema {
     typeMode: 'output',
     errorMode: 'throw',
     overrideSchema: ({ valibotSchema, jsonSchema }) => {
-      if (valibotSchema === ENV_OBJECT) return { type: 'object', propertyNames: { pattern: ENV_NAME_PATTERN.source }, additionalProperties: { type: 'string' } };
+      if (valibotSchema === ENV_OBJECT)
+        return { type: 'object', propertyNames: { pattern: ENV_NAME_PATTERN.source }, additionalProperties: { type: 'string' } };
       // Unknown fields are refused: say so as JSON Schema usually does rather than as "not anything".
       if (valibotSchema.type === 'object_with_rest') return { ...jsonSchema, additionalProperties: false };
       return undefined;

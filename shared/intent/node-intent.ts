@@ -47,7 +47,8 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
     return { node, index: snapshot.index, apps, invalid, drained: false, trusted: false, distrust };
   }
   if (!drained && empty) {
-    const distrust = 'node intent is empty and not marked drained: a store fault looks the same, so nothing is removed (drain the node with `pp intent drain` to remove its apps)';
+    const distrust =
+      'node intent is empty and not marked drained: a store fault looks the same, so nothing is removed (drain the node with `pp intent drain` to remove its apps)';
     return { node, index: snapshot.index, apps, invalid, drained, trusted: false, distrust };
   }
   return { node, index: snapshot.index, apps, invalid, drained, trusted: true };

@@ -65,16 +65,22 @@ export function parseAppIntent(raw: unknown): AppIntent {
 
 function checkAcrossFields(problems: Problem[], intent: AppIntent): void {
   for (const name of intent.basedir.split('/')) {
-    if (Buffer.byteLength(name) > 255) report(problems, ['basedir'], `expected each name in the path to be at most 255 bytes, got ${Buffer.byteLength(name)}`);
+    if (Buffer.byteLength(name) > 255)
+      report(problems, ['basedir'], `expected each name in the path to be at most 255 bytes, got ${Buffer.byteLength(name)}`);
   }
   const program = intent.service?.command[0];
   // The run script execs the command; a program named like an option or an assignment would be read as one.
   if (program !== undefined && (program.startsWith('-') || program.includes('='))) {
     report(problems, ['service', 'command', 0], "expected a program: it must not start with '-' nor contain '='");
   }
-  const envBytes = Object.entries(intent.service?.env ?? {}).reduce((n, [k, val]) => n + Buffer.byteLength(k) + Buffer.byteLength(val) + 2, 0);
-  if (envBytes > LIMITS.envBytes) report(problems, ['service', 'env'], `expected at most ${LIMITS.envBytes} bytes of names and values, got ${envBytes}`);
-  if (Object.keys(intent.service?.env ?? {}).length > LIMITS.envVars) report(problems, ['service', 'env'], `expected at most ${LIMITS.envVars} variables`);
+  const envBytes = Object.entries(intent.service?.env ?? {}).reduce(
+    (n, [k, val]) => n + Buffer.byteLength(k) + Buffer.byteLength(val) + 2,
+    0,
+  );
+  if (envBytes > LIMITS.envBytes)
+    report(problems, ['service', 'env'], `expected at most ${LIMITS.envBytes} bytes of names and values, got ${envBytes}`);
+  if (Object.keys(intent.service?.env ?? {}).length > LIMITS.envVars)
+    report(problems, ['service', 'env'], `expected at most ${LIMITS.envVars} variables`);
   const seen = new Set<string>();
   intent.versions.forEach((ver, i) => {
     if (seen.has(ver.version)) report(problems, ['versions', i, 'version'], `duplicate version ${ver.version}`);

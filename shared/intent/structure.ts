@@ -16,10 +16,13 @@ import { typeName } from './problems.js';
 type IssueMessage = (issue: v.BaseIssue<unknown>) => string;
 
 /** "expected a string, got number", or "missing: expected a string" when the field is absent. */
-export const expecting = (what: string): IssueMessage => (issue) =>
-  issue.input === undefined ? `missing: expected ${what}` : `expected ${what}, got ${typeName(issue.input)}`;
+export const expecting =
+  (what: string): IssueMessage =>
+  (issue) =>
+    issue.input === undefined ? `missing: expected ${what}` : `expected ${what}, got ${typeName(issue.input)}`;
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The object check alone: valibot's own object schemas take arrays for objects. */
 const plainObject = () => v.custom<Record<string, unknown>>(isPlainObject, expecting('an object'));
@@ -43,28 +46,35 @@ function fields<const E extends v.ObjectEntries>(entries: E) {
 const HIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
 
 /** Reports a field named like one of HIDDEN_KEYS; the fields are then not read (an intent that odd is not worth more). */
-const refuseHiddenKeys = (entries: v.ObjectEntries) => ({ dataset, addIssue }: v.RawCheckContext<Record<string, unknown>>) => {
-  if (!dataset.typed) return;
-  const input = dataset.value;
-  for (const key of HIDDEN_KEYS) {
-    if (Object.hasOwn(input, key) && !Object.hasOwn(entries, key)) {
-      addIssue({ message: 'unknown field', path: [{ type: 'object', origin: 'key', input, key, value: input[key] }] });
+const refuseHiddenKeys =
+  (entries: v.ObjectEntries) =>
+  ({ dataset, addIssue }: v.RawCheckContext<Record<string, unknown>>) => {
+    if (!dataset.typed) return;
+    const input = dataset.value;
+    for (const key of HIDDEN_KEYS) {
+      if (Object.hasOwn(input, key) && !Object.hasOwn(entries, key)) {
+        addIssue({ message: 'unknown field', path: [{ type: 'object', origin: 'key', input, key, value: input[key] }] });
+      }
     }
-  }
-};
+  };
 
 const text = () => v.string(expecting('a string'));
 const matching = (pattern: RegExp, message: string) => v.pipe(text(), v.regex(pattern, message));
 
 /** A string that is safe as a folder name; `what` says whose name it is ("version", "required app"). */
-const safeName = (what: string) => v.pipe(text(), v.regex(SAFE_NAME_PATTERN, (issue) => `${what} name ${nameProblem(issue.input) ?? 'is not safe'}`));
+const safeName = (what: string) =>
+  v.pipe(
+    text(),
+    v.regex(SAFE_NAME_PATTERN, (issue) => `${what} name ${nameProblem(issue.input) ?? 'is not safe'}`),
+  );
 
-const integer = (min: number, max: number) => v.pipe(
-  v.number(expecting('a number')),
-  v.integer('expected an integer'),
-  v.minValue(min, `expected ${min}..${max}`),
-  v.maxValue(max, `expected ${min}..${max}`),
-);
+const integer = (min: number, max: number) =>
+  v.pipe(
+    v.number(expecting('a number')),
+    v.integer('expected an integer'),
+    v.minValue(min, `expected ${min}..${max}`),
+    v.maxValue(max, `expected ${min}..${max}`),
+  );
 
 function oneOf<const T extends string>(options: readonly T[]) {
   const expected = options.map((o) => JSON.stringify(o)).join(' or ');
@@ -95,12 +105,20 @@ const NO_NUL = /^[^\0]*$/;
 const NO_CONTROL = /^[^\0-\x1f\x7f]*$/;
 
 /** A program and its arguments, each a non-empty string without NUL (argv cannot carry one). */
-const command = () => v.pipe(
-  v.array(v.pipe(text(), v.minLength(1, 'expected a non-empty string'), v.maxLength(LIMITS.wordChars, `expected at most ${LIMITS.wordChars} characters`),
-    v.regex(NO_NUL, 'must not contain a NUL byte')), expecting('an array')),
-  v.minLength(1, 'expected at least the program to run'),
-  v.maxLength(LIMITS.commandWords, `expected at most ${LIMITS.commandWords} words`),
-);
+const command = () =>
+  v.pipe(
+    v.array(
+      v.pipe(
+        text(),
+        v.minLength(1, 'expected a non-empty string'),
+        v.maxLength(LIMITS.wordChars, `expected at most ${LIMITS.wordChars} characters`),
+        v.regex(NO_NUL, 'must not contain a NUL byte'),
+      ),
+      expecting('an array'),
+    ),
+    v.minLength(1, 'expected at least the program to run'),
+    v.maxLength(LIMITS.commandWords, `expected at most ${LIMITS.commandWords} words`),
+  );
 
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME_MESSAGE = 'expected an environment variable name (a letter or _, then letters, digits or _)';
@@ -113,20 +131,26 @@ export const ENV_OBJECT = plainObject();
  * (and takes arrays); fromEntries keeps __proto__ as a variable instead of setting the prototype.
  * A bad name or value is fatal, as a wrong type is.
  */
-const env = v.pipe(ENV_OBJECT, v.rawTransform(({ dataset, addIssue }) => {
-  const input = dataset.value;
-  const entries: Array<[string, string]> = [];
-  for (const key of Object.keys(input)) {
-    const value = input[key];
-    const at = (origin: 'key' | 'value'): [v.ObjectPathItem] => [{ type: 'object', origin, input, key, value }];
-    if (!ENV_NAME_PATTERN.test(key)) addIssue({ message: ENV_NAME_MESSAGE, path: at('key'), input: key });
-    else if (typeof value !== 'string') addIssue({ message: expecting('a string')({ input: value } as v.BaseIssue<unknown>), path: at('value'), input: value });
-    else if (value.includes('\0')) addIssue({ message: 'must not contain a NUL byte (an environment value cannot carry one)', path: at('value'), input: value });
-    else if (value.length > LIMITS.envValueChars) addIssue({ message: `expected at most ${LIMITS.envValueChars} characters, got ${value.length}`, path: at('value'), input: value });
-    else entries.push([key, value]);
-  }
-  return Object.fromEntries(entries) as Record<string, string>;
-}));
+const env = v.pipe(
+  ENV_OBJECT,
+  v.rawTransform(({ dataset, addIssue }) => {
+    const input = dataset.value;
+    const entries: Array<[string, string]> = [];
+    for (const key of Object.keys(input)) {
+      const value = input[key];
+      const at = (origin: 'key' | 'value'): [v.ObjectPathItem] => [{ type: 'object', origin, input, key, value }];
+      if (!ENV_NAME_PATTERN.test(key)) addIssue({ message: ENV_NAME_MESSAGE, path: at('key'), input: key });
+      else if (typeof value !== 'string')
+        addIssue({ message: expecting('a string')({ input: value } as v.BaseIssue<unknown>), path: at('value'), input: value });
+      else if (value.includes('\0'))
+        addIssue({ message: 'must not contain a NUL byte (an environment value cannot carry one)', path: at('value'), input: value });
+      else if (value.length > LIMITS.envValueChars)
+        addIssue({ message: `expected at most ${LIMITS.envValueChars} characters, got ${value.length}`, path: at('value'), input: value });
+      else entries.push([key, value]);
+    }
+    return Object.fromEntries(entries) as Record<string, string>;
+  }),
+);
 
 /** Absolute and normalized: names of 1..255 characters (no control character) joined by single '/', none of them '.' or '..'. */
 const NORMAL_PATH = /^(?:\/(?!\.\.?(?:\/|$))[^/\0-\x1f\x7f]{1,255})+$/;
@@ -139,56 +163,124 @@ function basedirProblem(path: string): string {
   return "expected a normalized absolute path: no '//', no '.' segment, no trailing '/'";
 }
 
+const version = v.pipe(
+  fields({
+    version: v.pipe(safeName('version'), v.description('Version name; the install folder is <basedir>/installs/<app>_<version>.')),
+    url: v.pipe(
+      text(),
+      v.regex(/^(file|https?):\/\/[^\0-\x20\x7f]*$/, (issue) =>
+        /^(file|https?):\/\//.test(String(issue.input))
+          ? 'must not contain spaces, control characters or NUL'
+          : 'expected a file://, http:// or https:// URL',
+      ),
+      v.maxLength(LIMITS.urlChars, `expected at most ${LIMITS.urlChars} characters`),
+      v.description('Where the artifact (a .tar.gz) is fetched from.'),
+    ),
+    sha256: v.pipe(
+      matching(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'),
+      v.description('SHA-256 of the artifact, checked before it is installed.'),
+    ),
+    size: v.optional(
+      v.pipe(
+        integer(1, Number.MAX_SAFE_INTEGER),
+        v.description(
+          "The artifact's exact length in bytes (compressed), when known: pp-preparer refuses an artifact of any other length, and stops reading at the first byte too many.",
+        ),
+      ),
+    ),
+    state: v.pipe(
+      oneOf(['prepared', 'live']),
+      v.description('prepared: installed only; live: installed and the version the service runs.'),
+    ),
+  }),
+  v.description('One version of the app.'),
+);
 
-const version = v.pipe(fields({
-  version: v.pipe(safeName('version'), v.description('Version name; the install folder is <basedir>/installs/<app>_<version>.')),
-  url: v.pipe(text(), v.regex(/^(file|https?):\/\/[^\0-\x20\x7f]*$/, (issue) =>
-    (/^(file|https?):\/\//.test(String(issue.input)) ? 'must not contain spaces, control characters or NUL' : 'expected a file://, http:// or https:// URL')),
-    v.maxLength(LIMITS.urlChars, `expected at most ${LIMITS.urlChars} characters`), v.description('Where the artifact (a .tar.gz) is fetched from.')),
-  sha256: v.pipe(matching(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'), v.description('SHA-256 of the artifact, checked before it is installed.')),
-  size: v.optional(v.pipe(integer(1, Number.MAX_SAFE_INTEGER), v.description('The artifact\'s exact length in bytes (compressed), when known: pp-preparer refuses an artifact of any other length, and stops reading at the first byte too many.'))),
-  state: v.pipe(oneOf(['prepared', 'live']), v.description('prepared: installed only; live: installed and the version the service runs.')),
-}), v.description('One version of the app.'));
+const port = v.pipe(
+  fields({
+    port: v.pipe(integer(1, 65535), v.description('Port number.')),
+    protocol: v.pipe(v.optional(oneOf(['tcp', 'udp']), 'tcp'), v.description('Protocol.')),
+  }),
+  v.description('A port the app listens on, opened by pp-iptables.'),
+);
 
-const port = v.pipe(fields({
-  port: v.pipe(integer(1, 65535), v.description('Port number.')),
-  protocol: v.pipe(v.optional(oneOf(['tcp', 'udp']), 'tcp'), v.description('Protocol.')),
-}), v.description('A port the app listens on, opened by pp-iptables.'));
-
-const service = v.pipe(fields({
-  command: v.pipe(command(), v.description('Program and arguments; the program is relative to the install folder (or found on PATH), and neither starts with - nor contains = (checked by pp validate and the agents).')),
-  env: v.pipe(v.optional(env, () => ({})), v.description('Environment variables of the service.')),
-  user: v.optional(v.pipe(matching(/^[a-z_][a-z0-9_-]*$/, 'expected a user name'), v.description('User the service runs as.'))),
-}), v.description('What runs the live version. Required when a version is live (a rule across fields: checked by pp validate and the agents, not by this schema).'));
+const service = v.pipe(
+  fields({
+    command: v.pipe(
+      command(),
+      v.description(
+        'Program and arguments; the program is relative to the install folder (or found on PATH), and neither starts with - nor contains = (checked by pp validate and the agents).',
+      ),
+    ),
+    env: v.pipe(
+      v.optional(env, () => ({})),
+      v.description('Environment variables of the service.'),
+    ),
+    user: v.optional(v.pipe(matching(/^[a-z_][a-z0-9_-]*$/, 'expected a user name'), v.description('User the service runs as.'))),
+  }),
+  v.description(
+    'What runs the live version. Required when a version is live (a rule across fields: checked by pp validate and the agents, not by this schema).',
+  ),
+);
 
 const healthFields = fields({
-  http: v.optional(v.pipe(matching(/^https?:\/\//, 'expected an http:// or https:// URL'), v.description('URL that answers 2xx when the app is healthy.'))),
+  http: v.optional(
+    v.pipe(matching(/^https?:\/\//, 'expected an http:// or https:// URL'), v.description('URL that answers 2xx when the app is healthy.')),
+  ),
   command: v.optional(v.pipe(command(), v.description('Program that exits 0 when the app is healthy.'))),
   timeoutMs: v.pipe(v.optional(integer(100, 600_000), 30_000), v.description('How long the app has to become healthy, in milliseconds.')),
 });
 
 /** The one rule inside health; exported so the JSON Schema can say the same with oneOf. */
-export const ONE_HEALTH_CHECK = v.check((h: v.InferOutput<typeof healthFields>) => (h.http === undefined) !== (h.command === undefined),
-  'expected exactly one of http or command');
+export const ONE_HEALTH_CHECK = v.check(
+  (h: v.InferOutput<typeof healthFields>) => (h.http === undefined) !== (h.command === undefined),
+  'expected exactly one of http or command',
+);
 
-const health = v.pipe(healthFields, ONE_HEALTH_CHECK,
-  v.description('How pp-setlive tells that a version is healthy: exactly one of http (a 2xx answer) or command (exit 0).'));
+const health = v.pipe(
+  healthFields,
+  ONE_HEALTH_CHECK,
+  v.description('How pp-setlive tells that a version is healthy: exactly one of http (a 2xx answer) or command (exit 0).'),
+);
 
 /** The whole app intent; its output is a fresh, defaulted AppIntent with keys in this order. */
-export const APP_INTENT = v.pipe(fields({
-  schema: v.pipe(v.literal(1, 'expected schema version 1'), v.description('Version of this format.')),
-  basedir: v.pipe(text(), v.regex(NORMAL_PATH, (issue) => basedirProblem(String(issue.input))),
-    v.maxLength(LIMITS.basedirChars, `expected at most ${LIMITS.basedirChars} characters`),
-    v.description('Absolute, normalized folder of the app on the node, not shared with or nested in another app\'s basedir on the node (checked by the agents and pp intent put).')),
-  versions: v.pipe(v.optional(v.array(version, expecting('an array')), () => []), v.maxLength(LIMITS.versions, `expected at most ${LIMITS.versions} versions`),
-    v.description('Versions to keep on the node. At most one is live, and version names are unique (rules across entries: checked by pp validate and the agents, not by this schema).')),
-  ports: v.pipe(v.optional(v.array(port, expecting('an array')), () => []), v.maxLength(LIMITS.ports, `expected at most ${LIMITS.ports} ports`),
-    v.description('Ports to open. Each port/protocol pair appears once (checked by pp validate and the agents, not by this schema).')),
-  service: v.optional(service),
-  health: v.optional(health),
-  requires: v.pipe(v.optional(v.array(safeName('required app'), expecting('an array')), () => []), v.maxLength(LIMITS.requires, `expected at most ${LIMITS.requires} apps`),
-    v.description('Apps that must be live and healthy on this node before this one is flipped. An app does not require itself (checked by pp validate and the agents, which know the app name from the key).')),
-}), v.title('Platypus app intent'), v.description(
-  'What one node needs to run one app, stored as JSON at <prefix>/intent/<node>/<app>. This schema checks the structure; ' +
-  'rules across fields are checked by pp validate, pp intent put and the agents: at most one live version, a service when a version is live, ' +
-  'unique version names, each port/protocol once, and no app requiring itself.'));
+export const APP_INTENT = v.pipe(
+  fields({
+    schema: v.pipe(v.literal(1, 'expected schema version 1'), v.description('Version of this format.')),
+    basedir: v.pipe(
+      text(),
+      v.regex(NORMAL_PATH, (issue) => basedirProblem(String(issue.input))),
+      v.maxLength(LIMITS.basedirChars, `expected at most ${LIMITS.basedirChars} characters`),
+      v.description(
+        "Absolute, normalized folder of the app on the node, not shared with or nested in another app's basedir on the node (checked by the agents and pp intent put).",
+      ),
+    ),
+    versions: v.pipe(
+      v.optional(v.array(version, expecting('an array')), () => []),
+      v.maxLength(LIMITS.versions, `expected at most ${LIMITS.versions} versions`),
+      v.description(
+        'Versions to keep on the node. At most one is live, and version names are unique (rules across entries: checked by pp validate and the agents, not by this schema).',
+      ),
+    ),
+    ports: v.pipe(
+      v.optional(v.array(port, expecting('an array')), () => []),
+      v.maxLength(LIMITS.ports, `expected at most ${LIMITS.ports} ports`),
+      v.description('Ports to open. Each port/protocol pair appears once (checked by pp validate and the agents, not by this schema).'),
+    ),
+    service: v.optional(service),
+    health: v.optional(health),
+    requires: v.pipe(
+      v.optional(v.array(safeName('required app'), expecting('an array')), () => []),
+      v.maxLength(LIMITS.requires, `expected at most ${LIMITS.requires} apps`),
+      v.description(
+        'Apps that must be live and healthy on this node before this one is flipped. An app does not require itself (checked by pp validate and the agents, which know the app name from the key).',
+      ),
+    ),
+  }),
+  v.title('Platypus app intent'),
+  v.description(
+    'What one node needs to run one app, stored as JSON at <prefix>/intent/<node>/<app>. This schema checks the structure; ' +
+      'rules across fields are checked by pp validate, pp intent put and the agents: at most one live version, a service when a version is live, ' +
+      'unique version names, each port/protocol once, and no app requiring itself.',
+  ),
+);

@@ -114,7 +114,8 @@ export class Converger<O, A> {
     this.iterations += 1;
     // An app with nothing left to do has converged, even if its last action failed: forget the failure, or its
     // due retry would wake the loop again and again for nothing.
-    for (const p of plans) if (p.actions.length === 0 && !p.error && !this.retries.waiting(p.app) && !this.inFlight.has(p.app)) this.retries.succeed(p.app);
+    for (const p of plans)
+      if (p.actions.length === 0 && !p.error && !this.retries.waiting(p.app) && !this.inFlight.has(p.app)) this.retries.succeed(p.app);
     for (const p of plans) this.settledOutcomes.delete(p.app);
     // Untrusted intent (empty and not drained, or a drained marker beside app keys) still lets intended apps
     // converge: agents plan no removal or prune on it, and an app that is not intended is never acted on.
@@ -177,7 +178,8 @@ export class Converger<O, A> {
         const result = await agent.apply(action, appLog, signal);
         if (result.changed) this.changedSince += 1;
         appLog.info({ action: description, changed: result.changed }, 'applied');
-        if (actionApplied.hasSubscribers) actionApplied.publish({ agent: agent.name, app: plan.app, action: description, changed: result.changed });
+        if (actionApplied.hasSubscribers)
+          actionApplied.publish({ agent: agent.name, app: plan.app, action: description, changed: result.changed });
       } catch (err) {
         if (isAbort(signal)) {
           appLog.info({ action: description }, 'cut short: the agent is stopping');
@@ -192,11 +194,25 @@ export class Converger<O, A> {
       }
     }
     if (stoppedAt !== undefined) {
-      this.settledOutcomes.set(plan.app, { app: plan.app, version: plan.version, details: plan.details, status: 'pending', reason: `stopped before: ${stoppedAt}`, attempts: this.retries.get(plan.app)?.attempts ?? 0 });
+      this.settledOutcomes.set(plan.app, {
+        app: plan.app,
+        version: plan.version,
+        details: plan.details,
+        status: 'pending',
+        reason: `stopped before: ${stoppedAt}`,
+        attempts: this.retries.get(plan.app)?.attempts ?? 0,
+      });
       return;
     }
     if (this.retries.get(plan.app)?.attempts === failedBefore) this.retries.succeed(plan.app);
-    this.settledOutcomes.set(plan.app, { app: plan.app, version: plan.version, details: plan.details, status: 'pending', reason: 'applied; checking the result', attempts: 0 });
+    this.settledOutcomes.set(plan.app, {
+      app: plan.app,
+      version: plan.version,
+      details: plan.details,
+      status: 'pending',
+      reason: 'applied; checking the result',
+      attempts: 0,
+    });
   }
 
   private outcomeOf(plan: AppPlan<A>, intent: NodeIntent | undefined): AppOutcome {
@@ -209,19 +225,36 @@ export class Converger<O, A> {
     if (failure) return { ...base, status: 'failed', error: failure.error };
     if (plan.error) return { ...base, status: 'failed', error: plan.error };
     if (plan.pending) return { ...base, status: 'pending', reason: plan.pending };
-    if (plan.actions.length > 0 && (this.rounds.get(plan.app) ?? 0) >= MAX_ROUNDS) return { ...base, status: 'pending', reason: `not stable after ${MAX_ROUNDS} iterations` };
-    if (plan.actions.length > 0) return { ...base, status: 'pending', reason: intent?.trusted === false && !intent.apps.has(plan.app) ? (intent.distrust ?? 'waiting for trusted intent') : `to do: ${this.agent.describe(plan.actions[0]!)}` };
+    if (plan.actions.length > 0 && (this.rounds.get(plan.app) ?? 0) >= MAX_ROUNDS)
+      return { ...base, status: 'pending', reason: `not stable after ${MAX_ROUNDS} iterations` };
+    if (plan.actions.length > 0)
+      return {
+        ...base,
+        status: 'pending',
+        reason:
+          intent?.trusted === false && !intent.apps.has(plan.app)
+            ? (intent.distrust ?? 'waiting for trusted intent')
+            : `to do: ${this.agent.describe(plan.actions[0]!)}`,
+      };
     return plan.warning ? { ...base, status: 'converged', reason: plan.warning } : { ...base, status: 'converged' };
   }
 
   private outcomesOf(plans: AppPlan<A>[], intent: NodeIntent): AppOutcome[] {
     // An app neither intended nor left with anything to do is gone: no outcome, so its reality key is pruned.
-    const gone = (p: AppPlan<A>) => !intent.apps.has(p.app) && !intent.invalid.has(p.app) && p.actions.length === 0 && !p.error && !p.pending && !p.warning && !this.inFlight.has(p.app);
+    const gone = (p: AppPlan<A>) =>
+      !intent.apps.has(p.app) &&
+      !intent.invalid.has(p.app) &&
+      p.actions.length === 0 &&
+      !p.error &&
+      !p.pending &&
+      !p.warning &&
+      !this.inFlight.has(p.app);
     const outcomes = plans.filter((p) => !gone(p)).map((p) => this.outcomeOf(p, intent));
     const seen = new Set(outcomes.map((o) => o.app));
     for (const [app, error] of intent.invalid) if (!seen.has(app)) outcomes.push({ app, status: 'failed', error, attempts: 0 });
     for (const app of intent.apps.keys()) if (!seen.has(app)) outcomes.push({ app, status: 'converged', attempts: 0 });
-    for (const [app, flight] of this.inFlight) if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'pending', reason: `applying: ${flight.doing}`, attempts: 0 });
+    for (const [app, flight] of this.inFlight)
+      if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'pending', reason: `applying: ${flight.doing}`, attempts: 0 });
     this.retries.retain(new Set([...outcomes.map((o) => o.app), ...this.inFlight.keys()]));
     return outcomes;
   }
@@ -243,7 +276,14 @@ export class Converger<O, A> {
  * Converges once: passes until no app is in flight and none can be started (each app at most MAX_ROUNDS
  * times), for `--once` and tests. On `signal`, the apps in flight are let settle and the last outcomes returned.
  */
-export async function convergePass<O, A>(agent: Agent<O, A>, intent: NodeIntent, retries: RetryBook, log: Logger, signal: AbortSignal, parallel = 1): Promise<PassResult> {
+export async function convergePass<O, A>(
+  agent: Agent<O, A>,
+  intent: NodeIntent,
+  retries: RetryBook,
+  log: Logger,
+  signal: AbortSignal,
+  parallel = 1,
+): Promise<PassResult> {
   const converger = new Converger(agent, retries, log, parallel, signal);
   let result: PassResult;
   let changed = 0;

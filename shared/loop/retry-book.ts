@@ -10,7 +10,10 @@ interface Failure {
 export class RetryBook {
   private readonly failures = new Map<string, Failure>();
 
-  constructor(private readonly backoff: BackoffOptions, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly backoff: BackoffOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Records a failure; returns the delay before the app is tried again. */
   fail(app: string, error: string): number {

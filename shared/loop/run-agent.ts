@@ -76,11 +76,21 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
     const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
     describeIntent(intent, log);
     const recalled = await recall();
-    const result = await convergePass(agent, intent, retries, log, options.signal ?? new AbortController().signal, options.parallel ?? agent.parallel ?? 1);
+    const result = await convergePass(
+      agent,
+      intent,
+      retries,
+      log,
+      options.signal ?? new AbortController().signal,
+      options.parallel ?? agent.parallel ?? 1,
+    );
     if (result.iterations === 0) return result; // nothing observed: nothing to report
     await reality.write(result.outcomes, intent.trusted && recalled);
     if (reality.lastError === undefined) return result;
-    log.error({ action: 'write-reality', err: reality.lastError }, 'cannot write reality: what this run did is not recorded, so it counts as failed');
+    log.error(
+      { action: 'write-reality', err: reality.lastError },
+      'cannot write reality: what this run did is not recorded, so it counts as failed',
+    );
     return { ...result, realityError: reality.lastError };
   }
   return daemon(agent, options, retries, reality, recall);
@@ -109,7 +119,13 @@ export function pendingRecheckMs(streak: number): number | undefined {
   return streak === 0 ? undefined : Math.min(30_000, 1000 * 2 ** (streak - 1));
 }
 
-async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: RetryBook, reality: RealityWriter, recall: () => Promise<boolean>): Promise<PassResult | undefined> {
+async function daemon<O, A>(
+  agent: Agent<O, A>,
+  options: RunOptions,
+  retries: RetryBook,
+  reality: RealityWriter,
+  recall: () => Promise<boolean>,
+): Promise<PassResult | undefined> {
   const { store, prefix, node, log } = options;
   const abort = new AbortController();
   const stop = () => abort.abort();
@@ -121,13 +137,42 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
   let wake: () => void = () => {};
   let settled = false;
   let progressed = false;
-  const converger = new Converger(agent, retries, log, options.parallel ?? agent.parallel ?? 1, abort.signal, () => { settled = true; wake(); }, () => { progressed = true; wake(); });
+  const converger = new Converger(
+    agent,
+    retries,
+    log,
+    options.parallel ?? agent.parallel ?? 1,
+    abort.signal,
+    () => {
+      settled = true;
+      wake();
+    },
+    () => {
+      progressed = true;
+      wake();
+    },
+  );
   let intent: NodeIntent | undefined;
-  const watching = watchPrefix(store, nodeIntentPrefix(prefix, node), { ...DEFAULT_WATCH, ...options.watch }, {
-    onChange: (s) => { latest = s; wake(); },
-    onError: (err, retryInMs) => log.warn({ action: 'watch', err: (err as Error).message, retryInMs }, 'cannot read intent; nothing changes until it can'),
-    onIndexReset: () => { reality.invalidate(); seen = undefined; wake(); },
-  }, abort.signal, log);
+  const watching = watchPrefix(
+    store,
+    nodeIntentPrefix(prefix, node),
+    { ...DEFAULT_WATCH, ...options.watch },
+    {
+      onChange: (s) => {
+        latest = s;
+        wake();
+      },
+      onError: (err, retryInMs) =>
+        log.warn({ action: 'watch', err: (err as Error).message, retryInMs }, 'cannot read intent; nothing changes until it can'),
+      onIndexReset: () => {
+        reality.invalidate();
+        seen = undefined;
+        wake();
+      },
+    },
+    abort.signal,
+    log,
+  );
   let pendingStreak = 0;
   let recalled = false;
   while (!abort.signal.aborted) {
@@ -156,9 +201,17 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
       continue;
     }
     // Never below MIN_PAUSE_MS: whatever a timer says, the loop must not spin.
-    const delay = Math.max(MIN_PAUSE_MS, Math.min(retries.nextRetryIn() ?? Infinity, pendingRecheckMs(pendingStreak) ?? Infinity, options.resyncMs ?? 60_000));
+    const delay = Math.max(
+      MIN_PAUSE_MS,
+      Math.min(retries.nextRetryIn() ?? Infinity, pendingRecheckMs(pendingStreak) ?? Infinity, options.resyncMs ?? 60_000),
+    );
     // On a timer (retry, pending recheck or resync) the host is re-observed against the same intent.
-    if (await pause(delay, abort.signal, (w) => { wake = w; })) seen = undefined;
+    if (
+      await pause(delay, abort.signal, (w) => {
+        wake = w;
+      })
+    )
+      seen = undefined;
   }
   options.signal?.removeEventListener('abort', stop);
   // Stopping: the apps in flight got the signal; let them end (a started flip finishes), then report them.
@@ -166,7 +219,9 @@ async function daemon<O, A>(agent: Agent<O, A>, options: RunOptions, retries: Re
   await converger.allSettled();
   if (result && intent) {
     result = { ...result, outcomes: converger.currentOutcomes(), changed: converger.takeChanged(), stopped: true };
-    await reality.write(result.outcomes, intent.trusted && recalled).catch((err: Error) => log.warn({ action: 'reality', err: err.message }, 'cannot write reality while stopping'));
+    await reality
+      .write(result.outcomes, intent.trusted && recalled)
+      .catch((err: Error) => log.warn({ action: 'reality', err: err.message }, 'cannot write reality while stopping'));
   }
   await watching;
   return result;

@@ -16,7 +16,8 @@ export interface ConsulConfig {
 export function parseConsulAddress(text: string, secure = false): URL {
   const withScheme = /^[a-z]+:\/\//i.test(text) ? text : `${secure ? 'https' : 'http'}://${text}`;
   const url = new URL(withScheme.replace(/^consul:/i, secure ? 'https:' : 'http:'));
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported Consul address ${text}: expected http(s)://host:port`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new Error(`unsupported Consul address ${text}: expected http(s)://host:port`);
   if (!url.port) url.port = url.protocol === 'https:' ? '8501' : '8500';
   return url;
 }

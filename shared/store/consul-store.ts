@@ -28,7 +28,14 @@ function clientFor(url: URL, config: ConsulConfig): Consul {
   if (config.consistency === 'stale') defaults.stale = true;
   if (config.consistency === 'consistent') defaults.consistent = true;
   // A default timeout for every call but blocking reads (they set their own): a stalled agent must not hang a pass.
-  const options = { host: url.hostname, port: Number(url.port), secure, defaults, timeout: config.requestSlackMs, ...(agent ? { agent } : {}) };
+  const options = {
+    host: url.hostname,
+    port: Number(url.port),
+    secure,
+    defaults,
+    timeout: config.requestSlackMs,
+    ...(agent ? { agent } : {}),
+  };
   return new Consul(options as ConstructorParameters<typeof Consul>[0]);
 }
 

@@ -21,7 +21,9 @@ const LOCK_WAIT_MS = 30_000;
 /** Optimistic reads that met a transaction in flight this many times read under the lock instead. */
 const OPTIMISTIC_READS = 3;
 
-const statBig = promisify((path: string, cb: (err: NodeJS.ErrnoException | null, st: BigIntStats) => void) => statCallback(path, { bigint: true }, cb));
+const statBig = promisify((path: string, cb: (err: NodeJS.ErrnoException | null, st: BigIntStats) => void) =>
+  statCallback(path, { bigint: true }, cb),
+);
 
 function checkKey(key: string): void {
   const parts = key.split('/');
@@ -70,29 +72,30 @@ async function listFiles(dir: string, rel: string, out: KvEntry[], above: Map<st
   const wanted = names.filter((name) => !name.startsWith(TEMP_PREFIX) && !name.startsWith(OWN_PREFIX));
   // Reads run READ_BATCH at a time: one after another, a 1,000-app node spends its pass waiting on the disk.
   for (let i = 0; i < wanted.length; i += READ_BATCH) {
-    await Promise.all(wanted.slice(i, i + READ_BATCH).map(async (name) => {
-      const key = rel === '' ? name : `${rel}/${name}`;
-      const path = join(dir, name);
-      // stat follows symlinks (config management links intent files in); anything unreadable fails the whole
-      // read, since a read that silently skips a key would look like that app was removed. A key deleted since
-      // the listing is skipped: it is gone (and a transaction that deleted it makes read() read again).
-      try {
-        const info = await statBig(path);
-        if (info.isDirectory()) {
-          const seen = above.get(folderId(info));
-          if (seen !== undefined) throw new StoreError(`${path} leads back to ${seen} (a symlink loop): refusing a read that never ends`);
-          await listFiles(path, key, out, new Map(above).set(folderId(info), path));
+    await Promise.all(
+      wanted.slice(i, i + READ_BATCH).map(async (name) => {
+        const key = rel === '' ? name : `${rel}/${name}`;
+        const path = join(dir, name);
+        // stat follows symlinks (config management links intent files in); anything unreadable fails the whole
+        // read, since a read that silently skips a key would look like that app was removed. A key deleted since
+        // the listing is skipped: it is gone (and a transaction that deleted it makes read() read again).
+        try {
+          const info = await statBig(path);
+          if (info.isDirectory()) {
+            const seen = above.get(folderId(info));
+            if (seen !== undefined) throw new StoreError(`${path} leads back to ${seen} (a symlink loop): refusing a read that never ends`);
+            await listFiles(path, key, out, new Map(above).set(folderId(info), path));
+          } else if (info.isFile()) {
+            const value = await readFile(path, 'utf8');
+            out.push({ key, value, modifyIndex: modifyIndexOf(info, value) });
+          } else throw new StoreError(`${path} is neither a file nor a folder: refusing a read that would skip a key`);
+        } catch (err) {
+          if (err instanceof StoreError) throw err;
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw new StoreError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
         }
-        else if (info.isFile()) {
-          const value = await readFile(path, 'utf8');
-          out.push({ key, value, modifyIndex: modifyIndexOf(info, value) });
-        } else throw new StoreError(`${path} is neither a file nor a folder: refusing a read that would skip a key`);
-      } catch (err) {
-        if (err instanceof StoreError) throw err;
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw new StoreError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
-      }
-    }));
+      }),
+    );
   }
 }
 
@@ -169,7 +172,10 @@ export class FolderStore implements IntentStore {
   /** Whether this instance has swept dead writers' temp files from the whole tree (once, under its first lock). */
   private swept = false;
 
-  constructor(readonly root: string, private readonly rescanMs = 1000) {
+  constructor(
+    readonly root: string,
+    private readonly rescanMs = 1000,
+  ) {
     this.description = `folder:${root}`;
   }
 
@@ -374,7 +380,9 @@ export class FolderStore implements IntentStore {
 
   /** Takes the lock file, breaking it when its holder is dead; resolves with this holder's content of it. */
   private async acquireLock(): Promise<string> {
-    await mkdir(this.root, { recursive: true }).catch((err: Error) => { throw new StoreError(`cannot create ${this.root}: ${err.message}`, { cause: err }); });
+    await mkdir(this.root, { recursive: true }).catch((err: Error) => {
+      throw new StoreError(`cannot create ${this.root}: ${err.message}`, { cause: err });
+    });
     const mine = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
     // Written aside and linked into place, so the lock never exists without the holder's pid in it.
     const temp = tempPathIn(this.root, 'lock');
@@ -386,7 +394,8 @@ export class FolderStore implements IntentStore {
           await link(temp, this.lockPath());
           return mine;
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError(`cannot lock ${this.lockPath()}: ${(err as Error).message}`, { cause: err });
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+            throw new StoreError(`cannot lock ${this.lockPath()}: ${(err as Error).message}`, { cause: err });
         }
         const holder = await readFile(this.lockPath(), 'utf8').catch(() => undefined);
         if (holder === undefined) continue; // released meanwhile
@@ -396,7 +405,9 @@ export class FolderStore implements IntentStore {
           continue;
         }
         if (Date.now() > deadline) {
-          throw new StoreError(`${this.lockPath()} has been held by pid ${pid} for over ${LOCK_WAIT_MS / 1000} s; if that process is not a Platypus writer, remove the file`);
+          throw new StoreError(
+            `${this.lockPath()} has been held by pid ${pid} for over ${LOCK_WAIT_MS / 1000} s; if that process is not a Platypus writer, remove the file`,
+          );
         }
         await sleep(Math.min(attempt, 25));
       }

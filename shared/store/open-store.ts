@@ -27,7 +27,11 @@ export async function openStore(spec: string | undefined, env: NodeJS.ProcessEnv
   const m = /^consul(\+https)?:\/\/(.+)$/.exec(chosen);
   if (m) {
     const scheme = m[1] ? 'https' : 'http';
-    const list = m[2]!.replace(/\/$/, '').split(',').map((a) => `${scheme}://${a}`).join(',');
+    const list = m[2]!
+      .replace(/\/$/, '')
+      .split(',')
+      .map((a) => `${scheme}://${a}`)
+      .join(',');
     return new ConsulStore(consulConfigFrom(list, env));
   }
   throw new Error(`unknown store ${JSON.stringify(chosen)}: expected folder:PATH, consul://HOST:PORT or consul+https://HOST:PORT`);

@@ -23,10 +23,15 @@ const help = (...argv: string[]) => {
 describe('pp command line', () => {
   it('names positionals and takes global flags before or after the command words', () => {
     expect(run('--store', 'folder:/s', 'intent', 'put', 'web1,web2', 'hello', '-f', 'x.json')).toMatchObject({
-      path: 'intent put', args: { store: 'folder:/s', node: 'web1,web2', app: 'hello', file: 'x.json' },
+      path: 'intent put',
+      args: { store: 'folder:/s', node: 'web1,web2', app: 'hello', file: 'x.json' },
     });
     expect(run('intent', 'get', 'n1', 'a', '--prefix=p').args).toMatchObject({ prefix: 'p', node: 'n1', app: 'a' });
-    expect(run('intent', 'put', 'n1', 'a', '--file', 'x', '--prefix', 'p', '--store', 's').args).toMatchObject({ prefix: 'p', store: 's', file: 'x' });
+    expect(run('intent', 'put', 'n1', 'a', '--file', 'x', '--prefix', 'p', '--store', 's').args).toMatchObject({
+      prefix: 'p',
+      store: 's',
+      file: 'x',
+    });
     expect(run('intent', 'ls').args.node).toBeUndefined();
     expect(run('intent', 'ls').args.prefix).toBe(process.env.PLATYPUS_PREFIX ?? 'platypus');
     expect(run('status', 'n1', '--json').args).toMatchObject({ node: 'n1', json: true });
@@ -43,7 +48,8 @@ describe('pp command line', () => {
     expect(before.args).toMatchObject({ agent: 'pp-setlive', json: true, prefix: 'p' });
     expect(before.rest).toEqual(['--log-level', 'debug', '--keep', '1']);
     expect(usage('plan', '--log-level', 'debug', 'nosuch')).toBe(
-      `pp: expected <agent>, one of ${agentChoices}; got "debug", "nosuch"\nRun pp plan --help for usage.\n`);
+      `pp: expected <agent>, one of ${agentChoices}; got "debug", "nosuch"\nRun pp plan --help for usage.\n`,
+    );
   });
 
   it('explains a missing or unknown command, a missing or extra positional, and an unknown flag', () => {
@@ -53,14 +59,18 @@ describe('pp command line', () => {
     expect(usage('deploy')).toBe("pp: unknown command 'deploy'\nRun pp --help for usage.\n");
     expect(usage('intent', 'pt')).toBe("pp: unknown command 'pt'\n(Did you mean put?)\nRun pp intent --help for usage.\n");
     expect(usage('intent', 'put', 'n1')).toBe("pp: missing required argument 'app'\nRun pp intent put --help for usage.\n");
-    expect(usage('intent', 'drain', 'n1', 'n2')).toBe("pp: too many arguments for 'drain'. Expected 1 argument but got 2.\nRun pp intent drain --help for usage.\n");
+    expect(usage('intent', 'drain', 'n1', 'n2')).toBe(
+      "pp: too many arguments for 'drain'. Expected 1 argument but got 2.\nRun pp intent drain --help for usage.\n",
+    );
     expect(usage('intent', 'get', 'n1', 'a', '--file', 'x')).toBe("pp: unknown option '--file'\nRun pp intent get --help for usage.\n");
     expect(usage('intent', 'ls', '--store')).toMatch(/^pp: option '--store <store>' argument missing\n/);
     expect(usage('plan')).toBe("pp: missing required argument 'agent'\nRun pp plan --help for usage.\n");
   });
 
   it('prints help for the whole CLI, a group and a command, and the version', () => {
-    expect(help('--help')).toMatch(/^Usage: pp \[options\] \[command\][^]*--store <store>[^]*intent put <node> <app>[^]*schema[^]*plan <agent>[^]*Exit codes: /);
+    expect(help('--help')).toMatch(
+      /^Usage: pp \[options\] \[command\][^]*--store <store>[^]*intent put <node> <app>[^]*schema[^]*plan <agent>[^]*Exit codes: /,
+    );
     expect(help('intent', '-h')).not.toContain('validate <file>');
     const put = help('intent', 'put', '--help');
     expect(put).toMatch(/^Usage: pp intent put \[options\] <node> <app>\n/);

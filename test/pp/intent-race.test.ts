@@ -21,7 +21,9 @@ const spec = (app: string) => JSON.stringify(appIntent('1.0', { basedir: `/srv/$
 function interleaved(store: IntentStore, parties: number): IntentStore {
   let waiting = 0;
   let release!: () => void;
-  const allRead = new Promise<void>((r) => { release = r; });
+  const allRead = new Promise<void>((r) => {
+    release = r;
+  });
   const gated = Object.create(store) as IntentStore;
   gated.transaction = async (writes: KvWrite[]) => {
     if (waiting < parties) {
@@ -51,14 +53,17 @@ for (const kind of ['folder', 'consul'] as const) {
       }
       prefix = uniquePrefix('race');
     });
-    afterAll(async () => { await store.close(); });
+    afterAll(async () => {
+      await store.close();
+    });
 
     const freshNode = async (apps: string[]) => {
       const name = `n${++node}`;
       for (const app of apps) await putIntent(store, prefix, name, app, spec(app));
       return name;
     };
-    const namesOn = async (n: string) => (await store.read(nodeIntentPrefix(prefix, n))).entries.map((e) => e.key.slice(nodeIntentPrefix(prefix, n).length));
+    const namesOn = async (n: string) =>
+      (await store.read(nodeIntentPrefix(prefix, n))).entries.map((e) => e.key.slice(nodeIntentPrefix(prefix, n).length));
 
     it('removes the two last apps of a node concurrently and leaves it empty and drained', async () => {
       const n = await freshNode(['a', 'b']);
@@ -88,7 +93,8 @@ for (const kind of ['folder', 'consul'] as const) {
 
     it('moves the node serial key with every write, outside the node prefix agents read', async () => {
       const n = await freshNode(['a']);
-      const serial = async () => (await store.read(intentSerialKey(prefix, n))).entries.find((e) => e.key === intentSerialKey(prefix, n))?.value;
+      const serial = async () =>
+        (await store.read(intentSerialKey(prefix, n))).entries.find((e) => e.key === intentSerialKey(prefix, n))?.value;
       const before = Number(await serial());
       await putIntent(store, prefix, n, 'b', spec('b'));
       expect(Number(await serial())).toBe(before + 1);
@@ -103,7 +109,10 @@ for (const kind of ['folder', 'consul'] as const) {
         await store.put(intentSerialKey(prefix, n), String(Math.random()));
         return store.transaction(writes);
       };
-      await expect(removeIntent(busy, prefix, n, 'a')).rejects.toMatchObject({ exitCode: 3, message: expect.stringMatching(/changed under every one of 5 attempts/) });
+      await expect(removeIntent(busy, prefix, n, 'a')).rejects.toMatchObject({
+        exitCode: 3,
+        message: expect.stringMatching(/changed under every one of 5 attempts/),
+      });
       expect(await namesOn(n)).toEqual(['a', 'b']);
     });
 
@@ -112,7 +121,9 @@ for (const kind of ['folder', 'consul'] as const) {
       await writeFile(join(dir, 'spec.json'), spec('a'));
       for (let round = 0; round < 4; round++) {
         const n = await freshNode(['a', 'b']);
-        const results = await Promise.all(['a', 'b'].map((app) => runCli('pp/index.js', ['--store', storeSpec, '--prefix', prefix, 'intent', 'rm', n, app])));
+        const results = await Promise.all(
+          ['a', 'b'].map((app) => runCli('pp/index.js', ['--store', storeSpec, '--prefix', prefix, 'intent', 'rm', n, app])),
+        );
         for (const r of results) expect([0, 3], r.stderr).toContain(r.code);
         const names = await namesOn(n);
         const kept = ['a', 'b'].filter((_, i) => results[i]!.code !== 0);

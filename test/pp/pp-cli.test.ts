@@ -38,7 +38,9 @@ for (const kind of ['folder', 'consul'] as const) {
     it('refuses an invalid spec with key and field named, and writes nothing', async () => {
       const put = await pp([...base, 'intent', 'put', 'web1', 'bad', '--file', join(dir, 'bad.json')]);
       expect(put.code).toBe(2);
-      expect(put.stderr).toMatch(/invalid intent at key [^ ]+\/intent\/web1\/bad: field ports\[0\]\.port: expected 1\.\.65535; field ports\[0\]\.protocol/);
+      expect(put.stderr).toMatch(
+        /invalid intent at key [^ ]+\/intent\/web1\/bad: field ports\[0\]\.port: expected 1\.\.65535; field ports\[0\]\.protocol/,
+      );
       expect((await pp([...base, 'intent', 'get', 'web1', 'bad'])).code).toBe(4);
     });
 
@@ -50,13 +52,15 @@ for (const kind of ['folder', 'consul'] as const) {
       expect(app).toMatchObject({ code: 2, stderr: expect.stringContaining('invalid app name "a/b": must not contain a slash') });
     });
 
-    it('refuses an app whose basedir is another app\'s on the node, or inside or around it, with exit 2', async () => {
+    it("refuses an app whose basedir is another app's on the node, or inside or around it, with exit 2", async () => {
       await writeFile(join(dir, 'outer.json'), JSON.stringify(appIntent('1.0', { basedir: '/srv/pp-cli-outer' })));
       await writeFile(join(dir, 'inner.json'), JSON.stringify(appIntent('1.0', { basedir: '/srv/pp-cli-outer/inner' })));
       expect((await pp([...base, 'intent', 'put', 'web9', 'outer', '--file', join(dir, 'outer.json')])).code).toBe(0);
       const put = await pp([...base, 'intent', 'put', 'web9', 'inner', '--file', join(dir, 'inner.json')]);
       expect(put.code).toBe(2);
-      expect(put.stderr).toContain('node web9: app inner: field basedir: /srv/pp-cli-outer/inner is inside /srv/pp-cli-outer, the basedir of app outer');
+      expect(put.stderr).toContain(
+        'node web9: app inner: field basedir: /srv/pp-cli-outer/inner is inside /srv/pp-cli-outer, the basedir of app outer',
+      );
       expect((await pp([...base, 'intent', 'get', 'web9', 'inner'])).code).toBe(4);
       expect((await pp([...base, 'intent', 'put', 'web9', 'outer', '--file', join(dir, 'outer.json')])).code).toBe(0); // the app itself may be put again
     });

@@ -69,16 +69,25 @@ describe('a fourth agent, added as a folder and a list entry', () => {
     expect(unit).toContain("ExecStart=/bin/sh -c 'exec pp-noop $PLATYPUS_ARGS'\n");
   });
 
-  it('is run by pp plan noop --dry-run, which prints its plan for the node\'s intent', async () => {
+  it("is run by pp plan noop --dry-run, which prints its plan for the node's intent", async () => {
     const plan = await pp('plan', 'noop', '--node', 'n1', '--dry-run');
     expect(plan.stdout).toBe('hello: note hello\n');
-    const json = JSON.parse((await pp('plan', 'pp-noop', '--node', 'n1', '--json')).stdout) as { agent: string; apps: { app: string; actions: string[] }[] };
+    const json = JSON.parse((await pp('plan', 'pp-noop', '--node', 'n1', '--json')).stdout) as {
+      agent: string;
+      apps: { app: string; actions: string[] }[];
+    };
     expect(json).toMatchObject({ agent: 'noop', apps: [{ app: 'hello', actions: ['note hello'] }] });
   });
 
   it('gets a runit service folder from deploy/runit/install.sh, from which runsv runs it', async () => {
     const sv = join(copy, 'sv');
-    const { stdout } = await sh('sh', [join(copy, 'deploy/runit/install.sh'), sv, `PLATYPUS_STORE=folder:${copy}/store`, 'PLATYPUS_NODE=n1', `PATH=${process.env.PATH}`]);
+    const { stdout } = await sh('sh', [
+      join(copy, 'deploy/runit/install.sh'),
+      sv,
+      `PLATYPUS_STORE=folder:${copy}/store`,
+      'PLATYPUS_NODE=n1',
+      `PATH=${process.env.PATH}`,
+    ]);
     expect(stdout).toBe(`runit services written under ${sv}: pp-preparer pp-iptables pp-setlive pp-noop\n`);
     const dir = join(sv, 'pp-noop');
     expect(await readFile(join(dir, 'run'), 'utf8')).toBe(await readFile(join(REPO, 'deploy/runit/run'), 'utf8'));
@@ -90,8 +99,14 @@ describe('a fourth agent, added as a folder and a list entry', () => {
     await writeFile(join(dir, 'bin'), `${process.execPath} ${join(copy, 'dist/agents/noop/index.js')}\n`);
     const runsv = spawn('runsv', [dir], { stdio: 'ignore' });
     try {
-      await eventually(async () => (JSON.parse((await pp('status', 'n1', '--json')).stdout) as { app: string; agents: Record<string, { status: string }> }[])
-        .some((r) => r.app === 'hello' && r.agents.noop?.status === 'converged'), 20_000, 'pp-noop under runsv to report hello converged');
+      await eventually(
+        async () =>
+          (JSON.parse((await pp('status', 'n1', '--json')).stdout) as { app: string; agents: Record<string, { status: string }> }[]).some(
+            (r) => r.app === 'hello' && r.agents.noop?.status === 'converged',
+          ),
+        20_000,
+        'pp-noop under runsv to report hello converged',
+      );
     } finally {
       const exited = new Promise((r) => runsv.once('exit', r));
       await exec('sv', ['exit', dir, join(dir, 'log')]).catch(() => undefined);
@@ -99,7 +114,7 @@ describe('a fourth agent, added as a folder and a list entry', () => {
     }
   });
 
-  it('is in the demo\'s agent list', async () => {
+  it("is in the demo's agent list", async () => {
     expect((await sh('sh', [join(copy, 'scripts/agent-names.sh')])).stdout).toBe('preparer iptables setlive noop\n');
   });
 });

@@ -26,16 +26,22 @@ const units = async (root: string) => (await readdir(join(root, 'deploy/systemd'
 
 describe('generated files', () => {
   const dirs: string[] = [];
-  afterEach(async () => { for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }); });
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
 
   it('the checked-in package.json bin and systemd units are what npm run generate writes', async () => {
     const dir = await generatorCopy();
     dirs.push(dir);
     const { stdout } = await run(process.execPath, [join(dir, 'scripts/generate.mjs')]);
-    expect(await readFile(join(dir, 'package.json'), 'utf8'), 'package.json is stale: run npm run generate').toBe(await readFile(join(REPO, 'package.json'), 'utf8'));
+    expect(await readFile(join(dir, 'package.json'), 'utf8'), 'package.json is stale: run npm run generate').toBe(
+      await readFile(join(REPO, 'package.json'), 'utf8'),
+    );
     expect(await units(dir)).toEqual(await units(REPO));
     for (const unit of await units(dir)) {
-      expect(await readFile(join(dir, 'deploy/systemd', unit), 'utf8'), `${unit} is stale: run npm run generate`).toBe(await readFile(join(REPO, 'deploy/systemd', unit), 'utf8'));
+      expect(await readFile(join(dir, 'deploy/systemd', unit), 'utf8'), `${unit} is stale: run npm run generate`).toBe(
+        await readFile(join(REPO, 'deploy/systemd', unit), 'utf8'),
+      );
     }
     expect(stdout).toBe('generated files are up to date\n');
   });
@@ -43,14 +49,24 @@ describe('generated files', () => {
   it('follows the list: a bin entry and a unit per agent, in list order; a dropped agent loses both', async () => {
     const dir = await generatorCopy();
     dirs.push(dir);
-    await writeFile(join(dir, 'agents/agents.json'), JSON.stringify({ agents: [
-      { name: 'setlive', summary: 'flips intended versions live under runit' },
-      { name: 'cron-tab', summary: 'keeps intended cron jobs' },
-    ] }));
+    await writeFile(
+      join(dir, 'agents/agents.json'),
+      JSON.stringify({
+        agents: [
+          { name: 'setlive', summary: 'flips intended versions live under runit' },
+          { name: 'cron-tab', summary: 'keeps intended cron jobs' },
+        ],
+      }),
+    );
     const { stdout } = await run(process.execPath, [join(dir, 'scripts/generate.mjs')]);
-    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+      scripts: Record<string, string>;
+    };
     expect(Object.entries(pkg.bin)).toEqual([
-      ['pp', 'dist/pp/index.js'], ['pp-setlive', 'dist/agents/setlive/index.js'], ['pp-cron-tab', 'dist/agents/cron-tab/index.js'],
+      ['pp', 'dist/pp/index.js'],
+      ['pp-setlive', 'dist/agents/setlive/index.js'],
+      ['pp-cron-tab', 'dist/agents/cron-tab/index.js'],
     ]);
     expect(pkg.scripts.generate).toBe('node scripts/generate.mjs');
     expect(await units(dir)).toEqual(['pp-cron-tab.service', 'pp-setlive.service']);
@@ -65,7 +81,10 @@ describe('generated files', () => {
     const dir = await generatorCopy();
     dirs.push(dir);
     await writeFile(join(dir, 'agents/agents.json'), JSON.stringify({ agents: [{ name: 'Bad Name', summary: 'x' }] }));
-    await expect(run(process.execPath, [join(dir, 'scripts/generate.mjs')])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('agent name "Bad Name"') });
+    await expect(run(process.execPath, [join(dir, 'scripts/generate.mjs')])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('agent name "Bad Name"'),
+    });
     expect(await readFile(join(dir, 'package.json'), 'utf8')).toBe(await readFile(join(REPO, 'package.json'), 'utf8'));
     expect(await units(dir)).toEqual(await units(REPO));
   });

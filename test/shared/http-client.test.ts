@@ -20,10 +20,19 @@ describe('shared http client against a real server on loopback', () => {
         res.writeHead(302, { location: n > 0 ? `/hop?n=${n - 1}` : '/ok' });
         return res.end();
       }
-      if (url.pathname === '/ftp') { res.writeHead(301, { location: 'ftp://example.test/x' }); return res.end(); }
+      if (url.pathname === '/ftp') {
+        res.writeHead(301, { location: 'ftp://example.test/x' });
+        return res.end();
+      }
       if (url.pathname === '/utf8') return res.end('aé'); // 3 bytes: a limit of 2 cuts the é in half
-      if (url.pathname === '/stall') { res.writeHead(200); res.write('x'.repeat(1000)); held.push(res); return; }
-      if (url.pathname === '/big') { // 8 MB as fast as the reader takes it
+      if (url.pathname === '/stall') {
+        res.writeHead(200);
+        res.write('x'.repeat(1000));
+        held.push(res);
+        return;
+      }
+      if (url.pathname === '/big') {
+        // 8 MB as fast as the reader takes it
         res.writeHead(200, { 'content-length': String(8 * MB) });
         const chunk = Buffer.alloc(64 << 10, 1);
         let sent = 0;

@@ -8,7 +8,24 @@ describe('nameProblem', () => {
   });
 
   it('agrees with the single pattern the intent schema uses', () => {
-    for (const name of ['web-1.2_3', 'a@b+c', '9', 'x'.repeat(128), 'x'.repeat(129), '', '..', 'a/b', 'a\\b', '.hidden', 'a..b', 'a.b', 'x\u0001', '../etc', '-a', 'é']) {
+    for (const name of [
+      'web-1.2_3',
+      'a@b+c',
+      '9',
+      'x'.repeat(128),
+      'x'.repeat(129),
+      '',
+      '..',
+      'a/b',
+      'a\\b',
+      '.hidden',
+      'a..b',
+      'a.b',
+      'x\u0001',
+      '../etc',
+      '-a',
+      'é',
+    ]) {
       expect(SAFE_NAME_PATTERN.test(name)).toBe(nameProblem(name) === undefined);
     }
   });

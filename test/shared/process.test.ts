@@ -26,7 +26,11 @@ describe('runCommand', () => {
   });
 
   it('runs after the prefix, in cwd, with env added to ours', async () => {
-    const r = await runCommand(['-e', 'console.log(process.cwd(), process.env.PP_X, typeof process.env.PATH)'], { prefix: [node], cwd: '/tmp', env: { PP_X: 'y' } });
+    const r = await runCommand(['-e', 'console.log(process.cwd(), process.env.PP_X, typeof process.env.PATH)'], {
+      prefix: [node],
+      cwd: '/tmp',
+      env: { PP_X: 'y' },
+    });
     expect(r.stdout).toBe('/tmp y string\n');
   });
 
@@ -47,7 +51,9 @@ describe('runCommand', () => {
   });
 
   it('refuses output beyond 16 MB rather than returning it cut', async () => {
-    await expect(runCommand([node, '-e', 'process.stdout.write(Buffer.alloc(17 << 20, 120))'])).rejects.toThrow(/wrote more than 16 MB of output/);
+    await expect(runCommand([node, '-e', 'process.stdout.write(Buffer.alloc(17 << 20, 120))'])).rejects.toThrow(
+      /wrote more than 16 MB of output/,
+    );
   });
 
   it('says which signal killed the program', async () => {

@@ -39,14 +39,31 @@ async function waitForLeader(address: string, child: ChildProcess, output: () =>
 export async function startConsul(bin = consulBinary()): Promise<RunningConsul> {
   const dataDir = await mkdtemp(join(tmpdir(), 'pp-consul-'));
   const [http, serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const args = ['agent', '-dev', '-bind=127.0.0.1', '-client=127.0.0.1', `-http-port=${http}`, '-dns-port=-1', '-grpc-port=-1',
-    '-grpc-tls-port=-1', `-serf-lan-port=${serfLan}`, `-serf-wan-port=${serfWan}`, `-server-port=${server}`, '-log-level=warn', `-data-dir=${dataDir}`];
+  const args = [
+    'agent',
+    '-dev',
+    '-bind=127.0.0.1',
+    '-client=127.0.0.1',
+    `-http-port=${http}`,
+    '-dns-port=-1',
+    '-grpc-port=-1',
+    '-grpc-tls-port=-1',
+    `-serf-lan-port=${serfLan}`,
+    `-serf-wan-port=${serfWan}`,
+    `-server-port=${server}`,
+    '-log-level=warn',
+    `-data-dir=${dataDir}`,
+  ];
   let child: ChildProcess;
   let output = '';
   const launch = async () => {
     child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (d) => { output = (output + String(d)).slice(-4000); });
-    child.stderr?.on('data', (d) => { output = (output + String(d)).slice(-4000); });
+    child.stdout?.on('data', (d) => {
+      output = (output + String(d)).slice(-4000);
+    });
+    child.stderr?.on('data', (d) => {
+      output = (output + String(d)).slice(-4000);
+    });
     await waitForLeader(`127.0.0.1:${http}`, child, () => output);
   };
   const kill = async () => {
@@ -59,7 +76,13 @@ export async function startConsul(bin = consulBinary()): Promise<RunningConsul> 
   return {
     address: `127.0.0.1:${http}`,
     httpPort: http,
-    stop: async () => { await kill(); await rm(dataDir, { recursive: true, force: true }); },
-    restart: async () => { await kill(); await launch(); },
+    stop: async () => {
+      await kill();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await kill();
+      await launch();
+    },
   };
 }

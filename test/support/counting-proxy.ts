@@ -25,6 +25,10 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   return {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     count: (pathPrefix = '') => paths.filter((p) => p.startsWith(pathPrefix)).length,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -13,5 +13,7 @@ export function generationWrites(gen) {
 
 /** The entries a read of `p/` shows at generation `gen`, sorted by key. */
 export function generationEntries(gen) {
-  return GENERATION_KEYS.flatMap((key, i) => (present(gen, i) ? [{ key, value: `gen ${gen}` }] : [])).sort((a, b) => (a.key < b.key ? -1 : 1));
+  return GENERATION_KEYS.flatMap((key, i) => (present(gen, i) ? [{ key, value: `gen ${gen}` }] : [])).sort((a, b) =>
+    a.key < b.key ? -1 : 1,
+  );
 }

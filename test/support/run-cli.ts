@@ -7,13 +7,25 @@ export function distProgram(relative: string): string {
 }
 
 /** Runs a built CLI with `args` (and `input` on stdin); resolves with its exit code and output. */
-export function runCli(relative: string, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCli(
+  relative: string,
+  args: string[],
+  input?: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [distProgram(relative), ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [distProgram(relative), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += String(d); });
-    child.stderr.on('data', (d) => { stderr += String(d); });
+    child.stdout.on('data', (d) => {
+      stdout += String(d);
+    });
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
     child.on('error', reject);
     child.on('exit', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(input ?? '');

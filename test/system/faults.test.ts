@@ -9,7 +9,20 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/intent-fixtures.js';
 import { seededRandom } from '../support/seeded-random.js';
-import { ask, buildArtifact, hasRule, installedVersion, installOf, intentOf, linkOf, newApp, stopWatchdogs, Watchdog, type Artifact, type TestApp } from './support/apps.js';
+import {
+  ask,
+  buildArtifact,
+  hasRule,
+  installedVersion,
+  installOf,
+  intentOf,
+  linkOf,
+  newApp,
+  stopWatchdogs,
+  Watchdog,
+  type Artifact,
+  type TestApp,
+} from './support/apps.js';
 import { AGENTS, startSystem, type AgentName, type System, type SystemOptions } from './support/system.js';
 
 const CYCLES = 20;
@@ -34,8 +47,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The app keeps everything it had: answering 1.0.0 from its install, through `current`, behind its rule. */
 function keepsV1(sys: System, app: TestApp) {
   return [
-    async () => { const a = await ask(app.port); return a === '1.0.0' ? undefined : `${app.name} answered ${a}`; },
-    async () => { const c = await linkOf(app.basedir, 'current'); return c === installOf(app, '1.0.0') ? undefined : `${app.name}: current is ${c}`; },
+    async () => {
+      const a = await ask(app.port);
+      return a === '1.0.0' ? undefined : `${app.name} answered ${a}`;
+    },
+    async () => {
+      const c = await linkOf(app.basedir, 'current');
+      return c === installOf(app, '1.0.0') ? undefined : `${app.name}: current is ${c}`;
+    },
     async () => ((await installedVersion(app, '1.0.0')) === '1.0.0' ? undefined : `${app.name}: install of 1.0.0 gone`),
     async () => (hasRule(await sys.rules(), app) ? undefined : `${app.name}: rule gone`),
   ];
@@ -70,7 +89,10 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     await eventually(async () => hasRule(await sys.rules(), app), 20_000, 'the rule for svc');
 
     const watch = new Watchdog([
-      async () => { const c = await linkOf(app.basedir, 'current'); return installs.includes(c) ? undefined : `current is ${c}`; },
+      async () => {
+        const c = await linkOf(app.basedir, 'current');
+        return installs.includes(c) ? undefined : `current is ${c}`;
+      },
       async () => (hasRule(await sys.rules(), app) ? undefined : 'rule for svc missing'),
       async () => {
         // Anything under installs/ without a dot is complete: its VERSION matches its name.
@@ -90,7 +112,13 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     const random = seededRandom('system SIGKILL cycles');
     for (let cycle = 1; cycle <= CYCLES; cycle++) {
       const live = artifacts[cycle]!;
-      await sys.putIntent('svc', intentOf(app, [{ artifact: live, state: 'live' }, { artifact: artifacts[cycle - 1]!, state: 'prepared' }]));
+      await sys.putIntent(
+        'svc',
+        intentOf(app, [
+          { artifact: live, state: 'live' },
+          { artifact: artifacts[cycle - 1]!, state: 'prepared' },
+        ]),
+      );
       // One or two kills per cycle, each at a random instant of the deploy, of a random agent (every agent in turn first).
       const killsThisCycle = 1 + random.int(2);
       for (let k = 0; k < killsThisCycle; k++) {
@@ -106,7 +134,11 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
           // it exited on its own in between
         }
       }
-      await eventually(async () => (await ask(app.port)) === live.version, 60_000, `svc answering ${live.version} (cycle ${cycle}; kills: ${kills.join('; ')}; ${random.replay})`);
+      await eventually(
+        async () => (await ask(app.port)) === live.version,
+        60_000,
+        `svc answering ${live.version} (cycle ${cycle}; kills: ${kills.join('; ')}; ${random.replay})`,
+      );
     }
     const violations = await watch.stop();
     expect(violations, `kills: ${kills.join('; ')}; ${random.replay}`).toEqual([]);
@@ -129,9 +161,17 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     for (const agent of AGENTS) {
       await eventually(async () => (await sys.reality(agent, 'svc'))?.status === 'converged', 30_000, `${agent} converged at the end`);
     }
-    await eventually(async () => (await sys.reality('setlive', 'svc'))?.version === last.version, 30_000, `setlive reporting ${last.version}`);
+    await eventually(
+      async () => (await sys.reality('setlive', 'svc'))?.version === last.version,
+      30_000,
+      `setlive reporting ${last.version}`,
+    );
     expect((await sys.reality('setlive', 'svc'))?.status).toBe('converged');
-    await eventually(async () => (await readdir(join(app.basedir, 'installs'))).every((n) => !n.startsWith('.pp-tmp')), 20_000, 'no temp folder left in installs');
+    await eventually(
+      async () => (await readdir(join(app.basedir, 'installs'))).every((n) => !n.startsWith('.pp-tmp')),
+      20_000,
+      'no temp folder left in installs',
+    );
     expect(hasRule(await sys.rules(), app)).toBe(true);
     expect(await ask(app.port)).toBe(last.version);
   }, 170_000);
@@ -150,19 +190,31 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     await sys.putRaw(sys.intentKey('notjson'), '{"schema": 1, "basedir": ');
     for (const app of [good1, good2]) await sys.putIntent(app.name, intentOf(app, [{ artifact: v2.get(app.name)!, state: 'live' }]));
 
-    for (const app of [good1, good2]) await eventually(async () => (await ask(app.port)) === '2.0.0', 60_000, `${app.name} answering 2.0.0`);
+    for (const app of [good1, good2])
+      await eventually(async () => (await ask(app.port)) === '2.0.0', 60_000, `${app.name} answering 2.0.0`);
     for (const agent of AGENTS) {
       for (const app of [good1, good2]) {
-        await eventually(async () => (await sys.reality(agent, app.name))?.status === 'converged', 20_000, `${agent}: ${app.name} converged`);
+        await eventually(
+          async () => (await sys.reality(agent, app.name))?.status === 'converged',
+          20_000,
+          `${agent}: ${app.name} converged`,
+        );
       }
       await eventually(async () => (await sys.reality(agent, 'badfield'))?.status === 'failed', 20_000, `${agent}: badfield failed`);
-      expect((await sys.reality(agent, 'badfield'))?.error).toContain(`invalid intent at key ${sys.intentKey('badfield')}: field ports[0].port`);
+      expect((await sys.reality(agent, 'badfield'))?.error).toContain(
+        `invalid intent at key ${sys.intentKey('badfield')}: field ports[0].port`,
+      );
       await eventually(async () => (await sys.reality(agent, 'notjson'))?.status === 'failed', 20_000, `${agent}: notjson failed`);
       expect((await sys.reality(agent, 'notjson'))?.error).toContain(`invalid intent at key ${sys.intentKey('notjson')}: not JSON`);
     }
     // A resync of every agent later, the bad apps still have everything they had.
     const marks = await Promise.all(AGENTS.map(async (a) => (await sys.log(a)).length));
-    await eventually(async () => (await Promise.all(AGENTS.map(async (a, i) => (await sys.log(a)).slice(marks[i]).includes('"action":"pass"')))).every(Boolean), 30_000, 'a further pass of every agent');
+    await eventually(
+      async () =>
+        (await Promise.all(AGENTS.map(async (a, i) => (await sys.log(a)).slice(marks[i]).includes('"action":"pass"')))).every(Boolean),
+      30_000,
+      'a further pass of every agent',
+    );
     expect(await watch.stop()).toEqual([]);
     expect(watch.samples).toBeGreaterThan(5);
     for (const app of [badfield, notjson]) {
@@ -186,18 +238,26 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     const half = Math.floor(size / 2);
     await truncate(cut.path, half);
     const next = (app: TestApp, sha256?: string) =>
-      intentOf(app, [{ artifact: v2.get(app.name)!, state: 'live', sha256 }, { artifact: v1.get(app.name)!, state: 'prepared' }]);
+      intentOf(app, [
+        { artifact: v2.get(app.name)!, state: 'live', sha256 },
+        { artifact: v1.get(app.name)!, state: 'prepared' },
+      ]);
     await sys.putIntent('good', next(good));
     await sys.putIntent('wrongsum', next(wrongsum, wrong));
     await sys.putIntent('truncated', next(truncated));
 
     await eventually(async () => (await ask(good.port)) === '2.0.0', 60_000, 'good answering 2.0.0');
-    for (const agent of AGENTS) await eventually(async () => (await sys.reality(agent, 'good'))?.status === 'converged', 20_000, `${agent}: good converged`);
+    for (const agent of AGENTS)
+      await eventually(async () => (await sys.reality(agent, 'good'))?.status === 'converged', 20_000, `${agent}: good converged`);
     await eventually(async () => (await sys.reality('preparer', 'wrongsum'))?.status === 'failed', 30_000, 'preparer: wrongsum failed');
-    expect((await sys.reality('preparer', 'wrongsum'))?.error).toContain(`sha256 mismatch: expected ${wrong}, got ${v2.get('wrongsum')!.sha256}`);
+    expect((await sys.reality('preparer', 'wrongsum'))?.error).toContain(
+      `sha256 mismatch: expected ${wrong}, got ${v2.get('wrongsum')!.sha256}`,
+    );
     await eventually(async () => (await sys.reality('preparer', 'truncated'))?.status === 'failed', 30_000, 'preparer: truncated failed');
     // A truncated tarball is caught by gunzip before the digest comes out: the error says so, with the byte count.
-    expect((await sys.reality('preparer', 'truncated'))?.error).toContain(`cannot install truncated_2.0.0 from ${cut.url}: truncated gzip stream: it ends after ${half} compressed bytes`);
+    expect((await sys.reality('preparer', 'truncated'))?.error).toContain(
+      `cannot install truncated_2.0.0 from ${cut.url}: truncated gzip stream: it ends after ${half} compressed bytes`,
+    );
     for (const app of ['wrongsum', 'truncated']) {
       await eventually(async () => (await sys.reality('setlive', app))?.status === 'pending', 20_000, `setlive: ${app} pending`);
       expect((await sys.reality('setlive', app))?.reason).toBe('waiting for install of 2.0.0');
@@ -205,7 +265,11 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     }
     // A retry of the failed downloads later, the bad apps are still on 1.0.0 with nothing half-installed.
     const mark = (await sys.log('preparer')).length;
-    await eventually(async () => (await sys.log('preparer')).slice(mark).includes('"app":"wrongsum"'), 30_000, 'another attempt at wrongsum');
+    await eventually(
+      async () => (await sys.log('preparer')).slice(mark).includes('"app":"wrongsum"'),
+      30_000,
+      'another attempt at wrongsum',
+    );
     expect(await watch.stop()).toEqual([]);
     expect(watch.samples).toBeGreaterThan(5);
     for (const app of [wrongsum, truncated]) {

@@ -22,7 +22,8 @@ async function writeAppFile(options: PaOptions, app: string, content: string): P
   const current = await readFile(path, 'utf8').catch(() => undefined);
   if (current === content) return { changed: false };
   // Checked again here: the file may have been written by hand since the plan.
-  if (current !== undefined && !parseAppFile(current).managed) throw new Error(`${path} was not written by pp-iptables; refusing to overwrite it`);
+  if (current !== undefined && !parseAppFile(current).managed)
+    throw new Error(`${path} was not written by pp-iptables; refusing to overwrite it`);
   await markPending(options.configDir, app);
   return { changed: await writeFileAtomic(path, content) };
 }

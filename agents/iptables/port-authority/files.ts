@@ -40,5 +40,8 @@ export function parseAppFile(content: string): { managed: boolean; ports: PortSp
 
 /** The marker's app list (one valid app name a line). Pure. */
 export function parseMarker(content: string): string[] {
-  return content.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !nameProblem(l));
+  return content
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !nameProblem(l));
 }

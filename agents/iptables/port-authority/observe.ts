@@ -52,7 +52,11 @@ export async function readMarker(configDir: string): Promise<PaObserved['refresh
  */
 export async function observePortAuthority(options: PaOptions): Promise<PaObserved> {
   try {
-    return { files: await readAppFiles(options.configDir), refresh: await readMarker(options.configDir), leftovers: await staleTemps(options.configDir) };
+    return {
+      files: await readAppFiles(options.configDir),
+      refresh: await readMarker(options.configDir),
+      leftovers: await staleTemps(options.configDir),
+    };
   } catch (err) {
     const error = `cannot read config folder ${options.configDir}: ${(err as Error).message}`;
     return { files: new Map(), refresh: { pending: false, apps: [] }, leftovers: [], error };

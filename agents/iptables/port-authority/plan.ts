@@ -42,7 +42,7 @@ function fileAction(app: string, claims: PortClaims, frozen: Set<string>, file: 
 
 function handWritten(app: string, claims: PortClaims, observed: PaObserved): string | undefined {
   const file = observed.files.get(app);
-  if (!file || file.managed || !(claims.granted.get(app)?.length)) return undefined;
+  if (!file || file.managed || !claims.granted.get(app)?.length) return undefined;
   return `${file.path} was not written by pp-iptables (its first line is not "${MANAGED_HEADER}"); refusing to overwrite it`;
 }
 
@@ -69,12 +69,17 @@ export function planPortAuthority(intent: NodeIntent, observed: PaObserved): App
   const held = new Map([...observed.files].map(([app, f]) => [app, new Set(f.ports.map(portId))]));
   const claims = claimPorts(intent, held);
   const frozen = frozenApps(intent, claims, observed.files.keys());
-  const apps = [...new Set([...intent.apps.keys(), ...intent.invalid.keys(), ...observed.files.keys(), ...observed.refresh.apps])].sort(compareNames);
+  const apps = [...new Set([...intent.apps.keys(), ...intent.invalid.keys(), ...observed.files.keys(), ...observed.refresh.apps])].sort(
+    compareNames,
+  );
   const carriers = refreshCarriers(observed, apps);
   const leftovers = assignLeftovers(observed.leftovers, apps);
   return apps.map((app) => {
     const write = fileAction(app, claims, frozen, observed.files.get(app));
-    const actions: PaAction[] = [...cleanActionsFor(app, leftovers), ...(write ? [write] : carriers.has(app) ? [{ kind: 'refresh' as const, app }] : [])];
+    const actions: PaAction[] = [
+      ...cleanActionsFor(app, leftovers),
+      ...(write ? [write] : carriers.has(app) ? [{ kind: 'refresh' as const, app }] : []),
+    ];
     const error = claims.errors.get(app) ?? handWritten(app, claims, observed);
     return { app, actions, error, details: detailsOf(app, observed, carriers) };
   });

@@ -14,7 +14,16 @@ let foreign4: string[];
 let foreign6: string[];
 const running: ChildProcess[] = [];
 
-const baseArgs = () => ['--store', `folder:${t.store.root}`, '--node', NODE, '--command-prefix', ns.prefix.join(' '), '--log-level', 'warn'];
+const baseArgs = () => [
+  '--store',
+  `folder:${t.store.root}`,
+  '--node',
+  NODE,
+  '--command-prefix',
+  ns.prefix.join(' '),
+  '--log-level',
+  'warn',
+];
 const ours = async (cmd = 'iptables-save') => chainLines(await ns.sh(cmd));
 
 async function setIntent(apps: Record<string, PortArg[]>) {
@@ -70,12 +79,17 @@ describe('pp-iptables as a process', () => {
     expect(bad.stderr).toContain('--chain "INPUT": must not be a built-in chain or target name');
   });
 
-  it('refuses --chain naming the host\'s own chain (an SSH accept in it): every app failed, the firewall unchanged', async () => {
+  it("refuses --chain naming the host's own chain (an SSH accept in it): every app failed, the firewall unchanged", async () => {
     const before = await ns.sh('iptables-save');
     const run = await runAgentProcess([...baseArgs(), '--once', '--chain', 'FOREIGN']);
     expect(run.code).toBe(1);
     for (const app of ['api', 'web']) {
-      expect(await t.reality(app)).toMatchObject({ status: 'failed', error: expect.stringContaining('chain FOREIGN (ipv4) holds 2 rule(s) not written by pp-iptables, e.g. -A FOREIGN -p tcp -m tcp --dport 22 -j ACCEPT') });
+      expect(await t.reality(app)).toMatchObject({
+        status: 'failed',
+        error: expect.stringContaining(
+          'chain FOREIGN (ipv4) holds 2 rule(s) not written by pp-iptables, e.g. -A FOREIGN -p tcp -m tcp --dport 22 -j ACCEPT',
+        ),
+      });
     }
     expect(foreignLines(await ns.sh('iptables-save'), 'NO-SUCH-CHAIN')).toEqual(foreignLines(before, 'NO-SUCH-CHAIN'));
     expect((await runAgentProcess([...baseArgs(), '--once'])).code).toBe(0);
@@ -109,9 +123,14 @@ describe('pp-iptables as a process', () => {
       { web: [8080], api: [9091, [53, 'udp']], db: [5432] },
       { web: [80], db: [5433] },
     ];
-    const expected = (v: Record<string, PortArg[]>) => Object.keys(v).sort().flatMap((app) => v[app]!
-      .map((p) => (typeof p === 'number' ? [p, 'tcp'] as const : p)).sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]))
-      .map(([port, proto]) => rule(app, port, proto)));
+    const expected = (v: Record<string, PortArg[]>) =>
+      Object.keys(v)
+        .sort()
+        .flatMap((app) =>
+          v[app]!.map((p) => (typeof p === 'number' ? ([p, 'tcp'] as const) : p))
+            .sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]))
+            .map(([port, proto]) => rule(app, port, proto)),
+        );
     const random = seededRandom('iptables SIGKILL rounds');
     let previous = await ours();
     for (let round = 0; round < 6; round += 1) {

@@ -4,7 +4,10 @@ import { intentWith, NODE, PREFIX, type PortArg } from './support.js';
 
 /** A NodeIntent built the way the loop builds it: valid apps from ports, raw JSON for invalid ones. */
 export function nodeIntent(apps: Record<string, PortArg[] | string>, drained = false): NodeIntent {
-  const entries = Object.entries(apps).map(([app, v]) => ({ key: appIntentKey(PREFIX, NODE, app), value: typeof v === 'string' ? v : intentWith(app, v) }));
+  const entries = Object.entries(apps).map(([app, v]) => ({
+    key: appIntentKey(PREFIX, NODE, app),
+    value: typeof v === 'string' ? v : intentWith(app, v),
+  }));
   if (drained) entries.push({ key: drainedKey(PREFIX, NODE), value: '' });
   return nodeIntentFromSnapshot(PREFIX, NODE, { index: 1, entries });
 }

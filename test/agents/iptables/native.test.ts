@@ -27,7 +27,13 @@ function agentFor(chain = 'PLATYPUS', families: Family[] = ['ipv4'], backend = '
 }
 
 async function converge(chain?: string, families?: Family[], backend?: string) {
-  return (await runAgent(agentFor(chain, families, backend), { store: t.store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true }))!;
+  return (await runAgent(agentFor(chain, families, backend), {
+    store: t.store,
+    prefix: PREFIX,
+    node: NODE,
+    log: silentLogger(),
+    once: true,
+  }))!;
 }
 
 async function expectForeignIntact(chain = 'PLATYPUS') {
@@ -37,7 +43,9 @@ async function expectForeignIntact(chain = 'PLATYPUS') {
 
 /** Packets counted by our rule for tcp `port` (iptables-save -c keeps counters; a rewrite would zero them). */
 async function packetsOn(port: number): Promise<number> {
-  const line = (await ns.sh('iptables-save -c -t filter')).split('\n').find((l) => l.includes(`-A PLATYPUS -p tcp -m tcp --dport ${port} `));
+  const line = (await ns.sh('iptables-save -c -t filter'))
+    .split('\n')
+    .find((l) => l.includes(`-A PLATYPUS -p tcp -m tcp --dport ${port} `));
   return Number(/^\[(\d+):/.exec(line ?? '')?.[1] ?? -1);
 }
 
@@ -97,7 +105,10 @@ describe('pp-iptables native mode against real iptables in a network namespace',
     const result = await converge();
     expect(await ours()).toEqual([rule('db+x', 5433), rule('web', 8080), rule('web', 8443)]);
     expect(await t.reality('web')).toMatchObject({ status: 'failed', error: expect.stringContaining('ports[0].port') });
-    expect(await t.reality('thief')).toMatchObject({ status: 'failed', error: expect.stringContaining('port 8443/tcp is also intended for (or held by) app web') });
+    expect(await t.reality('thief')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('port 8443/tcp is also intended for (or held by) app web'),
+    });
     expect(result.outcomes.find((o) => o.app === 'db+x')?.status).toBe('converged');
     await t.removeApp('thief');
     await expectForeignIntact();
@@ -122,7 +133,9 @@ describe('pp-iptables native mode against real iptables in a network namespace',
     await ns.sh('iptables -D INPUT -j PLATYPUS');
     await converge();
     expect(jumpCount(await save())).toBe(1);
-    await ns.sh('iptables -A INPUT -j PLATYPUS && iptables -A INPUT -j PLATYPUS && iptables -I PLATYPUS 2 -p tcp --dport 1 -m comment --comment platypus:web -j DROP');
+    await ns.sh(
+      'iptables -A INPUT -j PLATYPUS && iptables -A INPUT -j PLATYPUS && iptables -I PLATYPUS 2 -p tcp --dport 1 -m comment --comment platypus:web -j DROP',
+    );
     expect(jumpCount(await save())).toBe(3);
     await converge();
     expect(jumpCount(await save())).toBe(1);
@@ -146,7 +159,10 @@ describe('pp-iptables native mode against real iptables in a network namespace',
 
   it('with IPv6 and another chain name converges both families without touching the first chain', async () => {
     await t.setApp('web', [8080]);
-    await t.setApp('dns', [[53, 'udp'], [53, 'tcp']]);
+    await t.setApp('dns', [
+      [53, 'udp'],
+      [53, 'tcp'],
+    ]);
     await converge('PP6', ['ipv4', 'ipv6']);
     const expected = [rule('dns', 53, 'tcp', 'PP6'), rule('dns', 53, 'udp', 'PP6'), rule('web', 8080, 'tcp', 'PP6')];
     expect(await ours('PP6')).toEqual(expected);
@@ -160,7 +176,9 @@ describe('pp-iptables native mode against real iptables in a network namespace',
   it('refuses a --chain holding a rule that is not ours, failing every app and changing nothing; takes an empty one', async () => {
     await ns.sh('iptables -N INPUT2 && iptables -A INPUT2 -p tcp --dport 22 -j ACCEPT && iptables -A INPUT -j INPUT2');
     // Our tag on one rule does not make the others ours.
-    await ns.sh('iptables -A PLATYPUS -p tcp --dport 2222 -m comment --comment "admin ssh" -j ACCEPT && iptables -A PLATYPUS -p tcp --dport 8080 -m comment --comment platypus:web -j ACCEPT');
+    await ns.sh(
+      'iptables -A PLATYPUS -p tcp --dport 2222 -m comment --comment "admin ssh" -j ACCEPT && iptables -A PLATYPUS -p tcp --dport 8080 -m comment --comment platypus:web -j ACCEPT',
+    );
     const everything = foreignLines(await save(), 'NO-SUCH-CHAIN');
     for (const chain of ['INPUT2', 'PLATYPUS']) {
       const result = await converge(chain);
@@ -175,12 +193,27 @@ describe('pp-iptables native mode against real iptables in a network namespace',
     }
     // The same check right before the restore, for a rule added after the plan was made.
     const sync = { kind: 'sync-chain' as const, family: 'ipv4' as const, chain: 'INPUT2', lines: [rule('web', 8080, 'tcp', 'INPUT2')] };
-    await expect(syncChain({ chain: 'INPUT2', families: ['ipv4'], save: { ipv4: 'iptables-save', ipv6: '' }, restore: { ipv4: 'iptables-restore', ipv6: '' }, prefix: ns.prefix }, sync, silentLogger()))
-      .rejects.toThrow('chain INPUT2 (ipv4) holds 1 rule(s) not written by pp-iptables');
+    await expect(
+      syncChain(
+        {
+          chain: 'INPUT2',
+          families: ['ipv4'],
+          save: { ipv4: 'iptables-save', ipv6: '' },
+          restore: { ipv4: 'iptables-restore', ipv6: '' },
+          prefix: ns.prefix,
+        },
+        sync,
+        silentLogger(),
+      ),
+    ).rejects.toThrow('chain INPUT2 (ipv4) holds 1 rule(s) not written by pp-iptables');
     expect(foreignLines(await save(), 'NO-SUCH-CHAIN')).toEqual(everything);
     await ns.sh('iptables -F PLATYPUS && iptables -N EMPTY');
     await converge('EMPTY');
-    expect(await ours('EMPTY')).toEqual([rule('dns', 53, 'tcp', 'EMPTY'), rule('dns', 53, 'udp', 'EMPTY'), rule('web', 8080, 'tcp', 'EMPTY')]);
+    expect(await ours('EMPTY')).toEqual([
+      rule('dns', 53, 'tcp', 'EMPTY'),
+      rule('dns', 53, 'udp', 'EMPTY'),
+      rule('web', 8080, 'tcp', 'EMPTY'),
+    ]);
     expect(chainLines(await save(), 'INPUT2')).toEqual(['-A INPUT2 -p tcp -m tcp --dport 22 -j ACCEPT']);
     expect(await t.reality('web')).toMatchObject({ status: 'converged' });
   });
@@ -189,7 +222,11 @@ describe('pp-iptables native mode against real iptables in a network namespace',
     await ns.sh('iptables-legacy -N LEGACY_FOREIGN && iptables-legacy -A INPUT -m comment --comment legacy -j LEGACY_FOREIGN');
     const legacyForeign = foreignLines(await save('iptables-legacy-save'), 'PPLEG');
     expect((await converge('PPLEG', ['ipv4'], '-legacy')).changed).toBeGreaterThan(0);
-    expect(await ours('PPLEG', 'iptables-legacy-save')).toEqual([rule('dns', 53, 'tcp', 'PPLEG'), rule('dns', 53, 'udp', 'PPLEG'), rule('web', 8080, 'tcp', 'PPLEG')]);
+    expect(await ours('PPLEG', 'iptables-legacy-save')).toEqual([
+      rule('dns', 53, 'tcp', 'PPLEG'),
+      rule('dns', 53, 'udp', 'PPLEG'),
+      rule('web', 8080, 'tcp', 'PPLEG'),
+    ]);
     expect(jumpCount(await save('iptables-legacy-save'), 'PPLEG')).toBe(1);
     expect(foreignLines(await save('iptables-legacy-save'), 'PPLEG')).toEqual(legacyForeign);
     expect((await converge('PPLEG', ['ipv4'], '-legacy')).changed).toBe(0);

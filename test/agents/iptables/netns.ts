@@ -20,7 +20,9 @@ export async function createNetns(): Promise<TestNetns> {
     name,
     prefix,
     sh: (command) => runChecked(['sh', '-c', command], { prefix }),
-    remove: async () => { await runChecked(['ip', 'netns', 'delete', name]); },
+    remove: async () => {
+      await runChecked(['ip', 'netns', 'delete', name]);
+    },
   };
 }
 

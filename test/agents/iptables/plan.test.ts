@@ -4,7 +4,11 @@ import { planNative, type NativeObserved } from '../../../agents/iptables/plan.j
 import { ruleLine, type ChainState } from '../../../agents/iptables/rules.js';
 import { INVALID, nodeIntent } from './intent.js';
 
-const r = (app: string, port: number, protocol: 'tcp' | 'udp' = 'tcp') => ({ line: ruleLine('PLATYPUS', app, { port, protocol }), app, port: { port, protocol } });
+const r = (app: string, port: number, protocol: 'tcp' | 'udp' = 'tcp') => ({
+  line: ruleLine('PLATYPUS', app, { port, protocol }),
+  app,
+  port: { port, protocol },
+});
 const observed = (state: Partial<ChainState>): NativeObserved => ({
   chain: 'PLATYPUS',
   families: [{ family: 'ipv4', state: { exists: true, rules: [], jumps: 1, ...state } }],
@@ -24,7 +28,9 @@ describe('planNative', () => {
   it('gives the sync action only to the app that changed, with the whole chain in it', () => {
     const plans = byApp(planNative(nodeIntent({ api: [9090], web: [81] }), observed({ rules: [r('api', 9090), r('web', 80)] })));
     expect(plans.api!.actions).toEqual([]);
-    expect(plans.web!.actions).toEqual([{ kind: 'sync-chain', family: 'ipv4', chain: 'PLATYPUS', lines: [r('api', 9090).line, r('web', 81).line] }]);
+    expect(plans.web!.actions).toEqual([
+      { kind: 'sync-chain', family: 'ipv4', chain: 'PLATYPUS', lines: [r('api', 9090).line, r('web', 81).line] },
+    ]);
   });
 
   it('involves every app with rules when the jump is missing; reports no open port meanwhile', () => {
@@ -34,7 +40,7 @@ describe('planNative', () => {
     expect(plans.web!.details).toEqual({ open: [] });
   });
 
-  it('removes a removed app and keeps an invalid app\'s rules', () => {
+  it("removes a removed app and keeps an invalid app's rules", () => {
     const plans = byApp(planNative(nodeIntent({ web: INVALID, api: [9090] }), observed({ rules: [r('old', 1), r('web', 80)] })));
     expect(plans.old!.actions[0]).toMatchObject({ lines: [r('api', 9090).line, r('web', 80).line] });
     expect(plans.web!.actions).toEqual([]);
@@ -53,11 +59,19 @@ describe('planNative', () => {
   it('plans no action and fails every app when the chain holds a rule without our tag; rules with it are ours', () => {
     const ssh = { line: '-A PLATYPUS -p tcp -m tcp --dport 22 -j ACCEPT' };
     const plans = planNative(nodeIntent({ web: [80], bad: INVALID }), observed({ rules: [r('web', 80), ssh] }));
-    expect(plans.map((p) => [p.app, p.actions.length])).toEqual([['bad', 0], ['web', 0]]);
-    expect(plans[1]!.error).toBe('chain PLATYPUS (ipv4) holds 1 rule(s) not written by pp-iptables, e.g. -A PLATYPUS -p tcp -m tcp --dport 22 -j ACCEPT: '
-      + 'refusing to take it over; --chain must name a chain that is empty or holds only rules tagged "platypus:<app>"');
+    expect(plans.map((p) => [p.app, p.actions.length])).toEqual([
+      ['bad', 0],
+      ['web', 0],
+    ]);
+    expect(plans[1]!.error).toBe(
+      'chain PLATYPUS (ipv4) holds 1 rule(s) not written by pp-iptables, e.g. -A PLATYPUS -p tcp -m tcp --dport 22 -j ACCEPT: ' +
+        'refusing to take it over; --chain must name a chain that is empty or holds only rules tagged "platypus:<app>"',
+    );
     const stray = { line: '-A PLATYPUS -p tcp -m tcp --dport 1 -m comment --comment platypus:web -j DROP' };
-    expect(planNative(nodeIntent({ web: [80] }), observed({ rules: [r('web', 80), stray] }))[0]).toMatchObject({ error: undefined, actions: [{ lines: [r('web', 80).line] }] });
+    expect(planNative(nodeIntent({ web: [80] }), observed({ rules: [r('web', 80), stray] }))[0]).toMatchObject({
+      error: undefined,
+      actions: [{ lines: [r('web', 80).line] }],
+    });
   });
 
   it('adds no chain or jump when no app has a port', () => {

@@ -24,19 +24,26 @@ async function calls(): Promise<string[]> {
 const agent = () => createPortAuthorityAgent({ configDir: dir, refresh: [script], prefix: [] });
 const converge = async () => (await runAgent(agent(), { store: t.store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true }))!;
 const file = (app: string) => readFile(join(dir, `${app}.yml`), 'utf8');
-const exists = (name: string) => stat(join(dir, name)).then(() => true, () => false);
+const exists = (name: string) =>
+  stat(join(dir, name)).then(
+    () => true,
+    () => false,
+  );
 
 beforeAll(async () => {
   t = await testStore();
   dir = join(t.root, 'port-authority');
   script = join(t.root, 'refresh.sh');
-  await writeFile(script, [
-    '#!/bin/sh',
-    `echo "$* $(cd ${dir} && ls *.yml 2>/dev/null | tr '\\n' ' ')" >> ${flag('calls')}`,
-    `if [ -e ${flag('fail')} ]; then echo "port_authority: cannot rebuild" >&2; exit 1; fi`,
-    `if [ -e ${flag('block')} ]; then touch ${flag('started')}; sleep 30; fi`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    script,
+    [
+      '#!/bin/sh',
+      `echo "$* $(cd ${dir} && ls *.yml 2>/dev/null | tr '\\n' ' ')" >> ${flag('calls')}`,
+      `if [ -e ${flag('fail')} ]; then echo "port_authority: cannot rebuild" >&2; exit 1; fi`,
+      `if [ -e ${flag('block')} ]; then touch ${flag('started')}; sleep 30; fi`,
+      '',
+    ].join('\n'),
+  );
   await chmod(script, 0o755);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'other.yml'), 'other_1_tcp: {port: 1, protocol: tcp}\n');
@@ -72,7 +79,7 @@ describe('pp-iptables port_authority compatibility mode', () => {
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
   });
 
-  it('rewrites a changed app, removes a removed app\'s file and reality, and leaves files it did not write alone', async () => {
+  it("rewrites a changed app, removes a removed app's file and reality, and leaves files it did not write alone", async () => {
     await t.setApp('web', [8443]);
     await t.removeApp('api');
     await converge();
@@ -93,7 +100,10 @@ describe('pp-iptables port_authority compatibility mode', () => {
     expect(await file('cache')).toBe(`${HEADER}\ncache_6379_tcp: {port: 6379, protocol: tcp}\n`);
     expect(await exists('zz.yml')).toBe(false);
     expect(await t.reality('web')).toMatchObject({ status: 'failed', error: expect.stringContaining('ports[0].protocol') });
-    expect(await t.reality('zz')).toMatchObject({ status: 'failed', error: expect.stringContaining('port 8443/tcp is also intended for (or held by) app web') });
+    expect(await t.reality('zz')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('port 8443/tcp is also intended for (or held by) app web'),
+    });
     expect((await calls()).slice(2)).toEqual(['rebuild cache.yml other.yml web.yml ']);
     await t.setApp('web', [8443]);
     await converge();
@@ -107,7 +117,10 @@ describe('pp-iptables port_authority compatibility mode', () => {
     await writeFile(flag('fail'), '');
     await t.setApp('cache', [6380]);
     const failed = await converge();
-    expect(failed.outcomes.find((o) => o.app === 'cache')).toMatchObject({ status: 'failed', error: expect.stringContaining('port_authority: cannot rebuild') });
+    expect(failed.outcomes.find((o) => o.app === 'cache')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('port_authority: cannot rebuild'),
+    });
     expect(await file('cache')).toBe(`${HEADER}\ncache_6380_tcp: {port: 6380, protocol: tcp}\n`);
     expect(await exists('.pp-iptables-refresh-pending')).toBe(true);
     const before = (await calls()).length;
@@ -135,7 +148,20 @@ describe('pp-iptables port_authority compatibility mode', () => {
   it('killed while the refresh command runs, refreshes again on restart and cleans temp files of the killed run', async () => {
     await t.setApp('web', [8080]);
     await writeFile(flag('block'), '');
-    const args = ['--mode', 'port-authority', '--config-dir', dir, '--refresh-command', script, '--store', `folder:${t.store.root}`, '--node', NODE, '--log-level', 'warn'];
+    const args = [
+      '--mode',
+      'port-authority',
+      '--config-dir',
+      dir,
+      '--refresh-command',
+      script,
+      '--store',
+      `folder:${t.store.root}`,
+      '--node',
+      NODE,
+      '--log-level',
+      'warn',
+    ];
     const child = startAgent(args);
     running.push(child);
     await waitForFile(flag('started'));
@@ -159,7 +185,10 @@ describe('pp-iptables port_authority compatibility mode', () => {
     await t.setApp('web', [8081]);
     const before = (await calls()).length;
     const result = await converge();
-    expect(result.outcomes.find((o) => o.app === 'cache')).toMatchObject({ status: 'failed', error: expect.stringContaining(`${join(dir, 'cache.yml')} was not written by pp-iptables`) });
+    expect(result.outcomes.find((o) => o.app === 'cache')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining(`${join(dir, 'cache.yml')} was not written by pp-iptables`),
+    });
     expect(await file('cache')).toBe(hand);
     expect(await file('web')).toBe(`${HEADER}\nweb_8081_tcp: {port: 8081, protocol: tcp}\n`);
     expect(await t.reality('web')).toMatchObject({ status: 'converged' });

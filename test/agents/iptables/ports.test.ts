@@ -8,7 +8,10 @@ describe('claimPorts', () => {
   it('grants every app its ports, sorted, when nothing clashes (same number, other protocol is no clash)', () => {
     const claims = claimPorts(nodeIntent({ web: [8080, [53, 'udp']], dns: [53] }), new Map());
     expect(claims.errors.size).toBe(0);
-    expect(claims.granted.get('web')).toEqual([{ port: 53, protocol: 'udp' }, { port: 8080, protocol: 'tcp' }]);
+    expect(claims.granted.get('web')).toEqual([
+      { port: 53, protocol: 'udp' },
+      { port: 8080, protocol: 'tcp' },
+    ]);
   });
 
   it('leaves a clashing port with the app holding it, even when another claimant sorts first', () => {

@@ -22,8 +22,12 @@ export async function runAgentProcess(args: string[]): Promise<{ code: number | 
   const child = startAgent(args);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const code = await exited(child);
   return { code, stdout, stderr };
 }
@@ -41,7 +45,12 @@ export async function killGroup(child: ChildProcess): Promise<void> {
 /** Polls until `path` exists; fails after `limitMs` with a clear message. */
 export async function waitForFile(path: string, limitMs = 20_000): Promise<void> {
   const deadline = Date.now() + limitMs;
-  while (!(await access(path).then(() => true, () => false))) {
+  while (
+    !(await access(path).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (Date.now() > deadline) throw new Error(`${path} did not appear within ${limitMs} ms`);
     await sleep(25);
   }

@@ -28,7 +28,11 @@ describe('parseFilterTable', () => {
     expect(state.jumps).toBe(1);
     expect(state.rules).toEqual([
       { line: ruleLine('PLATYPUS', 'web', { port: 8080, protocol: 'tcp' }), app: 'web', port: { port: 8080, protocol: 'tcp' } },
-      { line: '-A PLATYPUS -p udp -m udp --dport 53 -m comment --comment "platypus:dns" -j ACCEPT', app: 'dns', port: { port: 53, protocol: 'udp' } },
+      {
+        line: '-A PLATYPUS -p udp -m udp --dport 53 -m comment --comment "platypus:dns" -j ACCEPT',
+        app: 'dns',
+        port: { port: 53, protocol: 'udp' },
+      },
       { line: '-A PLATYPUS -p tcp -m tcp --dport 22 -j ACCEPT' },
     ]);
   });

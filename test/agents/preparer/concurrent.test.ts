@@ -7,7 +7,21 @@ import { createPreparerAgent } from '../../../agents/preparer/agent.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
 import { eventually } from '../../support/intent-fixtures.js';
-import { FolderStore, type Handler, listInstalls, makeArtifact, NODE, PREFIX, putIntent, reality, startServer, stopServer, tempDir, testOptions, version } from './support.js';
+import {
+  FolderStore,
+  type Handler,
+  listInstalls,
+  makeArtifact,
+  NODE,
+  PREFIX,
+  putIntent,
+  reality,
+  startServer,
+  stopServer,
+  tempDir,
+  testOptions,
+  version,
+} from './support.js';
 
 const AGENT = resolve(import.meta.dirname, '../../../dist/agents/preparer/index.js');
 
@@ -20,15 +34,20 @@ beforeAll(async () => {
   dir = await tempDir('concurrent');
   small = await makeArtifact(dir, 'small', { 'bin/run': '#!/bin/sh\necho hi\n', 'data.txt': 'b'.repeat(5000) });
   // /stall sends the first bytes of a real artifact, then nothing for a minute: a download that hangs.
-  server = await startServer(new Map<string, string | Handler>([
-    ['/small.tar.gz', small.path],
-    ['/stall.tar.gz', (_req, res) => {
-      res.writeHead(200, { 'content-length': String(small.bytes.length) });
-      res.write(small.bytes.subarray(0, 64));
-      stalled.add(res);
-      setTimeout(() => res.destroy(), 60_000).unref();
-    }],
-  ]));
+  server = await startServer(
+    new Map<string, string | Handler>([
+      ['/small.tar.gz', small.path],
+      [
+        '/stall.tar.gz',
+        (_req, res) => {
+          res.writeHead(200, { 'content-length': String(small.bytes.length) });
+          res.write(small.bytes.subarray(0, 64));
+          stalled.add(res);
+          setTimeout(() => res.destroy(), 60_000).unref();
+        },
+      ],
+    ]),
+  );
 });
 
 afterAll(async () => {
@@ -48,7 +67,14 @@ describe('pp-preparer applies apps concurrently', () => {
     const stop = new AbortController();
     await putIntent(store, 'appa', baseA, [version('1', server.url('/stall.tar.gz'), small.sha256)]);
     const agent = createPreparerAgent(testOptions({ downloadTimeoutMs: 120_000, parallel: 4 }));
-    const running = runAgent(agent, { store, prefix: PREFIX, node: NODE, log: silentLogger(), signal: stop.signal, watch: { waitMs: 30_000 } });
+    const running = runAgent(agent, {
+      store,
+      prefix: PREFIX,
+      node: NODE,
+      log: silentLogger(),
+      signal: stop.signal,
+      watch: { waitMs: 30_000 },
+    });
     await eventually(() => downloading(baseA, 'appa'), 20_000, 'the download of appa to start');
 
     await putIntent(store, 'appb', baseB, [version('1', server.url('/small.tar.gz'), small.sha256)]);
@@ -68,9 +94,15 @@ describe('pp-preparer applies apps concurrently', () => {
     const store = new FolderStore(root);
     const baseA = join(dir, 'a2');
     await putIntent(store, 'appa', baseA, [version('1', server.url('/stall.tar.gz'), small.sha256)]);
-    const child = spawn(process.execPath, [AGENT, '--store', `folder:${root}`, '--prefix', PREFIX, '--node', NODE, '--download-timeout-seconds', '300', '--progress', 'off'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [AGENT, '--store', `folder:${root}`, '--prefix', PREFIX, '--node', NODE, '--download-timeout-seconds', '300', '--progress', 'off'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += String(d); });
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
     const exited = new Promise<{ code: number | null; at: number }>((done) => child.once('exit', (code) => done({ code, at: Date.now() })));
     await eventually(() => downloading(baseA, 'appa'), 30_000, 'the download to start');
     const sentAt = Date.now();

@@ -8,7 +8,19 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../support/intent-fixtures.js';
 import {
-  describeTree, FolderStore, gnuExtract, listInstalls, makeArtifact, NODE, PREFIX, putIntent, reality, startServer, stopServer, tempDir, version,
+  describeTree,
+  FolderStore,
+  gnuExtract,
+  listInstalls,
+  makeArtifact,
+  NODE,
+  PREFIX,
+  putIntent,
+  reality,
+  startServer,
+  stopServer,
+  tempDir,
+  version,
   type TreeSpec,
 } from './support.js';
 
@@ -39,10 +51,16 @@ afterAll(async () => {
 
 /** Starts `pp-preparer --once` as a real process; resolves to its exit code, or the signal that killed it. */
 function startAgent(storeDir: string): { child: ChildProcess; exited: Promise<number | string>; stderr: () => string } {
-  const child = spawn(process.execPath, [AGENT, '--once', '--store', `folder:${storeDir}`, '--prefix', PREFIX, '--node', NODE, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [AGENT, '--once', '--store', `folder:${storeDir}`, '--prefix', PREFIX, '--node', NODE, '--log-level', 'warn'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   children.push(child);
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | string>((done) => child.once('exit', (code, signal) => done(signal ?? code ?? -1)));
   return { child, exited, stderr: () => stderr };
 }
@@ -57,11 +75,15 @@ async function inProgress(base: string): Promise<{ temp?: string; files: number 
 
 async function killWhen(run: ReturnType<typeof startAgent>, base: string, files: number): Promise<string> {
   let temp: string | undefined;
-  await eventually(async () => {
-    const state = await inProgress(base);
-    temp = state.temp;
-    return state.files >= files;
-  }, 30_000, `the temp folder to hold ${files} files (${run.stderr()})`);
+  await eventually(
+    async () => {
+      const state = await inProgress(base);
+      temp = state.temp;
+      return state.files >= files;
+    },
+    30_000,
+    `the temp folder to hold ${files} files (${run.stderr()})`,
+  );
   expect(existsSync(join(base, 'installs/web_1'))).toBe(false); // never visible under its final name while incomplete
   run.child.kill('SIGKILL');
   expect(await run.exited).toBe('SIGKILL');
@@ -79,12 +101,19 @@ describe('pp-preparer survives SIGKILL', () => {
   it('killed mid-download, it leaves only a temp folder; the restart removes it and installs once, complete and verified', async () => {
     const held: ServerResponse[] = [];
     let stall = true;
-    const server = await startServer(new Map([['/big.tar.gz', (_req, res) => {
-      res.writeHead(200, { 'content-length': String(artifact.bytes.length) });
-      if (!stall) return res.end(artifact.bytes);
-      res.write(artifact.bytes.subarray(0, Math.floor(artifact.bytes.length * 0.4))); // then nothing: a download in progress
-      held.push(res);
-    }]]));
+    const server = await startServer(
+      new Map([
+        [
+          '/big.tar.gz',
+          (_req, res) => {
+            res.writeHead(200, { 'content-length': String(artifact.bytes.length) });
+            if (!stall) return res.end(artifact.bytes);
+            res.write(artifact.bytes.subarray(0, Math.floor(artifact.bytes.length * 0.4))); // then nothing: a download in progress
+            held.push(res);
+          },
+        ],
+      ]),
+    );
     try {
       const root = join(dir, 'download');
       const store = new FolderStore(join(root, 'store'));
@@ -105,16 +134,24 @@ describe('pp-preparer survives SIGKILL', () => {
 
   it('killed mid-extraction (twice), the restart removes the partial tree and installs once, complete and verified', async () => {
     let requests = 0;
-    const server = await startServer(new Map([['/big.tar.gz', (_req, res) => {
-      res.writeHead(200, { 'content-length': String(artifact.bytes.length) });
-      if (++requests > 2) return res.end(artifact.bytes);
-      let sent = 0;
-      const trickle = setInterval(() => { // ~800 KB/s: files keep being extracted while the test picks its moment
-        if (res.destroyed || sent >= artifact.bytes.length) return clearInterval(trickle);
-        res.write(artifact.bytes.subarray(sent, sent + (16 << 10)));
-        sent += 16 << 10;
-      }, 20);
-    }]]));
+    const server = await startServer(
+      new Map([
+        [
+          '/big.tar.gz',
+          (_req, res) => {
+            res.writeHead(200, { 'content-length': String(artifact.bytes.length) });
+            if (++requests > 2) return res.end(artifact.bytes);
+            let sent = 0;
+            const trickle = setInterval(() => {
+              // ~800 KB/s: files keep being extracted while the test picks its moment
+              if (res.destroyed || sent >= artifact.bytes.length) return clearInterval(trickle);
+              res.write(artifact.bytes.subarray(sent, sent + (16 << 10)));
+              sent += 16 << 10;
+            }, 20);
+          },
+        ],
+      ]),
+    );
     try {
       const root = join(dir, 'extract');
       const store = new FolderStore(join(root, 'store'));
@@ -132,7 +169,7 @@ describe('pp-preparer survives SIGKILL', () => {
     }
   });
 
-  it('--dry-run prints the plan and leaves a killed run\'s temp folder alone; --once then cleans it and exits 0', async () => {
+  it("--dry-run prints the plan and leaves a killed run's temp folder alone; --once then cleans it and exits 0", async () => {
     const root = join(dir, 'dry');
     const store = new FolderStore(join(root, 'store'));
     const base = join(root, 'base');
@@ -140,10 +177,14 @@ describe('pp-preparer survives SIGKILL', () => {
     const leftover = join(base, 'installs', '.pp-tmp-web_1.999999.0badc0de'); // pid 999999: no such process
     await mkdir(join(leftover, 'files'), { recursive: true });
     const out = await new Promise<string>((done) => {
-      const child = spawn(process.execPath, [AGENT, '--dry-run', '--store', `folder:${store.root}`, '--prefix', PREFIX, '--node', NODE], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, [AGENT, '--dry-run', '--store', `folder:${store.root}`, '--prefix', PREFIX, '--node', NODE], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       children.push(child);
       let text = '';
-      child.stdout.on('data', (d: Buffer) => { text += d.toString(); });
+      child.stdout.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
       child.once('exit', () => done(text));
     });
     expect(out).toContain(`web@1: install ${base}/installs/web_1 from ${pathToFileURL(artifact.path).href}`);

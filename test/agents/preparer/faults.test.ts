@@ -7,7 +7,19 @@ import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import { eventually } from '../../support/intent-fixtures.js';
 import {
-  FolderStore, listInstalls, makeArtifact, NODE, PREFIX, putIntent, reality, runOnce, startServer, stopServer, tempDir, testOptions, version,
+  FolderStore,
+  listInstalls,
+  makeArtifact,
+  NODE,
+  PREFIX,
+  putIntent,
+  reality,
+  runOnce,
+  startServer,
+  stopServer,
+  tempDir,
+  testOptions,
+  version,
 } from './support.js';
 
 const HOST = 'http://artifacts.test';
@@ -42,20 +54,32 @@ describe('pp-preparer download faults', () => {
     nock.disableNetConnect();
     const { store, base } = await setup('500');
     nock(HOST).get('/web.tar.gz').times(3).reply(500, 'oops');
-    nock(HOST).get('/api.tar.gz').reply(200, api.bytes, { 'content-length': String(api.bytes.length) });
+    nock(HOST)
+      .get('/api.tar.gz')
+      .reply(200, api.bytes, { 'content-length': String(api.bytes.length) });
     const webBase = `${base}-web`;
     await putIntent(store, 'web', webBase, [version('1', `${HOST}/web.tar.gz`, web.sha256)]);
     await putIntent(store, 'api', base, [version('1', `${HOST}/api.tar.gz`, api.sha256)]);
     expect(exitCodeOf(await runOnce(store))).toBe(1);
-    expect((await reality(store, 'web'))?.error).toBe(`cannot install web_1 from ${HOST}/web.tar.gz: download failed: HTTP 500 Internal Server Error`);
+    expect((await reality(store, 'web'))?.error).toBe(
+      `cannot install web_1 from ${HOST}/web.tar.gz: download failed: HTTP 500 Internal Server Error`,
+    );
     expect(await reality(store, 'api')).toMatchObject({ status: 'converged', details: { present: ['1'] } });
     expect(await listInstalls(base)).toEqual(['.pp-install-api_1.json', 'api_1']);
     expect(await listInstalls(webBase)).toEqual([]);
 
-    nock(HOST).get('/web.tar.gz').reply(200, web.bytes, { 'content-length': String(web.bytes.length) });
+    nock(HOST)
+      .get('/web.tar.gz')
+      .reply(200, web.bytes, { 'content-length': String(web.bytes.length) });
     const abort = new AbortController();
     const daemon = runAgent(createPreparerAgent(testOptions()), {
-      store, prefix: PREFIX, node: NODE, log: silentLogger(), signal: abort.signal, retry: { baseMs: 20, maxMs: 50 }, watch: { waitMs: 500 },
+      store,
+      prefix: PREFIX,
+      node: NODE,
+      log: silentLogger(),
+      signal: abort.signal,
+      retry: { baseMs: 20, maxMs: 50 },
+      watch: { waitMs: 500 },
     });
     try {
       await eventually(async () => (await reality(store, 'web'))?.status === 'converged', 20_000, 'web to install after retries');
@@ -70,7 +94,9 @@ describe('pp-preparer download faults', () => {
   it('reports a connection reset and leaves no temp folder', async () => {
     nock.disableNetConnect();
     const { store, base } = await setup('reset');
-    nock(HOST).get('/web.tar.gz').replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    nock(HOST)
+      .get('/web.tar.gz')
+      .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     await putIntent(store, 'web', base, [version('1', `${HOST}/web.tar.gz`, web.sha256)]);
     expect(exitCodeOf(await runOnce(store))).toBe(1);
     expect((await reality(store, 'web'))?.error).toBe(`cannot install web_1 from ${HOST}/web.tar.gz: download failed: socket hang up`);
@@ -91,21 +117,32 @@ describe('pp-preparer download faults', () => {
   it('aborts a body that stalls mid-way and one that ends short, then installs once the server behaves', async () => {
     const half = Math.floor(web.bytes.length / 2);
     let mode: 'stall' | 'short' | 'ok' = 'stall';
-    const http = await startServer(new Map([['/web.tar.gz', (_req, res) => {
-      res.writeHead(200, { 'content-length': String(web.bytes.length) });
-      if (mode === 'ok') return res.end(web.bytes);
-      res.write(web.bytes.subarray(0, half));
-      if (mode === 'short') setTimeout(() => res.destroy(), 50);
-    }]]));
+    const http = await startServer(
+      new Map([
+        [
+          '/web.tar.gz',
+          (_req, res) => {
+            res.writeHead(200, { 'content-length': String(web.bytes.length) });
+            if (mode === 'ok') return res.end(web.bytes);
+            res.write(web.bytes.subarray(0, half));
+            if (mode === 'short') setTimeout(() => res.destroy(), 50);
+          },
+        ],
+      ]),
+    );
     try {
       const { store, base } = await setup('stall');
       await putIntent(store, 'web', base, [version('1', http.url('/web.tar.gz'), web.sha256)]);
       expect(exitCodeOf(await runOnce(store, { downloadTimeoutMs: 300 }))).toBe(1);
-      expect((await reality(store, 'web'))?.error).toMatch(/: no data from http:\/\/127\.0\.0\.1:\d+\/web\.tar\.gz for 0\.3 s after \d+ bytes \(--download-timeout-seconds\)$/);
+      expect((await reality(store, 'web'))?.error).toMatch(
+        /: no data from http:\/\/127\.0\.0\.1:\d+\/web\.tar\.gz for 0\.3 s after \d+ bytes \(--download-timeout-seconds\)$/,
+      );
       expect(await listInstalls(base)).toEqual([]);
       mode = 'short';
       expect(exitCodeOf(await runOnce(store, { downloadTimeoutMs: 5000 }))).toBe(1);
-      expect((await reality(store, 'web'))?.error).toMatch(new RegExp(`: download interrupted after ${half} of ${web.bytes.length} bytes \\(aborted\\)$`));
+      expect((await reality(store, 'web'))?.error).toMatch(
+        new RegExp(`: download interrupted after ${half} of ${web.bytes.length} bytes \\(aborted\\)$`),
+      );
       expect(await listInstalls(base)).toEqual([]);
       mode = 'ok';
       expect(exitCodeOf(await runOnce(store))).toBe(0);

@@ -20,7 +20,11 @@ function header(path: string, size: number): Buffer {
 export function multiMemberBomb(gib: number): Buffer {
   const mib = gzipSync(Buffer.alloc(1 << 20), { level: 9 });
   const count = gib * 1024;
-  return Buffer.concat([gzipSync(header('zeros.bin', count * 2 ** 20)), ...Array.from({ length: count }, () => mib), gzipSync(Buffer.alloc(1024))]);
+  return Buffer.concat([
+    gzipSync(header('zeros.bin', count * 2 ** 20)),
+    ...Array.from({ length: count }, () => mib),
+    gzipSync(Buffer.alloc(1024)),
+  ]);
 }
 
 /** A tar.gz holding one file of `mib` MiB of zeros as a single gzip member (about 1000:1), gzipped as it streams. */
@@ -67,7 +71,10 @@ function write(res: ServerResponse, seen: Served, chunk: Buffer): Promise<void> 
 
 async function serve(res: ServerResponse, b: Behaviour, seen: Served, chunked: boolean): Promise<void> {
   res.writeHead(200, chunked || b.kind !== 'bytes' ? {} : { 'content-length': String(b.body.length) });
-  if (b.kind === 'bytes') return void res.end(b.body, () => { seen.bytes += b.body.length; });
+  if (b.kind === 'bytes')
+    return void res.end(b.body, () => {
+      seen.bytes += b.body.length;
+    });
   if (b.kind === 'padded') {
     await write(res, seen, b.body);
     const zeros = Buffer.alloc(64 << 10);
@@ -90,7 +97,9 @@ export async function startHostileServer(routes: Record<string, Behaviour>): Pro
     if (!behaviour) return void res.writeHead(404).end();
     const seen: Served = { bytes: 0, closed: false };
     served.set(url.pathname, [...(served.get(url.pathname) ?? []), seen]);
-    res.once('close', () => { seen.closed = true; });
+    res.once('close', () => {
+      seen.closed = true;
+    });
     void serve(res, behaviour, seen, url.searchParams.has('chunked'));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -80,12 +80,15 @@ async function install(name: string, url: string, digest: string, options: Parti
   return join(base, 'installs', `${name}_1`);
 }
 
-const closed = (path: string) => eventually(() => server.served(path).every((s) => s.closed), 5000, `the server to see every download of ${path} stop`);
+const closed = (path: string) =>
+  eventually(() => server.served(path).every((s) => s.closed), 5000, `the server to see every download of ${path} stop`);
 
 describe('pp-preparer bounds what a download may cost', () => {
   it('stops reading a valid gzip followed by endless NUL bytes (no Content-Length) a MiB after the gzip data ends', async () => {
     const error = await refuse('padded', server.url('/padded.tar.gz'), good.sha256);
-    expect(error).toMatch(/^cannot install padded_1 from http:\/\/127\.0\.0\.1:\d+\/padded\.tar\.gz: http:\/\/\S+ goes on after the end of its gzip data: more than 1048576 bytes follow it$/);
+    expect(error).toMatch(
+      /^cannot install padded_1 from http:\/\/127\.0\.0\.1:\d+\/padded\.tar\.gz: http:\/\/\S+ goes on after the end of its gzip data: more than 1048576 bytes follow it$/,
+    );
     await closed('/padded.tar.gz');
     expect(server.served('/padded.tar.gz')[0]?.bytes).toBeLessThan(64 << 20);
   });
@@ -93,7 +96,9 @@ describe('pp-preparer bounds what a download may cost', () => {
   it('gives up on a server dripping a byte every 2 s after --download-deadline-seconds, though the stall timeout never fires', async () => {
     const started = Date.now();
     const error = await refuse('drip', server.url('/drip.tar.gz'), good.sha256, { downloadTimeoutMs: 5000, downloadDeadlineMs: 1500 });
-    expect(error).toMatch(/: http:\/\/127\.0\.0\.1:\d+\/drip\.tar\.gz not downloaded and extracted within 1\.5 s \(--download-deadline-seconds\); \d+ bytes read$/);
+    expect(error).toMatch(
+      /: http:\/\/127\.0\.0\.1:\d+\/drip\.tar\.gz not downloaded and extracted within 1\.5 s \(--download-deadline-seconds\); \d+ bytes read$/,
+    );
     expect(Date.now() - started).toBeLessThan(4500);
     await closed('/drip.tar.gz');
   });
@@ -101,12 +106,22 @@ describe('pp-preparer bounds what a download may cost', () => {
   it('with versions[].size, refuses an artifact longer, shorter or announced otherwise, and installs one of exactly that size', async () => {
     const n = good.bytes.length;
     const chunked = server.url('/good.tar.gz?chunked');
-    expect(await refuse('size-long', chunked, good.sha256, {}, n - 1)).toMatch(new RegExp(`/good\\.tar\\.gz\\?chunked is longer than the ${n - 1} bytes intent gives as its size \\(versions\\[\\]\\.size\\)$`));
-    expect(await refuse('size-short', chunked, good.sha256, {}, n + 1)).toMatch(new RegExp(`/good\\.tar\\.gz\\?chunked ended after ${n} of the ${n + 1} bytes intent gives as its size \\(versions\\[\\]\\.size\\)$`));
-    expect(await refuse('size-announced', server.url('/good.tar.gz'), good.sha256, {}, n + 1)).toMatch(new RegExp(`/good\\.tar\\.gz is ${n} bytes long, but intent gives its size as ${n + 1} bytes \\(versions\\[\\]\\.size\\)$`));
-    expect(await refuse('size-file', pathToFileURL(good.path).href, good.sha256, {}, n - 1)).toMatch(new RegExp(`good\\.tar\\.gz is ${n} bytes long, but intent gives its size as ${n - 1} bytes`));
+    expect(await refuse('size-long', chunked, good.sha256, {}, n - 1)).toMatch(
+      new RegExp(`/good\\.tar\\.gz\\?chunked is longer than the ${n - 1} bytes intent gives as its size \\(versions\\[\\]\\.size\\)$`),
+    );
+    expect(await refuse('size-short', chunked, good.sha256, {}, n + 1)).toMatch(
+      new RegExp(`/good\\.tar\\.gz\\?chunked ended after ${n} of the ${n + 1} bytes intent gives as its size \\(versions\\[\\]\\.size\\)$`),
+    );
+    expect(await refuse('size-announced', server.url('/good.tar.gz'), good.sha256, {}, n + 1)).toMatch(
+      new RegExp(`/good\\.tar\\.gz is ${n} bytes long, but intent gives its size as ${n + 1} bytes \\(versions\\[\\]\\.size\\)$`),
+    );
+    expect(await refuse('size-file', pathToFileURL(good.path).href, good.sha256, {}, n - 1)).toMatch(
+      new RegExp(`good\\.tar\\.gz is ${n} bytes long, but intent gives its size as ${n - 1} bytes`),
+    );
     // The endless server is cut off right at the intended size, not a MiB after the gzip data.
-    expect(await refuse('size-padded', server.url('/padded.tar.gz'), good.sha256, {}, n)).toMatch(new RegExp(`/padded\\.tar\\.gz is longer than the ${n} bytes intent gives as its size`));
+    expect(await refuse('size-padded', server.url('/padded.tar.gz'), good.sha256, {}, n)).toMatch(
+      new RegExp(`/padded\\.tar\\.gz is longer than the ${n} bytes intent gives as its size`),
+    );
     await closed('/padded.tar.gz');
 
     await install('size-exact', server.url('/good.tar.gz'), good.sha256, {}, n);
@@ -117,11 +132,17 @@ describe('pp-preparer bounds what a download may cost', () => {
     const max = { maxDownloadBytes: 1 << 20 };
     const n = big.bytes.length;
     expect(n).toBeGreaterThan(1 << 20);
-    expect(await refuse('cap-announced', server.url('/big.tar.gz'), big.sha256, max)).toMatch(new RegExp(`/big\\.tar\\.gz is larger than 1048576 bytes \\(--max-download-bytes\\): it is ${n} bytes long$`));
-    expect(await refuse('cap-chunked', server.url('/big.tar.gz?chunked'), big.sha256, max)).toMatch(/\/big\.tar\.gz\?chunked is larger than 1048576 bytes \(--max-download-bytes\)$/);
+    expect(await refuse('cap-announced', server.url('/big.tar.gz'), big.sha256, max)).toMatch(
+      new RegExp(`/big\\.tar\\.gz is larger than 1048576 bytes \\(--max-download-bytes\\): it is ${n} bytes long$`),
+    );
+    expect(await refuse('cap-chunked', server.url('/big.tar.gz?chunked'), big.sha256, max)).toMatch(
+      /\/big\.tar\.gz\?chunked is larger than 1048576 bytes \(--max-download-bytes\)$/,
+    );
     await closed('/big.tar.gz');
     const requests = server.served('/big.tar.gz').length;
-    expect(await refuse('cap-intent', server.url('/big.tar.gz'), big.sha256, max, n)).toMatch(new RegExp(`intent gives \\S+/big\\.tar\\.gz a size of ${n} bytes, more than 1048576 \\(--max-download-bytes\\)$`));
+    expect(await refuse('cap-intent', server.url('/big.tar.gz'), big.sha256, max, n)).toMatch(
+      new RegExp(`intent gives \\S+/big\\.tar\\.gz a size of ${n} bytes, more than 1048576 \\(--max-download-bytes\\)$`),
+    );
     expect(server.served('/big.tar.gz')).toHaveLength(requests);
     await install('cap-ok', server.url('/big.tar.gz?chunked'), big.sha256, { maxDownloadBytes: n });
   });

@@ -7,8 +7,20 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeOf } from '../../../shared/loop/run-agent.js';
 import {
-  describeTree, FolderStore, gnuExtract, listInstalls, makeArtifact, putIntent, reality, runOnce, sha256, startServer, stopServer,
-  tempDir, version, type TreeSpec,
+  describeTree,
+  FolderStore,
+  gnuExtract,
+  listInstalls,
+  makeArtifact,
+  putIntent,
+  reality,
+  runOnce,
+  sha256,
+  startServer,
+  stopServer,
+  tempDir,
+  version,
+  type TreeSpec,
 } from './support.js';
 
 const SPEC_A: TreeSpec = {
@@ -20,7 +32,7 @@ const SPEC_A: TreeSpec = {
   'etc/secret.conf': { mode: 0o600, content: 'k=v\n' },
   'empty-file': '',
 };
-const SPEC_B: TreeSpec = { 'bin/run': { mode: 0o755, content: '#!/bin/sh\necho b\n' }, 'README': 'version b\n' };
+const SPEC_B: TreeSpec = { 'bin/run': { mode: 0o755, content: '#!/bin/sh\necho b\n' }, README: 'version b\n' };
 
 let dir: string;
 let server: Awaited<ReturnType<typeof startServer>> | undefined;
@@ -31,7 +43,12 @@ beforeAll(async () => {
   dir = await tempDir('install');
   a = await makeArtifact(dir, 'a', SPEC_A);
   b = await makeArtifact(dir, 'b', SPEC_B);
-  server = await startServer(new Map([['/a.tar.gz', a.path], ['/b.tar.gz', b.path]]));
+  server = await startServer(
+    new Map([
+      ['/a.tar.gz', a.path],
+      ['/b.tar.gz', b.path],
+    ]),
+  );
 });
 
 afterAll(async () => {
@@ -48,18 +65,30 @@ function freshStore() {
 describe('pp-preparer installs', () => {
   it('installs every listed version over HTTP and file://, exactly as GNU tar extracts it, and a second pass changes nothing', async () => {
     const { store, base } = freshStore();
-    await putIntent(store, 'web', base, [version('1', server!.url('/a.tar.gz'), a.sha256, 'live'), version('2', pathToFileURL(b.path).href, b.sha256)]);
+    await putIntent(store, 'web', base, [
+      version('1', server!.url('/a.tar.gz'), a.sha256, 'live'),
+      version('2', pathToFileURL(b.path).href, b.sha256),
+    ]);
     const first = await runOnce(store);
     expect(exitCodeOf(first)).toBe(0);
     const tree = await describeTree(join(base, 'installs/web_1'));
     expect(tree).toEqual(await describeTree(await gnuExtract(a.path, dir)));
-    expect(tree).toMatchObject({ 'bin/run': expect.stringMatching(/ 755 nlink=1$/), 'etc/secret.conf': expect.stringMatching(/ 600 /), 'lib/same.txt': expect.stringMatching(/nlink=2$/), 'lib/up-link': 'link -> ../bin/run' });
+    expect(tree).toMatchObject({
+      'bin/run': expect.stringMatching(/ 755 nlink=1$/),
+      'etc/secret.conf': expect.stringMatching(/ 600 /),
+      'lib/same.txt': expect.stringMatching(/nlink=2$/),
+      'lib/up-link': 'link -> ../bin/run',
+    });
     expect(await describeTree(join(base, 'installs/web_2'))).toEqual(await describeTree(await gnuExtract(b.path, dir)));
     expect(await listInstalls(base)).toEqual(['.pp-install-web_1.json', '.pp-install-web_2.json', 'web_1', 'web_2']);
     const record = JSON.parse(await readFile(join(base, 'installs/.pp-install-web_1.json'), 'utf8')) as { sha256: string };
     expect(record.sha256).toBe(a.sha256);
     const r = await reality(store, 'web');
-    expect(r).toMatchObject({ status: 'converged', version: '1', details: { present: ['1', '2'], pending: {}, failures: {}, current: null, kept: [] } });
+    expect(r).toMatchObject({
+      status: 'converged',
+      version: '1',
+      details: { present: ['1', '2'], pending: {}, failures: {}, current: null, kept: [] },
+    });
     const second = await runOnce(store);
     expect(second?.changed).toBe(0);
     expect(exitCodeOf(second)).toBe(0);
@@ -91,7 +120,11 @@ describe('pp-preparer installs', () => {
     const bad = await reality(store, 'bad');
     expect(bad?.status).toBe('failed');
     expect(bad?.error).toContain(`expected ${wrong}, got ${a.sha256}`);
-    expect(bad?.details).toMatchObject({ present: [], failures: { 1: expect.stringContaining('sha256 mismatch') }, pending: { 1: expect.stringContaining('retrying after') } });
+    expect(bad?.details).toMatchObject({
+      present: [],
+      failures: { 1: expect.stringContaining('sha256 mismatch') },
+      pending: { 1: expect.stringContaining('retrying after') },
+    });
     expect((await reality(store, 'good'))?.status).toBe('converged');
     expect(await listInstalls(base)).toEqual(['.pp-install-good_1.json', 'good_1']);
     expect(await listInstalls(`${base}-bad`)).toEqual([]);
@@ -110,7 +143,9 @@ describe('pp-preparer installs', () => {
     await putIntent(store, 'web', base, [version('1', server!.url('/a.tar.gz'), a.sha256)]);
     expect(exitCodeOf(await runOnce(store))).toBe(1);
     const r = await reality(store, 'web');
-    expect(r?.error).toMatch(/web_1 was made from sha256 [0-9a-f]{64}, expected sha256 [0-9a-f]{64}; it is current, so it is not replaced in place/);
+    expect(r?.error).toMatch(
+      /web_1 was made from sha256 [0-9a-f]{64}, expected sha256 [0-9a-f]{64}; it is current, so it is not replaced in place/,
+    );
     expect(await readFile(join(base, 'installs/web_1/README'), 'utf8')).toBe('version b\n');
   });
 
@@ -126,10 +161,31 @@ describe('pp-preparer installs', () => {
   it('downloads over https with the CA from --ca-file, and fails clearly without it', async () => {
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     const body = b.bytes;
-    const https = createHttpsServer({ key: await readFile(key), cert: await readFile(cert) }, (_req, res) => res.writeHead(200, { 'content-length': body.length }).end(body));
+    const https = createHttpsServer({ key: await readFile(key), cert: await readFile(cert) }, (_req, res) =>
+      res.writeHead(200, { 'content-length': body.length }).end(body),
+    );
     await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
     try {
       const url = `https://127.0.0.1:${(https.address() as AddressInfo).port}/b.tar.gz`;

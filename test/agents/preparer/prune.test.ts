@@ -7,7 +7,19 @@ import { executeAgent } from '../../../shared/cli/agent-cli.js';
 import { appIntentKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
-import { FolderStore, listInstalls, makeArtifact, NODE, PREFIX, putIntent, reality, runOnce, tempDir, testOptions, version } from './support.js';
+import {
+  FolderStore,
+  listInstalls,
+  makeArtifact,
+  NODE,
+  PREFIX,
+  putIntent,
+  reality,
+  runOnce,
+  tempDir,
+  testOptions,
+  version,
+} from './support.js';
 
 let dir: string;
 let url: string;
@@ -41,9 +53,20 @@ describe('pp-preparer pruning', () => {
 
     expect(exitCodeOf(await runOnce(store, { keep: 2 }))).toBe(0);
     expect(await listInstalls(base)).toEqual([
-      '.pp-install-web_1.json', '.pp-install-web_3.json', '.pp-install-web_4.json', '.pp-install-web_5.json', 'web_1', 'web_3', 'web_4', 'web_5',
+      '.pp-install-web_1.json',
+      '.pp-install-web_3.json',
+      '.pp-install-web_4.json',
+      '.pp-install-web_5.json',
+      'web_1',
+      'web_3',
+      'web_4',
+      'web_5',
     ]);
-    expect(await reality(store, 'web')).toMatchObject({ status: 'converged', version: '5', details: { present: ['5'], current: 'web_1', kept: ['web_1', 'web_3', 'web_4'] } });
+    expect(await reality(store, 'web')).toMatchObject({
+      status: 'converged',
+      version: '5',
+      details: { present: ['5'], current: 'web_1', kept: ['web_1', 'web_3', 'web_4'] },
+    });
 
     await symlink('installs/web_3', join(base, 'last')); // setlive's rollback target is never pruned either
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
@@ -94,8 +117,22 @@ describe('pp-preparer pruning', () => {
     expect(await reality(store, 'api')).toMatchObject({ details: { basedir: apiBase } });
     await store.delete(appIntentKey(PREFIX, NODE, 'api'));
     let printed = '';
-    const dry = { prefix: PREFIX, node: NODE, once: false, dryRun: true, json: false, resyncMs: 60_000, waitMs: 1000, signal: new AbortController().signal };
-    await executeAgent(createPreparerAgent(testOptions({ keep: 1 })), store, silentLogger(), { ...dry, out: (t) => { printed += t; } });
+    const dry = {
+      prefix: PREFIX,
+      node: NODE,
+      once: false,
+      dryRun: true,
+      json: false,
+      resyncMs: 60_000,
+      waitMs: 1000,
+      signal: new AbortController().signal,
+    };
+    await executeAgent(createPreparerAgent(testOptions({ keep: 1 })), store, silentLogger(), {
+      ...dry,
+      out: (t) => {
+        printed += t;
+      },
+    });
     expect(printed).toContain(`prune ${apiBase}/installs/api_1`); // pp plan preparer shows it, and changes nothing
     expect(await dirsIn(apiBase)).toEqual(['api_1', 'api_2', 'api_3']);
     expect(exitCodeOf(await runOnce(store, { keep: 1 }))).toBe(0);
@@ -143,7 +180,11 @@ describe('pp-preparer pruning', () => {
     await writeFile(join(apiBase, 'installs'), 'not a folder');
     for (let run = 0; run < 2; run++) {
       expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
-      expect(await reality(store, 'api')).toMatchObject({ status: 'converged', reason: expect.stringContaining(`installs not pruned: cannot read ${apiBase}/installs`), details: { basedir: apiBase } });
+      expect(await reality(store, 'api')).toMatchObject({
+        status: 'converged',
+        reason: expect.stringContaining(`installs not pruned: cannot read ${apiBase}/installs`),
+        details: { basedir: apiBase },
+      });
     }
     await rm(apiBase, { recursive: true });
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);

@@ -15,8 +15,14 @@ describe('entry rules', () => {
     expect(() => entryPath('a\0b')).toThrow(/NUL byte/);
   });
 
-  it('resolves symlinks through the archive\'s other links, as the kernel would', () => {
-    const links = new Map([['lib/current', 'v2'], ['lib/v2/up', '../..'], ['d/s', '..'], ['loop/a', 'b'], ['loop/b', 'a']]);
+  it("resolves symlinks through the archive's other links, as the kernel would", () => {
+    const links = new Map([
+      ['lib/current', 'v2'],
+      ['lib/v2/up', '../..'],
+      ['d/s', '..'],
+      ['loop/a', 'b'],
+      ['loop/b', 'a'],
+    ]);
     expect(resolveLink('bin/tool', '../lib/current/bin/tool', links)).toBe('lib/v2/bin/tool');
     expect(resolveLink('x', 'lib/v2/up', links)).toBe('');
     expect(resolveLink('x', 'lib/v2/up/..', links)).toBeUndefined();
@@ -42,15 +48,30 @@ describe('options and progress', () => {
     expect(parseSize('1.5k')).toBe(1536);
     expect(parseSize('100')).toBe(100);
     expect(() => parseSize('lots')).toThrow('expected a size such as 512M, 4G or a number of bytes, got "lots"');
-    expect(() => preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'ca-file': '/nonexistent/ca.pem', 'download-timeout-seconds': 5, ...MORE, progress: 'auto' }))
-      .toThrow(/^--ca-file \/nonexistent\/ca\.pem: ENOENT/);
-    expect(preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'download-timeout-seconds': 5, ...MORE, progress: 'auto' }, false))
-      .toMatchObject({ progress: 'log', maxBytes: 2 ** 30, maxRatio: 200, maxDownloadBytes: 5 * 2 ** 30, downloadDeadlineMs: 3_600_000 });
+    expect(() =>
+      preparerOptions({
+        keep: 2,
+        'max-bytes': '1G',
+        'max-entries': 10,
+        'ca-file': '/nonexistent/ca.pem',
+        'download-timeout-seconds': 5,
+        ...MORE,
+        progress: 'auto',
+      }),
+    ).toThrow(/^--ca-file \/nonexistent\/ca\.pem: ENOENT/);
+    expect(
+      preparerOptions({ keep: 2, 'max-bytes': '1G', 'max-entries': 10, 'download-timeout-seconds': 5, ...MORE, progress: 'auto' }, false),
+    ).toMatchObject({ progress: 'log', maxBytes: 2 ** 30, maxRatio: 200, maxDownloadBytes: 5 * 2 ** 30, downloadDeadlineMs: 3_600_000 });
   });
 
   it('logs download progress at most every few seconds when not on a terminal', () => {
     const lines: Array<{ msg: string; bytes: number }> = [];
-    const sink = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
     let now = 0;
     const progress = progressReporter('log', 'web 1', 100 << 20, pino(sink), () => now);
     for (now = 0; now <= 12_000; now += 1000) progress.update((now / 1000) * (8 << 20));

@@ -20,7 +20,15 @@ export const NODE = 'n1';
 /** Agent options for tests: small limits are set per test; progress off, temps cleaned. */
 export function testOptions(over: Partial<PreparerOptions> = {}): PreparerOptions {
   return {
-    keep: 2, maxBytes: 64 << 20, maxEntries: 10_000, maxRatio: 200, maxDownloadBytes: 64 << 20, downloadTimeoutMs: 5000, downloadDeadlineMs: 60_000, progress: 'off', ...over,
+    keep: 2,
+    maxBytes: 64 << 20,
+    maxEntries: 10_000,
+    maxRatio: 200,
+    maxDownloadBytes: 64 << 20,
+    downloadTimeoutMs: 5000,
+    downloadDeadlineMs: 60_000,
+    progress: 'off',
+    ...over,
   };
 }
 
@@ -102,7 +110,9 @@ export async function gnuExtract(archive: string, dir: string): Promise<string> 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** A real HTTP server on 127.0.0.1; `routes` maps a path to a file to serve or a handler. */
-export async function startServer(routes: Map<string, string | Handler>): Promise<{ url: (path: string) => string; server: Server; hits: Map<string, number> }> {
+export async function startServer(
+  routes: Map<string, string | Handler>,
+): Promise<{ url: (path: string) => string; server: Server; hits: Map<string, number> }> {
   const hits = new Map<string, number>();
   const server = createServer((req, res) => {
     const path = req.url ?? '/';

@@ -29,15 +29,39 @@ afterAll(async () => {
 
 describe('pp-setlive with one app whose basedir cannot be read', () => {
   it('fails that app only; the others are planned as usual', async () => {
-    const config = { chpst: 'chpst', svlogd: 'svlogd', serviceDir: join(root, 'service'), stageDir: join(root, 'stage'), settleMs: 0, stopTimeoutMs: 1000, startTimeoutMs: 1000, pickupTimeoutMs: 1000, failedHoldMs: 60_000 };
+    const config = {
+      chpst: 'chpst',
+      svlogd: 'svlogd',
+      serviceDir: join(root, 'service'),
+      stageDir: join(root, 'stage'),
+      settleMs: 0,
+      stopTimeoutMs: 1000,
+      startTimeoutMs: 1000,
+      pickupTimeoutMs: 1000,
+      failedHoldMs: 60_000,
+    };
     await runAgent(createSetliveAgent(config), { store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true });
-    expect(await reality(store, 'bad')).toMatchObject({ status: 'failed', error: expect.stringMatching(/^cannot observe bad on this host: .*ENOTDIR/) });
+    expect(await reality(store, 'bad')).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^cannot observe bad on this host: .*ENOTDIR/),
+    });
     expect(await reality(store, 'good')).toMatchObject({ status: 'pending', reason: 'waiting for install of 1' });
   });
 
   it('pp-setlive --dry-run (what pp plan setlive runs) prints the plan instead of crashing', async () => {
-    const r = await runCli('agents/setlive/index.js', ['--dry-run', '--store', `folder:${join(root, 'store')}`, '--prefix', PREFIX, '--node', NODE,
-      '--service-dir', join(root, 'service'), '--stage-dir', join(root, 'stage')]);
+    const r = await runCli('agents/setlive/index.js', [
+      '--dry-run',
+      '--store',
+      `folder:${join(root, 'store')}`,
+      '--prefix',
+      PREFIX,
+      '--node',
+      NODE,
+      '--service-dir',
+      join(root, 'service'),
+      '--stage-dir',
+      join(root, 'stage'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('cannot observe bad on this host');
     expect(r.stdout).toContain('waiting for install of 1');

@@ -8,7 +8,19 @@ import { runAgent } from '../../../shared/loop/run-agent.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { freePort } from '../../support/free-port.js';
 import { eventually } from '../../support/intent-fixtures.js';
-import { ask, intentFor, linkTarget, makeInstall, NODE, PREFIX, putIntent, reality, startRunit, testConfig, type Runit } from './helpers.js';
+import {
+  ask,
+  intentFor,
+  linkTarget,
+  makeInstall,
+  NODE,
+  PREFIX,
+  putIntent,
+  reality,
+  startRunit,
+  testConfig,
+  type Runit,
+} from './helpers.js';
 
 let runit: Runit;
 let storeDir: string;
@@ -35,7 +47,14 @@ describe('pp-setlive applies apps concurrently', () => {
     await makeInstall(base('quick'), 'quick', '1');
     await putIntent(store, 'slow', intentFor(base('slow'), portA, { live: '1', healthTimeoutMs: 60_000 }));
     const stop = new AbortController();
-    const running = runAgent(createSetliveAgent({ ...testConfig(runit), parallel: 4 }), { store, prefix: PREFIX, node: NODE, log: silentLogger(), signal: stop.signal, watch: { waitMs: 30_000 } });
+    const running = runAgent(createSetliveAgent({ ...testConfig(runit), parallel: 4 }), {
+      store,
+      prefix: PREFIX,
+      node: NODE,
+      log: silentLogger(),
+      signal: stop.signal,
+      watch: { waitMs: 30_000 },
+    });
     await eventually(async () => (await ask(portA)).version === '1', 30_000, 'slow 1 to be started and in its health wait');
     expect(await reality(store, 'slow')).toMatchObject({ status: 'pending', reason: expect.stringMatching(/^applying: await slow 1/) });
 
@@ -49,6 +68,9 @@ describe('pp-setlive applies apps concurrently', () => {
     // Stopping cut the wait short without a verdict: the started version keeps running for the next run to judge.
     expect(await ask(portA)).toMatchObject({ version: '1' });
     expect(await linkTarget(base('slow'), 'current')).toBe(install('slow', '1'));
-    expect(await reality(store, 'slow')).toMatchObject({ status: 'pending', reason: expect.stringMatching(/^stopped before: await slow 1/) });
+    expect(await reality(store, 'slow')).toMatchObject({
+      status: 'pending',
+      reason: expect.stringMatching(/^stopped before: await slow 1/),
+    });
   });
 });

@@ -9,7 +9,19 @@ import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { freePort } from '../../support/free-port.js';
-import { ask, intentFor, linkTarget, makeInstall, NODE, PREFIX, putIntent, reality, startRunit, testConfig, type Runit } from './helpers.js';
+import {
+  ask,
+  intentFor,
+  linkTarget,
+  makeInstall,
+  NODE,
+  PREFIX,
+  putIntent,
+  reality,
+  startRunit,
+  testConfig,
+  type Runit,
+} from './helpers.js';
 
 const AGENT = resolve(import.meta.dirname, '../../../dist/agents/setlive/index.js');
 const SIGKILL_ENTRY = resolve(import.meta.dirname, '../../support/sigkill-after-actions.mjs');
@@ -31,8 +43,28 @@ type Kill =
 
 /** Runs `pp-setlive --once` as a real process, maybe SIGKILLed as `kill` says; resolves to its exit code or 'killed'. */
 function runAgentProcess(kill?: Kill): Promise<number | 'killed'> {
-  const args = [AGENT, '--once', '--store', `folder:${storeDir}`, '--prefix', PREFIX, '--node', NODE, '--service-dir', runit.serviceDir,
-    '--stage-dir', runit.stageDir, '--settle-seconds', '0', '--stop-timeout-seconds', '5', '--pickup-timeout-seconds', '15', '--log-level', 'debug'];
+  const args = [
+    AGENT,
+    '--once',
+    '--store',
+    `folder:${storeDir}`,
+    '--prefix',
+    PREFIX,
+    '--node',
+    NODE,
+    '--service-dir',
+    runit.serviceDir,
+    '--stage-dir',
+    runit.stageDir,
+    '--settle-seconds',
+    '0',
+    '--stop-timeout-seconds',
+    '5',
+    '--pickup-timeout-seconds',
+    '15',
+    '--log-level',
+    'debug',
+  ];
   const afterActions = kill && 'afterActions' in kill ? kill.afterActions : undefined;
   const entry = afterActions === undefined ? [] : [SIGKILL_ENTRY];
   const env = afterActions === undefined ? process.env : { ...process.env, PLATYPUS_TEST_SIGKILL_AFTER_ACTIONS: String(afterActions) };
@@ -78,11 +110,17 @@ async function expectNoLeftovers(): Promise<void> {
 }
 
 function intendLive(v: string, health?: { timeoutMs: number }) {
-  return putIntent(store, 'web', intentFor(base(), port, { live: v, env: { GREETING: `hello from ${v}` }, healthTimeoutMs: health?.timeoutMs }));
+  return putIntent(
+    store,
+    'web',
+    intentFor(base(), port, { live: v, env: { GREETING: `hello from ${v}` }, healthTimeoutMs: health?.timeoutMs }),
+  );
 }
 
 beforeAll(async () => {
-  await access(AGENT).catch(() => { throw new Error(`${AGENT} is missing: build first (npx tsc -p .)`); });
+  await access(AGENT).catch(() => {
+    throw new Error(`${AGENT} is missing: build first (npx tsc -p .)`);
+  });
   runit = await startRunit();
   storeDir = await mkdtemp(join(tmpdir(), 'pp-setlive-crash-store-'));
   store = new FolderStore(storeDir);

@@ -20,7 +20,8 @@ describe('failed flips', () => {
     const failed = { target: '/srv/web/installs/web_3', fingerprint: 'f1', atMs: Date.UTC(2026, 10, 24, 3, 0, 0), reason: 'HTTP 503' };
     const at = failed.atMs + 1000;
     expect(heldReason(failed, failed.target, 'f1', 600_000, at)).toBe(
-      'this version failed at 2026-11-24T03:00:00.000Z and is not tried again before 2026-11-24T03:10:00.000Z unless its intent changes: HTTP 503');
+      'this version failed at 2026-11-24T03:00:00.000Z and is not tried again before 2026-11-24T03:10:00.000Z unless its intent changes: HTTP 503',
+    );
     expect(heldReason(failed, failed.target, 'f2', 600_000, at)).toBeUndefined();
     expect(heldReason(failed, '/srv/web/installs/web_4', 'f1', 600_000, at)).toBeUndefined();
     expect(heldReason(failed, failed.target, 'f1', 600_000, failed.atMs + 600_000)).toBeUndefined();

@@ -23,10 +23,16 @@ const base = (app: string) => join(runit.root, 'apps', app);
 const stage = (name: string) => join(runit.stageDir, name);
 
 async function converge() {
-  return exitCodeOf(await runAgent(createSetliveAgent(testConfig(runit)), { store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true }));
+  return exitCodeOf(
+    await runAgent(createSetliveAgent(testConfig(runit)), { store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true }),
+  );
 }
 
-const exists = (path: string) => stat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 async function until(what: () => Promise<boolean>, ms = 15_000): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (await what()) return true;
@@ -41,9 +47,13 @@ async function runningPid(dir: string): Promise<number | undefined> {
 
 /** Runs the pp-setlive process with `args`; resolves to its exit code and stderr. */
 function runProcess(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [AGENT, '--once', '--store', `folder:${storeDir}`, '--prefix', PREFIX, '--node', NODE, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [AGENT, '--once', '--store', `folder:${storeDir}`, '--prefix', PREFIX, '--node', NODE, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   return new Promise((done) => child.once('exit', (code) => done({ code, stderr })));
 }
 
@@ -106,7 +116,10 @@ describe('pp-setlive with folders in --stage-dir that are not its own', () => {
     await makeInstall(base('sshd'), 'sshd', '1');
     await putIntent(store, 'sshd', intentFor(base('sshd'), await freePort(), { live: '1' }));
     expect(await converge()).toBe(1);
-    expect(await reality(store, 'sshd')).toMatchObject({ status: 'failed', error: expect.stringContaining(`${stage('sshd')} was not written by pp-setlive`) });
+    expect(await reality(store, 'sshd')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining(`${stage('sshd')} was not written by pp-setlive`),
+    });
     expect(await exists(join(base('sshd'), 'current'))).toBe(false);
     await expectForeignIntact();
     await store.delete(appIntentKey(PREFIX, NODE, 'sshd'));
@@ -115,7 +128,10 @@ describe('pp-setlive with folders in --stage-dir that are not its own', () => {
   it('removes dropped apps, an unmarked old-style folder included, while foreign ones survive the removal pass', async () => {
     await rm(join(stage('old'), 'pp-managed'), { force: true });
     // As `pp intent drain` does: the marker, and no app keys left beside it (an empty undrained intent removes nothing).
-    await store.transaction([{ key: drainedKey(PREFIX, NODE), value: '' }, ...(['web', 'old'] as const).map((app) => ({ key: appIntentKey(PREFIX, NODE, app), value: null }))]);
+    await store.transaction([
+      { key: drainedKey(PREFIX, NODE), value: '' },
+      ...(['web', 'old'] as const).map((app) => ({ key: appIntentKey(PREFIX, NODE, app), value: null })),
+    ]);
     expect(await converge()).toBe(0);
     for (const app of ['web', 'old'] as const) {
       expect((await ask(ports[app])).error).toBe('ECONNREFUSED');

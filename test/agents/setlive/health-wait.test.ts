@@ -33,7 +33,10 @@ describe('awaitHealthy for a process already running when the wait begins', () =
   it('counts its timeout from the process start: past it, one failing check ends the wait', async () => {
     expect(upAtLeastMs(await readRunsvStatus(dir))).toBeGreaterThanOrEqual(1500);
     await rm(join(root, 'checks'), { force: true });
-    expect(await awaitHealthy(config, dir, root, check(false), 1000)).toMatchObject({ ok: false, output: expect.stringContaining('exit 1') });
+    expect(await awaitHealthy(config, dir, root, check(false), 1000)).toMatchObject({
+      ok: false,
+      output: expect.stringContaining('exit 1'),
+    });
     // Counted from this call instead, it would have checked every 200 ms for another second.
     expect(await checksRun()).toBe(1);
   });

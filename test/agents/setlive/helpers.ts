@@ -64,9 +64,14 @@ export async function startRunit(): Promise<Runit> {
   await mkdir(serviceDir);
   await mkdir(stageDir);
   const child = spawn('runsvdir', [serviceDir], { stdio: 'ignore' });
-  await new Promise<void>((ok, fail) => { child.once('spawn', ok); child.once('error', fail); });
+  await new Promise<void>((ok, fail) => {
+    child.once('spawn', ok);
+    child.once('error', fail);
+  });
   return {
-    root, serviceDir, stageDir,
+    root,
+    serviceDir,
+    stageDir,
     stop: async () => {
       await stopRunit(child, serviceDir, stageDir);
       await rm(root, { recursive: true, force: true });
@@ -77,8 +82,15 @@ export async function startRunit(): Promise<Runit> {
 /** Agent settings for tests: short settle and timeouts. */
 export function testConfig(r: Runit): SetliveConfig {
   return {
-    chpst: 'chpst', svlogd: 'svlogd', serviceDir: r.serviceDir, stageDir: r.stageDir,
-    settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 10_000, pickupTimeoutMs: 15_000, failedHoldMs: 600_000,
+    chpst: 'chpst',
+    svlogd: 'svlogd',
+    serviceDir: r.serviceDir,
+    stageDir: r.stageDir,
+    settleMs: 1000,
+    stopTimeoutMs: 5000,
+    startTimeoutMs: 10_000,
+    pickupTimeoutMs: 15_000,
+    failedHoldMs: 600_000,
   };
 }
 
@@ -139,6 +151,7 @@ export async function ask(port: number): Promise<{ version?: string; greeting?: 
 export async function linkTarget(basedir: string, name: string): Promise<string | undefined> {
   const target = await readlink(join(basedir, name)).catch(() => undefined);
   if (target === undefined) return undefined;
-  if (!(await stat(join(basedir, name)).catch(() => undefined))?.isDirectory()) throw new Error(`${basedir}/${name} -> ${target} is dangling`);
+  if (!(await stat(join(basedir, name)).catch(() => undefined))?.isDirectory())
+    throw new Error(`${basedir}/${name} -> ${target} is dangling`);
   return target;
 }

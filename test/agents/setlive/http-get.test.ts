@@ -10,9 +10,18 @@ describe('httpGetText against a real server on loopback', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       if (req.url === '/ok') return res.end('fine');
-      if (req.url === '/down') { res.writeHead(503); return res.end('db down'); }
-      if (req.url === '/moved') { res.writeHead(302, { location: '/ok' }); return res.end(); }
-      if (req.url === '/loop') { res.writeHead(302, { location: '/loop' }); return res.end(); }
+      if (req.url === '/down') {
+        res.writeHead(503);
+        return res.end('db down');
+      }
+      if (req.url === '/moved') {
+        res.writeHead(302, { location: '/ok' });
+        return res.end();
+      }
+      if (req.url === '/loop') {
+        res.writeHead(302, { location: '/loop' });
+        return res.end();
+      }
       if (req.url === '/big') return res.end('x'.repeat(1 << 20));
       // /hang: never answers
     });

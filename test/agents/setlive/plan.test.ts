@@ -11,12 +11,27 @@ import { parseAppIntent, type AppIntent } from '../../../shared/intent/schema.js
 import { intentFor } from './helpers.js';
 
 const config: SetliveConfig = {
-  chpst: '/usr/bin/chpst', svlogd: 'svlogd', serviceDir: '/service', stageDir: '/stage',
-  settleMs: 1000, stopTimeoutMs: 5000, startTimeoutMs: 30_000, pickupTimeoutMs: 20_000, failedHoldMs: 600_000,
+  chpst: '/usr/bin/chpst',
+  svlogd: 'svlogd',
+  serviceDir: '/service',
+  stageDir: '/stage',
+  settleMs: 1000,
+  stopTimeoutMs: 5000,
+  startTimeoutMs: 30_000,
+  pickupTimeoutMs: 20_000,
+  failedHoldMs: 600_000,
 };
 const inst = (app: string, v: string) => `/srv/${app}/installs/${app}_${v}`;
 const link = (target?: string) => (target ? { kind: 'link' as const, target, valid: true } : { kind: 'missing' as const, valid: false });
-const running = (seconds = 5): SvStatus => ({ state: 'run', pid: 42, seconds, sinceMs: Date.now() - seconds * 1000, wantUp: false, wantDown: false, text: `run: (pid 42) ${seconds}s` });
+const running = (seconds = 5): SvStatus => ({
+  state: 'run',
+  pid: 42,
+  seconds,
+  sinceMs: Date.now() - seconds * 1000,
+  wantUp: false,
+  wantDown: false,
+  text: `run: (pid 42) ${seconds}s`,
+});
 const down: SvStatus = { state: 'down', seconds: 3, wantUp: false, wantDown: false, text: 'down: 3s' };
 
 function appIntent(app: string, o: Parameters<typeof intentFor>[2]): AppIntent {
@@ -31,9 +46,21 @@ function nodeOf(apps: Record<string, AppIntent>, extra: Partial<NodeIntent> = {}
 function liveState(app: string, intent: AppIntent, version: string, over: Partial<AppObserved> = {}): AppObserved {
   const files = renderServiceFiles(app, intent, config);
   return {
-    staged: true, ownership: 'marked', current: link(inst(app, version)), last: link(), installed: true, runScript: files.run, logRunScript: files.logRun,
-    logMain: true, link: link(`/stage/${app}`), status: running(), confirmed: inst(app, version), probe: { ok: true, output: 'HTTP 200' },
-    temps: [], stale: false, ...over,
+    staged: true,
+    ownership: 'marked',
+    current: link(inst(app, version)),
+    last: link(),
+    installed: true,
+    runScript: files.run,
+    logRunScript: files.logRun,
+    logMain: true,
+    link: link(`/stage/${app}`),
+    status: running(),
+    confirmed: inst(app, version),
+    probe: { ok: true, output: 'HTTP 200' },
+    temps: [],
+    stale: false,
+    ...over,
   };
 }
 
@@ -77,9 +104,18 @@ describe('planSetlive', () => {
   it('finishes the rollback of a held attempt killed midway instead of retrying it, and starts the version it went back to', () => {
     const held = 'this version failed at … unless its intent changes: HTTP 503';
     // Killed before `current` was back: the rollback is finished, never the flip retried.
-    const stuck = liveState('web', web2, '2', { held, heldRollbackTo: inst('web', '1'), status: down, confirmed: undefined, probe: undefined });
+    const stuck = liveState('web', web2, '2', {
+      held,
+      heldRollbackTo: inst('web', '1'),
+      status: down,
+      confirmed: undefined,
+      probe: undefined,
+    });
     const p = plan(nodeOf({ web: web2 }), { web: stuck })[0];
-    expect(p).toMatchObject({ error: `2: ${held}`, actions: [{ kind: 'roll-back', to: inst('web', '1'), target: inst('web', '2'), restart: true }] });
+    expect(p).toMatchObject({
+      error: `2: ${held}`,
+      actions: [{ kind: 'roll-back', to: inst('web', '1'), target: inst('web', '2'), restart: true }],
+    });
     // Killed after `current` was back but before the start: the version it went back to is started.
     const back = liveState('web', web2, '1', { held, heldRollbackTo: inst('web', '1'), status: down });
     const q = plan(nodeOf({ web: web2 }), { web: back })[0];
@@ -89,7 +125,19 @@ describe('planSetlive', () => {
   });
 
   it('deploys a first version: service folder, swap, link, start, and nothing to roll back to', () => {
-    const fresh: AppObserved = { ...liveState('web', web2, '2'), staged: false, ownership: 'missing', current: link(), runScript: undefined, logRunScript: undefined, logMain: false, link: link(), status: { ...down, state: 'unsupervised' }, confirmed: undefined, probe: undefined };
+    const fresh: AppObserved = {
+      ...liveState('web', web2, '2'),
+      staged: false,
+      ownership: 'missing',
+      current: link(),
+      runScript: undefined,
+      logRunScript: undefined,
+      logMain: false,
+      link: link(),
+      status: { ...down, state: 'unsupervised' },
+      confirmed: undefined,
+      probe: undefined,
+    };
     const p = plan(nodeOf({ web: web2 }), { web: fresh })[0];
     expect(kinds(p?.actions ?? [])).toEqual(['write-service', 'swap-current', 'link-service', 'start', 'await-health', 'confirm']);
     expect(awaitOf(p?.actions ?? [])?.rollbackTo).toBeUndefined();
@@ -107,7 +155,11 @@ describe('planSetlive', () => {
   });
 
   it('waits for a started version that fails its check but was never confirmed (it may still be booting), with rollback', () => {
-    const booting = liveState('web', web2, '2', { last: link(inst('web', '1')), confirmed: inst('web', '1'), probe: { ok: false, output: 'connection refused' } });
+    const booting = liveState('web', web2, '2', {
+      last: link(inst('web', '1')),
+      confirmed: inst('web', '1'),
+      probe: { ok: false, output: 'connection refused' },
+    });
     const p = plan(nodeOf({ web: web2 }), { web: booting })[0];
     expect(kinds(p?.actions ?? [])).toEqual(['await-health', 'confirm']);
     expect(awaitOf(p?.actions ?? [])?.rollbackTo).toBe(inst('web', '1'));
@@ -136,8 +188,9 @@ describe('planSetlive', () => {
     const api = appIntent('api', { live: '1', requires: ['db'] });
     const db = appIntent('db', { live: '1' });
     const apiFresh = liveState('api', api, '0');
-    expect(plan(nodeOf({ api, db }), { api: apiFresh, db: liveState('db', db, '1', { probe: { ok: false, output: 'HTTP 503' } }) })[0])
-      .toMatchObject({ app: 'api', actions: [], pending: 'waiting for required app db: its health check fails: HTTP 503' });
+    expect(
+      plan(nodeOf({ api, db }), { api: apiFresh, db: liveState('db', db, '1', { probe: { ok: false, output: 'HTTP 503' } }) })[0],
+    ).toMatchObject({ app: 'api', actions: [], pending: 'waiting for required app db: its health check fails: HTTP 503' });
     expect(kinds(plan(nodeOf({ api, db }), { api: apiFresh, db: liveState('db', db, '1') })[0]?.actions ?? [])).toContain('swap-current');
     expect(plan(nodeOf({ api }), { api: apiFresh })[0]?.pending).toBe("waiting for required app db, which is not in this node's intent");
     const invalid = nodeOf({ api }, { invalid: new Map([['db', 'bad']]) });
@@ -147,7 +200,9 @@ describe('planSetlive', () => {
   it('reports a requires cycle as an error', () => {
     const a = appIntent('a', { live: '1', requires: ['b'] });
     const b = appIntent('b', { live: '1', requires: ['a'] });
-    expect(plan(nodeOf({ a, b }), { a: liveState('a', a, '0'), b: liveState('b', b, '0') })[0]?.error).toBe('field requires: cycle a -> b -> a');
+    expect(plan(nodeOf({ a, b }), { a: liveState('a', a, '0'), b: liveState('b', b, '0') })[0]?.error).toBe(
+      'field requires: cycle a -> b -> a',
+    );
   });
 
   it('refuses to replace a service link or a current that is not its own', () => {
@@ -162,7 +217,9 @@ describe('planSetlive', () => {
     const web = liveState('web', web2, '2');
     const removal = plan(nodeOf({ web: web2 }), { web, old }).find((p) => p.app === 'old');
     expect(kinds(removal?.actions ?? [])).toEqual(['unlink-service', 'exit-service', 'remove-stage']);
-    expect(plan(nodeOf({}, { trusted: false, distrust: 'empty' }), { old })).toEqual([{ app: 'old', actions: [], pending: 'removal waits: empty' }]);
+    expect(plan(nodeOf({}, { trusted: false, distrust: 'empty' }), { old })).toEqual([
+      { app: 'old', actions: [], pending: 'removal waits: empty' },
+    ]);
     expect(plan(nodeOf({ web: web2 }, { invalid: new Map([['old', 'bad']]) }), { web, old }).find((p) => p.app === 'old')).toBeUndefined();
   });
 
@@ -172,13 +229,20 @@ describe('planSetlive', () => {
     expect(p).toMatchObject({ actions: [], error: expect.stringContaining('/stage/web was not written by pp-setlive') });
     const none = plan(nodeOf({ web: appIntent('web', { prepared: ['1'] }) }), { web: foreign })[0];
     expect(none?.actions).toEqual([]);
-    expect(plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2'), sshd: liveState('sshd', web2, '1', { ownership: 'foreign' }) }).map((q) => q.app)).toEqual(['web']);
+    expect(
+      plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2'), sshd: liveState('sshd', web2, '1', { ownership: 'foreign' }) }).map(
+        (q) => q.app,
+      ),
+    ).toEqual(['web']);
   });
 
   it('adopts a folder of ours without its marker first, without restarting it, and before removing it', () => {
     const live = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { ownership: 'adoptable' }) })[0];
     expect(kinds(live?.actions ?? [])).toEqual(['adopt-service']);
-    const old = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2'), old: liveState('old', web2, '1', { ownership: 'adoptable' }) }).find((q) => q.app === 'old');
+    const old = plan(nodeOf({ web: web2 }), {
+      web: liveState('web', web2, '2'),
+      old: liveState('old', web2, '1', { ownership: 'adoptable' }),
+    }).find((q) => q.app === 'old');
     expect(kinds(old?.actions ?? [])).toEqual(['adopt-service', 'unlink-service', 'exit-service', 'remove-stage']);
   });
 
@@ -191,7 +255,10 @@ describe('planSetlive', () => {
 
 describe('service files', () => {
   it('writes a run script that cds into current and execs the command with env, through chpst only for a user', () => {
-    const intent = parseAppIntent({ ...intentFor('/srv/web', 80, { live: '1', env: { B: "it's", A: 'x y' } }), service: { command: ['./bin/web', '--port', '80'], env: { B: "it's", A: 'x y' }, user: 'www' } });
+    const intent = parseAppIntent({
+      ...intentFor('/srv/web', 80, { live: '1', env: { B: "it's", A: 'x y' } }),
+      service: { command: ['./bin/web', '--port', '80'], env: { B: "it's", A: 'x y' }, user: 'www' },
+    });
     const { run, logRun } = renderServiceFiles('web', intent, config);
     expect(run).toContain('exec 2>&1\ncd /srv/web/current || exit 111\n');
     expect(run).toContain(`exec /usr/bin/chpst -u www env 'A=x y' 'B=it'\\''s' ./bin/web --port 80\n`);

@@ -22,12 +22,41 @@ describe('the run script pp-setlive writes', () => {
     const words = ['a b', '--port=1', "it's", '$(touch pwned)', '`id`', 'PORT=2', '-c', '*', 'line\nbreak'];
     const env = { X: "a'b\n$(touch pwned) `id` $HOME", PORT: '8080', EMPTY: '' };
     const intent = parseAppIntent({
-      schema: 1, basedir: root, versions: [],
-      service: { command: [process.execPath, '-e', 'console.log(JSON.stringify({ argv: process.argv.slice(1), X: process.env.X, PORT: process.env.PORT, EMPTY: process.env.EMPTY }))', ...words], env },
+      schema: 1,
+      basedir: root,
+      versions: [],
+      service: {
+        command: [
+          process.execPath,
+          '-e',
+          'console.log(JSON.stringify({ argv: process.argv.slice(1), X: process.env.X, PORT: process.env.PORT, EMPTY: process.env.EMPTY }))',
+          ...words,
+        ],
+        env,
+      },
     });
     const script = join(root, 'run');
-    await writeFile(script, renderRunScript('hostile', intent, { chpst: 'chpst', svlogd: 'svlogd', serviceDir: '/x', stageDir: '/y', settleMs: 0, stopTimeoutMs: 0, startTimeoutMs: 0, pickupTimeoutMs: 0, failedHoldMs: 0 }));
-    const out = JSON.parse(execFileSync('/bin/sh', [script], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/home/nobody' } }));
+    await writeFile(
+      script,
+      renderRunScript('hostile', intent, {
+        chpst: 'chpst',
+        svlogd: 'svlogd',
+        serviceDir: '/x',
+        stageDir: '/y',
+        settleMs: 0,
+        stopTimeoutMs: 0,
+        startTimeoutMs: 0,
+        pickupTimeoutMs: 0,
+        failedHoldMs: 0,
+      }),
+    );
+    const out = JSON.parse(
+      execFileSync('/bin/sh', [script], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/home/nobody' },
+      }),
+    );
     expect(out).toEqual({ argv: words, X: env.X, PORT: '8080', EMPTY: '' });
     expect(execFileSync('ls', [root, join(root, 'current')], { encoding: 'utf8' })).not.toContain('pwned');
   });

@@ -23,10 +23,25 @@ describe('decodeRunsvStatus', () => {
   const now = 1_700_000_007_250;
   it('reads state, pid, start time and the want flags as sv status shows them', () => {
     expect(decodeRunsvStatus(record(now - 7250, 123, 'u', 1), '/s/web', now)).toEqual({
-      state: 'run', pid: 123, seconds: 7, sinceMs: now - 7250, wantUp: false, wantDown: false, text: 'run: /s/web: (pid 123) 7s',
+      state: 'run',
+      pid: 123,
+      seconds: 7,
+      sinceMs: now - 7250,
+      wantUp: false,
+      wantDown: false,
+      text: 'run: /s/web: (pid 123) 7s',
     });
-    expect(decodeRunsvStatus(record(now - 1000, 0, 'u', 0), '/s/web', now)).toMatchObject({ state: 'down', pid: undefined, wantUp: true, text: 'down: /s/web: 1s, want up' });
-    expect(decodeRunsvStatus(record(now, 9, 'd', 1, 1), '/s/web', now)).toMatchObject({ state: 'run', wantDown: true, text: 'run: /s/web: (pid 9) 0s, want down, got TERM' });
+    expect(decodeRunsvStatus(record(now - 1000, 0, 'u', 0), '/s/web', now)).toMatchObject({
+      state: 'down',
+      pid: undefined,
+      wantUp: true,
+      text: 'down: /s/web: 1s, want up',
+    });
+    expect(decodeRunsvStatus(record(now, 9, 'd', 1, 1), '/s/web', now)).toMatchObject({
+      state: 'run',
+      wantDown: true,
+      text: 'run: /s/web: (pid 9) 0s, want down, got TERM',
+    });
     expect(decodeRunsvStatus(record(now, 9, 'u', 2), '/s/web', now).state).toBe('finish');
   });
 

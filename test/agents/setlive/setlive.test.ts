@@ -9,7 +9,19 @@ import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import { runCommand } from '../../../shared/process.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { freePort } from '../../support/free-port.js';
-import { ask, intentFor, linkTarget, makeInstall, NODE, PREFIX, putIntent, reality, startRunit, testConfig, type Runit } from './helpers.js';
+import {
+  ask,
+  intentFor,
+  linkTarget,
+  makeInstall,
+  NODE,
+  PREFIX,
+  putIntent,
+  reality,
+  startRunit,
+  testConfig,
+  type Runit,
+} from './helpers.js';
 
 let runit: Runit;
 let storeDir: string;
@@ -57,7 +69,11 @@ describe('pp-setlive under a real runsvdir', () => {
     expect(await readFile(join(stage, 'run'), 'utf8')).toContain(`cd ${base('web')}/current || exit 111`);
     expect(await readFile(join(stage, 'log', 'run'), 'utf8')).toContain('exec svlogd -tt ./main');
     expect(await linkTarget(runit.serviceDir, 'web')).toBe(stage);
-    const logged = () => readFile(join(stage, 'log', 'main', 'current'), 'utf8').then((t) => t.includes('version 1 listening'), () => false);
+    const logged = () =>
+      readFile(join(stage, 'log', 'main', 'current'), 'utf8').then(
+        (t) => t.includes('version 1 listening'),
+        () => false,
+      );
     expect(await until(logged)).toBe(true);
     const second = await converge();
     expect(second.result?.changed).toBe(0);
@@ -95,7 +111,9 @@ describe('pp-setlive under a real runsvdir', () => {
     expect(await ask(ports.web)).toMatchObject({ version: '2', pid: before.pid });
     const held = await reality(store, 'web');
     expect(held).toMatchObject({ status: 'failed', version: '3' });
-    expect(held?.error).toMatch(/^3: this version failed at .* and is not tried again before .* unless its intent changes: GET .*HTTP 503: database unreachable/);
+    expect(held?.error).toMatch(
+      /^3: this version failed at .* and is not tried again before .* unless its intent changes: GET .*HTTP 503: database unreachable/,
+    );
     await putIntent(store, 'web', intentFor(base('web'), ports.web, { live: '3', prepared: ['2'], healthTimeoutMs: 2000 }));
     expect((await converge()).exit).toBe(1);
     const after = await ask(ports.web);
@@ -132,11 +150,17 @@ describe('pp-setlive under a real runsvdir', () => {
   it('does not start an app before the apps it requires are live and healthy here', async () => {
     await makeInstall(base('api'), 'api', '1');
     await putIntent(store, 'api', intentFor(base('api'), ports.api, { live: '1', requires: ['db'] }));
-    const dbIntent = { ...intentFor(base('db'), ports.db, { live: '7', noHealth: true }), health: { command: ['sh', '-c', 'grep -q 7 VERSION'], timeoutMs: 5000 } };
+    const dbIntent = {
+      ...intentFor(base('db'), ports.db, { live: '7', noHealth: true }),
+      health: { command: ['sh', '-c', 'grep -q 7 VERSION'], timeoutMs: 5000 },
+    };
     await putIntent(store, 'db', dbIntent);
     expect((await converge()).exit).toBe(3);
     expect(await reality(store, 'db')).toMatchObject({ status: 'pending', reason: 'waiting for install of 7' });
-    expect(await reality(store, 'api')).toMatchObject({ status: 'pending', reason: expect.stringContaining('waiting for required app db') });
+    expect(await reality(store, 'api')).toMatchObject({
+      status: 'pending',
+      reason: expect.stringContaining('waiting for required app db'),
+    });
     expect(await exists(join(runit.stageDir, 'api'))).toBe(false);
     expect((await ask(ports.api)).error).toBe('ECONNREFUSED');
     await makeInstall(base('db'), 'db', '7');
@@ -170,7 +194,10 @@ describe('pp-setlive under a real runsvdir', () => {
 
   it('removes every app of a drained node and leaves no runsv behind', async () => {
     // As `pp intent drain` does: the marker, and no app keys left beside it.
-    await store.transaction([{ key: drainedKey(PREFIX, NODE), value: '' }, { key: appIntentKey(PREFIX, NODE, 'web'), value: null }]);
+    await store.transaction([
+      { key: drainedKey(PREFIX, NODE), value: '' },
+      { key: appIntentKey(PREFIX, NODE, 'web'), value: null },
+    ]);
     expect((await converge()).exit).toBe(0);
     expect((await ask(ports.web)).error).toBe('ECONNREFUSED');
     expect(await exists(join(runit.stageDir, 'web'))).toBe(false);

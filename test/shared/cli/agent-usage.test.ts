@@ -20,7 +20,17 @@ describe('agent command lines', () => {
     it(`${a.name}: --help lists shared and own flags; bad input exits 2 with the flag named`, async () => {
       const help = await runCli(a.program, ['--help']);
       expect(help.code).toBe(0);
-      for (const flag of ['--store', '--prefix', '--node', '--once', '--dry-run', '--log-level', '--wait-seconds', ...(a.own ? [a.own] : [])]) expect(help.stdout).toContain(flag);
+      for (const flag of [
+        '--store',
+        '--prefix',
+        '--node',
+        '--once',
+        '--dry-run',
+        '--log-level',
+        '--wait-seconds',
+        ...(a.own ? [a.own] : []),
+      ])
+        expect(help.stdout).toContain(flag);
       expect(help.stdout).not.toContain('--test-sigkill-after-actions');
       const bad = await runCli(a.program, [...a.bad, '--store', 'folder:/nonexistent']);
       expect(bad).toMatchObject({ code: 2, stderr: `${a.name}: ${a.message}\nRun ${a.name} --help for usage.\n` });
@@ -33,8 +43,18 @@ describe('agent command lines', () => {
   it('pp-setlive still accepts the --sv of older args files, says it is ignored, and runs', async () => {
     const root = await mkdtemp(join(tmpdir(), 'pp-sv-flag-'));
     try {
-      const r = await runCli('agents/setlive/index.js', ['--sv', '/usr/bin/sv', '--once', '--dry-run', '--store', `folder:${root}/store`,
-        '--service-dir', join(root, 'service'), '--stage-dir', join(root, 'stage')]);
+      const r = await runCli('agents/setlive/index.js', [
+        '--sv',
+        '/usr/bin/sv',
+        '--once',
+        '--dry-run',
+        '--store',
+        `folder:${root}/store`,
+        '--service-dir',
+        join(root, 'service'),
+        '--stage-dir',
+        join(root, 'stage'),
+      ]);
       expect(r.code).toBe(0);
       expect(r.stderr).toContain('--sv is deprecated and ignored');
     } finally {

@@ -26,7 +26,15 @@ const problem = (...argv: string[]) => {
 
 describe('parseFlags', () => {
   it('gives defaults, false for booleans and undefined for the rest when nothing is passed', () => {
-    expect(parse().values).toEqual({ name: 'web', file: undefined, count: 3, limit: undefined, verbose: false, color: 'red', secret: undefined });
+    expect(parse().values).toEqual({
+      name: 'web',
+      file: undefined,
+      count: 3,
+      limit: undefined,
+      verbose: false,
+      color: 'red',
+      secret: undefined,
+    });
     expect(parse().help).toBe(false);
   });
 
@@ -61,7 +69,12 @@ describe('parseFlags', () => {
 
   it('returns positionals in rest, and with passUnknown the unknown flags too, in order', () => {
     expect(parse('a', '--count', '1', 'b', '--', '--c').rest).toEqual(['a', 'b', '--c']);
-    expect(parseFlags(FLAGS, ['x', '--other', 'v', '--count', '2', '--k=1'], { passUnknown: true }).rest).toEqual(['x', '--other', 'v', '--k=1']);
+    expect(parseFlags(FLAGS, ['x', '--other', 'v', '--count', '2', '--k=1'], { passUnknown: true }).rest).toEqual([
+      'x',
+      '--other',
+      'v',
+      '--k=1',
+    ]);
   });
 
   it('reports --help or -h instead of any other problem', () => {
@@ -84,27 +97,46 @@ describe('help text', () => {
     expect(text.endsWith('\n\nExit codes: 0 ok.\n')).toBe(true);
   });
 
-  it('shows an agent\'s shared and own flags with the defaults taken from the environment', () => {
+  it("shows an agent's shared and own flags with the defaults taken from the environment", () => {
     const help = agentHelp('pp-demo', FLAGS, { PLATYPUS_PREFIX: 'pfx', PLATYPUS_NODE: 'n9' });
     expect(help).toContain('Usage: pp-demo [options]');
-    for (const flag of ['--store', '--once', '--dry-run', '--json', '--resync-seconds', '--wait-seconds', '--count']) expect(help).toContain(flag);
+    for (const flag of ['--store', '--once', '--dry-run', '--json', '--resync-seconds', '--wait-seconds', '--count'])
+      expect(help).toContain(flag);
     expect(help).toMatch(/--prefix VALUE .*\[default: "pfx"\]/);
     expect(help).toMatch(/--node VALUE .*\[default: "n9"\]/);
   });
 });
 
 describe('agent flags', () => {
-  const agent = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseAgentFlags({ flags: FLAGS, check: (a) => { if (a.count > 5) throw new Error(`--count ${a.count}: too many`); } }, argv, env);
+  const agent = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+    parseAgentFlags(
+      {
+        flags: FLAGS,
+        check: (a) => {
+          if (a.count > 5) throw new Error(`--count ${a.count}: too many`);
+        },
+      },
+      argv,
+      env,
+    );
   const refused = (argv: string[]) => expect(() => agent(argv)).toThrow(UsageError);
 
   it('takes the shared defaults from the environment', () => {
     const env = { PLATYPUS_PREFIX: 'pfx', PLATYPUS_NODE: 'n1', PLATYPUS_LOG_LEVEL: 'warn' };
-    expect(agent([], env)).toMatchObject({ prefix: 'pfx', node: 'n1', 'log-level': 'warn', once: false, 'resync-seconds': 60, 'wait-seconds': 300, count: 3 });
+    expect(agent([], env)).toMatchObject({
+      prefix: 'pfx',
+      node: 'n1',
+      'log-level': 'warn',
+      once: false,
+      'resync-seconds': 60,
+      'wait-seconds': 300,
+      count: 3,
+    });
     expect(agent(['--node', 'n2', '--prefix', 'p2'], env)).toMatchObject({ prefix: 'p2', node: 'n2' });
     expect(commonAgentFlags({}).prefix.default).toBe('platypus');
   });
 
-  it('checks the shared ranges, the node name, the agent\'s own check and positionals', () => {
+  it("checks the shared ranges, the node name, the agent's own check and positionals", () => {
     refused(['--resync-seconds', '0']);
     refused(['--wait-seconds', '601']);
     refused(['--node', '..']);
@@ -112,7 +144,10 @@ describe('agent flags', () => {
     expect(() => agent([], { PLATYPUS_LOG_LEVEL: 'loud' })).toThrow('got "loud" (its default)');
     expect(() => agent(['--count', '9'])).toThrow('--count 9: too many');
     expect(() => agent(['run'])).toThrow('unexpected argument "run": agents take flags only');
-    expect(agent(['--wait-seconds=600', '--resync-seconds', '1', '--node', 'n1'])).toMatchObject({ 'wait-seconds': 600, 'resync-seconds': 1 });
+    expect(agent(['--wait-seconds=600', '--resync-seconds', '1', '--node', 'n1'])).toMatchObject({
+      'wait-seconds': 600,
+      'resync-seconds': 1,
+    });
   });
 
   it('returns help for --help', () => {

@@ -9,11 +9,30 @@ import { eventually } from '../../support/intent-fixtures.js';
 /** Starts pp-iptables (port_authority mode, so no root is needed) as a daemon and returns it with its stderr. */
 async function startAgent() {
   const root = await mkdtemp(join(tmpdir(), 'pp-stop-'));
-  const child = spawn(process.execPath, [distProgram('agents/iptables/index.js'), '--mode', 'port-authority', '--config-dir', join(root, 'pa'),
-    '--refresh-command', 'true', '--store', `folder:${join(root, 'store')}`, '--node', 'n1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      distProgram('agents/iptables/index.js'),
+      '--mode',
+      'port-authority',
+      '--config-dir',
+      join(root, 'pa'),
+      '--refresh-command',
+      'true',
+      '--store',
+      `folder:${join(root, 'store')}`,
+      '--node',
+      'n1',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += String(d); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  child.stderr.on('data', (d) => {
+    stderr += String(d);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
   return { child, exited, stderr: () => stderr, root };
 }
 

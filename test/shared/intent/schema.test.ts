@@ -12,7 +12,10 @@ const problemsOf = (spec: unknown): string[] => {
   const r = checkAppIntent(spec);
   return r.ok ? [] : r.problems.map((p) => p.message);
 };
-const withVersion = (v: Record<string, unknown>) => ({ ...appIntent('1'), versions: [{ version: '1', url: 'file:///a', sha256: SHA, state: 'live', ...v }] });
+const withVersion = (v: Record<string, unknown>) => ({
+  ...appIntent('1'),
+  versions: [{ version: '1', url: 'file:///a', sha256: SHA, state: 'live', ...v }],
+});
 const withService = (s: Record<string, unknown>) => ({ ...appIntent('1'), service: { command: ['bin/server'], ...s } });
 const withHealth = (h: Record<string, unknown>) => ({ ...appIntent('1'), health: h });
 
@@ -60,7 +63,10 @@ describe('app intent schema: what each field refuses', () => {
     [withHealth({}), 'field health: expected exactly one of http or command'],
     [{ ...appIntent('1'), requires: 'db' }, 'field requires: expected an array, got string'],
     [{ ...appIntent('1'), requires: ['a/b'] }, 'field requires[0]: required app name must not contain a slash'],
-    [{ ...appIntent('1'), versions: [...withVersion({}).versions, { version: '1', url: 'file:///b', sha256: SHA, state: 'prepared' }] }, 'field versions[1].version: duplicate version 1'],
+    [
+      { ...appIntent('1'), versions: [...withVersion({}).versions, { version: '1', url: 'file:///b', sha256: SHA, state: 'prepared' }] },
+      'field versions[1].version: duplicate version 1',
+    ],
   ])('refuses with a message naming the field (%#)', (spec, message) => {
     expect(errorOf(spec)).toContain(message);
   });
@@ -77,10 +83,16 @@ describe('app intent schema: what each field refuses', () => {
 
 describe('app intent schema: all problems at once', () => {
   it('reports every problem in field order, each with its path, in one error', () => {
-    const spec = { schema: 2, basedir: 'srv/../x', versions: [{ version: '../up', url: 'ftp://', sha256: 'z', state: 'live', zz: 1 }], ports: [{ port: 0 }], extra: true };
+    const spec = {
+      schema: 2,
+      basedir: 'srv/../x',
+      versions: [{ version: '../up', url: 'ftp://', sha256: 'z', state: 'live', zz: 1 }],
+      ports: [{ port: 0 }],
+      extra: true,
+    };
     expect(errorOf(spec)).toBe(
       'invalid intent at key p/intent/n1/web: field schema: expected schema version 1; field basedir: expected an absolute path; ' +
-        "field versions[0].version: version name must not contain a slash; " +
+        'field versions[0].version: version name must not contain a slash; ' +
         'field versions[0].url: expected a file://, http:// or https:// URL; field versions[0].sha256: expected 64 lowercase hex characters; ' +
         'field versions[0].zz: unknown field; field ports[0].port: expected 1..65535; field extra: unknown field',
     );
@@ -88,7 +100,13 @@ describe('app intent schema: all problems at once', () => {
 
   it('still runs cross-field checks after pattern or range problems', () => {
     const spec = { ...appIntent('1'), basedir: 'rel', ports: [{ port: 0 }, { port: 0 }], service: undefined };
-    expect(problemsOf(spec)).toEqual(['expected an absolute path', 'expected 1..65535', 'expected 1..65535', 'required when a version is live', 'duplicate port 0/tcp']);
+    expect(problemsOf(spec)).toEqual([
+      'expected an absolute path',
+      'expected 1..65535',
+      'expected 1..65535',
+      'required when a version is live',
+      'duplicate port 0/tcp',
+    ]);
   });
 
   it('skips cross-field checks when a value has the wrong type, since they would judge garbage', () => {
@@ -97,14 +115,27 @@ describe('app intent schema: all problems at once', () => {
   });
 
   it('parseAppIntent throws the same problems as an Error', () => {
-    expect(() => parseAppIntent({ ...appIntent('1'), schema: 2, surprise: 1 })).toThrow('invalid intent: field schema: expected schema version 1; field surprise: unknown field');
+    expect(() => parseAppIntent({ ...appIntent('1'), schema: 2, surprise: 1 })).toThrow(
+      'invalid intent: field schema: expected schema version 1; field surprise: unknown field',
+    );
   });
 });
 
 describe('app intent schema: the value it returns', () => {
   it('fills defaults', () => {
-    expect(parseAppIntent({ schema: 1, basedir: '/srv/x' })).toEqual({ schema: 1, basedir: '/srv/x', versions: [], ports: [], requires: [] });
-    const intent = parseAppIntent({ ...appIntent('1'), ports: [{ port: 53 }], service: { command: ['run'] }, health: { http: 'http://h' } });
+    expect(parseAppIntent({ schema: 1, basedir: '/srv/x' })).toEqual({
+      schema: 1,
+      basedir: '/srv/x',
+      versions: [],
+      ports: [],
+      requires: [],
+    });
+    const intent = parseAppIntent({
+      ...appIntent('1'),
+      ports: [{ port: 53 }],
+      service: { command: ['run'] },
+      health: { http: 'http://h' },
+    });
     expect(intent.ports).toEqual([{ port: 53, protocol: 'tcp' }]);
     expect(intent.service).toEqual({ command: ['run'], env: {} });
     expect(intent.health).toEqual({ http: 'http://h', timeoutMs: 30_000 });
@@ -112,8 +143,16 @@ describe('app intent schema: the value it returns', () => {
 
   it('puts keys in schema order whatever the input order, so stable comparisons see equal intents as equal', () => {
     const intent = parseAppIntent({
-      requires: [], health: { timeoutMs: 100, command: ['x'] }, service: { user: 'a', env: { B: '1', A: '2' }, command: ['x'] },
-      ports: [{ protocol: 'udp', port: 1 }], versions: [{ state: 'prepared', sha256: SHA, url: 'https://x', version: 'v' }, { size: 5, state: 'live', sha256: SHA, url: 'https://y', version: 'w' }], basedir: '/x', schema: 1,
+      requires: [],
+      health: { timeoutMs: 100, command: ['x'] },
+      service: { user: 'a', env: { B: '1', A: '2' }, command: ['x'] },
+      ports: [{ protocol: 'udp', port: 1 }],
+      versions: [
+        { state: 'prepared', sha256: SHA, url: 'https://x', version: 'v' },
+        { size: 5, state: 'live', sha256: SHA, url: 'https://y', version: 'w' },
+      ],
+      basedir: '/x',
+      schema: 1,
     });
     expect(JSON.stringify(intent)).toBe(
       `{"schema":1,"basedir":"/x","versions":[{"version":"v","url":"https://x","sha256":"${SHA}","state":"prepared"},{"version":"w","url":"https://y","sha256":"${SHA}","size":5,"state":"live"}],"ports":[{"port":1,"protocol":"udp"}],` +

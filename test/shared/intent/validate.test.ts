@@ -33,16 +33,22 @@ describe('app intent validation', () => {
 
   it('refuses version names that could escape a folder and two live versions', () => {
     const spec = appIntent('1');
-    const bad = { ...spec, versions: [{ ...spec.versions[0], version: '../up' }, { ...spec.versions[0], version: '2' }] };
+    const bad = {
+      ...spec,
+      versions: [
+        { ...spec.versions[0], version: '../up' },
+        { ...spec.versions[0], version: '2' },
+      ],
+    };
     expect(errorOf(bad)).toContain('field versions[0].version: version name must not contain a slash');
     expect(errorOf(bad)).toContain('field versions: expected at most one live version');
   });
 
   it.each([
     ['//srv/x', "field basedir: expected a normalized absolute path: no '//', no '.' segment, no trailing '/'"],
-    ['/srv/./x', "field basedir: expected a normalized absolute path"],
-    ['/srv/x/', "field basedir: expected a normalized absolute path"],
-    ['/.', "field basedir: expected a normalized absolute path"],
+    ['/srv/./x', 'field basedir: expected a normalized absolute path'],
+    ['/srv/x/', 'field basedir: expected a normalized absolute path'],
+    ['/.', 'field basedir: expected a normalized absolute path'],
     ['/srv/a\u0000b', 'field basedir: must not contain control characters or NUL'],
     [`/srv/${'n'.repeat(300)}`, 'field basedir: expected each name in the path to be at most 255 characters'],
     [`/srv/${'é'.repeat(200)}`, 'field basedir: expected each name in the path to be at most 255 bytes, got 400'],
@@ -53,12 +59,22 @@ describe('app intent validation', () => {
   it('refuses NUL bytes, invalid UTF-8 and values past the documented limits, naming the field', () => {
     const spec = appIntent('1');
     const version = spec.versions[0]!;
-    expect(errorOf({ ...spec, versions: [{ ...version, url: 'file:///a\u0000b' }] })).toContain('field versions[0].url: must not contain spaces, control characters or NUL');
-    expect(errorOf({ ...spec, service: { command: ['bin/x', 'a\u0000b'] } })).toContain('field service.command[1]: must not contain a NUL byte');
-    expect(errorOf({ ...spec, service: { command: ['bin/x'], env: { X: 'a\u0000b' } } })).toContain('field service.env.X: must not contain a NUL byte');
-    expect(errorOf({ ...spec, service: { command: ['bin/x'], env: { X: 'v'.repeat(200 * 1024) } } })).toContain('field service.env.X: expected at most 32768 characters, got 204800');
+    expect(errorOf({ ...spec, versions: [{ ...version, url: 'file:///a\u0000b' }] })).toContain(
+      'field versions[0].url: must not contain spaces, control characters or NUL',
+    );
+    expect(errorOf({ ...spec, service: { command: ['bin/x', 'a\u0000b'] } })).toContain(
+      'field service.command[1]: must not contain a NUL byte',
+    );
+    expect(errorOf({ ...spec, service: { command: ['bin/x'], env: { X: 'a\u0000b' } } })).toContain(
+      'field service.env.X: must not contain a NUL byte',
+    );
+    expect(errorOf({ ...spec, service: { command: ['bin/x'], env: { X: 'v'.repeat(200 * 1024) } } })).toContain(
+      'field service.env.X: expected at most 32768 characters, got 204800',
+    );
     const many = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`V${i}`, 'v'.repeat(20_000)]));
-    expect(errorOf({ ...spec, service: { command: ['bin/x'], env: many } })).toContain('field service.env: expected at most 65536 bytes of names and values');
+    expect(errorOf({ ...spec, service: { command: ['bin/x'], env: many } })).toContain(
+      'field service.env: expected at most 65536 bytes of names and values',
+    );
     const versions = (n: number) => Array.from({ length: n }, (_, i) => ({ ...version, version: `v${i}`, state: 'prepared' }));
     expect(errorOf({ ...spec, versions: versions(500) })).toContain('field versions: expected at most 100 versions');
     expect(errorOf({ ...spec, versions: versions(50_000) })).toMatch(/: \d+ bytes, expected at most 524288$/);
@@ -67,8 +83,10 @@ describe('app intent validation', () => {
   });
 
   it('refuses a program that the run script would read as an option or an assignment', () => {
-    expect(errorOf({ ...appIntent('1'), service: { command: ['PORT=1', 'bin/hello'] } })).toContain("field service.command[0]: expected a program: it must not start with '-' nor contain '='");
-    expect(errorOf({ ...appIntent('1'), service: { command: ['-c', 'id'] } })).toContain("field service.command[0]: expected a program");
+    expect(errorOf({ ...appIntent('1'), service: { command: ['PORT=1', 'bin/hello'] } })).toContain(
+      "field service.command[0]: expected a program: it must not start with '-' nor contain '='",
+    );
+    expect(errorOf({ ...appIntent('1'), service: { command: ['-c', 'id'] } })).toContain('field service.command[0]: expected a program');
     expect(errorOf({ ...appIntent('1'), service: { command: ['bin/hello', '--port=1', '-c'] } })).toBe('valid');
   });
 
@@ -79,7 +97,10 @@ describe('app intent validation', () => {
 });
 
 describe('node intent', () => {
-  const entry = (app: string, value: unknown) => ({ key: `p/intent/n1/${app}`, value: typeof value === 'string' ? value : JSON.stringify(value) });
+  const entry = (app: string, value: unknown) => ({
+    key: `p/intent/n1/${app}`,
+    value: typeof value === 'string' ? value : JSON.stringify(value),
+  });
 
   it('is not trusted when empty and not drained, so nothing may be removed', () => {
     const ni = nodeIntentFromSnapshot('p', 'n1', { index: 3, entries: [] });
@@ -101,13 +122,20 @@ describe('node intent', () => {
   });
 
   it('refuses two apps sharing a basedir, or one inside the other, and leaves the other apps alone', () => {
-    const ni = nodeIntentFromSnapshot('p', 'n1', { index: 3, entries: [
-      entry('a', appIntent('1', { basedir: '/srv/shared' })), entry('b', appIntent('1', { basedir: '/srv/shared' })),
-      entry('outer', appIntent('1', { basedir: '/srv/outer' })), entry('inner', appIntent('1', { basedir: '/srv/outer/inner' })),
-      entry('ok', appIntent('1', { basedir: '/srv/outer2' })),
-    ] });
+    const ni = nodeIntentFromSnapshot('p', 'n1', {
+      index: 3,
+      entries: [
+        entry('a', appIntent('1', { basedir: '/srv/shared' })),
+        entry('b', appIntent('1', { basedir: '/srv/shared' })),
+        entry('outer', appIntent('1', { basedir: '/srv/outer' })),
+        entry('inner', appIntent('1', { basedir: '/srv/outer/inner' })),
+        entry('ok', appIntent('1', { basedir: '/srv/outer2' })),
+      ],
+    });
     expect([...ni.apps.keys()]).toEqual(['ok']);
-    expect(ni.invalid.get('a')).toBe('invalid intent at key p/intent/n1/a: field basedir: /srv/shared is also the basedir of app b (each app needs a basedir of its own, not inside another\'s)');
+    expect(ni.invalid.get('a')).toBe(
+      "invalid intent at key p/intent/n1/a: field basedir: /srv/shared is also the basedir of app b (each app needs a basedir of its own, not inside another's)",
+    );
     expect(ni.invalid.get('inner')).toContain('field basedir: /srv/outer/inner is inside /srv/outer, the basedir of app outer');
     expect(ni.invalid.get('outer')).toContain('field basedir: /srv/outer holds /srv/outer/inner, the basedir of app inner');
     expect(isKept(ni, 'a')).toBe(true);

@@ -9,7 +9,16 @@ import { FolderStore } from '../../../shared/store/folder-store.js';
 import { fileAgent } from '../../support/file-agent.js';
 import { appIntent } from '../../support/intent-fixtures.js';
 
-const options = { prefix: 'p', node: 'n1', once: false, dryRun: false, json: false, resyncMs: 60_000, waitMs: 1000, signal: new AbortController().signal };
+const options = {
+  prefix: 'p',
+  node: 'n1',
+  once: false,
+  dryRun: false,
+  json: false,
+  resyncMs: 60_000,
+  waitMs: 1000,
+  signal: new AbortController().signal,
+};
 
 async function setup() {
   const root = await mkdtemp(join(tmpdir(), 'pp-exec-'));
@@ -24,7 +33,13 @@ describe('executeAgent', () => {
   it('--dry-run prints the plan and changes nothing, not even reality', async () => {
     const { store, dir } = await setup();
     let printed = '';
-    const code = await executeAgent(fileAgent(dir), store, silentLogger(), { ...options, dryRun: true, out: (t) => { printed += t; } });
+    const code = await executeAgent(fileAgent(dir), store, silentLogger(), {
+      ...options,
+      dryRun: true,
+      out: (t) => {
+        printed += t;
+      },
+    });
     expect(code).toBe(0);
     expect(printed).toBe('api@2.0: write api=2.0\nweb@1.0: write web=1.0\n');
     expect(await readdir(dir).catch(() => [])).toEqual([]);
@@ -34,8 +49,20 @@ describe('executeAgent', () => {
   it('--dry-run --json prints the plan as JSON', async () => {
     const { store, dir } = await setup();
     let printed = '';
-    await executeAgent(fileAgent(dir), store, silentLogger(), { ...options, dryRun: true, json: true, out: (t) => { printed += t; } });
-    expect(JSON.parse(printed)).toMatchObject({ agent: 'pp-files', node: 'n1', trusted: true, apps: [{ app: 'api', actions: ['write api=2.0'] }, { app: 'web' }] });
+    await executeAgent(fileAgent(dir), store, silentLogger(), {
+      ...options,
+      dryRun: true,
+      json: true,
+      out: (t) => {
+        printed += t;
+      },
+    });
+    expect(JSON.parse(printed)).toMatchObject({
+      agent: 'pp-files',
+      node: 'n1',
+      trusted: true,
+      apps: [{ app: 'api', actions: ['write api=2.0'] }, { app: 'web' }],
+    });
   });
 
   it('--once exits 0 when converged and 1 when an app failed', async () => {
@@ -48,7 +75,12 @@ describe('executeAgent', () => {
 
   it('--once records every app failed, and exits 1, when the host cannot be observed', async () => {
     const { store, dir } = await setup();
-    const broken = { ...fileAgent(dir), observe: async () => { throw new Error('disk on fire'); } };
+    const broken = {
+      ...fileAgent(dir),
+      observe: async () => {
+        throw new Error('disk on fire');
+      },
+    };
     expect(await executeAgent(broken, store, silentLogger(), { ...options, once: true, out: () => {} })).toBe(1);
     const web = JSON.parse((await store.get(realityKey('p', 'n1', 'pp-files', 'web')))!);
     expect(web).toMatchObject({ status: 'failed', error: 'cannot observe the host: disk on fire', attempts: 1 });

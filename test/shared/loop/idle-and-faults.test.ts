@@ -13,7 +13,8 @@ import { fileAgent } from '../../support/file-agent.js';
 import { appIntent, eventually, uniquePrefix } from '../../support/intent-fixtures.js';
 
 const node = 'n1';
-const contents = async (dir: string) => Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
+const contents = async (dir: string) =>
+  Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
 
 describe('an idle agent', () => {
   afterAll(() => nock.cleanAll());
@@ -46,16 +47,30 @@ describe('a store fault while running', () => {
     const prefix = 'pf';
     let calls = 0;
     const good = [{ Key: `${prefix}/intent/${node}/web`, Value: Buffer.from(JSON.stringify(appIntent('1'))).toString('base64') }];
-    nock(A).persist().get(/^\/v1\/kv\//).query(true).reply(() => {
-      calls += 1;
-      return calls === 1 ? [200, good, { 'X-Consul-Index': '5' }] : [500, 'rpc error: No cluster leader'];
-    });
-    nock(A).persist().put(/^\/v1\/kv\//).query(true).reply(500, 'no leader');
+    nock(A)
+      .persist()
+      .get(/^\/v1\/kv\//)
+      .query(true)
+      .reply(() => {
+        calls += 1;
+        return calls === 1 ? [200, good, { 'X-Consul-Index': '5' }] : [500, 'rpc error: No cluster leader'];
+      });
+    nock(A)
+      .persist()
+      .put(/^\/v1\/kv\//)
+      .query(true)
+      .reply(500, 'no leader');
     const dir = await mkdtemp(join(tmpdir(), 'pp-fault-'));
     const abort = new AbortController();
     const store = new ConsulStore(consulConfigFrom(A, {}));
-    const running = runAgent(fileAgent(dir), { store, prefix, node, log: silentLogger(), signal: abort.signal,
-      watch: { errorBaseMs: 50, errorMaxMs: 100, minIntervalMs: 10, jitterMs: 10 } });
+    const running = runAgent(fileAgent(dir), {
+      store,
+      prefix,
+      node,
+      log: silentLogger(),
+      signal: abort.signal,
+      watch: { errorBaseMs: 50, errorMaxMs: 100, minIntervalMs: 10, jitterMs: 10 },
+    });
     await eventually(async () => (await contents(dir)).web === '1' && calls >= 6, 20_000, 'converged then several failed reads');
     abort.abort();
     await running;

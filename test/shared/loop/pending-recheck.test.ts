@@ -16,9 +16,18 @@ describe('an app pending on something outside the agent', () => {
     const gate = join(root, 'gate');
     const base = fileAgent(join(root, 'files'));
     // Pending until another party creates the gate file, as setlive waits for the preparer's install.
-    const agent = { ...base, plan: (intent: Parameters<typeof base.plan>[0], observed: Map<string, string> & { gateOpen?: boolean }) =>
-      base.plan(intent, observed).map((p) => (observed.gateOpen ? p : { ...p, actions: [], pending: 'waiting for the gate' })),
-    observe: async (intent: Parameters<typeof base.observe>[0]) => Object.assign(await base.observe(intent), { gateOpen: await access(gate).then(() => true, () => false) }) };
+    const agent = {
+      ...base,
+      plan: (intent: Parameters<typeof base.plan>[0], observed: Map<string, string> & { gateOpen?: boolean }) =>
+        base.plan(intent, observed).map((p) => (observed.gateOpen ? p : { ...p, actions: [], pending: 'waiting for the gate' })),
+      observe: async (intent: Parameters<typeof base.observe>[0]) =>
+        Object.assign(await base.observe(intent), {
+          gateOpen: await access(gate).then(
+            () => true,
+            () => false,
+          ),
+        }),
+    };
     await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1')));
     const abort = new AbortController();
     const running = runAgent(agent, { store, prefix: 'p', node: 'n1', log: silentLogger(), signal: abort.signal, resyncMs: 3_600_000 });
@@ -41,15 +50,32 @@ describe('an app pending on something outside the agent', () => {
     let observed = 0;
     let failed = false;
     // The action does its work, then reports failure once (like a health check that fails after the flip).
-    const agent = { ...base, observe: async (i: Parameters<typeof base.observe>[0]) => { observed += 1; return base.observe(i); },
+    const agent = {
+      ...base,
+      observe: async (i: Parameters<typeof base.observe>[0]) => {
+        observed += 1;
+        return base.observe(i);
+      },
       apply: async (a: Parameters<typeof base.apply>[0], log: Parameters<typeof base.apply>[1]) => {
         await base.apply(a, log);
-        if (!failed) { failed = true; throw new Error('reported failure'); }
+        if (!failed) {
+          failed = true;
+          throw new Error('reported failure');
+        }
         return { changed: true };
-      } };
+      },
+    };
     await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1')));
     const abort = new AbortController();
-    const running = runAgent(agent, { store, prefix: 'p', node: 'n1', log: silentLogger(), signal: abort.signal, resyncMs: 3_600_000, retry: { baseMs: 50, maxMs: 100 } });
+    const running = runAgent(agent, {
+      store,
+      prefix: 'p',
+      node: 'n1',
+      log: silentLogger(),
+      signal: abort.signal,
+      resyncMs: 3_600_000,
+      retry: { baseMs: 50, maxMs: 100 },
+    });
     await eventually(() => failed, 10_000, 'the failing action');
     await new Promise((r) => setTimeout(r, 1500));
     abort.abort();

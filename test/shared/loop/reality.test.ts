@@ -9,8 +9,12 @@ import type { AppOutcome } from '../../../shared/loop/types.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'pp-reality-')); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pp-reality-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 /** A real folder store whose next read waits until `release` is called, to land an invalidate() inside it. */
 class GatedStore extends FolderStore {
@@ -43,7 +47,9 @@ describe('RealityWriter', () => {
     expect(await writer.write([outcome], true)).toBe(1);
     writer.invalidate();
     let release: () => void = () => {};
-    store.gate = new Promise((r) => { release = r; });
+    store.gate = new Promise((r) => {
+      release = r;
+    });
     const records = writer.records(); // starts its read now, and finishes only at the gate
     writer.invalidate(); // e.g. the store's index went backwards: what was read may be from before a restore
     release();

@@ -11,7 +11,8 @@ import { appIntent, eventually, uniquePrefix } from '../../support/intent-fixtur
 import { fileAgent } from '../../support/file-agent.js';
 
 const node = 'n1';
-const files = async (dir: string) => Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
+const files = async (dir: string) =>
+  Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
 
 describe('convergence loop as a daemon against a real Consul agent', () => {
   let store: ConsulStore;
@@ -28,7 +29,11 @@ describe('convergence loop as a daemon against a real Consul agent', () => {
     await put('web', '1.0');
     running = runAgent(fileAgent(dir), { store, prefix, node, log: silentLogger(), signal: abort.signal, resyncMs: 3_600_000 });
   });
-  afterAll(async () => { abort.abort(); await running; await store.close(); });
+  afterAll(async () => {
+    abort.abort();
+    await running;
+    await store.close();
+  });
 
   it('converges the first intent and records it in reality', async () => {
     await eventually(async () => (await files(dir)).web === '1.0', 20_000, 'web=1.0');
@@ -42,7 +47,7 @@ describe('convergence loop as a daemon against a real Consul agent', () => {
     await eventually(async () => JSON.stringify(await files(dir)) === JSON.stringify({ api: '7', web: '2.0' }), 20_000, 'web=2.0, api=7');
   });
 
-  it('records an invalid intent as failed, naming key and field, and keeps that app\'s state', async () => {
+  it("records an invalid intent as failed, naming key and field, and keeps that app's state", async () => {
     await store.put(appIntentKey(prefix, node, 'api'), JSON.stringify({ ...appIntent('8'), ports: [{ port: 70000 }] }));
     await put('web', '3.0');
     await eventually(async () => (await files(dir)).web === '3.0', 20_000, 'web=3.0');
@@ -95,7 +100,9 @@ describe('convergence loop, once', () => {
   it('leaves local state alone when the store cannot be read', async () => {
     await writeFile(join(dir, 'old'), 'x');
     const unreachable = new ConsulStore(consulConfigFrom('127.0.0.1:1', {}));
-    await expect(runAgent(fileAgent(dir), { store: unreachable, prefix, node, log: silentLogger(), once: true })).rejects.toThrow(/ECONNREFUSED|consul/);
+    await expect(runAgent(fileAgent(dir), { store: unreachable, prefix, node, log: silentLogger(), once: true })).rejects.toThrow(
+      /ECONNREFUSED|consul/,
+    );
     expect(await files(dir)).toEqual({ good: '1', old: 'x' });
   });
 });

@@ -10,8 +10,19 @@ import type { IntentStore } from '../../../shared/store/types.js';
 import { fileAgent } from '../../support/file-agent.js';
 import { appIntent } from '../../support/intent-fixtures.js';
 
-const options = { prefix: 'p', node: 'n1', once: true, dryRun: false, json: false, resyncMs: 60_000, waitMs: 1000, signal: new AbortController().signal, out: () => {} };
-const files = async (dir: string) => Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
+const options = {
+  prefix: 'p',
+  node: 'n1',
+  once: true,
+  dryRun: false,
+  json: false,
+  resyncMs: 60_000,
+  waitMs: 1000,
+  signal: new AbortController().signal,
+  out: () => {},
+};
+const files = async (dir: string) =>
+  Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
 
 async function setup() {
   const root = await mkdtemp(join(tmpdir(), 'pp-untrusted-'));
@@ -40,7 +51,9 @@ describe('untrusted intent', () => {
     expect(await reality(store, 'web')).toMatchObject({ status: 'converged', version: '1.1' });
     const api = await reality(store, 'api');
     expect(api).toMatchObject({ status: 'pending' });
-    expect(api.reason).toContain(`removal waits: the node is marked drained yet still has app keys (web) beside its marker ${drainedKey('p', 'n1')}`);
+    expect(api.reason).toContain(
+      `removal waits: the node is marked drained yet still has app keys (web) beside its marker ${drainedKey('p', 'n1')}`,
+    );
     // The drain finished: the removal goes ahead.
     await store.delete(appIntentKey('p', 'n1', 'web'));
     expect(await executeAgent(fileAgent(dir), store, silentLogger(), options)).toBe(0);
@@ -49,7 +62,10 @@ describe('untrusted intent', () => {
 
   it('an empty intent without a marker still removes nothing, and says why', async () => {
     const { store, dir } = await setup();
-    await store.transaction([{ key: appIntentKey('p', 'n1', 'api'), value: null }, { key: appIntentKey('p', 'n1', 'web'), value: null }]);
+    await store.transaction([
+      { key: appIntentKey('p', 'n1', 'api'), value: null },
+      { key: appIntentKey('p', 'n1', 'web'), value: null },
+    ]);
     expect(await executeAgent(fileAgent(dir), store, silentLogger(), options)).toBe(3);
     expect(await files(dir)).toEqual({ web: '1.0', api: '2.0' });
     expect((await reality(store, 'web')).reason).toContain('removal waits: node intent is empty and not marked drained');

@@ -22,15 +22,24 @@ async function watchIndexes(s: ConsulStore, replies: Array<[number, number | und
   const sent: Array<string | undefined> = [];
   const seen: Snapshot[] = [];
   const abort = new AbortController();
-  const scope = nock(A).persist().get(KV_PATH).query(true).reply(function () {
-    const url = new URL(this.req.path, A);
-    sent.push(url.searchParams.get('index') ?? undefined);
-    const [status, index] = replies[Math.min(sent.length - 1, replies.length - 1)]!;
-    if (sent.length >= replies.length) abort.abort();
-    return [status, item(`v${index}`), index === undefined ? {} : { 'X-Consul-Index': String(index) }];
-  });
-  await watchPrefix(s, 'p/intent/n1/', { ...DEFAULT_WATCH, minIntervalMs: 1, jitterMs: 1, errorBaseMs: 5, errorMaxMs: 10 },
-    { onChange: (snap) => seen.push(snap), onError: () => {} }, abort.signal);
+  const scope = nock(A)
+    .persist()
+    .get(KV_PATH)
+    .query(true)
+    .reply(function () {
+      const url = new URL(this.req.path, A);
+      sent.push(url.searchParams.get('index') ?? undefined);
+      const [status, index] = replies[Math.min(sent.length - 1, replies.length - 1)]!;
+      if (sent.length >= replies.length) abort.abort();
+      return [status, item(`v${index}`), index === undefined ? {} : { 'X-Consul-Index': String(index) }];
+    });
+  await watchPrefix(
+    s,
+    'p/intent/n1/',
+    { ...DEFAULT_WATCH, minIntervalMs: 1, jitterMs: 1, errorBaseMs: 5, errorMaxMs: 10 },
+    { onChange: (snap) => seen.push(snap), onError: () => {} },
+    abort.signal,
+  );
   scope.persist(false);
   return { sent, seen };
 }
@@ -42,17 +51,34 @@ describe('consul store faults (nock)', () => {
   });
 
   it('resets the index to 0 (a plain read) when it goes backwards, then blocks again', async () => {
-    const { sent } = await watchIndexes(store(), [[200, 10], [200, 12], [200, 5], [200, 7], [200, 7]]);
+    const { sent } = await watchIndexes(store(), [
+      [200, 10],
+      [200, 12],
+      [200, 5],
+      [200, 7],
+      [200, 7],
+    ]);
     expect(sent).toEqual([undefined, '10', '12', undefined, '7']);
   });
 
   it('never blocks on an index below 1: a 0 index becomes 1', async () => {
-    const { sent } = await watchIndexes(store(), [[200, 0], [200, 0], [200, 3]]);
+    const { sent } = await watchIndexes(store(), [
+      [200, 0],
+      [200, 0],
+      [200, 3],
+    ]);
     expect(sent).toEqual([undefined, '1', '1']);
   });
 
   it('keeps watching through 500s and delivers the next good answer once', async () => {
-    const { sent, seen } = await watchIndexes(store(), [[200, 4], [500, undefined], [500, undefined], [200, 4], [200, 9], [200, 9]]);
+    const { sent, seen } = await watchIndexes(store(), [
+      [200, 4],
+      [500, undefined],
+      [500, undefined],
+      [200, 4],
+      [200, 9],
+      [200, 9],
+    ]);
     expect(sent).toEqual([undefined, '4', '4', '4', '4', '9']);
     expect(seen.map((s) => s.index)).toEqual([4, 9]);
   });
@@ -91,10 +117,11 @@ describe('consul store faults (nock)', () => {
 
   it('sends the ACL token and the stale flag', async () => {
     const scope = nock(A, { reqheaders: { 'x-consul-token': 'secret-token' } })
-      .get(KV_PATH).query({ recurse: 'true', stale: '1' }).reply(200, item('x'), { 'X-Consul-Index': '2' });
+      .get(KV_PATH)
+      .query({ recurse: 'true', stale: '1' })
+      .reply(200, item('x'), { 'X-Consul-Index': '2' });
     const config = consulConfigFrom(A, { CONSUL_HTTP_TOKEN: 'secret-token', PLATYPUS_CONSUL_CONSISTENCY: 'stale' });
     await new ConsulStore(config).read('p/intent/n1/');
     expect(scope.isDone()).toBe(true);
   });
 });
-

@@ -12,7 +12,6 @@ const ITERATIONS = 40;
 /** Crash points per transaction of the child: locked, journal written, each write applied, commit counted. */
 const STEPS_PER_TXN = 3 + generationWrites(0).length;
 
-
 interface Child {
   /** Generations the child reported committed, as they arrive. */
   committed: number[];
@@ -23,11 +22,15 @@ interface Child {
 }
 
 function runChild(root: string, first: number, last: number, killAt?: number): Child {
-  const child = spawn(process.execPath, [CHILD, root, String(first), String(last), ...(killAt ? [String(killAt)] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CHILD, root, String(first), String(last), ...(killAt ? [String(killAt)] : [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const committed: number[] = [];
   let stderr = '';
   let onStart: () => void;
-  const started = new Promise<void>((r) => { onStart = r; });
+  const started = new Promise<void>((r) => {
+    onStart = r;
+  });
   let out = '';
   child.stdout.on('data', (d) => {
     out += String(d);
@@ -36,9 +39,14 @@ function runChild(root: string, first: number, last: number, killAt?: number): C
     for (const line of lines) committed.push(Number(line));
     if (committed.length > 0) onStart();
   });
-  child.stderr.on('data', (d) => { stderr += String(d); });
+  child.stderr.on('data', (d) => {
+    stderr += String(d);
+  });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((r) => {
-    child.on('exit', (code, signal) => { onStart(); r({ code, signal, stderr }); });
+    child.on('exit', (code, signal) => {
+      onStart();
+      r({ code, signal, stderr });
+    });
   });
   return { committed, started, exit, kill: () => child.kill('SIGKILL') };
 }

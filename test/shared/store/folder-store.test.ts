@@ -13,7 +13,10 @@ describe('folder store layout', () => {
     const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
     const store = new FolderStore(root);
     await store.put('platypus/intent/n1/web', '{}');
-    await store.transaction([{ key: 'platypus/intent/n1/.drained', value: '{}' }, { key: 'platypus/intent/n1/web', value: null }]);
+    await store.transaction([
+      { key: 'platypus/intent/n1/.drained', value: '{}' },
+      { key: 'platypus/intent/n1/web', value: null },
+    ]);
     expect(await readdir(join(root, 'platypus/intent/n1'))).toEqual(['.drained']);
   });
 
@@ -65,7 +68,9 @@ describe('folder store hazards', () => {
     await symlink('.', join(root, 'p/intent/n1/l1'));
     await symlink('.', join(root, 'p/intent/n1/l2'));
     const started = Date.now();
-    await expect(store.read('p/intent/n1/')).rejects.toThrow(`${join(root, 'p/intent/n1/l1')} leads back to ${join(root, 'p/intent/n1')} (a symlink loop)`);
+    await expect(store.read('p/intent/n1/')).rejects.toThrow(
+      `${join(root, 'p/intent/n1/l1')} leads back to ${join(root, 'p/intent/n1')} (a symlink loop)`,
+    );
     expect(Date.now() - started).toBeLessThan(1000);
     // A loop further up is found as well, and a link to a folder that is not above it is read as usual.
     await rm(join(root, 'p/intent/n1/l1'));
@@ -73,7 +78,10 @@ describe('folder store hazards', () => {
     await mkdir(join(root, 'shared'));
     await writeFile(join(root, 'shared/b'), 'B');
     await symlink(join(root, 'shared'), join(root, 'p/intent/n1/s'));
-    expect((await store.read('p/intent/n1/')).entries.map((e) => [e.key, e.value])).toEqual([['p/intent/n1/a', 'A'], ['p/intent/n1/s/b', 'B']]);
+    expect((await store.read('p/intent/n1/')).entries.map((e) => [e.key, e.value])).toEqual([
+      ['p/intent/n1/a', 'A'],
+      ['p/intent/n1/s/b', 'B'],
+    ]);
     await symlink(join(root, 'p'), join(root, 'p/intent/n1/up'));
     await expect(store.read('p/intent/n1/')).rejects.toThrow(/n1\/up\/intent\/n1 leads back to .*\/p\/intent\/n1 \(a symlink loop\)/);
   });

@@ -7,9 +7,16 @@ export function storeContract(name: string, open: () => Promise<IntentStore>) {
   describe(`${name} store contract`, () => {
     let store: IntentStore;
     let p: string;
-    beforeAll(async () => { store = await open(); });
-    afterAll(async () => { await store.close(); });
-    const fresh = () => { p = uniquePrefix(name); return p; };
+    beforeAll(async () => {
+      store = await open();
+    });
+    afterAll(async () => {
+      await store.close();
+    });
+    const fresh = () => {
+      p = uniquePrefix(name);
+      return p;
+    };
 
     it('round-trips values and answers undefined for a missing key', async () => {
       fresh();
@@ -33,8 +40,13 @@ export function storeContract(name: string, open: () => Promise<IntentStore>) {
     it('applies a transaction of sets and deletes', async () => {
       fresh();
       await store.put(`${p}/n/old`, 'old');
-      await store.transaction([{ key: `${p}/n/new`, value: 'new' }, { key: `${p}/n/old`, value: null }]);
-      expect((await store.read(`${p}/n/`)).entries.map(({ key, value }) => ({ key, value }))).toEqual([{ key: `${p}/n/new`, value: 'new' }]);
+      await store.transaction([
+        { key: `${p}/n/new`, value: 'new' },
+        { key: `${p}/n/old`, value: null },
+      ]);
+      expect((await store.read(`${p}/n/`)).entries.map(({ key, value }) => ({ key, value }))).toEqual([
+        { key: `${p}/n/new`, value: 'new' },
+      ]);
     });
 
     it('gives each key a modify index that moves when that key is written, not when another is', async () => {
@@ -81,7 +93,10 @@ export function storeContract(name: string, open: () => Promise<IntentStore>) {
       for (const failing of refused) {
         // The writes beside the failing one (a set and a delete) must not land either.
         const writes = [{ key: `${p}/c/other`, value: 'lost' }, { key: `${p}/c/keep`, value: null }, ...failing];
-        const refusal = await store.transaction(writes).then(() => undefined, (err: unknown) => err);
+        const refusal = await store.transaction(writes).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
         expect(refusal, JSON.stringify(failing)).toBeInstanceOf(ConflictError);
         expect((refusal as Error).message).toContain(failing[0]!.key);
         expect(await read()).toEqual(after);
@@ -95,7 +110,9 @@ export function storeContract(name: string, open: () => Promise<IntentStore>) {
       expect(first.entries.map((e) => e.value)).toEqual(['1']);
       const blocked = store.watch(`${p}/w/`, first.index, 60_000);
       let answered = false;
-      void blocked.then(() => { answered = true; });
+      void blocked.then(() => {
+        answered = true;
+      });
       await new Promise((r) => setTimeout(r, 300));
       expect(answered).toBe(false);
       await store.put(`${p}/w/a`, '2');
@@ -118,7 +135,10 @@ export function storeContract(name: string, open: () => Promise<IntentStore>) {
       await store.put(`${p}/s/a`, '1');
       const first = await store.read(`${p}/s/`);
       const abort = new AbortController();
-      const blocked = store.watch(`${p}/s/`, first.index, 60_000, abort.signal).then(() => 'answered', () => 'rejected');
+      const blocked = store.watch(`${p}/s/`, first.index, 60_000, abort.signal).then(
+        () => 'answered',
+        () => 'rejected',
+      );
       setTimeout(() => abort.abort(), 200);
       expect(['answered', 'rejected']).toContain(await blocked);
     });

@@ -24,7 +24,9 @@ export async function buildArtifact(dir: string, app: string, version: string): 
   execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2/APP"`, 'sh', app, src]);
   const path = join(dir, `${app}-${version}.tar.gz`);
   execFileSync('tar', ['-czf', path, '-C', src, '.']);
-  const sha256 = createHash('sha256').update(await readFile(path)).digest('hex');
+  const sha256 = createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
   return { version, path, url: `file://${path}`, sha256 };
 }
 
@@ -46,7 +48,12 @@ export function intentOf(app: TestApp, versions: VersionEntry[]): object {
   return {
     schema: 1,
     basedir: app.basedir,
-    versions: versions.map((v) => ({ version: v.artifact.version, url: v.url ?? v.artifact.url, sha256: v.sha256 ?? v.artifact.sha256, state: v.state })),
+    versions: versions.map((v) => ({
+      version: v.artifact.version,
+      url: v.url ?? v.artifact.url,
+      sha256: v.sha256 ?? v.artifact.sha256,
+      state: v.state,
+    })),
     ports: [{ port: app.port, protocol: 'tcp' }],
     service: { command: [process.execPath, 'version-server.mjs'], env: { PORT: String(app.port) } },
     health: { http: `http://127.0.0.1:${app.port}/health`, timeoutMs: 15_000 },
@@ -81,7 +88,9 @@ export async function installedVersion(app: TestApp, version: string): Promise<s
 
 /** Our chain's rule for the app's port, as pp-iptables writes it, is in `save`. */
 export function hasRule(save: string, app: TestApp): boolean {
-  return save.split('\n').some((l) => l.startsWith('-A PLATYPUS ') && l.includes(`--dport ${app.port} `) && l.includes(`platypus:${app.name}`));
+  return save
+    .split('\n')
+    .some((l) => l.startsWith('-A PLATYPUS ') && l.includes(`--dport ${app.port} `) && l.includes(`platypus:${app.name}`));
 }
 
 const running = new Set<Watchdog>();
@@ -101,7 +110,10 @@ export class Watchdog {
   private running = true;
   private loop: Promise<void>;
 
-  constructor(private readonly checks: Array<() => Promise<string | undefined>>, intervalMs = 150) {
+  constructor(
+    private readonly checks: Array<() => Promise<string | undefined>>,
+    intervalMs = 150,
+  ) {
     running.add(this);
     this.loop = (async () => {
       while (this.running) {

@@ -79,16 +79,33 @@ function spawnRunsvdir(dir: string): ChildProcess {
 /** Writes the agents' runit folders with deploy/runit/install.sh, as an operator would, plus per-agent args. */
 async function installAgents(root: string, netns: string, o: SystemOptions, prefix: string, node: string): Promise<string> {
   const sv = join(root, 'sv');
-  await runChecked(['sh', join(REPO, 'deploy/runit/install.sh'), sv, `PLATYPUS_STORE=consul://${o.consulAddress}`,
-    `PLATYPUS_PREFIX=${prefix}`, `PLATYPUS_NODE=${node}`, `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`]);
+  await runChecked([
+    'sh',
+    join(REPO, 'deploy/runit/install.sh'),
+    sv,
+    `PLATYPUS_STORE=consul://${o.consulAddress}`,
+    `PLATYPUS_PREFIX=${prefix}`,
+    `PLATYPUS_NODE=${node}`,
+    `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+  ]);
   // debug: every pass logs "pass done", which the tests use to know a pass happened after a fault.
   const common = ['--resync-seconds', String(o.resyncSeconds ?? 2), '--wait-seconds', '5', '--log-level', 'debug'];
   // Agents not named here run with the common flags only.
   const own: Record<AgentName, string[]> = {
     preparer: ['--progress', 'off', '--download-timeout-seconds', '10'],
     iptables: ['--command-prefix', `ip netns exec ${netns}`],
-    setlive: ['--service-dir', join(root, 'service'), '--stage-dir', join(root, 'stage'),
-      '--settle-seconds', String(o.settleSeconds ?? 0.5), '--stop-timeout-seconds', '5', '--pickup-timeout-seconds', '20'],
+    setlive: [
+      '--service-dir',
+      join(root, 'service'),
+      '--stage-dir',
+      join(root, 'stage'),
+      '--settle-seconds',
+      String(o.settleSeconds ?? 0.5),
+      '--stop-timeout-seconds',
+      '5',
+      '--pickup-timeout-seconds',
+      '20',
+    ],
   };
   for (const agent of AGENTS) {
     await writeFile(join(sv, `pp-${agent}`, 'bin'), `${process.execPath} ${distProgram(`agents/${agent}/index.js`)}\n`);
@@ -114,13 +131,19 @@ export async function startSystem(o: SystemOptions): Promise<System> {
   const store = ['--store', `consul://${o.consulAddress}`, '--prefix', prefix];
   const logOf = (agent: AgentName) => readFile(join(sv, `pp-${agent}`, 'log', 'main', 'current'), 'utf8').catch(() => '');
   const system: System = {
-    root, prefix, node, netns, consulAddress: o.consulAddress,
+    root,
+    prefix,
+    node,
+    netns,
+    consulAddress: o.consulAddress,
     pp: async (args, input) => {
       const r = await runCli('pp/index.js', [...args, ...store], input);
       if (r.code !== 0) throw new Error(`pp ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
       return r.stdout;
     },
-    putIntent: async (app, intent) => { await system.pp(['intent', 'put', node, app], JSON.stringify(intent)); },
+    putIntent: async (app, intent) => {
+      await system.pp(['intent', 'put', node, app], JSON.stringify(intent));
+    },
     putRaw: async (key, value) => {
       const res = await fetch(kv(key), { method: 'PUT', body: value });
       if (!res.ok) throw new Error(`consul PUT ${key}: ${res.status}`);
