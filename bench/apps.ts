@@ -92,6 +92,6 @@ export async function folderReality(storeRoot: string, agent: string, app: strin
 /** An agent's reality record of `app` read straight from Consul's KV API (not through any counting proxy). */
 export async function consulReality(consul: string, agent: string, app: string): Promise<RealityRecord | undefined> {
   const res = await fetch(`http://${consul}/v1/kv/${realityKeyOf(agent, app)}?raw`).catch(() => undefined);
-  if (!res || res.status !== 200) return undefined;
+  if (res?.status !== 200) return undefined;
   return JSON.parse(await res.text()) as RealityRecord;
 }

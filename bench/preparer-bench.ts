@@ -103,7 +103,7 @@ function timed(command: string[]): Promise<Timed> {
 }
 
 function serve(file: string): Promise<Server> {
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     void stat(file).then((info) => {
       res.writeHead(200, { 'content-length': info.size, 'content-type': 'application/gzip' });
       createReadStream(file, { highWaterMark: 1 << 20 }).pipe(res);
@@ -169,12 +169,12 @@ function report(size: number, tar: Timed[], prep: Timed[]): void {
   const [tarCpu, prepCpu] = [median(tar.map((t) => t.cpu)), median(prep.map((p) => p.cpu))];
   const mbps = (s: number) => (size / 2 ** 20 / s).toFixed(0);
   process.stdout.write(
-    [
+    `${[
       `median curl|tar -xz: ${tarS.toFixed(2)} s wall (${mbps(tarS)} MB/s of artifact), ${tarCpu.toFixed(2)} s CPU (curl + tar + gzip)`,
       `median pp-preparer:  ${prepS.toFixed(2)} s wall (${mbps(prepS)} MB/s of artifact), ${prepCpu.toFixed(2)} s CPU (download + sha256 + gunzip + untar + fsync)`,
       `throughput ratio pp-preparer / GNU tar: ${(tarS / prepS).toFixed(2)} by wall time (target ≥ 0.90), ${(tarCpu / prepCpu).toFixed(2)} by CPU time`,
       `pp-preparer peak RSS: max ${Math.max(...prep.map((p) => p.rssMb)).toFixed(1)} MB over ${prep.length} runs (target ≤ 100 MB)`,
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
 }
 
@@ -208,12 +208,12 @@ async function benchManyFiles(work: string): Promise<void> {
   server.close();
   const [tarS, prepS] = [median(tar.map((t) => t.seconds)), median(prep.map((p) => p.seconds))];
   process.stdout.write(
-    [
+    `${[
       `many-files median tar -xzf + sync -f: ${tarS.toFixed(2)} s wall`,
       `many-files median pp-preparer: ${prepS.toFixed(2)} s wall`,
       `many-files ratio pp-preparer / (tar -xzf + sync -f): ${(tarS / prepS).toFixed(2)} by wall time (target ≥ 0.50)`,
       `many-files pp-preparer peak RSS: max ${Math.max(...prep.map((p) => p.rssMb)).toFixed(1)} MB over ${prep.length} runs (target ≤ 100 MB)`,
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
 }
 

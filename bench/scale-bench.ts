@@ -120,7 +120,9 @@ export async function scaleBench(n: number): Promise<Row[]> {
       { bench: 'scale', metric: 'node -e 0 (runtime start alone)', value: `${sec(node.seconds)}, ${mb(node.peakRssMb)}` },
     ];
     for (const name of results[0]!.keys())
-      rowsFor(name, n, results[0]!.get(name)!, results[1]!.get(name)!, results[2]!.get(name)!).forEach((r) => rows.push(r));
+      rowsFor(name, n, results[0]!.get(name)!, results[1]!.get(name)!, results[2]!.get(name)!).forEach((r) => {
+        rows.push(r);
+      });
     return rows;
   } finally {
     for (const s of setups) await s.cleanup();

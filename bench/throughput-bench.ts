@@ -31,7 +31,7 @@ export async function throughputBench(sizeMb: number, runs: number): Promise<Row
     {
       bench: 'preparer throughput',
       metric: `median install of a ${artifact} MB (gz) artifact, ${runs} run(s)`,
-      value: grab(out, /median pp-preparer: +([\d.]+ s wall \(\d+ MB\/s)/) + ')',
+      value: `${grab(out, /median pp-preparer: +([\d.]+ s wall \(\d+ MB\/s)/)})`,
       baseline: `curl|tar -xz: ${grab(out, /median curl\|tar -xz: ([\d.]+ s wall \(\d+ MB\/s)/)})`,
     },
     {

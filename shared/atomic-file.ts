@@ -36,7 +36,7 @@ export async function renameIntoPlace(temp: string, path: string): Promise<void>
 export async function writeFileAtomic(path: string, content: string | Buffer, mode = 0o644): Promise<boolean> {
   const wanted = typeof content === 'string' ? Buffer.from(content) : content;
   const current = await readFile(path).catch(() => undefined);
-  if (current && current.equals(wanted)) return false;
+  if (current?.equals(wanted)) return false;
   await mkdir(dirname(path), { recursive: true });
   const temp = tempPathBeside(path);
   try {

@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { chmod, lstat, readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -18,7 +19,7 @@ async function eachLimited<T>(items: T[], work: (item: T) => Promise<void>): Pro
 async function removeFolder(dir: string): Promise<void> {
   // A folder extracted without write (or read) permission: its entries cannot be listed or unlinked until it has one.
   await chmod(dir, 0o700).catch(() => undefined);
-  let names;
+  let names: Dirent[];
   try {
     names = await readdir(dir, { withFileTypes: true });
   } catch (err) {

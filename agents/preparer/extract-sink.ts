@@ -84,24 +84,33 @@ export class ExtractSink extends Writable {
     done(err);
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    if (this.failure) return done(this.failure);
+  /** Why this chunk ends the extraction: an earlier failure, or a limit on the decompressed bytes it passes. */
+  private refusal(chunk: Buffer): Error | null | undefined {
+    if (this.failure) return this.failure;
     this.decompressed += chunk.length;
     const { maxDecompressed, maxRatio } = this.limits;
     if (this.decompressed > maxDecompressed) {
-      return done(new Error(`the archive decompresses to more than ${maxDecompressed} bytes (--max-bytes plus tar headers)`));
+      return new Error(`the archive decompresses to more than ${maxDecompressed} bytes (--max-bytes plus tar headers)`);
     }
     const compressed = this.limits.compressed();
     if (this.decompressed > RATIO_FLOOR && this.decompressed > maxRatio * compressed) {
-      return done(
-        new Error(
-          `the archive inflates more than ${maxRatio}:1 (${this.decompressed} bytes from the first ${compressed} compressed bytes) (--max-ratio)`,
-        ),
+      return new Error(
+        `the archive inflates more than ${maxRatio}:1 (${this.decompressed} bytes from the first ${compressed} compressed bytes) (--max-ratio)`,
       );
     }
-    if (this.sawEof) return done();
-    const ready = this.feed(chunk);
-    if (ready || this.sawEof) return done();
+    return undefined;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    const refusal = this.refusal(chunk);
+    if (refusal !== undefined) {
+      done(refusal);
+      return;
+    }
+    if (this.sawEof || this.feed(chunk) || this.sawEof) {
+      done();
+      return;
+    }
     this.parser.once('drain', () => done(this.failure));
   }
 

@@ -85,7 +85,9 @@ export async function observePreparer(intent: NodeIntent, memory: PreparerMemory
   for (let i = 0; i < all.length; i += 32) {
     const batch = all.slice(i, i + 32);
     const read = await Promise.all(batch.map((basedir) => readBasedir(basedir)));
-    batch.forEach((basedir, k) => states.set(basedir, read[k]!));
+    batch.forEach((basedir, k) => {
+      states.set(basedir, read[k]!);
+    });
   }
   const failures = new Map([...memory.failures].map(([app, byVersion]) => [app, new Map(byVersion)]));
   return { basedirs: states, knownApps: new Map(memory.knownApps), failures };

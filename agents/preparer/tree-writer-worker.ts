@@ -166,7 +166,8 @@ export function treeWriterWorker(): void {
           run(op, data);
         }
       } catch (err) {
-        return fail(err as NodeJS.ErrnoException);
+        fail(err as NodeJS.ErrnoException);
+        return;
       }
       port.postMessage({ done: batch.data } satisfies TreeWorkerMessage, [batch.data]);
     }

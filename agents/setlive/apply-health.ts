@@ -2,7 +2,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AwaitHealthAction, RollBackAction } from './actions.js';
-import { type SetliveConfig } from './options.js';
+import type { SetliveConfig } from './options.js';
 import { versionOfInstall } from '../../shared/install-layout.js';
 import { readFlipStart, recordFailedFlip } from './failed-flip.js';
 import { awaitHealthy } from './health.js';

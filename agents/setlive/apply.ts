@@ -7,7 +7,7 @@ import type { SetliveAction } from './actions.js';
 import { applyAwaitHealth, applyRollBack } from './apply-health.js';
 import { readFlipStart, recordFlipStart } from './failed-flip.js';
 import { CONFIRMED_FILE } from './stage-layout.js';
-import { type SetliveConfig } from './options.js';
+import type { SetliveConfig } from './options.js';
 import { staleTemps } from '../../shared/temp-files.js';
 import { isDir, readLinkState, replaceLink } from './links.js';
 import { removeAside } from '../../shared/install-layout.js';

@@ -1,7 +1,7 @@
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { stagePath } from './stage-layout.js';
-import { type SetliveConfig } from './options.js';
+import type { SetliveConfig } from './options.js';
 import { installPath } from '../../shared/install-layout.js';
 import { settled } from './health.js';
 import type { AppObserved, SetliveObserved } from './observe.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { CONFIRMED_FILE, serviceLinkPath, stagePath } from './stage-layout.js';
-import { type SetliveConfig } from './options.js';
+import type { SetliveConfig } from './options.js';
 import { installPath } from '../../shared/install-layout.js';
 import { flipFingerprint, heldReason, readFailedFlip } from './failed-flip.js';
 import { runHealthCheck, settled, type CheckResult } from './health.js';

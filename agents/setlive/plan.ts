@@ -4,7 +4,7 @@ import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
 import type { SetliveAction } from './actions.js';
 import { serviceLinkPath, stagePath } from './stage-layout.js';
-import { type SetliveConfig } from './options.js';
+import type { SetliveConfig } from './options.js';
 import { installPath, versionOfInstall } from '../../shared/install-layout.js';
 import { flipFingerprint } from './failed-flip.js';
 import { upAtLeastMs } from './health.js';

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** The runsv(8) control characters pp-setlive uses: up, down (TERM then CONT), kill (KILL), exit. */
@@ -12,7 +12,7 @@ export type RunsvCommand = keyof typeof CONTROL;
  * without blocking: no fork+exec on a flip's path. Returns false when no runsv reads it (ENXIO, ENOENT).
  */
 export async function sendRunsvCommand(dir: string, command: RunsvCommand): Promise<boolean> {
-  let fd;
+  let fd: FileHandle | undefined;
   try {
     fd = await open(join(dir, 'supervise', 'control'), constants.O_WRONLY | constants.O_NONBLOCK);
   } catch (err) {

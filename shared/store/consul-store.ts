@@ -151,6 +151,6 @@ export class ConsulStore implements IntentStore {
   }
 
   async close(): Promise<void> {
-    this.clients.forEach((c) => c.destroy());
+    for (const c of this.clients) c.destroy();
   }
 }

@@ -249,7 +249,7 @@ export class FolderStore implements IntentStore {
 
   /** Every write or none, checked and applied under the store's lock (see the class comment). */
   async transaction(writes: KvWrite[]): Promise<void> {
-    writes.forEach((w) => checkKey(w.key));
+    for (const w of writes) checkKey(w.key);
     if (writes.length === 0) return;
     await this.locked(async () => {
       this.crashPoint('locked');
@@ -347,7 +347,7 @@ export class FolderStore implements IntentStore {
     let writes: Array<{ key: string; value: string | null }>;
     try {
       writes = (JSON.parse(text) as { writes: Array<{ key: string; value: string | null }> }).writes;
-      writes.forEach((w) => checkKey(w.key));
+      for (const w of writes) checkKey(w.key);
     } catch (err) {
       // It was renamed into place whole, so this is damage from outside: guessing could apply half of it.
       throw new StoreError(`${this.journalPath()} is unreadable (${(err as Error).message}): repair or remove it by hand`, { cause: err });

@@ -20,6 +20,7 @@ describe('runCommand', () => {
   });
 
   it('feeds input on stdin, and gives /dev/null when there is none', async () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the child evaluates this template, not the test
     const echo = [node, '-e', 'let s=""; process.stdin.on("data", d => s += d).on("end", () => process.stdout.write(`[${s}]`))'];
     expect((await runCommand(echo, { input: 'rules\n' })).stdout).toBe('[rules\n]');
     expect((await runCommand(echo)).stdout).toBe('[]');

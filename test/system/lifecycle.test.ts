@@ -116,7 +116,7 @@ describe('the whole system against a real Consul', () => {
       release = r;
     });
     let requests = 0;
-    const server: Server = createServer((req, res) => {
+    const server: Server = createServer((_req, res) => {
       requests += 1;
       void released.then(() => {
         res.writeHead(200);

@@ -109,7 +109,7 @@ async function installAgents(root: string, netns: string, o: SystemOptions, pref
   };
   for (const agent of AGENTS) {
     await writeFile(join(sv, `pp-${agent}`, 'bin'), `${process.execPath} ${distProgram(`agents/${agent}/index.js`)}\n`);
-    await writeFile(join(sv, `pp-${agent}`, 'args'), [...common, ...(own[agent] ?? [])].join('\n') + '\n');
+    await writeFile(join(sv, `pp-${agent}`, 'args'), `${[...common, ...(own[agent] ?? [])].join('\n')}\n`);
   }
   return sv;
 }
