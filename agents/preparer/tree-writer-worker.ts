@@ -31,7 +31,11 @@ export interface TreeWorkerSetup {
   maxSyncing: number;
 }
 
+/** From the main thread: a batch, a stop (exit, or with `keep`, go idle for the next tree), or the next tree's root. */
+export type TreeWorkerControl = TreeBatch | { stop: true; keep?: boolean } | { reset: string };
+
 export type TreeWorkerMessage =
+  | { idle: true }
   | { done: ArrayBuffer }
   | { error: { message: string; code?: string; syscall?: string; path?: string } }
   | { finished: true };
@@ -46,7 +50,8 @@ export type TreeWorkerMessage =
 export function treeWriterWorker(): void {
   const fs = process.getBuiltinModule('node:fs');
   const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
-  const { root, stop, bigFile, maxSyncing } = workerData as TreeWorkerSetup;
+  const { stop, bigFile, maxSyncing } = workerData as TreeWorkerSetup;
+  let root = (workerData as TreeWorkerSetup).root;
   const port = parentPort as NonNullable<typeof parentPort>;
   const CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
   const queue: TreeBatch[] = [];
@@ -56,6 +61,7 @@ export function treeWriterWorker(): void {
   let syncing = 0;
   let failed = false;
   let stopping = false;
+  let keep = false;
   let finishing: string[] | undefined;
   const at = (path: string) => (path === '' ? root : `${root}/${path}`);
 
@@ -76,7 +82,11 @@ export function treeWriterWorker(): void {
   };
 
   const exitWhenIdle = () => {
-    if (stopping && syncing === 0) process.exit(0);
+    if (!stopping || syncing !== 0) return;
+    if (!keep) process.exit(0);
+    // Idle for the next tree (starting a worker costs tens of ms, more than a small install's whole write).
+    keep = false;
+    port.postMessage({ idle: true } satisfies TreeWorkerMessage);
   };
 
   const syncLater = (file: number) => {
@@ -183,12 +193,24 @@ export function treeWriterWorker(): void {
     exitWhenIdle();
   }
 
-  port.on('message', (message: TreeBatch | { stop: true }) => {
+  port.on('message', (message: TreeWorkerControl) => {
+    if ('reset' in message) {
+      root = message.reset;
+      queue.length = 0;
+      inlineSync = true;
+      size = 0;
+      failed = false;
+      stopping = false;
+      finishing = undefined;
+      return;
+    }
     if ('stop' in message) {
       stopping = true;
+      keep = message.keep === true && !failed;
       queue.length = 0;
       closeQuietly();
-      return exitWhenIdle();
+      exitWhenIdle();
+      return;
     }
     queue.push(message);
     pump();
