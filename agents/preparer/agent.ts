@@ -38,7 +38,7 @@ async function tracked(memory: PreparerMemory, action: PreparerAction, run: () =
  * and complete, and prunes installs intent dropped.
  */
 export function createPreparerAgent(options: PreparerOptions): Agent<PreparerObserved, PreparerAction> {
-  const memory: PreparerMemory = { knownApps: new Map(), failures: new Map() };
+  const memory: PreparerMemory = { knownApps: new Map(), formerBasedirs: new Map(), failures: new Map() };
   return {
     name: AGENT_NAME,
     parallel: options.parallel,

@@ -11,6 +11,8 @@ import type { BasedirState, InstallDir, PreparerObserved } from './types.js';
 /** What the agent remembers between passes: apps seen (with basedir) and the last failure per version. */
 export interface PreparerMemory {
   knownApps: Map<string, string>;
+  /** Basedirs an app had before intent moved it elsewhere: its installs there are pruned too (and reported). */
+  formerBasedirs: Map<string, Set<string>>;
   failures: Map<string, Map<string, string>>;
 }
 
@@ -20,10 +22,18 @@ export interface PreparerMemory {
  */
 export function recallBasedirs(memory: PreparerMemory, records: RealityRecord[]): void {
   for (const { app, details } of records) {
+    const former = Array.isArray(details?.formerBasedirs) ? (details.formerBasedirs as unknown[]) : [];
+    for (const dir of former) if (typeof dir === 'string' && isAbsolute(dir) && !nameProblem(app)) formerOf(memory, app).add(dir);
     const basedir = details?.basedir;
     if (typeof basedir !== 'string' || !isAbsolute(basedir) || nameProblem(app) || memory.knownApps.has(app)) continue;
     memory.knownApps.set(app, basedir);
   }
+}
+
+function formerOf(memory: PreparerMemory, app: string): Set<string> {
+  const set = memory.formerBasedirs.get(app) ?? new Set<string>();
+  memory.formerBasedirs.set(app, set);
+  return set;
 }
 
 interface InstallRecord {
@@ -56,6 +66,7 @@ export async function readBasedir(basedir: string): Promise<BasedirState> {
     state.leftovers = staleAmong(dir, names);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') state.error = `cannot read ${dir}: ${(err as Error).message}`;
+    else state.missing = true;
     return state;
   }
   const records = new Map<string, InstallRecord | undefined>();
@@ -77,8 +88,13 @@ export async function readBasedir(basedir: string): Promise<BasedirState> {
 
 /** Reads the slice: `installs/` of every basedir in intent or seen since start, leftovers of killed runs included. */
 export async function observePreparer(intent: NodeIntent, memory: PreparerMemory): Promise<PreparerObserved> {
-  for (const [app, spec] of intent.apps) memory.knownApps.set(app, spec.basedir);
-  const basedirs = new Set(memory.knownApps.values());
+  for (const [app, spec] of intent.apps) {
+    const before = memory.knownApps.get(app);
+    if (before !== undefined && before !== spec.basedir) formerOf(memory, app).add(before);
+    memory.formerBasedirs.get(app)?.delete(spec.basedir);
+    memory.knownApps.set(app, spec.basedir);
+  }
+  const basedirs = new Set([...memory.knownApps.values(), ...[...memory.formerBasedirs.values()].flatMap((s) => [...s])]);
   // Basedirs are read 32 at a time: one after another, a 1,000-app node would spend its pass waiting on the disk.
   const states = new Map<string, BasedirState>();
   const all = [...basedirs];
@@ -89,6 +105,16 @@ export async function observePreparer(intent: NodeIntent, memory: PreparerMemory
       states.set(basedir, read[k]!);
     });
   }
+  // A former basedir with no install (or record) of the app left has nothing to prune or report.
+  for (const [app, dirs] of memory.formerBasedirs) {
+    for (const dir of dirs) {
+      const state = states.get(dir);
+      const mine = (name: string) => name.startsWith(`${app}_`);
+      if (state && !state.error && ![...state.installs.keys(), ...state.orphanRecords].some(mine)) dirs.delete(dir);
+    }
+    if (dirs.size === 0) memory.formerBasedirs.delete(app);
+  }
   const failures = new Map([...memory.failures].map(([app, byVersion]) => [app, new Map(byVersion)]));
-  return { basedirs: states, knownApps: new Map(memory.knownApps), failures };
+  const formerBasedirs = new Map([...memory.formerBasedirs].map(([app, dirs]) => [app, [...dirs].sort()]));
+  return { basedirs: states, knownApps: new Map(memory.knownApps), formerBasedirs, failures };
 }

@@ -135,7 +135,39 @@ function planApp(
     kept: prunes.kept,
   };
   if (errors.length > 0) plan.error = errors.join('; ');
-  return plan;
+  return withFormerBasedirs(plan, app, intent, observed, keep, owners);
+}
+
+/**
+ * Pure: installs an app left in basedirs intent no longer gives it are pruned as for a removed app (what
+ * `current` and `last` there point to, and the newest --keep others, stay); while any remain, the former basedir
+ * is reported (and recorded, so a restarted agent still knows it).
+ */
+function withFormerBasedirs(
+  plan: AppPlan<PreparerAction>,
+  app: string,
+  intent: NodeIntent,
+  observed: PreparerObserved,
+  keep: number,
+  owners: Set<string>,
+): AppPlan<PreparerAction> {
+  const former = observed.formerBasedirs.get(app) ?? [];
+  if (former.length === 0) return plan;
+  const left: string[] = [];
+  for (const dir of former) {
+    const state = observed.basedirs.get(dir) ?? EMPTY;
+    if (state.error) {
+      left.push(`${dir} (${state.error})`);
+      continue;
+    }
+    const prunes = intent.trusted ? choosePrunes(app, dir, state, new Set(), owners, keep) : { actions: [], kept: [] };
+    plan.actions.push(...prunes.actions);
+    if (prunes.kept.length > 0) left.push(`${dir} (${prunes.kept.join(', ')})`);
+  }
+  const details = { ...plan.details, formerBasedirs: former };
+  const warning =
+    left.length > 0 ? `installs left in a former basedir: ${left.join('; ')}; remove them by hand once nothing runs there` : undefined;
+  return { ...plan, details, ...(warning && !plan.warning ? { warning } : {}) };
 }
 
 /** Pure: an app gone from (trusted) intent keeps only its current install and the newest --keep others. */

@@ -70,6 +70,8 @@ export interface BasedirState {
   leftovers: string[];
   /** Install records (`.pp-install-<name>.json`) whose folder is gone. */
   orphanRecords: string[];
+  /** `installs/` does not exist. */
+  missing?: boolean;
   /** Why `installs/` could not be read; the apps using this basedir report it. */
   error?: string;
 }
@@ -79,6 +81,8 @@ export interface PreparerObserved {
   basedirs: Map<string, BasedirState>;
   /** Apps seen in intent since start, with their basedir: lets removed apps' installs be pruned. */
   knownApps: Map<string, string>;
+  /** Basedirs apps had before intent moved them, still holding an `installs/` folder. */
+  formerBasedirs: Map<string, string[]>;
   /** Last install failure per app, per version (cleared on success). */
   failures: Map<string, Map<string, string>>;
 }

@@ -36,6 +36,7 @@ function observed(
   return {
     basedirs: new Map([[BASE, { installs: new Map(), orphanRecords: [], leftovers: [], ...state }]]),
     knownApps: new Map(Object.entries(knownApps)),
+    formerBasedirs: new Map(),
     failures: new Map(Object.entries(failures).map(([a, f]) => [a, new Map(Object.entries(f))])),
   };
 }

@@ -190,4 +190,31 @@ describe('pp-preparer pruning', () => {
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
     expect(await reality(store, 'api')).toBeUndefined();
   });
+
+  it('prunes what an app left in its former basedir when intent moves it, even across restarts, and reports what stays', async () => {
+    const store = new FolderStore(join(dir, 's7'));
+    const oldBase = join(dir, 'b7-old');
+    const newBase = join(dir, 'b7-new');
+    await putIntent(store, 'web', oldBase, versions('1', '2'));
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+    // A link as setlive leaves it: the version running from the old basedir is kept until nothing points at it.
+    await symlink(join(oldBase, 'installs', 'web_2'), join(oldBase, 'current'));
+    await putIntent(store, 'web', newBase, versions('3'));
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0); // a fresh agent: it knows the old basedir from reality
+    expect(await dirsIn(newBase)).toEqual(['web_3']);
+    expect(await dirsIn(oldBase)).toEqual(['web_2']);
+    expect(await reality(store, 'web')).toMatchObject({
+      status: 'converged',
+      reason: expect.stringContaining(`installs left in a former basedir: ${oldBase} (web_2)`),
+      details: { basedir: newBase, formerBasedirs: [oldBase] },
+    });
+    await rm(join(oldBase, 'current'));
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+    expect(await dirsIn(oldBase)).toEqual([]);
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
+    const settled = await reality(store, 'web');
+    expect(settled).toMatchObject({ status: 'converged', details: { basedir: newBase } });
+    expect(settled?.reason).toBeUndefined();
+    expect(settled?.details).not.toHaveProperty('formerBasedirs');
+  });
 });
