@@ -32,6 +32,9 @@ export function recordsOf(snapshot: Snapshot): RealityRecord[] {
  * Writes one agent's reality records, only when something other than the time changed, and deletes
  * the records of apps that are gone. Remembers what the store holds so an idle agent writes nothing.
  */
+/** Writes per store transaction: Consul takes at most 64 operations in one. */
+const TXN_WRITES = 64;
+
 export class RealityWriter {
   private known = new Map<string, string>();
   private loaded = false;
@@ -84,21 +87,25 @@ export class RealityWriter {
     try {
       if (!this.loaded) await this.load();
       const wanted = new Set<string>();
+      const writes: Array<{ key: string; value: string | null; cmp?: string }> = [];
       for (const o of outcomes) {
         const key = realityKey(this.prefix, this.node, this.agent, o.app);
         wanted.add(key);
         const record: RealityRecord = { ...o, agent: this.agent, at: new Date().toISOString() };
         const cmp = comparable(record);
-        if (this.known.get(key) === cmp) continue;
-        await this.store.put(key, JSON.stringify(record));
-        this.known.set(key, cmp);
-        written += 1;
+        if (this.known.get(key) !== cmp) writes.push({ key, value: JSON.stringify(record), cmp });
       }
-      for (const key of prune ? [...this.known.keys()] : []) {
-        if (wanted.has(key)) continue;
-        await this.store.delete(key);
-        this.known.delete(key);
-        written += 1;
+      for (const key of prune ? [...this.known.keys()] : []) if (!wanted.has(key)) writes.push({ key, value: null });
+      // In transactions of at most 64 writes (Consul's limit): one lock and one request per batch instead of one per
+      // app, which made a 1,000-app first pass spend seconds on the folder store's lock.
+      for (let i = 0; i < writes.length; i += TXN_WRITES) {
+        const batch = writes.slice(i, i + TXN_WRITES);
+        await this.store.transaction(batch.map(({ key, value }) => ({ key, value })));
+        for (const w of batch) {
+          if (w.cmp === undefined) this.known.delete(w.key);
+          else this.known.set(w.key, w.cmp);
+        }
+        written += batch.length;
       }
       this.lastError = undefined;
     } catch (err) {

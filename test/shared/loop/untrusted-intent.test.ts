@@ -6,7 +6,7 @@ import { executeAgent } from '../../../shared/cli/agent-cli.js';
 import { appIntentKey, drainedKey, realityKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
-import type { IntentStore } from '../../../shared/store/types.js';
+import type { IntentStore, KvWrite } from '../../../shared/store/types.js';
 import { fileAgent } from '../../support/file-agent.js';
 import { appIntent } from '../../support/intent-fixtures.js';
 
@@ -80,6 +80,10 @@ describe('--once and reality', () => {
       put: async (key: string, value: string) => {
         if (key.includes('/reality/')) throw new Error('injected: reality is read-only');
         return store.put(key, value);
+      },
+      transaction: async (writes: KvWrite[]) => {
+        if (writes.some((w) => w.key.includes('/reality/'))) throw new Error('injected: reality is read-only');
+        return store.transaction(writes);
       },
     });
     expect(await executeAgent(fileAgent(dir), broken, silentLogger(), options)).toBe(1);
