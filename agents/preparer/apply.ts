@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import { removeLeftovers } from '../../shared/leftovers.js';
 import type { ActionResult } from '../../shared/loop/types.js';
-import { installVersion } from './install.js';
 import { pruneInstall } from './prune.js';
 import type { PreparerAction, PreparerOptions } from './types.js';
 
@@ -13,8 +12,11 @@ export async function applyPreparer(
   signal?: AbortSignal,
 ): Promise<ActionResult> {
   switch (action.kind) {
-    case 'install':
+    case 'install': {
+      // Loaded on first use: the download and extraction code (node-tar, the worker) costs an idle agent a few MB.
+      const { installVersion } = await import('./install.js');
       return installVersion(action, options, log, signal);
+    }
     case 'prune':
       return pruneInstall(action, log);
     case 'clean-leftovers':
