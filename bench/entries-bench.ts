@@ -5,28 +5,23 @@
 // Usage: npx tsc -p . && node dist/bench/entries-bench.js [--entries 200000] [--max-entries 100000] [--dir /var/tmp]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { flag, shebangNodeFlags } from './support.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { Header } from 'tar';
 
-const flag = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-};
 const ENTRIES = Number(flag('entries', '200000'));
 const MAX_ENTRIES = Number(flag('max-entries', '100000'));
 const ROOT = flag('dir', tmpdir());
 const PREPARER = resolve(import.meta.dirname, '../agents/preparer/index.js');
-const PREPARER_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(PREPARER, 'utf8').split('\n')[0] ?? '')?.[1] ?? '')
-  .trim()
-  .split(/\s+/)
-  .filter(Boolean);
+/** The node flags of the preparer's shebang: the bench runs it as the `pp-preparer` bin runs. */
+const PREPARER_FLAGS = shebangNodeFlags(PREPARER);
 
 /** `count` one-byte files spread over folders of 1000, as tar blocks. */
 function* tarBlocks(count: number): Generator<Buffer> {

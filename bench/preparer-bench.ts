@@ -7,17 +7,14 @@
 // Usage: npx tsc -p . && node dist/bench/preparer-bench.js [--size-mb 640] [--runs 3] [--dir /var/tmp] [--keep-files] [--shape big|many|both]
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { flag, shebangNodeFlags } from './support.js';
 
-const flag = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-};
 const SIZE_MB = Number(flag('size-mb', '640'));
 const RUNS = Number(flag('runs', '3'));
 const ROOT = flag('dir', tmpdir());
@@ -27,10 +24,7 @@ const MANY_FOLDERS = 200;
 const MANY_PER_FOLDER = 100;
 const PREPARER = resolve(import.meta.dirname, '../agents/preparer/index.js');
 /** The node flags of the preparer's shebang: the bench runs it as the `pp-preparer` bin runs. */
-const PREPARER_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(PREPARER, 'utf8').split('\n')[0] ?? '')?.[1] ?? '')
-  .trim()
-  .split(/\s+/)
-  .filter(Boolean);
+const PREPARER_FLAGS = shebangNodeFlags(PREPARER);
 
 /**
  * Writes the artifact's source tree: 60 % incompressible bytes in a few large files, 40 % hex text in

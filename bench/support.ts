@@ -1,4 +1,5 @@
 // Shared helpers for the benchmarks: flags, the table every benchmark adds rows to, statistics, timing.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /** The repository root, from dist/bench/ (compiled) where these modules run. */
@@ -7,6 +8,12 @@ export const REPO = resolve(import.meta.dirname, '../..');
 /** The compiled entry of `pp` or of an agent of agents/agents.json (e.g. `preparer`). */
 export const agentBin = (name: string): string =>
   name === 'pp' ? resolve(REPO, 'dist/pp/index.js') : resolve(REPO, 'dist/agents', name, 'index.js');
+
+/** The node flags of a program's shebang (`#!/usr/bin/env -S node --expose-gc`), so a bench runs it as its bin would. */
+export function shebangNodeFlags(program: string): string[] {
+  const first = readFileSync(program, 'utf8').split('\n')[0] ?? '';
+  return (/^#!.*\bnode\b(.*)$/.exec(first)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
+}
 
 /** The value after `--name`, or `fallback` when the flag is absent. */
 export function flag(name: string, fallback: string): string {
