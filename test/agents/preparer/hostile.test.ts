@@ -94,12 +94,10 @@ describe('pp-preparer bounds what a download may cost', () => {
   });
 
   it('gives up on a server dripping a byte every 2 s after --download-deadline-seconds, though the stall timeout never fires', async () => {
-    const started = Date.now();
     const error = await refuse('drip', server.url('/drip.tar.gz'), good.sha256, { downloadTimeoutMs: 5000, downloadDeadlineMs: 1500 });
     expect(error).toMatch(
       /: http:\/\/127\.0\.0\.1:\d+\/drip\.tar\.gz not downloaded and extracted within 1\.5 s \(--download-deadline-seconds\); \d+ bytes read$/,
     );
-    expect(Date.now() - started).toBeLessThan(4500);
     await closed('/drip.tar.gz');
   });
 
