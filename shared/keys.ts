@@ -49,3 +49,18 @@ export function realityPrefix(prefix: string, node?: string, agent?: string): st
 export function realityKey(prefix: string, node: string, agent: string, app: string): string {
   return realityPrefix(prefix, node, agent) + app;
 }
+
+/**
+ * `<prefix>/locks/<app>/flip/`: the rollout semaphore of one app. `.lock` holds the limit and the holders
+ * (check-and-set); each node contending for a slot holds `<node>` with its lease (shared/rollout/semaphore.ts).
+ */
+export function flipLockPrefix(prefix: string, app: string): string {
+  assertSafeName('app', app);
+  return `${prefix}/locks/${app}/flip/`;
+}
+
+/** `<prefix>/verdicts/<app>/` (or one attempt's folder below it): which nodes saw a version fail its health check. */
+export function verdictPrefix(prefix: string, app: string, fingerprint?: string): string {
+  assertSafeName('app', app);
+  return fingerprint === undefined ? `${prefix}/verdicts/${app}/` : `${prefix}/verdicts/${app}/${fingerprint}/`;
+}

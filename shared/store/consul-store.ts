@@ -4,9 +4,19 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import Consul from 'consul';
 import type { ConsulConfig } from './consul-config.js';
-import { ConflictError, StoreError, type IntentStore, type KvEntry, type KvWrite, type Snapshot } from './types.js';
+import { ConsulLeases, type SessionApi } from './consul-leases.js';
+import {
+  ConflictError,
+  StoreError,
+  type IntentStore,
+  type KvEntry,
+  type KvWrite,
+  type LeaseKeeper,
+  type LeaseOptions,
+  type Snapshot,
+} from './types.js';
 
-type RawItem = { Key: string; Value: string | null; ModifyIndex?: number };
+type RawItem = { Key: string; Value: string | null; ModifyIndex?: number; Session?: string };
 /** node-consul's typings lack index/wait/ctx/timeout; this is the subset we pass. */
 type GetOpts = { key: string; recurse: true; index?: string; wait?: string; ctx: object; timeout: number };
 type KvWithOpts = { get(o: GetOpts): Promise<[IncomingMessage, RawItem[] | undefined]> };
@@ -98,7 +108,12 @@ export class ConsulStore implements IntentStore {
       }
       const index = Number(res.headers['x-consul-index'] ?? 0);
       const items = Array.isArray(body) ? body : [];
-      const entries: KvEntry[] = items.map((i) => ({ key: i.Key, value: i.Value ?? '', modifyIndex: i.ModifyIndex ?? 0 }));
+      const entries: KvEntry[] = items.map((i) => ({
+        key: i.Key,
+        value: i.Value ?? '',
+        modifyIndex: i.ModifyIndex ?? 0,
+        ...(i.Session ? { session: i.Session } : {}),
+      }));
       return { index: Number.isFinite(index) ? index : 0, entries };
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -148,6 +163,40 @@ export class ConsulStore implements IntentStore {
       const why = errors.map((e) => `${writes[e.OpIndex]?.key ?? `op ${e.OpIndex}`}: ${e.What}`).join('; ');
       throw new ConflictError(`consul rolled the transaction back: ${why || (err as Error).message}`, { cause: err });
     }
+  }
+
+  leases(options: LeaseOptions): LeaseKeeper {
+    return new ConsulLeases(this.sessionApi(), options);
+  }
+
+  /** Sessions and held keys, on the client's session and KV calls (node-consul has no lock helper). */
+  private sessionApi(): SessionApi {
+    return {
+      create: async (name, ttlMs) => {
+        const ttl = `${Math.ceil(ttlMs / 1000)}s`;
+        const created = await this.call((c) => c.session.create({ name, ttl, behavior: 'delete', lockdelay: '0s' }));
+        return created.ID;
+      },
+      renew: async (id) => {
+        try {
+          await this.call((c) => c.session.renew(id));
+          return true;
+        } catch (err) {
+          if ((err as { cause?: { statusCode?: number } }).cause?.statusCode === 404) return false;
+          throw err;
+        }
+      },
+      destroy: async (id) => {
+        await this.call((c) => c.session.destroy(id));
+      },
+      acquire: (key, value, session) => this.call((c) => c.kv.set({ key, value, acquire: session })),
+      deleteIfHeld: async (key, session) => {
+        const item = await this.call((c) => c.kv.get(key));
+        const held = item as { Session?: string; ModifyIndex?: number } | undefined;
+        if (held?.Session !== session || held.ModifyIndex === undefined) return;
+        await this.call((c) => c.kv.del({ key, cas: held.ModifyIndex }));
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,8 @@ import { basename, dirname, join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../atomic-file.js';
 import { sleep } from '../backoff.js';
 import { staleTemps, tempPathIn } from '../temp-files.js';
-import { ConflictError, StoreError, type IntentStore, type KvEntry, type KvWrite, type Snapshot } from './types.js';
+import { FolderLeases } from './folder-leases.js';
+import { ConflictError, StoreError, type IntentStore, type KvEntry, type KvWrite, type LeaseKeeper, type Snapshot } from './types.js';
 
 const TEMP_PREFIX = '.pp-tmp-';
 /** The store's own files in its root (lock, journal, commit counter): never keys, never listed. */
@@ -276,6 +277,10 @@ export class FolderStore implements IntentStore {
    * process there; it does nothing otherwise.
    */
   protected crashPoint(_step: string): void {}
+
+  leases(): LeaseKeeper {
+    return new FolderLeases(this);
+  }
 
   async close(): Promise<void> {}
 

@@ -7,6 +7,8 @@ export interface KvEntry {
   key: string;
   value: string;
   modifyIndex?: number;
+  /** The Consul session holding the key (keys written through a LeaseKeeper's claim); absent otherwise. */
+  session?: string;
 }
 
 /** Everything under a prefix at one moment, with the store's change index for that prefix. */
@@ -45,6 +47,39 @@ export interface IntentStore {
    * Throws ConflictError, having written nothing, when a write's `ifIndex` no longer holds.
    */
   transaction(writes: KvWrite[]): Promise<void>;
+  /** This process's keeper of keys that live only as long as it does (Consul sessions; the process itself on the folder store). */
+  leases(options: LeaseOptions): LeaseKeeper;
+  close(): Promise<void>;
+}
+
+export interface LeaseOptions {
+  /** Names the lease in the store (a Consul session's Name), e.g. `pp-setlive web3`. */
+  name: string;
+  /** How long a holder that stops renewing keeps its keys (a Consul session's TTL; Consul may take up to twice it). */
+  ttlMs: number;
+}
+
+/**
+ * Keys held by a lease: written by `claim`, they vanish (or stop counting) once their holder is gone without
+ * releasing them: on Consul when its session expires (the TTL, at worst about twice it) or its Consul agent
+ * dies; on the folder store when the holding process is gone. The semaphore of shared/rollout builds on it.
+ */
+export interface LeaseKeeper {
+  /**
+   * Writes `key` as the JSON of `fields` plus `lease` (this lease's id), held by this lease, unless another live
+   * lease holds it (false then). Claiming a key this lease holds already rewrites its value.
+   */
+  claim(key: string, fields: Record<string, unknown>): Promise<boolean>;
+  /** Deletes `key` when this lease holds it; a key held by another lease is left alone. */
+  unclaim(key: string): Promise<void>;
+  /** True while the lease that claimed `entry` (an entry read from the store) lives. */
+  holderLives(entry: KvEntry): Promise<boolean>;
+  /**
+   * How long a waiter may block on the store before it looks again: a dead holder's keys vanish by themselves on
+   * Consul (a change a watch sees), but on the folder store a dead process changes nothing.
+   */
+  readonly recheckMs: number;
+  /** Gives up every key this lease holds (destroys the session). */
   close(): Promise<void>;
 }
 

@@ -1,0 +1,202 @@
+import { assertSafeName } from '../names.js';
+import { flipLockPrefix } from '../keys.js';
+import { ConflictError, type IntentStore, type KvEntry, type LeaseKeeper } from '../store/types.js';
+
+/** The name of the key under an app's lock prefix that lists the holders; every other key there is a contender. */
+export const LOCK_KEY_NAME = '.lock';
+
+/** One node in a semaphore: a holder (since it took its slot) or a waiter (since it started waiting). */
+export interface SlotNode {
+  node: string;
+  since: string;
+  version?: string;
+  /** False for a contender key whose lease is gone (on Consul it vanishes by itself; on the folder store it stays until rewritten). */
+  live: boolean;
+}
+
+/** An app's semaphore as read from the store: the limit it records, the live holders, the other contenders. */
+export interface SlotState {
+  limit?: number;
+  holders: SlotNode[];
+  waiters: SlotNode[];
+  /** The store's index of the prefix, to block on for the next change. */
+  index: number;
+  lockEntry?: KvEntry;
+}
+
+interface LockValue {
+  limit: number;
+  holders: Array<{ node: string; since: string }>;
+}
+
+function parseLock(entry: KvEntry | undefined): LockValue | undefined {
+  if (!entry) return undefined;
+  try {
+    const v = JSON.parse(entry.value) as Partial<LockValue>;
+    if (typeof v.limit !== 'number' || !Array.isArray(v.holders)) return undefined;
+    return { limit: v.limit, holders: v.holders.filter((h) => typeof h?.node === 'string' && typeof h.since === 'string') };
+  } catch {
+    return undefined;
+  }
+}
+
+function contenderFields(entry: KvEntry): { since: string; version?: string } {
+  try {
+    const v = JSON.parse(entry.value) as { since?: unknown; version?: unknown };
+    return { since: typeof v.since === 'string' ? v.since : '', version: typeof v.version === 'string' ? v.version : undefined };
+  } catch {
+    return { since: '' };
+  }
+}
+
+/** Reads an app's semaphore: holders are the nodes the lock lists whose contender key is still held by a live lease. */
+export async function readSlots(store: IntentStore, leases: LeaseKeeper, prefix: string, app: string): Promise<SlotState> {
+  return slotsOf(await store.read(flipLockPrefix(prefix, app)), leases, flipLockPrefix(prefix, app));
+}
+
+async function slotsOf(snapshot: { index: number; entries: KvEntry[] }, leases: LeaseKeeper, lockPrefix: string): Promise<SlotState> {
+  const lockEntry = snapshot.entries.find((e) => e.key === lockPrefix + LOCK_KEY_NAME);
+  const lock = parseLock(lockEntry);
+  const contenders = new Map<string, SlotNode>();
+  for (const entry of snapshot.entries) {
+    const node = entry.key.slice(lockPrefix.length);
+    if (entry === lockEntry || node.includes('/')) continue;
+    contenders.set(node, { node, ...contenderFields(entry), live: await leases.holderLives(entry) });
+  }
+  const holders: SlotNode[] = [];
+  for (const h of lock?.holders ?? []) {
+    const c = contenders.get(h.node);
+    if (c?.live) holders.push({ ...c, since: h.since });
+  }
+  const holding = new Set(holders.map((h) => h.node));
+  const waiters = [...contenders.values()].filter((c) => !holding.has(c.node));
+  return { limit: lock?.limit, holders, waiters, index: snapshot.index, lockEntry };
+}
+
+/** `10:00:03` from an ISO time (UTC), for one-line reports. */
+const clock = (iso: string) => (iso.length >= 19 ? iso.slice(11, 19) : iso || 'an unknown time');
+
+/** "2 of 2 held: web3 since 10:00:03, web7 since 10:00:04". */
+export function describeHolders(holders: SlotNode[], limit: number): string {
+  const who = holders.map((h) => `${h.node} since ${clock(h.since)}`).join(', ');
+  return `${holders.length} of ${limit} held${who ? `: ${who}` : ''}`;
+}
+
+export class AbortError extends Error {
+  constructor(message = 'aborted') {
+    super(message);
+    this.name = 'AbortError';
+  }
+}
+
+/**
+ * Consul's semaphore recipe (what `consul lock -n` does) for the flips of one app across nodes: each contending
+ * node holds `<lock prefix>/<node>` with its lease; `.lock` lists the holders and the limit and is only ever
+ * rewritten with check-and-set; a holder whose contender key lost its lease (agent SIGKILLed, Consul agent gone)
+ * no longer counts. Waiting is a blocking read of the prefix, never a loop. Contenders that disagree on the limit
+ * wait while the lock holds holders under another limit, as `consul lock` refuses them.
+ */
+export class FlipSemaphore {
+  private readonly held = new Set<string>();
+
+  constructor(
+    private readonly store: IntentStore,
+    private readonly leases: LeaseKeeper,
+    private readonly prefix: string,
+    private readonly node: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    assertSafeName('node', node);
+  }
+
+  /** Apps whose slot this process holds. */
+  heldApps(): ReadonlySet<string> {
+    return this.held;
+  }
+
+  /**
+   * Takes a slot of `app` under `limit`, waiting (blocking reads) while all are held; `onWait` gets a one-line
+   * reason each time the wait changes. Throws AbortError when `signal` aborts (its contender key is given up).
+   */
+  async acquire(app: string, limit: number, version: string, signal: AbortSignal, onWait: (reason: string) => void): Promise<void> {
+    if (this.held.has(app)) return;
+    const lockPrefix = flipLockPrefix(this.prefix, app);
+    const mine = lockPrefix + this.node;
+    const since = this.now().toISOString();
+    let claimed = false;
+    let lastReason = '';
+    const wait = (reason: string) => {
+      if (reason !== lastReason) onWait(reason);
+      lastReason = reason;
+    };
+    try {
+      let snapshot = await this.store.read(lockPrefix);
+      for (;;) {
+        if (signal.aborted) throw new AbortError();
+        if (!claimed) {
+          claimed = await this.leases.claim(mine, { node: this.node, version, since });
+          // Our node's key held by another lease: an earlier run of this agent, until its lease ends.
+          if (!claimed) wait(`waiting for a rollout slot of ${app}: ${mine} is held by an earlier lease of ${this.node} until it expires`);
+          else snapshot = await this.store.read(lockPrefix);
+        }
+        if (claimed) {
+          const state = await slotsOf(snapshot, this.leases, lockPrefix);
+          if (state.holders.some((h) => h.node === this.node)) break;
+          if (state.limit !== undefined && state.limit !== limit && state.holders.length > 0) {
+            wait(
+              `waiting for a rollout slot of ${app}: the lock's limit is ${state.limit} (${describeHolders(state.holders, state.limit)}) ` +
+                `but this node's intent says maxParallel ${limit}; the lock takes the new limit once its holders are done`,
+            );
+          } else if (state.holders.length < limit) {
+            const holders = [
+              ...state.holders.map(({ node, since: s }) => ({ node, since: s })),
+              { node: this.node, since: this.now().toISOString() },
+            ];
+            try {
+              await this.store.transaction([
+                { key: lockPrefix + LOCK_KEY_NAME, value: JSON.stringify({ limit, holders }), ifIndex: state.lockEntry?.modifyIndex ?? 0 },
+              ]);
+              break;
+            } catch (err) {
+              if (!(err instanceof ConflictError)) throw err;
+              snapshot = await this.store.read(lockPrefix);
+              continue;
+            }
+          } else wait(`waiting for a rollout slot of ${app} (${describeHolders(state.holders, limit)})`);
+        }
+        snapshot = await this.store.watch(lockPrefix, snapshot.index, this.leases.recheckMs, signal);
+      }
+    } catch (err) {
+      if (claimed) await this.leases.unclaim(mine).catch(() => {});
+      if (signal.aborted) throw new AbortError(`stopped while waiting for a rollout slot of ${app}`);
+      throw err;
+    }
+    this.held.add(app);
+  }
+
+  /** Gives the slot back: off the lock's holders (check-and-set), then the contender key. True when it held one. */
+  async release(app: string): Promise<boolean> {
+    const lockPrefix = flipLockPrefix(this.prefix, app);
+    const had = this.held.has(app);
+    await removeHolder(this.store, lockPrefix, this.node);
+    await this.leases.unclaim(lockPrefix + this.node);
+    this.held.delete(app);
+    return had;
+  }
+}
+
+/** Takes `node` off an app's lock (check-and-set, read again on conflict); true when it was listed. */
+export async function removeHolder(store: IntentStore, lockPrefix: string, node: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    const entry = (await store.read(lockPrefix + LOCK_KEY_NAME)).entries.find((e) => e.key === lockPrefix + LOCK_KEY_NAME);
+    const lock = parseLock(entry);
+    if (!entry || !lock?.holders.some((h) => h.node === node)) return false;
+    const holders = lock.holders.filter((h) => h.node !== node);
+    try {
+      await store.transaction([{ key: entry.key, value: JSON.stringify({ limit: lock.limit, holders }), ifIndex: entry.modifyIndex ?? 0 }]);
+      return true;
+    } catch (err) {
+      if (!(err instanceof ConflictError) || attempt >= 20) throw err;
+    }
+  }
+}

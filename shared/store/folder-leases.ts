@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { ConflictError, type IntentStore, type KvEntry, type LeaseKeeper } from './types.js';
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined when it is gone. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after its closing parenthesis.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** `host:pid:start`: a pid alone could name another process once this one is gone. */
+function ownLeaseId(): string {
+  return `${hostname()}:${process.pid}:${startTimeOf(process.pid) ?? '0'}`;
+}
+
+/** True while the process named by a lease id runs (a lease of another host is taken as alive: it cannot be checked). */
+export function leaseProcessLives(lease: unknown): boolean {
+  if (typeof lease !== 'string') return false;
+  const [host, pid, start] = lease.split(':');
+  if (host !== hostname()) return true;
+  const n = Number(pid);
+  return Number.isInteger(n) && n > 0 && startTimeOf(n) === start;
+}
+
+function leaseOf(value: string): unknown {
+  try {
+    return (JSON.parse(value) as { lease?: unknown }).lease;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Leases on the folder store: a claimed key names its holder's process (host, pid and start time), and a key whose
+ * process is gone counts as free. The same contract as Consul's sessions, with no TTL: a SIGKILLed holder frees its
+ * keys at once, and waiters notice within `recheckMs` (a dead process writes nothing a watch could see).
+ */
+export class FolderLeases implements LeaseKeeper {
+  readonly recheckMs = 2000;
+  private readonly id = ownLeaseId();
+
+  constructor(private readonly store: IntentStore) {}
+
+  async claim(key: string, fields: Record<string, unknown>): Promise<boolean> {
+    const value = JSON.stringify({ ...fields, lease: this.id });
+    for (let attempt = 0; ; attempt++) {
+      const entry = (await this.store.read(key)).entries.find((e) => e.key === key);
+      if (entry && leaseOf(entry.value) !== this.id && (await this.holderLives(entry))) return false;
+      try {
+        await this.store.transaction([{ key, value, ifIndex: entry?.modifyIndex ?? 0 }]);
+        return true;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 4) throw err;
+      }
+    }
+  }
+
+  async unclaim(key: string): Promise<void> {
+    const entry = (await this.store.read(key)).entries.find((e) => e.key === key);
+    if (!entry || leaseOf(entry.value) !== this.id) return;
+    await this.store.transaction([{ key, value: null, ifIndex: entry.modifyIndex ?? 0 }]).catch((err) => {
+      if (!(err instanceof ConflictError)) throw err;
+    });
+  }
+
+  async holderLives(entry: KvEntry): Promise<boolean> {
+    return leaseProcessLives(leaseOf(entry.value));
+  }
+
+  async close(): Promise<void> {
+    // Nothing to give up: the keys stop counting when this process ends.
+  }
+}
