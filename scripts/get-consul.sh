@@ -12,6 +12,14 @@ if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 command -v go >/dev/null 2>&1 || { [ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"; }
 command -v go >/dev/null 2>&1 || { echo "get-consul: no consul binary and no Go toolchain to build one" >&2; exit 1; }
 mkdir -p "$cache"
+# One build at a time: a second caller (parallel test runs, a CI retry) waits for the first instead of compiling
+# the same thousand packages beside it, then finds its binary.
+exec 9>"$cache/.build-lock"
+if ! flock -n 9; then
+  echo "get-consul: another build of consul is running; waiting for it" >&2
+  flock 9
+  if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
+fi
 work=$(mktemp -d "$cache/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
