@@ -38,8 +38,12 @@ function isAbort(signal: AbortSignal): boolean {
 interface InFlight {
   /** The action being applied now, for reality ("applying …"). */
   doing: string;
+  /** Why that action waits, when it says so: reported instead of "applying …". */
+  waiting?: string;
   done: Promise<void>;
 }
+
+const inFlightReason = (f: InFlight) => f.waiting ?? `applying: ${f.doing}`;
 
 /**
  * Applies plans to apps concurrently (at most `parallel` apps at once), each app's actions in order, while
@@ -81,6 +85,11 @@ export class Converger<O, A> {
     return this.inFlight.size > 0;
   }
 
+  /** True while the app's actions are being applied. */
+  isInFlight(app: string): boolean {
+    return this.inFlight.has(app);
+  }
+
   /** Resolves when one of the apps in flight settles (at once when none is). */
   async oneSettled(): Promise<void> {
     if (this.inFlight.size > 0) await Promise.race([...this.inFlight.values()].map((f) => f.done));
@@ -95,7 +104,7 @@ export class Converger<O, A> {
   currentOutcomes(): AppOutcome[] {
     return this.lastOutcomes.map((o) => {
       const flight = this.inFlight.get(o.app);
-      if (flight) return { ...o, status: 'pending', reason: `applying: ${flight.doing}`, error: undefined };
+      if (flight) return { ...o, status: 'pending', reason: inFlightReason(flight), error: undefined };
       return this.settledOutcomes.get(o.app) ?? o;
     });
   }
@@ -112,10 +121,11 @@ export class Converger<O, A> {
       return this.observeFailed(intent, `cannot observe the host: ${(err as Error).message}`, changed);
     }
     this.iterations += 1;
-    // An app with nothing left to do has converged, even if its last action failed: forget the failure, or its
-    // due retry would wake the loop again and again for nothing.
+    // An app with nothing left to do has nothing to retry, even if its last action failed: forget the failure
+    // once its retry is due, or that due retry would wake the loop every MIN_PAUSE_MS for nothing. What the plan
+    // itself says (an error such as a held flip) is still reported.
     for (const p of plans)
-      if (p.actions.length === 0 && !p.error && !this.retries.waiting(p.app) && !this.inFlight.has(p.app)) this.retries.succeed(p.app);
+      if (p.actions.length === 0 && !this.retries.waiting(p.app) && !this.inFlight.has(p.app)) this.retries.succeed(p.app);
     for (const p of plans) this.settledOutcomes.delete(p.app);
     // Untrusted intent (empty and not drained, or a drained marker beside app keys) still lets intended apps
     // converge: agents plan no removal or prune on it, and an app that is not intended is never acted on.
@@ -170,12 +180,17 @@ export class Converger<O, A> {
         stoppedAt = description;
         break;
       }
-      if (entry.doing !== description) {
+      if (entry.doing !== description || entry.waiting !== undefined) {
         entry.doing = description;
+        entry.waiting = undefined;
         this.onProgress();
       }
+      const waiting = (reason: string) => {
+        entry.waiting = reason;
+        this.onProgress();
+      };
       try {
-        const result = await agent.apply(action, appLog, signal);
+        const result = await agent.apply(action, appLog, signal, waiting);
         if (result.changed) this.changedSince += 1;
         appLog.info({ action: description, changed: result.changed }, 'applied');
         if (actionApplied.hasSubscribers)
@@ -221,7 +236,7 @@ export class Converger<O, A> {
     const invalid = intent?.invalid.get(plan.app);
     if (invalid) return { ...base, status: 'failed', error: invalid };
     const flight = this.inFlight.get(plan.app);
-    if (flight) return { ...base, status: 'pending', reason: `applying: ${flight.doing}` };
+    if (flight) return { ...base, status: 'pending', reason: inFlightReason(flight) };
     if (failure) return { ...base, status: 'failed', error: failure.error };
     if (plan.error) return { ...base, status: 'failed', error: plan.error };
     if (plan.pending) return { ...base, status: 'pending', reason: plan.pending };
@@ -254,7 +269,7 @@ export class Converger<O, A> {
     for (const [app, error] of intent.invalid) if (!seen.has(app)) outcomes.push({ app, status: 'failed', error, attempts: 0 });
     for (const app of intent.apps.keys()) if (!seen.has(app)) outcomes.push({ app, status: 'converged', attempts: 0 });
     for (const [app, flight] of this.inFlight)
-      if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'pending', reason: `applying: ${flight.doing}`, attempts: 0 });
+      if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'pending', reason: inFlightReason(flight), attempts: 0 });
     this.retries.retain(new Set([...outcomes.map((o) => o.app), ...this.inFlight.keys()]));
     return outcomes;
   }

@@ -66,6 +66,16 @@ function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger)
  * writes reality after each pass. Returns the last pass's result when `once` is set or `signal` aborts.
  */
 export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): Promise<PassResult | undefined> {
+  try {
+    return await runUntilDone(agent, options);
+  } finally {
+    await agent
+      .close?.()
+      .catch((err: Error) => options.log.warn({ action: 'close', err: err.message }, 'cannot give up what the agent holds in the store'));
+  }
+}
+
+async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Promise<PassResult | undefined> {
   const { store, prefix, node, log } = options;
   const retry = options.retry ?? { baseMs: 2000, maxMs: 300_000 };
   const retries = new RetryBook(retry);
@@ -189,7 +199,7 @@ async function daemon<O, A>(
       recalled = await recall();
       result = await converger.pass(intent!);
       if (result.iterations > 0) await reality.write(result.outcomes, intent!.trusted && recalled); // nothing observed: nothing to report
-      const pending = result.outcomes.some((o) => o.status === 'pending' && !o.reason?.startsWith('applying: '));
+      const pending = result.outcomes.some((o) => o.status === 'pending' && !converger.isInFlight(o.app));
       pendingStreak = !pending ? 0 : result.changed > 0 || fresh ? 1 : pendingStreak + 1;
       log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, inFlight: converger.busy() }, 'pass done');
     }

@@ -40,8 +40,10 @@ export interface Agent<Observed, A> {
   /**
    * Performs one action. `signal` aborts when the agent is stopping: waits and transfers then end at once with
    * an error named AbortError (not a failure of the app); a step that changes a running service finishes.
+   * An action that waits on something outside the host (a rollout slot) says why with `waiting`: reality shows
+   * that reason, as a pending app, until the action moves on.
    */
-  apply(action: A, log: Logger, signal?: AbortSignal): Promise<ActionResult>;
+  apply(action: A, log: Logger, signal?: AbortSignal, waiting?: (reason: string) => void): Promise<ActionResult>;
   /**
    * Asked when the agent is stopping, before each remaining action of an app: true to apply it anyway, because
    * stopping between `done` and `rest` would leave something worse than either (e.g. a service stopped for a
@@ -59,6 +61,8 @@ export interface Agent<Observed, A> {
    * what it must not forget across a restart (e.g. where an app removed meanwhile keeps its files) comes back.
    */
   recall?(records: RealityRecord[]): void;
+  /** Gives up what the agent holds in the store (e.g. a Consul session) when the loop ends. */
+  close?(): Promise<void>;
 }
 
 export type AppStatus = 'converged' | 'pending' | 'failed';
