@@ -6,6 +6,7 @@ import { diffIntent } from './diff.js';
 import { drainNodes, getIntent, listIntent, putIntent, removeIntent } from './intent-commands.js';
 import { runPlan } from './plan-command.js';
 import { checkedSpec, readSpecText } from './read-spec.js';
+import { clearVerdicts, listVerdicts, rolloutRelease, rolloutStatus, verdictLines } from './rollout-commands.js';
 import { collectStatus, renderStatus } from './status.js';
 
 const out = (text: string): void => {
@@ -70,9 +71,43 @@ const INTENT_COMMANDS = [
   }),
 ];
 
+const ROLLOUT_COMMANDS = [
+  defineCommand({
+    path: 'rollout status',
+    args: ['app'],
+    flags: {},
+    describe: "who holds the app's rollout slots, who waits, and the limit the lock records",
+    run: withStore(async (store, a) => out(await rolloutStatus(store, a.prefix, a.app))),
+  }),
+  defineCommand({
+    path: 'rollout release',
+    args: ['app', 'node'],
+    flags: {},
+    describe: "free a node's stuck rollout slot (its agent is gone and its session not yet expired)",
+    run: withStore(async (store, a) => out(await rolloutRelease(store, a.prefix, a.app, a.node))),
+  }),
+  defineCommand({
+    path: 'verdict ls',
+    args: ['[app]'],
+    flags: {},
+    describe: 'list the versions that failed their health check, per node',
+    run: withStore(async (store, a) => out(await listVerdicts(store, a.prefix, a.app))),
+  }),
+  defineCommand({
+    path: 'verdict clear',
+    args: ['app', 'version'],
+    flags: {},
+    describe: 'lift the verdicts on a version, so nodes try it again',
+    run: withStore(async (store, a) =>
+      out(`cleared ${await clearVerdicts(store, a.prefix, a.app, a.version)} verdicts on ${a.app} ${a.version}`),
+    ),
+  }),
+];
+
 /** Every pp command; the first word of a path with several commands (intent) is a command group. */
 export const COMMANDS: readonly PpCommand[] = [
   ...INTENT_COMMANDS,
+  ...ROLLOUT_COMMANDS,
   defineCommand({
     path: 'validate',
     args: ['file'],
@@ -90,7 +125,9 @@ export const COMMANDS: readonly PpCommand[] = [
     flags: { json: { type: 'boolean', default: false, describe: 'print the rows as JSON' } },
     run: withStore(async (store, a) => {
       const rows = await collectStatus(store, a.prefix, a.node);
-      out(a.json ? JSON.stringify(rows, null, 2) : rows.length ? renderStatus(rows) : 'no intent and no reality under this prefix');
+      if (a.json) return out(JSON.stringify(rows, null, 2));
+      const verdicts = await verdictLines(store, a.prefix, [...new Set(rows.map((r) => r.app))]);
+      out(`${rows.length ? renderStatus(rows) : 'no intent and no reality under this prefix\n'}${verdicts}`);
     }),
   }),
   defineCommand({

@@ -11,6 +11,8 @@ import { MANAGED_FILE } from './ownership.js';
  */
 export type SetliveAction =
   | CleanLeftoversAction
+  | AcquireSlotAction
+  | { kind: 'release-slot'; app: string }
   | { kind: 'stop'; app: string; dir: string }
   | { kind: 'write-service'; app: string; dir: string; run: string; logRun: string }
   /** `dir` is the app's stage folder, where the flip's starting point is recorded (FLIP_FILE). */
@@ -24,6 +26,19 @@ export type SetliveAction =
   | { kind: 'unlink-service'; app: string; link: string; dir: string }
   | { kind: 'exit-service'; app: string; dir: string }
   | { kind: 'remove-stage'; app: string; dir: string };
+
+/**
+ * Takes a rollout slot of the app (waiting while the fleet holds all of them), then reads the verdicts on the
+ * attempt once more: a version that failed on `maxFailures` nodes while this one waited is not tried here.
+ */
+export interface AcquireSlotAction {
+  kind: 'acquire-slot';
+  app: string;
+  version: string;
+  limit: number;
+  fingerprint: string;
+  maxFailures: number;
+}
 
 /**
  * Waits for the started version to be up and healthy. On failure it points `current` back at
@@ -41,6 +56,10 @@ export interface AwaitHealthAction {
   rollbackTo?: string;
   /** The attempt's intent (flipFingerprint), recorded when it fails so the same attempt is held. */
   fingerprint: string;
+  /** The version's artifact digest, for the verdict a failure leaves for the other nodes. */
+  sha256: string;
+  /** Once healthy, it must stay healthy this long (rollout.minHealthySeconds) before the flip counts as done. */
+  minHealthyMs: number;
 }
 
 /**
@@ -66,6 +85,10 @@ export function describeAction(a: SetliveAction): string {
   switch (a.kind) {
     case 'clean-leftovers':
       return describeCleanLeftovers(a);
+    case 'acquire-slot':
+      return `take a rollout slot of ${a.app} (at most ${a.limit} node${a.limit === 1 ? '' : 's'} flipping at once)`;
+    case 'release-slot':
+      return `give back the rollout slot of ${a.app}`;
     case 'stop':
       return `stop service ${a.dir}`;
     case 'write-service':
@@ -79,7 +102,8 @@ export function describeAction(a: SetliveAction): string {
     case 'await-health': {
       const check = a.health?.http ? `GET ${a.health.http}` : a.health?.command ? `\`${a.health.command.join(' ')}\`` : 'no check';
       const back = a.rollbackTo ? `; on failure roll back to ${a.rollbackTo}` : '; nothing to roll back to';
-      return `await ${a.app} ${a.version} up and healthy within ${a.timeoutMs} ms (${check})${back}`;
+      const hold = a.minHealthyMs > 0 ? `, then healthy for ${a.minHealthyMs} ms` : '';
+      return `await ${a.app} ${a.version} up and healthy within ${a.timeoutMs} ms${hold} (${check})${back}`;
     }
     case 'roll-back':
       return `${a.restart ? `point ${a.basedir}/current back at ${a.to}, ` : ''}start it and await it (${a.app} ${a.version} failed and is held)`;

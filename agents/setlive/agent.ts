@@ -1,5 +1,6 @@
 import type { Agent } from '../../shared/loop/types.js';
 import { describeAction, type SetliveAction } from './actions.js';
+import type { FlipFleet } from './fleet.js';
 import { applySetlive, finishBeforeStop } from './apply.js';
 import { observeSetlive, type SetliveObserved } from './observe.js';
 import type { SetliveConfig } from './options.js';
@@ -11,14 +12,14 @@ import { stagePath } from './stage-layout.js';
 export const AGENT_NAME = 'setlive';
 
 /** Builds the pp-setlive agent: flips each app's `current` to its live version under runit, health-gated. */
-export function createSetliveAgent(config: SetliveConfig): Agent<SetliveObserved, SetliveAction> {
+export function createSetliveAgent(config: SetliveConfig, fleet?: FlipFleet): Agent<SetliveObserved, SetliveAction> {
   // Each folder that is not ours is reported once per process, not at every pass.
   const reported = new Set<string>();
   return {
     name: AGENT_NAME,
     parallel: config.parallel,
     observe: async (intent, log) => {
-      const observed = await observeSetlive(intent, config);
+      const observed = await observeSetlive(intent, config, fleet);
       for (const name of observed.foreign) {
         if (reported.has(name)) continue;
         reported.add(name);
@@ -30,7 +31,10 @@ export function createSetliveAgent(config: SetliveConfig): Agent<SetliveObserved
       return observed;
     },
     plan: (intent, observed) => planSetlive(intent, observed, config),
-    apply: (action, log, signal) => applySetlive(config, action, log, signal),
+    apply: (action, log, signal, waiting) => applySetlive(config, action, log, { fleet, signal, waiting }),
+    close: async () => {
+      await fleet?.close();
+    },
     finishBeforeStop,
     describe: describeAction,
   };

@@ -5,7 +5,8 @@ import type { AwaitHealthAction, RollBackAction } from './actions.js';
 import type { SetliveConfig } from './options.js';
 import { versionOfInstall } from '../../shared/install-layout.js';
 import { readFlipStart, recordFailedFlip } from './failed-flip.js';
-import { awaitHealthy } from './health.js';
+import type { ApplyContext } from './apply.js';
+import { awaitHealthy, holdHealthy } from './health.js';
 import { isDir, readLinkState, replaceLink } from './links.js';
 import { svStop, svUp } from './sv.js';
 
@@ -59,12 +60,20 @@ export async function applyAwaitHealth(
   config: SetliveConfig,
   a: AwaitHealthAction,
   log: Logger,
-  signal?: AbortSignal,
+  ctx: ApplyContext,
 ): Promise<{ changed: boolean }> {
+  const { signal, fleet } = ctx;
   // An abort (the agent stopping) throws from here, before any rollback: the started version stays up.
-  const result = await awaitHealthy(config, a.dir, a.target, a.health, a.timeoutMs, signal);
+  let result = await awaitHealthy(config, a.dir, a.target, a.health, a.timeoutMs, signal);
+  if (result.ok && a.minHealthyMs > 0) result = await holdHealthy(a.dir, a.target, a.health, a.minHealthyMs, signal);
   if (result.ok) return { changed: false };
   const what = `${a.app} ${a.version} did not become healthy within ${a.timeoutMs} ms: ${result.output}`;
+  // Before the rollback (and the slot's release): a node that takes the slot next must already see it.
+  await fleet
+    ?.recordVerdict(a.app, a.fingerprint, { version: a.version, sha256: a.sha256, at: new Date().toISOString(), output: result.output })
+    .catch((err: Error) =>
+      log.warn({ action: 'record-verdict', err: err.message }, 'cannot record the verdict for the other nodes; they may try this version'),
+    );
   await recordFailedFlip(a.dir, {
     target: a.target,
     fingerprint: a.fingerprint,
@@ -92,6 +101,12 @@ export async function applyAwaitHealth(
       (err: Error) => `rollback failed: ${err.message}`,
     );
   }
+  // The flip is over (the old version is back, or there is none): the slot goes back now, not after this app's
+  // retry delay. A release that fails here is retried by the plan (release-slot) as long as the slot is held.
+  if (fleet?.heldSlots().has(a.app))
+    await fleet
+      .release(a.app)
+      .catch((err: Error) => log.warn({ action: 'release-slot', err: err.message }, 'cannot give back the rollout slot yet'));
   throw new Error(`${what}; ${after}`);
 }
 

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import type { ActionResult } from '../../shared/loop/types.js';
-import type { SetliveAction } from './actions.js';
+import type { AcquireSlotAction, SetliveAction } from './actions.js';
+import type { FlipFleet } from './fleet.js';
+import { verdictBlock } from '../../shared/rollout/verdicts.js';
 import { applyAwaitHealth, applyRollBack } from './apply-health.js';
 import { readFlipStart, recordFlipStart } from './failed-flip.js';
 import { CONFIRMED_FILE } from './stage-layout.js';
@@ -73,8 +75,41 @@ async function adoptService(app: string, dir: string): Promise<boolean> {
   return (await assertOurs(dir, app)) !== 'missing' && markOurs(dir, app);
 }
 
-async function run(config: SetliveConfig, a: SetliveAction, log: Logger, signal?: AbortSignal): Promise<boolean> {
+/** What an action needs beyond its own fields: the fleet (slots, verdicts), the stop signal, a way to say why it waits. */
+export interface ApplyContext {
+  fleet?: FlipFleet;
+  signal?: AbortSignal;
+  waiting?: (reason: string) => void;
+}
+
+/**
+ * Takes the slot, then reads the verdicts once more: while this node waited, the holders may have failed the
+ * same attempt. A version blocked by them gives the slot back at once and is not tried.
+ */
+async function acquireSlot(a: AcquireSlotAction, ctx: ApplyContext): Promise<boolean> {
+  if (!ctx.fleet) throw new Error(`${a.app} has a rollout policy, but this pp-setlive has no store to pace its flips through`);
+  await ctx.fleet.acquire(a.app, a.limit, a.version, ctx.signal ?? new AbortController().signal, ctx.waiting ?? (() => {}));
+  let blocked: string | undefined;
+  try {
+    blocked = verdictBlock(await ctx.fleet.verdicts(a.app, a.fingerprint), a.maxFailures);
+  } catch (err) {
+    await ctx.fleet.release(a.app).catch(() => {});
+    throw new Error(`cannot read the verdicts on ${a.version}; not flipping: ${(err as Error).message}`);
+  }
+  if (blocked) {
+    await ctx.fleet.release(a.app);
+    throw new Error(blocked);
+  }
+  return true;
+}
+
+async function run(config: SetliveConfig, a: SetliveAction, log: Logger, ctx: ApplyContext): Promise<boolean> {
+  const { signal } = ctx;
   switch (a.kind) {
+    case 'acquire-slot':
+      return acquireSlot(a, ctx);
+    case 'release-slot':
+      return ctx.fleet ? ctx.fleet.release(a.app) : false;
     case 'clean-leftovers':
       return removeLeftovers(a.paths);
     case 'stop':
@@ -88,7 +123,7 @@ async function run(config: SetliveConfig, a: SetliveAction, log: Logger, signal?
     case 'start':
       return svUp(config, a.dir);
     case 'await-health':
-      return (await applyAwaitHealth(config, a, log, signal)).changed;
+      return (await applyAwaitHealth(config, a, log, ctx)).changed;
     case 'roll-back':
       return (await applyRollBack(config, a, log, signal)).changed;
     case 'confirm':
@@ -113,7 +148,12 @@ export function finishBeforeStop(done: SetliveAction[], rest: SetliveAction[]): 
 }
 
 /** Performs one action; throws with a message naming what failed. */
-export async function applySetlive(config: SetliveConfig, action: SetliveAction, log: Logger, signal?: AbortSignal): Promise<ActionResult> {
+export async function applySetlive(
+  config: SetliveConfig,
+  action: SetliveAction,
+  log: Logger,
+  ctx: ApplyContext = {},
+): Promise<ActionResult> {
   log.debug({ action: action.kind }, 'applying');
-  return { changed: await run(config, action, log, signal) };
+  return { changed: await run(config, action, log, ctx) };
 }

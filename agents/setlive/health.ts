@@ -101,3 +101,32 @@ export async function awaitHealthy(
   const why = lastCheck ?? `service never stayed up for ${config.settleMs} ms (runit: ${status.text})`;
   return { ok: false, output: why };
 }
+
+const HOLD_CHECK_MS = 500;
+
+/**
+ * After a version became healthy: checks it again and again for `holdMs` (Nomad's min_healthy_time), failing at
+ * the first check that fails or when the process restarts (its pid changes or it goes down).
+ */
+export async function holdHealthy(
+  dir: string,
+  cwd: string,
+  health: HealthIntent | undefined,
+  holdMs: number,
+  signal?: AbortSignal,
+): Promise<CheckResult> {
+  const until = Date.now() + holdMs;
+  const firstPid = (await readRunsvStatus(dir)).pid;
+  let last: CheckResult = { ok: true, output: 'healthy' };
+  while (Date.now() < until) {
+    await sleep(Math.min(HOLD_CHECK_MS, Math.max(0, until - Date.now())), signal);
+    const status = await readRunsvStatus(dir);
+    if (upAtLeastMs(status) < 0 || status.pid !== firstPid)
+      return { ok: false, output: `the process did not stay up for ${holdMs} ms (runit: ${status.text})` };
+    if (health) {
+      last = await runHealthCheck(health, cwd, Math.min(5000, Math.max(1000, health.timeoutMs)));
+      if (!last.ok) return { ok: false, output: `failed within ${holdMs} ms of becoming healthy: ${last.output}` };
+    }
+  }
+  return last;
+}

@@ -12,6 +12,8 @@ import { staleTemps } from '../../shared/temp-files.js';
 import { isDir, readLinkState, type LinkState } from './links.js';
 import { readRunsvStatus, type SvStatus } from './runsv-status.js';
 import { isOurs, readOwnership, type Ownership } from './ownership.js';
+import type { Verdict } from '../../shared/rollout/verdicts.js';
+import type { FlipFleet } from './fleet.js';
 
 /** pp-setlive's view of one app on this host. */
 export interface AppObserved {
@@ -43,6 +45,12 @@ export interface AppObserved {
   error?: string;
   /** Where the held attempt was being rolled back to when it failed (none: there was nothing to roll back to). */
   heldRollbackTo?: string;
+  /** With a rollout policy, when a flip is due: the nodes that failed this attempt (read at flip time only). */
+  verdicts?: Verdict[];
+  /** Why the verdicts could not be read: no flip until they can. */
+  verdictError?: string;
+  /** This process holds the app's rollout slot. */
+  slotHeld?: boolean;
 }
 
 export interface SetliveObserved {
@@ -84,7 +92,23 @@ export function runsOldSetup(status: SvStatus, changedAtMs: number): boolean {
   return status.state === 'run' && status.sinceMs !== undefined && changedAtMs > status.sinceMs;
 }
 
-async function observeIntended(app: string, intent: AppIntent, config: SetliveConfig, base: AppObserved): Promise<AppObserved> {
+/** The verdicts on the attempt a flip to `version` would make: read only when the app paces its flips and one is due. */
+async function verdictsOn(app: string, intent: AppIntent, version: string, fleet: FlipFleet | undefined): Promise<Partial<AppObserved>> {
+  if (!intent.rollout || !fleet) return {};
+  try {
+    return { verdicts: await fleet.verdicts(app, flipFingerprint(intent, version)) };
+  } catch (err) {
+    return { verdictError: `cannot read the verdicts on ${version} from the store: ${(err as Error).message}` };
+  }
+}
+
+async function observeIntended(
+  app: string,
+  intent: AppIntent,
+  config: SetliveConfig,
+  base: AppObserved,
+  fleet: FlipFleet | undefined,
+): Promise<AppObserved> {
   const live = intent.versions.find((v) => v.state === 'live');
   const target = live ? installPath(intent.basedir, app, live.version) : undefined;
   const [current, last, installed, temps] = await Promise.all([
@@ -99,14 +123,22 @@ async function observeIntended(app: string, intent: AppIntent, config: SetliveCo
   const held =
     live && target ? heldReason(failed, target, flipFingerprint(intent, live.version), config.failedHoldMs, Date.now()) : undefined;
   const heldRollbackTo = held ? failed?.rollbackTo : undefined;
-  const observed = { ...base, current, last, installed, temps: [...base.temps, ...temps], stale, held, heldRollbackTo };
+  const flipDue = live !== undefined && installed && current.target !== target;
+  const verdicts = flipDue ? await verdictsOn(app, intent, live.version, fleet) : {};
+  const observed = { ...base, current, last, installed, temps: [...base.temps, ...temps], stale, held, heldRollbackTo, ...verdicts };
   if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
     observed.probe = await runHealthCheck(intent.health, target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
   }
   return observed;
 }
 
-async function observeApp(app: string, intent: AppIntent | undefined, ownership: Ownership, config: SetliveConfig): Promise<AppObserved> {
+async function observeApp(
+  app: string,
+  intent: AppIntent | undefined,
+  ownership: Ownership,
+  config: SetliveConfig,
+  fleet: FlipFleet | undefined,
+): Promise<AppObserved> {
   const dir = stagePath(config, app);
   const staged = ownership !== 'missing';
   const [runScript, logRunScript, logMain, link, confirmed, status, temps, logTemps] = await Promise.all([
@@ -133,12 +165,13 @@ async function observeApp(app: string, intent: AppIntent | undefined, ownership:
     confirmed: confirmed?.trim(),
     temps: [...temps, ...logTemps],
     stale: false,
+    slotHeld: fleet?.heldSlots().has(app) ?? false,
   };
-  return intent ? observeIntended(app, intent, config, base) : base;
+  return intent ? observeIntended(app, intent, config, base, fleet) : base;
 }
 
 /** Observes every intended app and every app with a stage folder of ours; other folders there are only listed. */
-export async function observeSetlive(intent: NodeIntent, config: SetliveConfig): Promise<SetliveObserved> {
+export async function observeSetlive(intent: NodeIntent, config: SetliveConfig, fleet?: FlipFleet): Promise<SetliveObserved> {
   const names = new Set([...intent.apps.keys(), ...(await stagedApps(config))]);
   const apps = new Map<string, AppObserved>();
   const foreign: string[] = [];
@@ -148,7 +181,7 @@ export async function observeSetlive(intent: NodeIntent, config: SetliveConfig):
         const ownership = await readOwnership(stagePath(config, app), app);
         const intended = intent.apps.get(app);
         if (!intended && !isOurs(ownership)) foreign.push(app);
-        else apps.set(app, await observeApp(app, intended, ownership, config));
+        else apps.set(app, await observeApp(app, intended, ownership, config, fleet));
       } catch (err) {
         apps.set(app, { ...UNOBSERVED, error: `cannot observe ${app} on this host: ${(err as Error).message}` });
       }

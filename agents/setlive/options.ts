@@ -52,6 +52,12 @@ export const SETLIVE_FLAGS = defineFlags({
     default: 600,
     describe: 'a version that failed its health check (and was rolled back) is not tried again with the same intent for this long',
   },
+  'session-ttl-seconds': {
+    type: 'number',
+    default: 15,
+    describe:
+      "TTL of the Consul session that holds this node's rollout slots: a holder that dies frees its slot after this (Consul may take up to twice it)",
+  },
 });
 
 /** Throws an Error naming the flag when a pp-setlive flag's value is out of range. */
@@ -65,6 +71,9 @@ export function checkSetliveFlags(a: FlagValues<typeof SETLIVE_FLAGS>): void {
   ] as const) {
     if (a[flag] < 0) throw new Error(`--${flag}: expected a number of seconds >= 0, got ${a[flag]}`);
   }
+  const ttl = a['session-ttl-seconds'];
+  if (!(ttl >= 10 && ttl <= 86_400))
+    throw new Error(`--session-ttl-seconds: expected 10..86400 (Consul's range for a session TTL), got ${ttl}`);
   if (!(a.parallel >= 1)) throw new Error(`--parallel: expected a number >= 1, got ${a.parallel}`);
   const problem = overlapProblem(a['stage-dir'], a['service-dir']);
   if (problem) throw new Error(problem);

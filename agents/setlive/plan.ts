@@ -13,6 +13,7 @@ import type { AppObserved, SetliveObserved } from './observe.js';
 import { renderServiceFiles, type ServiceFiles } from './service-files.js';
 import { mayRun } from './sv.js';
 import { foreignFolderMessage, isOurs } from './ownership.js';
+import { verdictBlock } from '../../shared/rollout/verdicts.js';
 
 type Plan = AppPlan<SetliveAction>;
 
@@ -84,15 +85,28 @@ function flipActions(
   const restart = needsFlip || !filesOk || unhealthy || o.stale;
   const up = o.status.state === 'run' && !o.status.wantDown;
   const actions: SetliveAction[] = [];
+  const stop = restart && mayRun(o.status);
+  const fingerprint = flipFingerprint(intent, version);
+  // Only taking down a process that serves needs a rollout slot: a first start, a crashed or failing process, a
+  // flip already past its stop (an agent restarted mid-flip) take nothing down.
+  const slot = intent.rollout !== undefined && stop && !unhealthy;
+  if (slot)
+    actions.push({
+      kind: 'acquire-slot',
+      app,
+      version,
+      limit: intent.rollout!.maxParallel,
+      fingerprint,
+      maxFailures: intent.rollout!.maxFailures,
+    });
   // Stopping first makes "down" the durable mark of a flip in progress: a run killed after it finds the
   // service down and carries on, and never mistakes an old process for the new configuration.
-  if (restart && mayRun(o.status)) actions.push({ kind: 'stop', app, dir });
+  if (stop) actions.push({ kind: 'stop', app, dir });
   if (!filesOk) actions.push({ kind: 'write-service', app, dir, ...files });
   if (needsFlip) actions.push({ kind: 'swap-current', app, basedir: intent.basedir, target, dir });
   if (!linked) actions.push({ kind: 'link-service', app, link: serviceLinkPath(config, app), dir });
   if (restart || !up) actions.push({ kind: 'start', app, dir });
   const rollbackTo = rollbackTarget(o, target);
-  const fingerprint = flipFingerprint(intent, version);
   actions.push({
     kind: 'await-health',
     app,
@@ -104,9 +118,21 @@ function flipActions(
     timeoutMs,
     rollbackTo,
     fingerprint,
+    sha256: intent.versions.find((v) => v.version === version)?.sha256 ?? '',
+    minHealthyMs: slot || o.slotHeld ? (intent.rollout?.minHealthySeconds ?? 0) * 1000 : 0,
   });
   actions.push({ kind: 'confirm', app, dir, target });
+  if (slot || o.slotHeld) actions.push({ kind: 'release-slot', app });
   return actions;
+}
+
+/**
+ * A slot this process holds for an app whose plan no longer flips it (the flip ended, failed or was called off)
+ * is given back: the release is level-triggered, so a release that failed is retried like any action.
+ */
+function releaseUnusedSlot(plan: Plan, o: AppObserved | undefined): Plan {
+  if (!o?.slotHeld || plan.actions.some((a) => a.kind === 'release-slot')) return plan;
+  return { ...plan, actions: [...plan.actions, { kind: 'release-slot', app: plan.app }] };
 }
 
 function planIntended(
@@ -181,6 +207,11 @@ function planIntended(
     }
     if (o.current.target !== target) return { ...base, actions: cleanup, error };
   }
+  if (o.current.target !== target && intent.rollout) {
+    if (o.verdictError) return { ...base, actions: cleanup, pending: o.verdictError };
+    const blocked = verdictBlock(o.verdicts ?? [], intent.rollout.maxFailures);
+    if (blocked) return { ...base, actions: cleanup, error: blocked };
+  }
   return { ...base, actions: [...cleanup, ...flipActions(app, intent, live.version, o, files, config)] };
 }
 
@@ -206,10 +237,11 @@ export function planSetlive(node: NodeIntent, observed: SetliveObserved, config:
     .filter(([app, o]) => isOurs(o.ownership) && !node.apps.has(app) && !isKept(node, app))
     .map(([app]) => app);
   const stageLeftovers = assignLeftovers(observed.stageLeftovers, [...node.apps.keys(), ...removed]);
-  for (const [app, intent] of node.apps) plans.push(planIntended(app, intent, node, observed, config, stageLeftovers));
+  for (const [app, intent] of node.apps)
+    plans.push(releaseUnusedSlot(planIntended(app, intent, node, observed, config, stageLeftovers), observed.apps.get(app)));
   for (const app of removed) {
     const o = observed.apps.get(app)!;
-    plans.push(o.error ? { app, actions: [], error: o.error } : planRemoval(app, o, config, stageLeftovers));
+    plans.push(releaseUnusedSlot(o.error ? { app, actions: [], error: o.error } : planRemoval(app, o, config, stageLeftovers), o));
   }
   for (const [app, o] of observed.apps) {
     const held = o.staged && !node.apps.has(app) ? heldRemoval(node, app) : undefined;

@@ -34,6 +34,12 @@ export interface HealthIntent {
   timeoutMs: number;
 }
 
+export interface RolloutIntent {
+  maxParallel: number;
+  minHealthySeconds: number;
+  maxFailures: number;
+}
+
 export interface AppIntent {
   schema: 1;
   basedir: string;
@@ -42,6 +48,7 @@ export interface AppIntent {
   service?: ServiceIntent | undefined;
   health?: HealthIntent | undefined;
   requires: string[];
+  rollout?: RolloutIntent | undefined;
 }
 
 export type Checked = { ok: true; intent: AppIntent } | { ok: false; problems: Problem[] };

@@ -243,6 +243,28 @@ const health = v.pipe(
   v.description('How pp-setlive tells that a version is healthy: exactly one of http (a 2xx answer) or command (exit 0).'),
 );
 
+const rollout = v.pipe(
+  fields({
+    maxParallel: v.pipe(
+      v.optional(integer(1, 10_000), 1),
+      v.description(
+        'How many nodes may have this app in a flip at once, fleet-wide (a first start or a restart of a crashed process takes no slot).',
+      ),
+    ),
+    minHealthySeconds: v.pipe(
+      v.optional(integer(0, 86_400), 0),
+      v.description('How long a new version must pass its check, continuously, before its node gives its slot back.'),
+    ),
+    maxFailures: v.pipe(
+      v.optional(integer(1, 10_000), 1),
+      v.description("Once this many nodes have failed a version's health check (and rolled back), no other node tries it."),
+    ),
+  }),
+  v.description(
+    'Paces flips across nodes through the store (a semaphore per app) and stops a version that fails on maxFailures nodes everywhere. Absent: each node flips on its own. Agents before this field refuse it: upgrade them first.',
+  ),
+);
+
 /** The whole app intent; its output is a fresh, defaulted AppIntent with keys in this order. */
 export const APP_INTENT = v.pipe(
   fields({
@@ -276,6 +298,7 @@ export const APP_INTENT = v.pipe(
         'Apps that must be live and healthy on this node before this one is flipped. An app does not require itself (checked by pp validate and the agents, which know the app name from the key).',
       ),
     ),
+    rollout: v.optional(rollout),
   }),
   v.title('Platypus app intent'),
   v.description(

@@ -11,6 +11,18 @@ export interface RunningConsul {
   stop(): Promise<void>;
   /** Kills and restarts the agent on the same ports (dev mode keeps nothing: the KV comes back empty). */
   restart(): Promise<void>;
+  /** SIGKILLs the agent, leaving it down until `up`. */
+  down(): Promise<void>;
+  /** Starts it again on the same ports and data folder, and waits for a leader. */
+  up(): Promise<void>;
+}
+
+export interface ConsulOptions {
+  /**
+   * A single server that keeps its data folder (`-server -bootstrap`) instead of `-dev`, whose KV lives in
+   * memory: for tests that stop Consul and need the KV and sessions back.
+   */
+  persistent?: boolean;
 }
 
 /** The consul binary from scripts/get-consul.sh (CONSUL_BIN, PATH, or a cached build from the Go module proxy). */
@@ -36,12 +48,12 @@ async function waitForLeader(address: string, child: ChildProcess, output: () =>
 }
 
 /** Starts a real `consul agent -dev` bound to 127.0.0.1 on free ports and waits until it has a leader. */
-export async function startConsul(bin = consulBinary()): Promise<RunningConsul> {
+export async function startConsul(bin = consulBinary(), options: ConsulOptions = {}): Promise<RunningConsul> {
   const dataDir = await mkdtemp(join(tmpdir(), 'pp-consul-'));
   const [http, serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const args = [
     'agent',
-    '-dev',
+    ...(options.persistent ? ['-server', '-bootstrap', '-hcl=performance { raft_multiplier = 1 }'] : ['-dev']),
     '-bind=127.0.0.1',
     '-client=127.0.0.1',
     `-http-port=${http}`,
@@ -84,5 +96,7 @@ export async function startConsul(bin = consulBinary()): Promise<RunningConsul> 
       await kill();
       await launch();
     },
+    down: kill,
+    up: launch,
   };
 }

@@ -92,6 +92,52 @@ describe('planSetlive', () => {
     expect(awaitOf(p?.actions ?? [])).toMatchObject({ rollbackTo: inst('web', '1'), timeoutMs: 8000 });
   });
 
+  describe('with a rollout policy', () => {
+    const paced = { ...web2, rollout: { maxParallel: 2, minHealthySeconds: 30, maxFailures: 1 } };
+    const verdict = {
+      node: 'web3',
+      version: '2',
+      sha256: 'ab'.repeat(32),
+      at: '2026-12-02T10:00:00.000Z',
+      output: 'GET /health: HTTP 503',
+    };
+
+    it('takes a slot before stopping a running version, holds it healthy for minHealthySeconds, then gives it back', () => {
+      const p = plan(nodeOf({ web: paced }), { web: liveState('web', paced, '1', { verdicts: [] }) })[0];
+      expect(kinds(p?.actions ?? [])).toEqual(['acquire-slot', 'stop', 'swap-current', 'start', 'await-health', 'confirm', 'release-slot']);
+      expect(p?.actions[0]).toMatchObject({ limit: 2, maxFailures: 1, fingerprint: flipFingerprint(paced, '2') });
+      expect(awaitOf(p?.actions ?? [])?.minHealthyMs).toBe(30_000);
+    });
+
+    it('takes no slot for a first start or a flip already past its stop; a slot still held is given back', () => {
+      const cut = liveState('web', paced, '2', { last: link(inst('web', '1')), status: down, probe: undefined, confirmed: undefined });
+      expect(kinds(plan(nodeOf({ web: paced }), { web: cut })[0]?.actions ?? [])).toEqual(['start', 'await-health', 'confirm']);
+      const holding = plan(nodeOf({ web: paced }), { web: { ...cut, slotHeld: true } })[0];
+      expect(kinds(holding?.actions ?? [])).toEqual(['start', 'await-health', 'confirm', 'release-slot']);
+      const done = plan(nodeOf({ web: paced }), { web: liveState('web', paced, '2', { slotHeld: true }) })[0];
+      expect(kinds(done?.actions ?? [])).toEqual(['release-slot']);
+    });
+
+    it('does not stop its running version once maxFailures nodes failed the attempt, naming them', () => {
+      const p = plan(nodeOf({ web: paced }), { web: liveState('web', paced, '1', { verdicts: [verdict] }) })[0];
+      expect(p?.actions).toEqual([]);
+      expect(p?.error).toBe(
+        'version 2 (sha256 abababababab…) failed its health check on 1 node (web3: GET /health: HTTP 503); not tried here',
+      );
+      const two = { ...paced, rollout: { ...paced.rollout, maxFailures: 2 } };
+      expect(kinds(plan(nodeOf({ web: two }), { web: liveState('web', two, '1', { verdicts: [verdict] }) })[0]?.actions ?? [])).toContain(
+        'stop',
+      );
+    });
+
+    it('waits, changing nothing, while the verdicts cannot be read', () => {
+      const p = plan(nodeOf({ web: paced }), {
+        web: liveState('web', paced, '1', { verdictError: 'cannot read the verdicts on 2 from the store: 500' }),
+      })[0];
+      expect(p).toMatchObject({ actions: [], pending: 'cannot read the verdicts on 2 from the store: 500' });
+    });
+  });
+
   it('holds a flip whose same attempt failed recently, leaving the running version alone; a flip cut short after the swap goes on', () => {
     const held = 'this version failed at … unless its intent changes: HTTP 503';
     const p = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { held }) })[0];

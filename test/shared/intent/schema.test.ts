@@ -55,6 +55,12 @@ describe('app intent schema: what each field refuses', () => {
     [withService({ env: { '1BAD': 'x' } }), 'field service.env.1BAD: expected an environment variable name'],
     [withService({ env: { PORT: 80 } }), 'field service.env.PORT: expected a string, got number'],
     [withService({ user: 'Root' }), 'field service.user: expected a user name'],
+    [{ ...appIntent('1'), rollout: [] }, 'field rollout: expected an object, got array'],
+    [{ ...appIntent('1'), rollout: { maxParallel: 0 } }, 'field rollout.maxParallel: expected 1..10000'],
+    [{ ...appIntent('1'), rollout: { maxParallel: 1.5 } }, 'field rollout.maxParallel: expected an integer'],
+    [{ ...appIntent('1'), rollout: { minHealthySeconds: -1 } }, 'field rollout.minHealthySeconds: expected 0..86400'],
+    [{ ...appIntent('1'), rollout: { maxFailures: '1' } }, 'field rollout.maxFailures: expected a number, got string'],
+    [{ ...appIntent('1'), rollout: { max_parallel: 2 } }, 'field rollout.max_parallel: unknown field'],
     [withHealth({ http: 5 }), 'field health.http: expected a string, got number'],
     [withHealth({ http: 'ftp://x' }), 'field health.http: expected an http:// or https:// URL'],
     [withHealth({ command: [] }), 'field health.command: expected at least the program to run'],
@@ -139,6 +145,7 @@ describe('app intent schema: the value it returns', () => {
     expect(intent.ports).toEqual([{ port: 53, protocol: 'tcp' }]);
     expect(intent.service).toEqual({ command: ['run'], env: {} });
     expect(intent.health).toEqual({ http: 'http://h', timeoutMs: 30_000 });
+    expect(parseAppIntent({ ...appIntent('1'), rollout: {} }).rollout).toEqual({ maxParallel: 1, minHealthySeconds: 0, maxFailures: 1 });
   });
 
   it('puts keys in schema order whatever the input order, so stable comparisons see equal intents as equal', () => {
