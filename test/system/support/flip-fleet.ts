@@ -1,18 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
 import type { RealityRecord } from '../../../shared/loop/types.js';
 import { runCommand } from '../../../shared/process.js';
 import { openStore } from '../../../shared/store/open-store.js';
 import type { IntentStore } from '../../../shared/store/types.js';
 import { freePort } from '../../support/free-port.js';
-import { distProgram } from '../../support/run-cli.js';
 import { ask } from './apps.js';
 
-const SERVER = resolve(import.meta.dirname, '../../../test-data/system/version-server.mjs');
+/** The repository root, found from this file whether it runs from test/ (vitest) or from dist/ (the benchmarks). */
+function repoRoot(): string {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, 'package.json')) && dir !== dirname(dir)) dir = dirname(dir);
+  return dir;
+}
+const REPO = repoRoot();
+const SERVER = join(REPO, 'test-data/system/version-server.mjs');
+const SETLIVE = join(REPO, 'dist/agents/setlive/index.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const APP = 'hello';
 
@@ -76,7 +83,7 @@ export class FlipFleet {
   /** Starts (or restarts) a node's pp-setlive; its log goes to <node>/logs/setlive.log. */
   startAgent(node: FleetNode): void {
     const args = [
-      distProgram('agents/setlive/index.js'),
+      SETLIVE,
       '--store',
       this.storeSpec,
       '--prefix',
