@@ -19,6 +19,7 @@ export interface ExecuteOptions {
   json: boolean;
   resyncMs: number;
   waitMs: number;
+  heartbeatMs?: number;
   signal: AbortSignal;
   out: (text: string) => void;
 }
@@ -40,6 +41,7 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
     once: o.once,
     signal: o.signal,
     resyncMs: o.resyncMs,
+    heartbeatMs: o.heartbeatMs,
     watch: { waitMs: o.waitMs },
   });
   return o.once && !result?.stopped ? exitCodeOf(result) : EXIT.converged;
@@ -80,6 +82,7 @@ export async function runAgentMain<O, A>(
       json: args.json,
       resyncMs: args['resync-seconds'] * 1000,
       waitMs: args['wait-seconds'] * 1000,
+      heartbeatMs: args['heartbeat-seconds'] * 1000,
       signal,
       out: (text) => process.stdout.write(text),
     });

@@ -31,6 +31,11 @@ export function commonAgentFlags(env: NodeJS.ProcessEnv = process.env) {
     },
     'resync-seconds': { type: 'number', default: 60, describe: 're-check the host this often even when intent did not change (≥ 1)' },
     'wait-seconds': { type: 'number', default: 300, describe: 'blocking query wait, 1..600 (Consul caps it at 600)' },
+    'heartbeat-seconds': {
+      type: 'number',
+      default: 300,
+      describe: 'refresh <prefix>/reality/<node>/<agent>/.heartbeat this often, 1..3600',
+    },
   });
 }
 
@@ -45,6 +50,8 @@ export function checkCommonFlags(args: CommonAgentArgs): void {
   if (!(args['resync-seconds'] >= 1)) throw new Error(`--resync-seconds ${args['resync-seconds']}: expected a number ≥ 1`);
   if (!(args['wait-seconds'] >= 1 && args['wait-seconds'] <= 600))
     throw new Error(`--wait-seconds ${args['wait-seconds']}: expected 1..600 (Consul caps the wait at 10 minutes)`);
+  if (!(args['heartbeat-seconds'] >= 1 && args['heartbeat-seconds'] <= 3600))
+    throw new Error(`--heartbeat-seconds ${args['heartbeat-seconds']}: expected 1..3600`);
 }
 
 /** An agent's extra flags and the check of their values (throws an Error naming the flag). */
