@@ -1,6 +1,8 @@
 import type { Agent } from '../../shared/loop/types.js';
+import { NO_METRICS, type MetricsRegistry } from '../../shared/metrics/registry.js';
 import { describeAction, type SetliveAction } from './actions.js';
 import { applySetlive, finishBeforeStop } from './apply.js';
+import { meterFlips } from './flip-metrics.js';
 import { observeSetlive, type SetliveObserved } from './observe.js';
 import type { SetliveConfig } from './options.js';
 import { MANAGED_FILE } from './ownership.js';
@@ -11,7 +13,7 @@ import { stagePath } from './stage-layout.js';
 export const AGENT_NAME = 'setlive';
 
 /** Builds the pp-setlive agent: flips each app's `current` to its live version under runit, health-gated. */
-export function createSetliveAgent(config: SetliveConfig): Agent<SetliveObserved, SetliveAction> {
+export function createSetliveAgent(config: SetliveConfig, metrics: MetricsRegistry = NO_METRICS): Agent<SetliveObserved, SetliveAction> {
   // Each folder that is not ours is reported once per process, not at every pass.
   const reported = new Set<string>();
   return {
@@ -30,7 +32,7 @@ export function createSetliveAgent(config: SetliveConfig): Agent<SetliveObserved
       return observed;
     },
     plan: (intent, observed) => planSetlive(intent, observed, config),
-    apply: (action, log, signal) => applySetlive(config, action, log, signal),
+    apply: meterFlips(metrics, (action, log, signal) => applySetlive(config, action, log, signal)),
     finishBeforeStop,
     describe: describeAction,
   };

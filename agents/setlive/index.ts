@@ -10,4 +10,4 @@ const args = parseAgentArgs('pp-setlive', { flags: SETLIVE_FLAGS, check: checkSe
 if (args.sv !== undefined)
   process.stderr.write('pp-setlive: --sv is deprecated and ignored: runsv is controlled through supervise/control\n');
 
-await runAgentMain('pp-setlive', args, () => createSetliveAgent(setliveOptions(args)));
+await runAgentMain('pp-setlive', args, (_log, _store, metrics) => createSetliveAgent(setliveOptions(args), metrics));
