@@ -39,7 +39,8 @@ export function commonAgentFlags(env: NodeJS.ProcessEnv = process.env) {
     },
     'metrics-address': {
       type: 'string',
-      describe: 'serve /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464 (default: off)',
+      ...(env.PLATYPUS_METRICS_ADDRESS ? { default: env.PLATYPUS_METRICS_ADDRESS } : {}),
+      describe: 'serve /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464 (env PLATYPUS_METRICS_ADDRESS; default: off)',
     },
     'check-ttl-seconds': {
       type: 'number',
