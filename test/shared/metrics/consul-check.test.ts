@@ -83,7 +83,7 @@ describe('the Consul TTL check of an agent', () => {
     expect(stopped?.Output).toMatch(/^stopped at \d{4}-\d\d-\d\dT/);
   });
 
-  it("of a SIGKILLed agent goes critical when its TTL lapses", { timeout: 90_000 }, async () => {
+  it('of a SIGKILLed agent goes critical when its TTL lapses', { timeout: 90_000 }, async () => {
     const prefix = uniquePrefix('ttl');
     const node = `k-${prefix.slice(-8)}`;
     const store = new ConsulStore(consulConfigFrom(inject('consulAddress'), {}));
