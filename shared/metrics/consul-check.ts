@@ -18,6 +18,8 @@ export interface ConsulCheckOptions {
   metrics: MetricsRegistry;
 }
 
+const STOP_WAIT_MS = 5000;
+
 /** `pp-<agent>:<node>`: several nodes may share one Consul agent. */
 export const checkId = (agent: string, node: string) => `pp-${agent}:${node}`;
 
@@ -130,11 +132,25 @@ export class ConsulCheck {
     }
   }
 
-  /** A clean stop: the check is left critical with "stopped at …" (see README), so a stopped agent stays visible. */
+  /**
+   * A clean stop: the check is left critical with "stopped at …" (see README), so a stopped agent stays visible.
+   * Waits at most STOP_WAIT_MS for Consul: a stop must not hang on an agent that does not answer (the TTL lapses).
+   */
   async stop(): Promise<void> {
     clearTimeout(this.timer);
-    await this.sending;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => {
+      timer = setTimeout(r, STOP_WAIT_MS);
+    });
+    await Promise.race([
+      (async () => {
+        await this.sending;
+        this.stopped = true;
+        await this.send(this.health.check());
+      })(),
+      late,
+    ]);
     this.stopped = true;
-    await this.send(this.health.check());
+    clearTimeout(timer);
   }
 }
