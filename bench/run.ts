@@ -2,7 +2,7 @@
 // `npm run bench`: runs the benchmarks of issue 6 and prints one table of figures beside their targets and the
 // baselines measured in the same run. Progress goes to stderr, the table to stdout.
 // Usage: node dist/bench/run.js [--only flip|idle|scale|rollout|throughput] [--rollout-nodes 12] [--flips 50] [--service-starts 20] [--cli-runs 20] [--flip-store both|folder|consul]
-//   [--idle-seconds 600] [--idle-settle-seconds 70] [--keep-files]
+//   [--idle-seconds 600] [--idle-settle-seconds 70] [--idle-metrics] [--keep-files]
 //   [--agent-node-options '--max-semi-space-size=1'] [--scale-apps 1000] [--skip-throughput] [--size-mb 640] [--throughput-runs 3]
 import { cpus, loadavg } from 'node:os';
 import { flipBench } from './flip-bench.js';
@@ -22,7 +22,13 @@ const BENCHES: Record<string, () => Promise<Row[]>> = {
       rows.push(...(await flipBench(kind, numberFlag('flips', 50), numberFlag('service-starts', 20), numberFlag('cli-runs', 20))));
     return rows;
   },
-  idle: () => idleBench(numberFlag('idle-seconds', 600), numberFlag('idle-settle-seconds', 70), flag('agent-node-options', '')),
+  idle: () =>
+    idleBench(
+      numberFlag('idle-seconds', 600),
+      numberFlag('idle-settle-seconds', 70),
+      flag('agent-node-options', ''),
+      hasFlag('idle-metrics'),
+    ),
   scale: () => scaleBench(numberFlag('scale-apps', 1000)),
   rollout: () => rolloutBench(numberFlag('rollout-nodes', 12)),
   throughput: () => throughputBench(numberFlag('size-mb', 640), numberFlag('throughput-runs', 3)),

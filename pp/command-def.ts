@@ -17,12 +17,13 @@ export const GLOBAL_FLAGS = defineFlags({
 });
 
 type RequiredName<P> = P extends `[${string}]` ? never : P;
-type OptionalName<P> = P extends `[${infer N}]` ? N : never;
+type OptionalName<P> = P extends `[${infer N}...]` ? never : P extends `[${infer N}]` ? N : never;
+type ListName<P> = P extends `[${infer N}...]` ? N : never;
 
-/** Positional values by name: 'node' is required, '[node]' optional. */
+/** Positional values by name: 'node' is required, '[node]' optional, '[nodes...]' any number (last only). */
 export type ArgValues<P extends readonly string[]> = { [K in RequiredName<P[number]>]: string } & {
   [K in OptionalName<P[number]>]?: string;
-};
+} & { [K in ListName<P[number]>]: string[] };
 
 /** What a command's handler receives: global and command flags, and the positionals by name. */
 export type CommandArgs<F extends FlagSpecs, P extends readonly string[]> = FlagValues<typeof GLOBAL_FLAGS & F> & ArgValues<P>;

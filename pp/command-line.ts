@@ -95,7 +95,9 @@ function addCommand(parent: Command, command: PpCommand, found: (invocation: PpI
       found({ kind: 'run', command, args: { ...opts, ...takePositional(cmd, command, rest) }, rest });
       return;
     }
-    const positionals = Object.fromEntries(command.args.map((a, i) => [a.replace(/^\[(.*)\]$/, '$1'), params[i] as string | undefined]));
+    const positionals = Object.fromEntries(
+      command.args.map((a, i) => [a.replace(/^\[(.*)\]$/, '$1').replace(/\.\.\.$/, ''), params[i] as string | string[] | undefined]),
+    );
     found({ kind: 'run', command, args: { ...opts, ...positionals }, rest: [] });
   });
 }

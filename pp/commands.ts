@@ -7,6 +7,9 @@ import { drainNodes, getIntent, listIntent, putIntent, removeIntent } from './in
 import { runPlan } from './plan-command.js';
 import { checkedSpec, readSpecText } from './read-spec.js';
 import { clearVerdicts, listVerdicts, rolloutRelease, rolloutStatus, verdictLines } from './rollout-commands.js';
+import { evaluateCheck, NAGIOS, parseDuration } from './check.js';
+import { readFleet } from './fleet-view.js';
+import { openStore } from '../shared/store/open-store.js';
 import { collectStatus, renderStatus } from './status.js';
 
 const out = (text: string): void => {
@@ -129,6 +132,44 @@ export const COMMANDS: readonly PpCommand[] = [
       const verdicts = await verdictLines(store, a.prefix, [...new Set(rows.map((r) => r.app))]);
       out(`${rows.length ? renderStatus(rows) : 'no intent and no reality under this prefix\n'}${verdicts}`);
     }),
+  }),
+  defineCommand({
+    path: 'check',
+    args: ['[nodes...]'],
+    describe: 'monitoring plugin (Nagios): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, one line with perfdata',
+    flags: {
+      'max-age': {
+        type: 'string',
+        default: '15m',
+        describe: "an agent whose heartbeat is older than this is silent (critical); 3 of the agents' 5-minute heartbeats",
+      },
+      pending: { type: 'string', default: '30m', describe: 'an app pending for longer than this is a warning' },
+      agents: { type: 'string', describe: 'comma-separated agents every node with intent must run (default: every agent of agents.json)' },
+    },
+    run: async (a) => {
+      // Nagios: a problem of the check itself (usage, store) is UNKNOWN, never CRITICAL.
+      let line: string;
+      let code: number;
+      try {
+        const options = {
+          maxAgeSeconds: parseDuration('--max-age', a['max-age']),
+          pendingSeconds: parseDuration('--pending', a.pending),
+          agents: a.agents ? a.agents.split(',').filter(Boolean) : agentNames(),
+          named: a.nodes ?? [],
+        };
+        const store = await openStore(a.store);
+        try {
+          ({ code, line } = evaluateCheck(await readFleet(store, a.prefix, options.named), options));
+        } finally {
+          await store.close();
+        }
+      } catch (err) {
+        code = NAGIOS.unknown;
+        line = `PLATYPUS UNKNOWN - ${(err as Error).message.replace(/\s+/g, ' ').replace(/\|/g, '/')}`;
+      }
+      out(line);
+      return code;
+    },
   }),
   defineCommand({
     path: 'schema',

@@ -1,76 +1,92 @@
-import { nodeIntentFromSnapshot } from '../shared/intent/node-intent.js';
-import { realityPrefix } from '../shared/keys.js';
-import type { RealityRecord } from '../shared/loop/types.js';
-import type { IntentStore, KvEntry } from '../shared/store/types.js';
+import type { IntentStore } from '../shared/store/types.js';
+import { readFleet } from './fleet-view.js';
 
 /** One row of `pp status`: an app on a node, its intended versions and each agent's last report. */
 export interface StatusRow {
   node: string;
   app: string;
   intended: string;
-  agents: Record<string, { status: string; version?: string; detail?: string; ageSeconds?: number }>;
-}
-
-function groupByNode(entries: KvEntry[], base: string): Map<string, KvEntry[]> {
-  const byNode = new Map<string, KvEntry[]>();
-  for (const e of entries) {
-    const node = e.key.slice(base.length).split('/')[0]!;
-    byNode.set(node, [...(byNode.get(node) ?? []), e]);
-  }
-  return byNode;
-}
-
-function parseRecord(json: string): RealityRecord | undefined {
-  try {
-    return JSON.parse(json) as RealityRecord;
-  } catch {
-    return undefined;
-  }
+  agents: Record<
+    string,
+    {
+      status: string;
+      version?: string;
+      detail?: string;
+      ageSeconds?: number;
+      /** Whether the report answers today's intent of the app (its digest), see README "Reality". */
+      intent?: 'current' | 'stale' | 'unknown';
+      /** Seconds since the agent's heartbeat on this node (absent: it never wrote one). */
+      heartbeatAgeSeconds?: number;
+      /** The agent's heartbeat says it was stopped cleanly. */
+      stopped?: boolean;
+    }
+  >;
 }
 
 /** Intent beside reality for one node or the whole fleet: two prefix reads, then a pure join. */
 export async function collectStatus(store: IntentStore, prefix: string, node?: string, now = Date.now()): Promise<StatusRow[]> {
-  const intentBase = `${prefix}/intent/`;
-  const [intent, reality] = await Promise.all([
-    store.read(node ? `${intentBase}${node}/` : intentBase),
-    store.read(node ? realityPrefix(prefix, node) : realityPrefix(prefix)),
-  ]);
+  const views = await readFleet(store, prefix, node ? [node] : [], now);
   const rows = new Map<string, StatusRow>();
   const row = (n: string, app: string) => {
     const id = `${n}/${app}`;
     if (!rows.has(id)) rows.set(id, { node: n, app, intended: '-', agents: {} });
     return rows.get(id)!;
   };
-  for (const [n, entries] of groupByNode(intent.entries, intentBase)) {
-    const ni = nodeIntentFromSnapshot(prefix, n, { index: intent.index, entries });
-    for (const [app, spec] of ni.apps)
-      row(n, app).intended = spec.versions.map((v) => (v.state === 'live' ? `${v.version}*` : v.version)).join(' ') || '(none)';
-    for (const app of ni.invalid.keys()) row(n, app).intended = 'INVALID';
-    if (ni.drained) row(n, '.drained').intended = '(node drained)';
+  for (const [n, v] of views) {
+    const ni = v.intent;
+    if (ni) {
+      for (const [app, spec] of ni.apps)
+        row(n, app).intended = spec.versions.map((ver) => (ver.state === 'live' ? `${ver.version}*` : ver.version)).join(' ') || '(none)';
+      for (const app of ni.invalid.keys()) row(n, app).intended = 'INVALID';
+      if (ni.drained) row(n, '.drained').intended = '(node drained)';
+    }
+    for (const [app, byAgent] of v.reports)
+      for (const [agent, r] of byAgent) {
+        const beat = v.beats.get(agent);
+        row(n, app).agents[agent] = {
+          status: r.record.status,
+          version: r.record.version,
+          detail: r.record.error ?? r.record.reason,
+          ageSeconds: r.ageSeconds,
+          intent: r.intent,
+          ...(beat ? { heartbeatAgeSeconds: beat.ageSeconds } : {}),
+          ...(beat?.heartbeat.stopped ? { stopped: true } : {}),
+        };
+      }
   }
-  for (const e of reality.entries) {
-    const [n, agent, app] = e.key.slice(`${prefix}/reality/`.length).split('/');
-    const rec = parseRecord(e.value);
-    if (!n || !agent || !app || !rec) continue;
-    const ageSeconds = Math.max(0, Math.round((now - Date.parse(rec.at)) / 1000));
-    row(n, app).agents[agent] = { status: rec.status, version: rec.version, detail: rec.error ?? rec.reason, ageSeconds };
-  }
+  // Agents that beat but report no app (a drained node) still show their heartbeat.
+  for (const [n, v] of views)
+    for (const [agent, beat] of v.beats)
+      if (![...rows.values()].some((r) => r.node === n && r.agents[agent]))
+        row(n, '.agents').agents[agent] = {
+          status: beat.heartbeat.stopped ? 'stopped' : 'running',
+          heartbeatAgeSeconds: beat.ageSeconds,
+          ...(beat.heartbeat.stopped ? { stopped: true } : {}),
+        };
   return [...rows.values()].sort((a, b) => (a.node + a.app < b.node + b.app ? -1 : 1));
 }
 
-function age(s?: number): string {
+export function age(s?: number): string {
   if (s === undefined) return '';
   if (s < 120) return `${s}s`;
   if (s < 7200) return `${Math.round(s / 60)}m`;
   return `${Math.round(s / 3600)}h`;
 }
 
-/** Renders rows as an aligned text table, one column per agent seen; details of failures below. */
+/**
+ * Renders rows as an aligned text table, one column per agent seen; details of failures below, then each agent's
+ * heartbeat per node. A report that answers an older intent of its app says `older intent`.
+ */
 export function renderStatus(rows: StatusRow[]): string {
   const agents = [...new Set(rows.flatMap((r) => Object.keys(r.agents)))].sort();
   const table = [['NODE', 'APP', 'INTENDED (* live)', ...agents.map((a) => a.toUpperCase())]];
   const notes: string[] = [];
+  const beats = new Map<string, string>();
   for (const r of rows) {
+    for (const [a, s] of Object.entries(r.agents))
+      if (s.heartbeatAgeSeconds !== undefined)
+        beats.set(`${r.node} ${a}`, `${r.node} ${a}: heartbeat ${age(s.heartbeatAgeSeconds)} ago${s.stopped ? ' (stopped)' : ''}`);
+    if (r.app === '.agents') continue;
     table.push([
       r.node,
       r.app,
@@ -79,7 +95,7 @@ export function renderStatus(rows: StatusRow[]): string {
         const s = r.agents[a];
         if (!s) return '-';
         if (s.detail && s.status !== 'converged') notes.push(`${r.node}/${r.app} ${a}: ${s.detail}`);
-        return `${s.status}${s.version ? ` ${s.version}` : ''} (${age(s.ageSeconds)})`;
+        return `${s.status}${s.version ? ` ${s.version}` : ''} (${age(s.ageSeconds)}${s.intent === 'stale' ? ', older intent' : ''})`;
       }),
     ]);
   }
@@ -92,5 +108,6 @@ export function renderStatus(rows: StatusRow[]): string {
         .trimEnd(),
     )
     .join('\n');
-  return `${text}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`;
+  const beatLines = [...beats.keys()].sort().map((k) => beats.get(k)!);
+  return `${text}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}${beatLines.length ? `\n${beatLines.join('\n')}\n` : ''}`;
 }

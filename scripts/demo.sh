@@ -59,6 +59,12 @@ mkdir -p "$root/agents" "$root/service" "$root/service-stage"
 sh deploy/runit/install.sh "$root/sv" "PLATYPUS_STORE=$PLATYPUS_STORE" "PLATYPUS_NODE=demo" "PATH=$PATH" >/dev/null
 for a in $agents; do echo "node $repo/dist/agents/$a/index.js" > "$root/sv/pp-$a/bin"; done
 echo "agents: $agents"
+# /metrics and /healthz on a free loopback port per agent (install.sh's fixed 9464… may be taken on this machine).
+for a in $agents; do
+  metrics=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  echo "127.0.0.1:$metrics" > "$root/sv/pp-$a/env/PLATYPUS_METRICS_ADDRESS"
+  echo "pp-$a metrics: http://127.0.0.1:$metrics/metrics  health: http://127.0.0.1:$metrics/healthz"
+done
 printf -- '--service-dir\n%s\n--stage-dir\n%s\n--settle-seconds\n1\n' "$root/service" "$root/service-stage" > "$root/sv/pp-setlive/args"
 netns=""
 if [ "$(id -u)" = 0 ] && command -v iptables-restore >/dev/null && ip netns add "pp-demo-$$" 2>/dev/null; then
@@ -113,5 +119,11 @@ sleep 2 # let every agent write its reality
 
 say "pp status"
 pp status
+
+say "monitoring: pp check (a Nagios plugin), and pp-setlive's /healthz and /metrics"
+pp check demo || true
+setlive_metrics=$(cat "$root/sv/pp-setlive/env/PLATYPUS_METRICS_ADDRESS")
+curl -s --max-time 2 "http://$setlive_metrics/healthz" || true
+curl -s --max-time 2 "http://$setlive_metrics/metrics" | grep -E '^platypus_(apps|setlive_flip_duration_seconds_count|last_successful_pass)' || true
 if [ -n "$netns" ]; then say "firewall (iptables-save in $netns)"; ip netns exec "$netns" iptables-save -t filter | grep -E 'PLATYPUS' || true; fi
 ls -l "$root/apps/hello/" | sed -n '2,$p'

@@ -24,8 +24,14 @@ export function binEntries(agents) {
   return { pp: 'dist/pp/index.js', ...Object.fromEntries(agents.map((a) => [`pp-${a.name}`, `dist/agents/${a.name}/index.js`])) };
 }
 
-/** The systemd unit of one agent. */
-export function systemdUnit(agent) {
+/**
+ * The port of an agent's /metrics on 127.0.0.1: 9464 (the port prom-client's examples use) for the first agent
+ * of agents/agents.json, then one more for each; install.sh counts the same way.
+ */
+export const metricsPort = (index) => 9464 + index;
+
+/** The systemd unit of the agent at `index` of agents/agents.json. */
+export function systemdUnit(agent, index) {
   const program = `pp-${agent.name}`;
   return `[Unit]
 Description=Platypus ${program}: ${agent.summary}
@@ -34,6 +40,8 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
+# /metrics and /healthz on loopback, one port per agent (README "Monitoring"); the env files may move it.
+Environment=PLATYPUS_METRICS_ADDRESS=127.0.0.1:${metricsPort(index)}
 # PLATYPUS_STORE, PLATYPUS_NODE, PLATYPUS_PREFIX, CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, PLATYPUS_ARGS …
 EnvironmentFile=-/etc/platypus/platypus.env
 EnvironmentFile=-/etc/platypus/${program}.env
@@ -73,7 +81,7 @@ export function generate(root) {
 
   const unitDir = join(root, 'deploy/systemd');
   mkdirSync(unitDir, { recursive: true });
-  const wanted = new Map(agents.map((a) => [`pp-${a.name}.service`, systemdUnit(a)]));
+  const wanted = new Map(agents.map((a, i) => [`pp-${a.name}.service`, systemdUnit(a, i)]));
   for (const [file, text] of wanted) {
     let old;
     try {

@@ -64,3 +64,20 @@ export function verdictPrefix(prefix: string, app: string, fingerprint?: string)
   assertSafeName('app', app);
   return fingerprint === undefined ? `${prefix}/verdicts/${app}/` : `${prefix}/verdicts/${app}/${fingerprint}/`;
 }
+
+/**
+ * Name of the heartbeat key in an agent's reality folder (`<prefix>/reality/<node>/<agent>/.heartbeat`). Like
+ * `.drained`, it starts with a dot, which no app name may: it is never taken for an app's record, never pruned.
+ */
+export const HEARTBEAT_NAME = '.heartbeat';
+
+/** `<prefix>/reality/<node>/<agent>/.heartbeat`: refreshed by a running agent (shared/loop/heartbeat.ts). */
+export function heartbeatKey(prefix: string, node: string, agent: string): string {
+  return realityPrefix(prefix, node, agent) + HEARTBEAT_NAME;
+}
+
+/** True for a key under reality that is an app's record, not a marker such as `.heartbeat`. */
+export function isAppRecordKey(key: string): boolean {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  return name !== '' && !name.startsWith('.');
+}

@@ -1,4 +1,5 @@
 import type { Agent } from '../../shared/loop/types.js';
+import { NO_METRICS, type MetricsRegistry } from '../../shared/metrics/registry.js';
 import { syncChain } from './apply.js';
 import { logIptablesVersion, observeNative, type NativeOptions } from './observe.js';
 import { planNative, type NativeObserved, type SyncChainAction } from './plan.js';
@@ -12,8 +13,13 @@ export const AGENT_NAME = 'iptables';
  * verified it, the others of the same iteration are no-ops without re-reading the table (the memo is
  * dropped at every observe, so each new iteration compares against the real table again).
  */
-export function createNativeAgent(options: NativeOptions): Agent<NativeObserved, SyncChainAction> {
+export function createNativeAgent(options: NativeOptions, metrics: MetricsRegistry = NO_METRICS): Agent<NativeObserved, SyncChainAction> {
   const synced = new Set<string>();
+  const rewrites = metrics.counter(
+    'platypus_iptables_chain_rewrites_total',
+    'Times our chain was replaced (iptables-restore), by family.',
+    ['family'],
+  );
   return {
     name: AGENT_NAME,
     observe: () => {
@@ -25,6 +31,7 @@ export function createNativeAgent(options: NativeOptions): Agent<NativeObserved,
       const key = `${action.family}\n${action.lines.join('\n')}`;
       if (synced.has(key)) return { changed: false };
       const result = await syncChain(options, action, actionLog);
+      if (result.changed) rewrites.inc({ family: action.family });
       synced.add(key);
       return result;
     },

@@ -9,5 +9,6 @@ import { createPortAuthorityAgent } from './port-authority/agent.js';
 
 const args = parseAgentArgs('pp-iptables', { flags: iptablesFlags(), check: checkIptablesFlags });
 const options = iptablesOptions(args);
-if (options.mode === 'port-authority') await runAgentMain('pp-iptables', args, () => createPortAuthorityAgent(options.portAuthority));
-else await runAgentMain('pp-iptables', args, () => createNativeAgent(options.native));
+if (options.mode === 'port-authority')
+  await runAgentMain('pp-iptables', args, (_log, _store, metrics) => createPortAuthorityAgent(options.portAuthority, metrics));
+else await runAgentMain('pp-iptables', args, (_log, _store, metrics) => createNativeAgent(options.native, metrics));

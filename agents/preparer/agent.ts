@@ -1,4 +1,5 @@
 import type { Agent } from '../../shared/loop/types.js';
+import { DURATION_BUCKETS, NO_METRICS, type MetricsRegistry } from '../../shared/metrics/registry.js';
 import { safeUrl } from './download.js';
 import { describeCleanLeftovers } from '../../shared/leftovers.js';
 import { applyPreparer } from './apply.js';
@@ -37,15 +38,38 @@ async function tracked(memory: PreparerMemory, action: PreparerAction, run: () =
  * pp-preparer: makes `<basedir>/installs/<app>_<version>` hold each intended version's artifact, verified
  * and complete, and prunes installs intent dropped.
  */
-export function createPreparerAgent(options: PreparerOptions): Agent<PreparerObserved, PreparerAction> {
+export function createPreparerAgent(
+  given: PreparerOptions,
+  metrics: MetricsRegistry = NO_METRICS,
+): Agent<PreparerObserved, PreparerAction> {
   const memory: PreparerMemory = { knownApps: new Map(), formerBasedirs: new Map(), failures: new Map() };
+  const fetched = metrics.counter('platypus_preparer_artifact_bytes_total', 'Artifact bytes (compressed) fetched, by app.', ['app']);
+  const installSeconds = metrics.histogram(
+    'platypus_preparer_install_duration_seconds',
+    'Time of one install (download, verify, extract, sync), by result (ok, failed).',
+    ['result'],
+    DURATION_BUCKETS,
+  );
+  const options: PreparerOptions = { ...given, onFetched: (app, bytes) => fetched.inc({ app }, bytes) };
+  const timed = async (action: PreparerAction, run: () => Promise<{ changed: boolean }>) => {
+    if (action.kind !== 'install') return run();
+    const started = performance.now();
+    let result = 'failed';
+    try {
+      const done = await run();
+      result = 'ok';
+      return done;
+    } finally {
+      installSeconds.observe({ result }, (performance.now() - started) / 1000);
+    }
+  };
   return {
     name: AGENT_NAME,
     parallel: options.parallel,
     recall: (records) => recallBasedirs(memory, records),
     observe: (intent) => observePreparer(intent, memory),
     plan: (intent, observed) => planPreparer(intent, observed, options.keep),
-    apply: (action, log, signal) => tracked(memory, action, () => applyPreparer(options, action, log, signal)),
+    apply: (action, log, signal) => tracked(memory, action, () => timed(action, () => applyPreparer(options, action, log, signal))),
     describe: describeAction,
   };
 }

@@ -77,9 +77,14 @@ export async function fetchAndExtract(
     }
     const hash = createHash('sha256');
     const progress = progressReporter(o.progress, `${action.app} ${action.version}`, artifact.size, log);
+    let counted = 0;
     const metered = meter({
       hash,
-      onBytes: progress.update,
+      onBytes: (total) => {
+        progress.update(total);
+        o.onFetched?.(action.app, total - counted);
+        counted = total;
+      },
       announced: artifact.size,
       expected: action.size,
       max: o.maxDownloadBytes,

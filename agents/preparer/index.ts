@@ -19,4 +19,4 @@ function optionsOrExit(): PreparerOptions {
 }
 
 const options = optionsOrExit();
-await runAgentMain('pp-preparer', args, () => createPreparerAgent(options));
+await runAgentMain('pp-preparer', args, (_log, _store, metrics) => createPreparerAgent(options, metrics));

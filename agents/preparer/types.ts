@@ -22,6 +22,8 @@ export interface PreparerOptions {
   parallel?: number;
   /** Where progress goes: a terminal line, periodic log lines, or nowhere. */
   progress: 'tty' | 'log' | 'off';
+  /** Told of artifact bytes as they arrive (for metrics). */
+  onFetched?: (app: string, bytes: number) => void;
 }
 
 /** Make `<basedir>/installs/<app>_<version>` hold the artifact at `url` whose gzip bytes hash to `sha256`. */

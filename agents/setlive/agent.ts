@@ -1,7 +1,9 @@
 import type { Agent } from '../../shared/loop/types.js';
+import { NO_METRICS, type MetricsRegistry } from '../../shared/metrics/registry.js';
 import { describeAction, type SetliveAction } from './actions.js';
 import type { FlipFleet } from './fleet.js';
 import { applySetlive, finishBeforeStop } from './apply.js';
+import { meterFlips } from './flip-metrics.js';
 import { observeSetlive, type SetliveObserved } from './observe.js';
 import type { SetliveConfig } from './options.js';
 import { MANAGED_FILE } from './ownership.js';
@@ -12,7 +14,11 @@ import { stagePath } from './stage-layout.js';
 export const AGENT_NAME = 'setlive';
 
 /** Builds the pp-setlive agent: flips each app's `current` to its live version under runit, health-gated. */
-export function createSetliveAgent(config: SetliveConfig, fleet?: FlipFleet): Agent<SetliveObserved, SetliveAction> {
+export function createSetliveAgent(
+  config: SetliveConfig,
+  fleet?: FlipFleet,
+  metrics: MetricsRegistry = NO_METRICS,
+): Agent<SetliveObserved, SetliveAction> {
   // Each folder that is not ours is reported once per process, not at every pass.
   const reported = new Set<string>();
   return {
@@ -31,7 +37,7 @@ export function createSetliveAgent(config: SetliveConfig, fleet?: FlipFleet): Ag
       return observed;
     },
     plan: (intent, observed) => planSetlive(intent, observed, config),
-    apply: (action, log, signal, waiting) => applySetlive(config, action, log, { fleet, signal, waiting }),
+    apply: meterFlips(metrics, (action, log, signal, waiting) => applySetlive(config, action, log, { fleet, signal, waiting })),
     close: async () => {
       await fleet?.close();
     },

@@ -11,6 +11,6 @@ const args = parseAgentArgs('pp-setlive', { flags: SETLIVE_FLAGS, check: checkSe
 if (args.sv !== undefined)
   process.stderr.write('pp-setlive: --sv is deprecated and ignored: runsv is controlled through supervise/control\n');
 
-await runAgentMain('pp-setlive', args, (_log, store) =>
-  createSetliveAgent(setliveOptions(args), storeFleet(store, args.prefix, args.node, args['session-ttl-seconds'] * 1000)),
+await runAgentMain('pp-setlive', args, (_log, store, metrics) =>
+  createSetliveAgent(setliveOptions(args), storeFleet(store, args.prefix, args.node, args['session-ttl-seconds'] * 1000), metrics),
 );

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Creates a runit service folder pp-<name> for every agent listed in agents/agents.json under $1 (default
 # /etc/sv): run, log/run, and an env folder holding the NAME=VALUE pairs given after the folder (the same for
-# every agent). Add per-agent flags to <folder>/pp-<name>/args, one per line. Link a folder into the one
+# every agent) after PLATYPUS_METRICS_ADDRESS=127.0.0.1:<port> (/metrics and /healthz: 9464 for the first agent of
+# the list, 9465 for the next, …; a pair given here replaces it, e.g. PLATYPUS_METRICS_ADDRESS= turns it off).
+# Add per-agent flags to <folder>/pp-<name>/args, one per line. Link a folder into the one
 # runsvdir scans to start that agent, e.g. ln -s /etc/sv/pp-preparer /var/service/
 # The list is read with node (which the agents need anyway) from $PLATYPUS_AGENTS_FILE, by default the
 # agents/agents.json of the Platypus tree this script belongs to (../../agents/agents.json).
@@ -20,11 +22,14 @@ agents=$(node -e '
   console.log(agents.map((a) => `pp-${a.name}`).join(" "));
 ' "$list")
 [ -n "$agents" ] || { echo "install.sh: $list lists no agents" >&2; exit 1; }
+port=9464
 for agent in $agents; do
   dir="$target/$agent"
   mkdir -p "$dir/log" "$dir/env"
   cp "$here/run" "$dir/run.tmp" && mv "$dir/run.tmp" "$dir/run"
   cp "$here/log-run" "$dir/log/run.tmp" && mv "$dir/log/run.tmp" "$dir/log/run"
+  printf '127.0.0.1:%s\n' "$port" > "$dir/env/PLATYPUS_METRICS_ADDRESS"
+  port=$((port + 1))
   for pair in "$@"; do
     printf '%s\n' "${pair#*=}" > "$dir/env/${pair%%=*}"
   done

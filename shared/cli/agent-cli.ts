@@ -3,10 +3,14 @@ import { nodeIntentPrefix, realityPrefix } from '../keys.js';
 import { createLogger, type Logger } from '../logger.js';
 import { recordsOf } from '../loop/reality.js';
 import { EXIT, exitCodeOf, runAgent } from '../loop/run-agent.js';
+import { NO_METRICS } from '../metrics/registry.js';
 import { openStore } from '../store/open-store.js';
 import type { IntentStore } from '../store/types.js';
+import type { LoopHooks } from '../loop/hooks.js';
 import type { Agent } from '../loop/types.js';
+import type { MetricsRegistry } from '../metrics/registry.js';
 import type { CommonAgentArgs } from './agent-flags.js';
+import { startMonitoring, type Monitoring } from './monitoring.js';
 import { printPlan } from './print-plan.js';
 import { stopController } from './stop-signal.js';
 
@@ -19,6 +23,8 @@ export interface ExecuteOptions {
   json: boolean;
   resyncMs: number;
   waitMs: number;
+  heartbeatMs?: number;
+  hooks?: LoopHooks;
   signal: AbortSignal;
   out: (text: string) => void;
 }
@@ -40,6 +46,8 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
     once: o.once,
     signal: o.signal,
     resyncMs: o.resyncMs,
+    heartbeatMs: o.heartbeatMs,
+    hooks: o.hooks,
     watch: { waitMs: o.waitMs },
   });
   return o.once && !result?.stopped ? exitCodeOf(result) : EXIT.converged;
@@ -49,7 +57,7 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
 export async function runAgentMain<O, A>(
   name: string,
   args: CommonAgentArgs,
-  build: (log: Logger, store: IntentStore) => Agent<O, A>,
+  build: (log: Logger, store: IntentStore, metrics: MetricsRegistry) => Agent<O, A>,
 ): Promise<never> {
   const log = createLogger(name, args.node, args['log-level']);
   let store: IntentStore;
@@ -70,9 +78,29 @@ export async function runAgentMain<O, A>(
       ),
     { once: true },
   );
+  // Metrics, /healthz and the Consul check watch a daemon; --once and --dry-run end before anyone would look.
+  let monitoring: Monitoring | undefined;
+  if (!args.once && !args['dry-run']) {
+    try {
+      monitoring = await startMonitoring(store, {
+        agent: name.replace(/^pp-/, ''),
+        node: args.node,
+        metricsAddress: args['metrics-address'],
+        checkTtlSeconds: args['check-ttl-seconds'],
+        checkPendingSeconds: args['check-pending-seconds'],
+        resyncMs: args['resync-seconds'] * 1000,
+        log,
+      });
+    } catch (err) {
+      process.stderr.write(`${name}: ${(err as Error).message}\n`);
+      await store.close();
+      process.exit(EXIT.usage);
+    }
+  }
   let code: number = EXIT.failed;
+  const used = monitoring?.store ?? store;
   try {
-    code = await executeAgent(build(log, store), store, log, {
+    code = await executeAgent(build(log, used, monitoring?.metrics ?? NO_METRICS), used, log, {
       prefix: args.prefix,
       node: args.node,
       once: args.once,
@@ -80,12 +108,15 @@ export async function runAgentMain<O, A>(
       json: args.json,
       resyncMs: args['resync-seconds'] * 1000,
       waitMs: args['wait-seconds'] * 1000,
+      heartbeatMs: args['heartbeat-seconds'] * 1000,
+      hooks: monitoring?.hooks,
       signal,
       out: (text) => process.stdout.write(text),
     });
   } catch (err) {
     log.fatal({ action: 'run', err: (err as Error).message }, 'agent stopped on an error');
   }
+  await monitoring?.close();
   await store.close();
   process.exit(code);
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { DEFAULT_PREFIX } from '../keys.js';
 import { EXIT } from '../loop/run-agent.js';
+import { parseListenAddress } from '../metrics/listen-address.js';
 import { nameProblem } from '../names.js';
 import { defineFlags, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './flags.js';
 import { formatHelp } from './help-text.js';
@@ -31,6 +32,26 @@ export function commonAgentFlags(env: NodeJS.ProcessEnv = process.env) {
     },
     'resync-seconds': { type: 'number', default: 60, describe: 're-check the host this often even when intent did not change (≥ 1)' },
     'wait-seconds': { type: 'number', default: 300, describe: 'blocking query wait, 1..600 (Consul caps it at 600)' },
+    'heartbeat-seconds': {
+      type: 'number',
+      default: 300,
+      describe: 'refresh <prefix>/reality/<node>/<agent>/.heartbeat this often, 1..3600',
+    },
+    'metrics-address': {
+      type: 'string',
+      ...(env.PLATYPUS_METRICS_ADDRESS ? { default: env.PLATYPUS_METRICS_ADDRESS } : {}),
+      describe: 'serve /metrics (Prometheus) and /healthz on HOST:PORT, e.g. 127.0.0.1:9464 (env PLATYPUS_METRICS_ADDRESS; default: off)',
+    },
+    'check-ttl-seconds': {
+      type: 'number',
+      default: 900,
+      describe: 'with a Consul store: TTL of the Consul check pp-<agent>:<node>, refreshed every third of it, ≥ 10 (0: no check)',
+    },
+    'check-pending-seconds': {
+      type: 'number',
+      default: 1800,
+      describe: 'the Consul check and /healthz warn when an app stays pending this long',
+    },
   });
 }
 
@@ -45,6 +66,13 @@ export function checkCommonFlags(args: CommonAgentArgs): void {
   if (!(args['resync-seconds'] >= 1)) throw new Error(`--resync-seconds ${args['resync-seconds']}: expected a number ≥ 1`);
   if (!(args['wait-seconds'] >= 1 && args['wait-seconds'] <= 600))
     throw new Error(`--wait-seconds ${args['wait-seconds']}: expected 1..600 (Consul caps the wait at 10 minutes)`);
+  if (!(args['heartbeat-seconds'] >= 1 && args['heartbeat-seconds'] <= 3600))
+    throw new Error(`--heartbeat-seconds ${args['heartbeat-seconds']}: expected 1..3600`);
+  if (args['metrics-address'] !== undefined) parseListenAddress(args['metrics-address']);
+  const ttl = args['check-ttl-seconds'];
+  if (!(ttl === 0 || (ttl >= 10 && ttl <= 86_400))) throw new Error(`--check-ttl-seconds ${ttl}: expected 0 (no check) or 10..86400`);
+  if (!(args['check-pending-seconds'] >= 1))
+    throw new Error(`--check-pending-seconds ${args['check-pending-seconds']}: expected a number ≥ 1`);
 }
 
 /** An agent's extra flags and the check of their values (throws an Error naming the flag). */

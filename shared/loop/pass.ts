@@ -1,6 +1,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import type { NodeIntent } from '../intent/node-intent.js';
+import type { LoopHooks } from './hooks.js';
 import type { RetryBook } from './retry-book.js';
 import type { Agent, AppOutcome, AppPlan } from './types.js';
 
@@ -15,6 +16,14 @@ export interface PassResult {
   stopped: boolean;
   /** Set by `--once` when the outcomes could not be written to reality: the run counts as failed. */
   realityError?: string;
+  /** Set when the host could not be observed: every intended app is reported failed with it. */
+  observeError?: string;
+}
+
+/** An action's `kind` when it has one (every agent's actions do), else the agent's name: a bounded label. */
+function kindOf(action: unknown, agent: string): string {
+  const kind = (action as { kind?: unknown } | undefined)?.kind;
+  return typeof kind === 'string' ? kind : agent;
 }
 
 /** How often one app's actions are started again for one trigger (an intent change or a timer) before it is "not stable". */
@@ -74,6 +83,7 @@ export class Converger<O, A> {
     private readonly onSettle: () => void = () => {},
     /** Called when an app in flight moves on to its next action: what currentOutcomes reports changed. */
     private readonly onProgress: () => void = () => {},
+    private readonly hooks: LoopHooks = {},
   ) {}
 
   /** A new trigger (intent changed, a timer fired): every app may be started MAX_ROUNDS times again. */
@@ -189,13 +199,18 @@ export class Converger<O, A> {
         entry.waiting = reason;
         this.onProgress();
       };
+      const started = performance.now();
+      const ended = (end: 'changed' | 'unchanged' | 'failed' | 'cut-short') =>
+        this.hooks.actionDone?.({ app: plan.app, kind: kindOf(action, agent.name), end, seconds: (performance.now() - started) / 1000 });
       try {
         const result = await agent.apply(action, appLog, signal, waiting);
+        ended(result.changed ? 'changed' : 'unchanged');
         if (result.changed) this.changedSince += 1;
         appLog.info({ action: description, changed: result.changed }, 'applied');
         if (actionApplied.hasSubscribers)
           actionApplied.publish({ agent: agent.name, app: plan.app, action: description, changed: result.changed });
       } catch (err) {
+        ended(isAbort(signal) ? 'cut-short' : 'failed');
         if (isAbort(signal)) {
           appLog.info({ action: description }, 'cut short: the agent is stopping');
           stoppedAt = description;
@@ -283,7 +298,7 @@ export class Converger<O, A> {
       const invalid = intent.invalid.get(app);
       return { app, status: 'failed', error: invalid ?? error, attempts: this.retries.get(app)?.attempts ?? 0 };
     });
-    return { outcomes: this.lastOutcomes, changed, iterations: this.iterations, stopped: this.signal.aborted };
+    return { outcomes: this.lastOutcomes, changed, iterations: this.iterations, stopped: this.signal.aborted, observeError: error };
   }
 }
 
@@ -298,8 +313,9 @@ export async function convergePass<O, A>(
   log: Logger,
   signal: AbortSignal,
   parallel = 1,
+  hooks: LoopHooks = {},
 ): Promise<PassResult> {
-  const converger = new Converger(agent, retries, log, parallel, signal);
+  const converger = new Converger(agent, retries, log, parallel, signal, undefined, undefined, hooks);
   let result: PassResult;
   let changed = 0;
   for (;;) {

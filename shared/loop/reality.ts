@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
-import { realityKey, realityPrefix } from '../keys.js';
+import { intentDigest } from '../intent/digest.js';
+import type { NodeIntent } from '../intent/node-intent.js';
+import type { AppIntent } from '../intent/schema.js';
+import { isAppRecordKey, realityKey, realityPrefix } from '../keys.js';
 import { stableJson } from '../stable-json.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
 import type { AppOutcome } from './pass.js';
@@ -23,6 +26,7 @@ function parseRecord(json: string): RealityRecord | undefined {
 /** The records in a read of an agent's reality prefix; values that are not records are skipped. */
 export function recordsOf(snapshot: Snapshot): RealityRecord[] {
   return snapshot.entries.flatMap((e) => {
+    if (!isAppRecordKey(e.key)) return [];
     const record = parseRecord(e.value);
     return record ? [record] : [];
   });
@@ -60,7 +64,8 @@ export class RealityWriter {
   private async load(): Promise<RealityRecord[]> {
     const generation = this.generation;
     const snapshot = await this.store.read(realityPrefix(this.prefix, this.node, this.agent));
-    this.known = new Map(snapshot.entries.map((e) => [e.key, this.comparableOf(e.value)]));
+    // Markers such as the heartbeat are not records: never compared, never pruned.
+    this.known = new Map(snapshot.entries.filter((e) => isAppRecordKey(e.key)).map((e) => [e.key, this.comparableOf(e.value)]));
     this.loaded = generation === this.generation;
     return recordsOf(snapshot);
   }
@@ -68,6 +73,18 @@ export class RealityWriter {
   /** Reads the records the store holds for this agent (unreadable ones skipped); throws when the store cannot answer. */
   async records(): Promise<RealityRecord[]> {
     return this.load();
+  }
+
+  /** Digests of the intents seen last, by object: an unchanged intent is not hashed again at every pass. */
+  private digests = new WeakMap<AppIntent, string>();
+
+  private digestOf(spec: AppIntent): string {
+    let digest = this.digests.get(spec);
+    if (digest === undefined) {
+      digest = intentDigest(spec);
+      this.digests.set(spec, digest);
+    }
+    return digest;
   }
 
   private comparableOf(json: string): string {
@@ -80,9 +97,11 @@ export class RealityWriter {
 
   /**
    * Writes the outcomes of a pass and, when `prune` is set (the intent was trusted), deletes the records of
-   * apps without an outcome. Store errors are logged and retried on the next pass. Returns keys written.
+   * apps without an outcome. Each record names the digest of the app's intent in `intent` (the one the outcome
+   * answers), so a reader can tell an old "converged" from a new one. Store errors are logged and retried on the
+   * next pass. Returns keys written.
    */
-  async write(outcomes: AppOutcome[], prune: boolean): Promise<number> {
+  async write(outcomes: AppOutcome[], prune: boolean, intent?: NodeIntent): Promise<number> {
     let written = 0;
     try {
       if (!this.loaded) await this.load();
@@ -91,7 +110,8 @@ export class RealityWriter {
       for (const o of outcomes) {
         const key = realityKey(this.prefix, this.node, this.agent, o.app);
         wanted.add(key);
-        const record: RealityRecord = { ...o, agent: this.agent, at: new Date().toISOString() };
+        const spec = intent?.apps.get(o.app);
+        const record: RealityRecord = { ...o, intentDigest: spec && this.digestOf(spec), agent: this.agent, at: new Date().toISOString() };
         const cmp = comparable(record);
         if (this.known.get(key) !== cmp) writes.push({ key, value: JSON.stringify(record), cmp });
       }

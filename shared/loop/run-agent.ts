@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { nodeIntentFromSnapshot, type NodeIntent } from '../intent/node-intent.js';
 import { nodeIntentPrefix } from '../keys.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
+import { Heartbeat } from './heartbeat.js';
+import type { LoopHooks } from './hooks.js';
 import { Converger, convergePass, type PassResult } from './pass.js';
 import { RealityWriter } from './reality.js';
 import { RetryBook } from './retry-book.js';
@@ -22,7 +24,14 @@ export interface RunOptions {
   /** How many apps may be applied at once (default 1). */
   parallel?: number;
   signal?: AbortSignal;
+  /** The daemon refreshes `<prefix>/reality/<node>/<agent>/.heartbeat` this often (default 5 minutes). */
+  heartbeatMs?: number;
+  /** Told of intent changes, watch answers, passes and actions (metrics, health); see hooks.ts. */
+  hooks?: LoopHooks;
 }
+
+/** Default heartbeat interval: with the 5-minute blocking watch, an idle agent makes 2 store requests per 5 minutes. */
+export const DEFAULT_HEARTBEAT_MS = 300_000;
 
 const MIN_PAUSE_MS = 250;
 
@@ -86,6 +95,7 @@ async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Prom
     const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
     describeIntent(intent, log);
     const recalled = await recall();
+    const started = performance.now();
     const result = await convergePass(
       agent,
       intent,
@@ -93,9 +103,11 @@ async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Prom
       log,
       options.signal ?? new AbortController().signal,
       options.parallel ?? agent.parallel ?? 1,
+      options.hooks,
     );
     if (result.iterations === 0) return result; // nothing observed: nothing to report
-    await reality.write(result.outcomes, intent.trusted && recalled);
+    await reality.write(result.outcomes, intent.trusted && recalled, intent);
+    passDone(options.hooks, result, started, reality.lastError);
     if (reality.lastError === undefined) return result;
     log.error(
       { action: 'write-reality', err: reality.lastError },
@@ -104,6 +116,15 @@ async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Prom
     return { ...result, realityError: reality.lastError };
   }
   return daemon(agent, options, retries, reality, recall);
+}
+
+function passDone(hooks: LoopHooks | undefined, result: PassResult, started: number, realityError: string | undefined): void {
+  hooks?.passDone?.({
+    outcomes: result.outcomes,
+    seconds: (performance.now() - started) / 1000,
+    observeError: result.observeError,
+    realityError,
+  });
 }
 
 /** Waits `ms`, until `setWake`'s function is called, or until `signal` aborts; true when the time ran out. */
@@ -137,6 +158,8 @@ async function daemon<O, A>(
   recall: () => Promise<boolean>,
 ): Promise<PassResult | undefined> {
   const { store, prefix, node, log } = options;
+  const hooks = options.hooks ?? {};
+  const heartbeat = new Heartbeat(store, prefix, node, agent.name, options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, log);
   const abort = new AbortController();
   const stop = () => abort.abort();
   options.signal?.addEventListener('abort', stop, { once: true });
@@ -161,6 +184,7 @@ async function daemon<O, A>(
       progressed = true;
       wake();
     },
+    hooks,
   );
   let intent: NodeIntent | undefined;
   const watching = watchPrefix(
@@ -172,8 +196,11 @@ async function daemon<O, A>(
         latest = s;
         wake();
       },
-      onError: (err, retryInMs) =>
-        log.warn({ action: 'watch', err: (err as Error).message, retryInMs }, 'cannot read intent; nothing changes until it can'),
+      onAnswer: () => hooks.watched?.(),
+      onError: (err, retryInMs) => {
+        hooks.watched?.(err);
+        log.warn({ action: 'watch', err: (err as Error).message, retryInMs }, 'cannot read intent; nothing changes until it can');
+      },
       onIndexReset: () => {
         reality.invalidate();
         seen = undefined;
@@ -193,12 +220,18 @@ async function daemon<O, A>(
         seen = latest;
         intent = nodeIntentFromSnapshot(prefix, node, latest!);
         describeIntent(intent, log);
+        hooks.intentChanged?.(intent);
         converger.newTrigger();
       }
       settled = false;
       recalled = await recall();
+      const started = performance.now();
       result = await converger.pass(intent!);
-      if (result.iterations > 0) await reality.write(result.outcomes, intent!.trusted && recalled); // nothing observed: nothing to report
+      if (result.iterations > 0) {
+        await reality.write(result.outcomes, intent!.trusted && recalled, intent); // nothing observed: nothing to report
+        passDone(hooks, result, started, reality.lastError);
+        heartbeat.beat();
+      }
       const pending = result.outcomes.some((o) => o.status === 'pending' && !converger.isInFlight(o.app));
       pendingStreak = !pending ? 0 : result.changed > 0 || fresh ? 1 : pendingStreak + 1;
       log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, inFlight: converger.busy() }, 'pass done');
@@ -207,13 +240,20 @@ async function daemon<O, A>(
     if (progressed && intent) {
       // An app in flight moved on (e.g. from its start to its health wait): reality says what it is doing now.
       progressed = false;
-      await reality.write(converger.currentOutcomes(), intent.trusted && recalled);
+      await reality.write(converger.currentOutcomes(), intent.trusted && recalled, intent);
       continue;
     }
+    // The heartbeat is due before the next pass (a resync longer than its interval): written on the loop's own turn.
+    if (result) heartbeat.beat();
     // Never below MIN_PAUSE_MS: whatever a timer says, the loop must not spin.
     const delay = Math.max(
       MIN_PAUSE_MS,
-      Math.min(retries.nextRetryIn() ?? Infinity, pendingRecheckMs(pendingStreak) ?? Infinity, options.resyncMs ?? 60_000),
+      Math.min(
+        retries.nextRetryIn() ?? Infinity,
+        pendingRecheckMs(pendingStreak) ?? Infinity,
+        options.resyncMs ?? 60_000,
+        result ? heartbeat.dueIn() || Infinity : Infinity,
+      ),
     );
     // On a timer (retry, pending recheck or resync) the host is re-observed against the same intent.
     if (
@@ -230,9 +270,11 @@ async function daemon<O, A>(
   if (result && intent) {
     result = { ...result, outcomes: converger.currentOutcomes(), changed: converger.takeChanged(), stopped: true };
     await reality
-      .write(result.outcomes, intent.trusted && recalled)
+      .write(result.outcomes, intent.trusted && recalled, intent)
       .catch((err: Error) => log.warn({ action: 'reality', err: err.message }, 'cannot write reality while stopping'));
+    await heartbeat.stop();
   }
+  hooks.stopped?.(result?.outcomes ?? []);
   await watching;
   return result;
 }

@@ -81,5 +81,7 @@ export interface AppOutcome {
 /** What an agent records in reality for one app: the outcome, who wrote it and when. */
 export interface RealityRecord extends AppOutcome {
   agent: string;
+  /** sha256 of the app's intent the outcome answers (shared/intent/digest.ts); absent when none is valid. */
+  intentDigest?: string;
   at: string;
 }

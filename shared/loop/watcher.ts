@@ -38,7 +38,13 @@ export async function watchPrefix(
   store: IntentStore,
   prefix: string,
   options: WatchOptions,
-  handlers: { onChange: (s: Snapshot) => void; onError: (err: unknown, retryInMs: number) => void; onIndexReset?: () => void },
+  handlers: {
+    onChange: (s: Snapshot) => void;
+    onError: (err: unknown, retryInMs: number) => void;
+    onIndexReset?: () => void;
+    /** Every answer of the store, changed or not (for health: the store answers). */
+    onAnswer?: () => void;
+  },
   signal: AbortSignal,
   log?: Logger,
 ): Promise<void> {
@@ -50,6 +56,7 @@ export async function watchPrefix(
       const snapshot = await store.watch(prefix, index, options.waitMs, signal);
       if (signal.aborted) return;
       failures = 0;
+      handlers.onAnswer?.();
       if (snapshot.index >= 1 && snapshot.index < index) {
         log?.warn({ action: 'watch', previous: index, returned: snapshot.index }, 'store index went backwards; full read next');
         handlers.onIndexReset?.();

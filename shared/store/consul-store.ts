@@ -199,6 +199,41 @@ export class ConsulStore implements IntentStore {
     };
   }
 
+  /**
+   * The check API of the Consul agent at the first configured address: checks belong to one agent (it syncs them
+   * to the servers), so they are not moved when reads fail over to another address.
+   */
+  agentChecks() {
+    const client = this.clients[0]!;
+    const url = this.config.addresses[0]!;
+    return {
+      address: url.host,
+      /** Registers (or re-registers: same ID, replaced) the check, then sets its output. */
+      register: async (c: { id: string; name: string; ttl: string; notes: string; status: string; output: string }) => {
+        try {
+          await client.agent.check.register({ id: c.id, name: c.name, ttl: c.ttl, notes: c.notes, status: c.status } as never);
+        } catch (err) {
+          throw describeError(err, url);
+        }
+        await this.updateCheck(c.id, c.status, c.output);
+      },
+      update: (id: string, status: string, output: string) => this.updateCheck(id, status, output),
+    };
+  }
+
+  /** PUT /v1/agent/check/{pass,warn,fail}/<id>?note=<output>: the note becomes the check's output. */
+  private async updateCheck(id: string, status: string, output: string): Promise<void> {
+    const check = this.clients[0]!.agent.check;
+    const opts = { id, note: output };
+    try {
+      if (status === 'passing') await check.pass(opts);
+      else if (status === 'warning') await check.warn(opts);
+      else await check.fail(opts);
+    } catch (err) {
+      throw describeError(err, this.config.addresses[0]!);
+    }
+  }
+
   async close(): Promise<void> {
     for (const c of this.clients) c.destroy();
   }

@@ -87,6 +87,7 @@ describe('a fourth agent, added as a folder and a list entry', () => {
       `PLATYPUS_STORE=folder:${copy}/store`,
       'PLATYPUS_NODE=n1',
       `PATH=${process.env.PATH}`,
+      'PLATYPUS_METRICS_ADDRESS=', // off: the fixed port install.sh gives it may be taken on this machine
     ]);
     expect(stdout).toBe(`runit services written under ${sv}: pp-preparer pp-iptables pp-setlive pp-noop\n`);
     const dir = join(sv, 'pp-noop');

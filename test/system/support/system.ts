@@ -7,6 +7,7 @@ import { agentNames } from '../../../shared/agent-list.js';
 import { appIntentKey, drainedKey, realityKey } from '../../../shared/keys.js';
 import type { RealityRecord } from '../../../shared/loop/types.js';
 import { runChecked, runCommand } from '../../../shared/process.js';
+import { freePort } from '../../support/free-port.js';
 import { distProgram, runCli } from '../../support/run-cli.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
@@ -23,6 +24,8 @@ export interface System {
   node: string;
   netns: string;
   consulAddress: string;
+  /** Each agent's --metrics-address (a free loopback port: install.sh's fixed ones may be taken here). */
+  metrics: Record<AgentName, string>;
   /** `pp` with this system's store and prefix; throws unless it exits 0. */
   pp(args: string[], input?: string): Promise<string>;
   putIntent(app: string, intent: object): Promise<void>;
@@ -77,7 +80,14 @@ function spawnRunsvdir(dir: string): ChildProcess {
 }
 
 /** Writes the agents' runit folders with deploy/runit/install.sh, as an operator would, plus per-agent args. */
-async function installAgents(root: string, netns: string, o: SystemOptions, prefix: string, node: string): Promise<string> {
+async function installAgents(
+  root: string,
+  netns: string,
+  o: SystemOptions,
+  prefix: string,
+  node: string,
+  metrics: Record<AgentName, string>,
+): Promise<string> {
   const sv = join(root, 'sv');
   await runChecked([
     'sh',
@@ -110,6 +120,8 @@ async function installAgents(root: string, netns: string, o: SystemOptions, pref
   for (const agent of AGENTS) {
     await writeFile(join(sv, `pp-${agent}`, 'bin'), `${process.execPath} ${distProgram(`agents/${agent}/index.js`)}\n`);
     await writeFile(join(sv, `pp-${agent}`, 'args'), `${[...common, ...(own[agent] ?? [])].join('\n')}\n`);
+    metrics[agent] = `127.0.0.1:${await freePort()}`;
+    await writeFile(join(sv, `pp-${agent}`, 'env', 'PLATYPUS_METRICS_ADDRESS'), `${metrics[agent]}\n`);
   }
   return sv;
 }
@@ -123,7 +135,8 @@ export async function startSystem(o: SystemOptions): Promise<System> {
   await runChecked(['ip', 'netns', 'add', netns]);
   await runChecked(['ip', 'link', 'set', 'lo', 'up'], { prefix: ['ip', 'netns', 'exec', netns] });
   for (const d of ['agents', 'service', 'stage']) await mkdir(join(root, d));
-  const sv = await installAgents(root, netns, o, prefix, node);
+  const metrics: Record<AgentName, string> = {};
+  const sv = await installAgents(root, netns, o, prefix, node, metrics);
   const agentsDir = spawnRunsvdir(join(root, 'agents'));
   const appsDir = spawnRunsvdir(join(root, 'service'));
   for (const agent of AGENTS) await symlink(join(sv, `pp-${agent}`), join(root, 'agents', `pp-${agent}`));
@@ -136,6 +149,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     node,
     netns,
     consulAddress: o.consulAddress,
+    metrics,
     pp: async (args, input) => {
       const r = await runCli('pp/index.js', [...args, ...store], input);
       if (r.code !== 0) throw new Error(`pp ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);

@@ -1,0 +1,101 @@
+import { intentDigest } from '../shared/intent/digest.js';
+import { nodeIntentFromSnapshot, type NodeIntent } from '../shared/intent/node-intent.js';
+import { HEARTBEAT_NAME, realityPrefix } from '../shared/keys.js';
+import { parseHeartbeat, type HeartbeatRecord } from '../shared/loop/heartbeat.js';
+import type { RealityRecord } from '../shared/loop/types.js';
+import type { IntentStore, KvEntry } from '../shared/store/types.js';
+
+/** One agent's report for one app, as a reader sees it now. */
+export interface AgentReport {
+  record: RealityRecord;
+  ageSeconds: number;
+  /** Whether the record answers today's intent of the app (by digest); unknown without a digest on either side. */
+  intent: 'current' | 'stale' | 'unknown';
+}
+
+/** One agent's heartbeat on one node. */
+export interface AgentBeat {
+  heartbeat: HeartbeatRecord;
+  ageSeconds: number;
+}
+
+/** One node as pp status and pp check see it: its intent, each agent's records by app, and each agent's heartbeat. */
+export interface NodeView {
+  node: string;
+  intent?: NodeIntent;
+  /** Digest of each validly intended app. */
+  digests: Map<string, string>;
+  /** app → agent → report */
+  reports: Map<string, Map<string, AgentReport>>;
+  /** agent → heartbeat */
+  beats: Map<string, AgentBeat>;
+}
+
+function groupByNode(entries: KvEntry[], base: string): Map<string, KvEntry[]> {
+  const byNode = new Map<string, KvEntry[]>();
+  for (const e of entries) {
+    const node = e.key.slice(base.length).split('/')[0]!;
+    byNode.set(node, [...(byNode.get(node) ?? []), e]);
+  }
+  return byNode;
+}
+
+function parseRecord(json: string): RealityRecord | undefined {
+  try {
+    const value = JSON.parse(json) as RealityRecord;
+    return value && typeof value === 'object' && typeof value.status === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const ageOf = (at: string, now: number) => Math.max(0, Math.round((now - Date.parse(at)) / 1000)) || 0;
+
+/**
+ * Reads intent and reality for the given nodes (every node when none is given): two prefix reads per node, or
+ * two in all for the fleet, then a pure join. Throws when the store cannot answer.
+ */
+export async function readFleet(
+  store: IntentStore,
+  prefix: string,
+  nodes: string[] = [],
+  now = Date.now(),
+): Promise<Map<string, NodeView>> {
+  const intentBase = `${prefix}/intent/`;
+  const realityBase = realityPrefix(prefix);
+  const reads = nodes.length
+    ? nodes.map((n) => [`${intentBase}${n}/`, realityPrefix(prefix, n)] as const)
+    : [[intentBase, realityBase] as const];
+  const snapshots = await Promise.all(reads.map(async ([i, r]) => Promise.all([store.read(i), store.read(r)])));
+  const views = new Map<string, NodeView>();
+  const view = (node: string) => {
+    if (!views.has(node)) views.set(node, { node, digests: new Map(), reports: new Map(), beats: new Map() });
+    return views.get(node)!;
+  };
+  for (const n of nodes) view(n);
+  for (const [intent, reality] of snapshots) {
+    for (const [n, entries] of groupByNode(intent.entries, intentBase)) {
+      const v = view(n);
+      v.intent = nodeIntentFromSnapshot(prefix, n, { index: intent.index, entries });
+      for (const [app, spec] of v.intent.apps) v.digests.set(app, intentDigest(spec));
+    }
+    for (const e of reality.entries) {
+      const [n, agent, name, ...more] = e.key.slice(realityBase.length).split('/');
+      if (!n || !agent || !name || more.length > 0) continue;
+      if (name === HEARTBEAT_NAME) {
+        const heartbeat = parseHeartbeat(e.value);
+        if (heartbeat) view(n).beats.set(agent, { heartbeat, ageSeconds: ageOf(heartbeat.at, now) });
+        continue;
+      }
+      if (name.startsWith('.')) continue; // another marker, not an app
+      const record = parseRecord(e.value);
+      if (!record) continue;
+      const v = view(n);
+      const today = v.digests.get(name);
+      const intent = !today || !record.intentDigest ? 'unknown' : today === record.intentDigest ? 'current' : 'stale';
+      if (!v.reports.has(name)) v.reports.set(name, new Map());
+      v.reports.get(name)!.set(agent, { record, ageSeconds: ageOf(record.at, now), intent });
+    }
+  }
+  return views;
+}
