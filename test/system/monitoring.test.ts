@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startConsul, type RunningConsul } from '../support/consul-agent.js';
 import { freePort } from '../support/free-port.js';
 import { eventually } from '../support/intent-fixtures.js';
+import { promtoolCheck } from '../support/promtool.js';
 import { runCli } from '../support/run-cli.js';
 import { ask, buildArtifact, intentOf, newApp } from './support/apps.js';
 import { AGENTS, startSystem, type System } from './support/system.js';
@@ -96,6 +97,12 @@ describe('a running system, watched', () => {
     await eventually(async () => (await checks())[`pp-preparer:${s.node}`]?.Status === 'critical', 30_000, 'preparer check critical');
     expect((await checks())[`pp-preparer:${s.node}`]!.Output).toMatch(/^1 failed: hello 2\.0\.0: .*sha256/);
     expect((await checks())[`pp-iptables:${s.node}`]!.Status).toBe('passing');
+
+    // What each agent serves mid-failure, pp-iptables in native mode included, passes promtool too.
+    for (const agent of AGENTS) {
+      const lint = await promtoolCheck(await (await fetch(`http://${s.metrics[agent]}/metrics`)).text());
+      expect(lint, `${agent}: ${lint.output}`).toMatchObject({ code: 0 });
+    }
 
     const verdict = await pp(s.node);
     expect(verdict.code).toBe(2);
