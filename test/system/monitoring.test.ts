@@ -91,6 +91,8 @@ describe('a running system, watched', () => {
     expect(await query(prom, 'platypus_app_status{agent="preparer",app="hello",status="failed"}')).toEqual([1]);
     expect((await query(prom, 'platypus_preparer_artifact_bytes_total{app="hello"}'))[0]).toBeGreaterThan(0);
     expect((await query(prom, 'platypus_setlive_flip_duration_seconds_count'))[0]).toBeGreaterThanOrEqual(1);
+    expect((await query(prom, 'platypus_iptables_chain_rewrites_total{family="ipv4"}'))[0]).toBeGreaterThanOrEqual(1);
+    expect((await query(prom, 'platypus_preparer_install_duration_seconds_count{result="failed"}'))[0]).toBeGreaterThanOrEqual(1);
 
     const checks = async () =>
       (await (await fetch(`http://${s.consulAddress}/v1/agent/checks`)).json()) as Record<string, { Status: string; Output: string }>;
