@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startConsul, type RunningConsul } from '../support/consul-agent.js';
 import { freePort } from '../support/free-port.js';
 import { eventually } from '../support/intent-fixtures.js';
+import { promtoolCheck } from '../support/promtool.js';
 import { runCli } from '../support/run-cli.js';
 import { ask, buildArtifact, intentOf, newApp } from './support/apps.js';
 import { AGENTS, startSystem, type System } from './support/system.js';
@@ -90,12 +91,20 @@ describe('a running system, watched', () => {
     expect(await query(prom, 'platypus_app_status{agent="preparer",app="hello",status="failed"}')).toEqual([1]);
     expect((await query(prom, 'platypus_preparer_artifact_bytes_total{app="hello"}'))[0]).toBeGreaterThan(0);
     expect((await query(prom, 'platypus_setlive_flip_duration_seconds_count'))[0]).toBeGreaterThanOrEqual(1);
+    expect((await query(prom, 'platypus_iptables_chain_rewrites_total{family="ipv4"}'))[0]).toBeGreaterThanOrEqual(1);
+    expect((await query(prom, 'platypus_preparer_install_duration_seconds_count{result="failed"}'))[0]).toBeGreaterThanOrEqual(1);
 
     const checks = async () =>
       (await (await fetch(`http://${s.consulAddress}/v1/agent/checks`)).json()) as Record<string, { Status: string; Output: string }>;
     await eventually(async () => (await checks())[`pp-preparer:${s.node}`]?.Status === 'critical', 30_000, 'preparer check critical');
     expect((await checks())[`pp-preparer:${s.node}`]!.Output).toMatch(/^1 failed: hello 2\.0\.0: .*sha256/);
     expect((await checks())[`pp-iptables:${s.node}`]!.Status).toBe('passing');
+
+    // What each agent serves mid-failure, pp-iptables in native mode included, passes promtool too.
+    for (const agent of AGENTS) {
+      const lint = await promtoolCheck(await (await fetch(`http://${s.metrics[agent]}/metrics`)).text());
+      expect(lint, `${agent}: ${lint.output}`).toMatchObject({ code: 0 });
+    }
 
     const verdict = await pp(s.node);
     expect(verdict.code).toBe(2);
