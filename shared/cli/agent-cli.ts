@@ -7,6 +7,7 @@ import { openStore } from '../store/open-store.js';
 import type { IntentStore } from '../store/types.js';
 import type { Agent } from '../loop/types.js';
 import type { CommonAgentArgs } from './agent-flags.js';
+import { TrustGate } from '../trust/gate.js';
 import { printPlan } from './print-plan.js';
 import { stopController } from './stop-signal.js';
 
@@ -21,14 +22,22 @@ export interface ExecuteOptions {
   waitMs: number;
   signal: AbortSignal;
   out: (text: string) => void;
+  /** --trusted-signers: only signed orders count. */
+  trust?: TrustGate;
 }
 
 /** Runs an agent in the chosen mode and returns the process exit code (see EXIT). */
 export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore, log: Logger, o: ExecuteOptions): Promise<number> {
   if (o.dryRun) {
-    const intent = nodeIntentFromSnapshot(o.prefix, o.node, await store.read(nodeIntentPrefix(o.prefix, o.node)));
-    // What the agent recalls at start changes its plan (e.g. prunes of apps removed while it was down).
-    if (agent.recall) agent.recall(recordsOf(await store.read(realityPrefix(o.prefix, o.node, agent.name))));
+    const snapshot = await store.read(nodeIntentPrefix(o.prefix, o.node));
+    // What the agent recalls at start changes its plan (e.g. prunes of apps removed while it was down), and the
+    // trust gate needs what was accepted before to refuse a replayed older order.
+    if (agent.recall || o.trust) {
+      const records = recordsOf(await store.read(realityPrefix(o.prefix, o.node, agent.name)));
+      agent.recall?.(records);
+      o.trust?.recall(records);
+    }
+    const intent = nodeIntentFromSnapshot(o.prefix, o.node, snapshot, o.trust);
     o.out(printPlan(agent, intent, agent.plan(intent, await agent.observe(intent)), o.json));
     return EXIT.converged;
   }
@@ -41,6 +50,7 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
     signal: o.signal,
     resyncMs: o.resyncMs,
     watch: { waitMs: o.waitMs },
+    trust: o.trust,
   });
   return o.once && !result?.stopped ? exitCodeOf(result) : EXIT.converged;
 }
@@ -55,6 +65,13 @@ export async function runAgentMain<O, A>(
   let store: IntentStore;
   try {
     store = await openStore(args.store);
+  } catch (err) {
+    process.stderr.write(`${name}: ${(err as Error).message}\n`);
+    process.exit(EXIT.usage);
+  }
+  let trust: TrustGate | undefined;
+  try {
+    if (args['trusted-signers']) trust = TrustGate.fromFile(args['trusted-signers']);
   } catch (err) {
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
     process.exit(EXIT.usage);
@@ -82,6 +99,7 @@ export async function runAgentMain<O, A>(
       waitMs: args['wait-seconds'] * 1000,
       signal,
       out: (text) => process.stdout.write(text),
+      trust,
     });
   } catch (err) {
     log.fatal({ action: 'run', err: (err as Error).message }, 'agent stopped on an error');

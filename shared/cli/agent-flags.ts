@@ -31,6 +31,12 @@ export function commonAgentFlags(env: NodeJS.ProcessEnv = process.env) {
     },
     'resync-seconds': { type: 'number', default: 60, describe: 're-check the host this often even when intent did not change (≥ 1)' },
     'wait-seconds': { type: 'number', default: 300, describe: 'blocking query wait, 1..600 (Consul caps it at 600)' },
+    'trusted-signers': {
+      type: 'string',
+      default: env.PLATYPUS_TRUSTED_SIGNERS,
+      describe:
+        'OpenSSH allowed_signers file: act only on intent signed by its keys (pp intent put --sign-key), refuse replays of older orders, remove apps only on signed orders (env PLATYPUS_TRUSTED_SIGNERS)',
+    },
   });
 }
 

@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import { nodeIntentFromSnapshot, type NodeIntent } from '../intent/node-intent.js';
 import { nodeIntentPrefix } from '../keys.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
+import type { TrustGate } from '../trust/gate.js';
 import { Converger, convergePass, type PassResult } from './pass.js';
 import { RealityWriter } from './reality.js';
 import { RetryBook } from './retry-book.js';
-import type { Agent } from './types.js';
+import type { Agent, AppOutcome } from './types.js';
 import { DEFAULT_WATCH, watchPrefix, type WatchOptions } from './watcher.js';
 
 export interface RunOptions {
@@ -22,6 +23,8 @@ export interface RunOptions {
   /** How many apps may be applied at once (default 1). */
   parallel?: number;
   signal?: AbortSignal;
+  /** --trusted-signers: only signed orders count (shared/trust/gate.ts). */
+  trust?: TrustGate;
 }
 
 const MIN_PAUSE_MS = 250;
@@ -43,15 +46,17 @@ function describeIntent(intent: NodeIntent, log: Logger): void {
 }
 
 /**
- * Hands the agent its earlier reality records once; resolves true once it has. Until then the store is asked
- * again each pass, and reality is not pruned: a record pruned before it was recalled would be forgotten.
+ * Hands the agent (and the trust gate) its earlier reality records once; resolves true once it has. Until then the
+ * store is asked again each pass, and reality is not pruned: a record pruned before it was recalled would be forgotten.
  */
-function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger): () => Promise<boolean> {
-  let done = agent.recall === undefined;
+function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger, trust?: TrustGate): () => Promise<boolean> {
+  let done = agent.recall === undefined && trust === undefined;
   return async () => {
     if (done) return true;
     try {
-      agent.recall?.(await reality.records());
+      const records = await reality.records();
+      agent.recall?.(records);
+      trust?.recall(records);
       done = true;
     } catch (err) {
       log.warn({ action: 'recall', err: (err as Error).message }, 'cannot read what this agent recorded before; will ask again next pass');
@@ -70,12 +75,14 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
   const retry = options.retry ?? { baseMs: 2000, maxMs: 300_000 };
   const retries = new RetryBook(retry);
   const reality = new RealityWriter(store, prefix, node, agent.name, log);
-  const recall = recaller(agent, reality, log);
+  const recall = recaller(agent, reality, log, options.trust);
   await agent.start?.(log);
   if (options.once) {
-    const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
-    describeIntent(intent, log);
+    const snapshot = await store.read(nodeIntentPrefix(prefix, node));
+    // Read before the intent is judged: the trust gate needs what was accepted before to refuse a replay.
     const recalled = await recall();
+    const intent = nodeIntentFromSnapshot(prefix, node, snapshot, options.trust);
+    describeIntent(intent, log);
     const result = await convergePass(
       agent,
       intent,
@@ -85,7 +92,7 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
       options.parallel ?? agent.parallel ?? 1,
     );
     if (result.iterations === 0) return result; // nothing observed: nothing to report
-    await reality.write(result.outcomes, intent.trusted && recalled);
+    await reality.write(stamped(options.trust, result.outcomes), intent.trusted && recalled);
     if (reality.lastError === undefined) return result;
     log.error(
       { action: 'write-reality', err: reality.lastError },
@@ -94,6 +101,11 @@ export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): P
     return { ...result, realityError: reality.lastError };
   }
   return daemon(agent, options, retries, reality, recall);
+}
+
+/** Outcomes with what the trust gate accepted for each app (and the apps it removed), to be recalled after a restart. */
+function stamped(trust: TrustGate | undefined, outcomes: AppOutcome[]): AppOutcome[] {
+  return trust ? trust.stamp(outcomes) : outcomes;
 }
 
 /** Waits `ms`, until `setWake`'s function is called, or until `signal` aborts; true when the time ran out. */
@@ -175,20 +187,23 @@ async function daemon<O, A>(
   );
   let pendingStreak = 0;
   let recalled = false;
+  // With a trust gate, intent judged before the records were recalled is judged again once they are.
+  let judgedRecalled = false;
   while (!abort.signal.aborted) {
     const triggered = latest !== undefined && latest !== seen;
     if (triggered || (settled && intent)) {
       const fresh = triggered && seen !== undefined;
-      if (triggered) {
+      recalled = await recall();
+      if (triggered || (options.trust && recalled && !judgedRecalled)) {
         seen = latest;
-        intent = nodeIntentFromSnapshot(prefix, node, latest!);
+        intent = nodeIntentFromSnapshot(prefix, node, latest!, options.trust);
+        judgedRecalled = recalled;
         describeIntent(intent, log);
         converger.newTrigger();
       }
       settled = false;
-      recalled = await recall();
       result = await converger.pass(intent!);
-      if (result.iterations > 0) await reality.write(result.outcomes, intent!.trusted && recalled); // nothing observed: nothing to report
+      if (result.iterations > 0) await reality.write(stamped(options.trust, result.outcomes), intent!.trusted && recalled); // nothing observed: nothing to report
       const pending = result.outcomes.some((o) => o.status === 'pending' && !o.reason?.startsWith('applying: '));
       pendingStreak = !pending ? 0 : result.changed > 0 || fresh ? 1 : pendingStreak + 1;
       log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, inFlight: converger.busy() }, 'pass done');
@@ -197,7 +212,7 @@ async function daemon<O, A>(
     if (progressed && intent) {
       // An app in flight moved on (e.g. from its start to its health wait): reality says what it is doing now.
       progressed = false;
-      await reality.write(converger.currentOutcomes(), intent.trusted && recalled);
+      await reality.write(stamped(options.trust, converger.currentOutcomes()), intent.trusted && recalled);
       continue;
     }
     // Never below MIN_PAUSE_MS: whatever a timer says, the loop must not spin.
@@ -220,7 +235,7 @@ async function daemon<O, A>(
   if (result && intent) {
     result = { ...result, outcomes: converger.currentOutcomes(), changed: converger.takeChanged(), stopped: true };
     await reality
-      .write(result.outcomes, intent.trusted && recalled)
+      .write(stamped(options.trust, result.outcomes), intent.trusted && recalled)
       .catch((err: Error) => log.warn({ action: 'reality', err: err.message }, 'cannot write reality while stopping'));
   }
   await watching;
