@@ -35,8 +35,11 @@ async function waitForLeader(address: string, child: ChildProcess, output: () =>
   throw new Error(`consul at ${address} elected no leader within 60 s:\n${output()}`);
 }
 
-/** Starts a real `consul agent -dev` bound to 127.0.0.1 on free ports and waits until it has a leader. */
-export async function startConsul(bin = consulBinary()): Promise<RunningConsul> {
+/**
+ * Starts a real `consul agent -dev` bound to 127.0.0.1 on free ports and waits until it has a leader. `extraArgs`
+ * are added to the command line (e.g. `-config-file=acl.hcl`).
+ */
+export async function startConsul(bin = consulBinary(), extraArgs: string[] = []): Promise<RunningConsul> {
   const dataDir = await mkdtemp(join(tmpdir(), 'pp-consul-'));
   const [http, serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const args = [
@@ -53,6 +56,7 @@ export async function startConsul(bin = consulBinary()): Promise<RunningConsul> 
     `-server-port=${server}`,
     '-log-level=warn',
     `-data-dir=${dataDir}`,
+    ...extraArgs,
   ];
   let child: ChildProcess;
   let output = '';
