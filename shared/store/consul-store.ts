@@ -45,14 +45,34 @@ interface Need {
   keys: string[];
 }
 
-function describeError(err: unknown, url: URL, need?: Need): StoreError {
+const UNTRUSTED_CERT = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What to check when a TLS handshake with Consul failed: which side's certificate, and which variable names it. */
+function tlsHint(code: string | undefined, config: ConsulConfig): string {
+  if (code && UNTRUSTED_CERT.has(code))
+    return `TLS: Consul's certificate is not trusted (${config.caFile ? `CONSUL_CACERT=${config.caFile} did not sign it, or it does not name this host` : 'set CONSUL_CACERT to the CA that signed it'}); `;
+  if (code && /CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA/.test(code))
+    return `TLS: Consul refused this client's certificate (${config.certFile ? `CONSUL_CLIENT_CERT=${config.certFile} is not signed by a CA it trusts` : 'it verifies incoming connections: set CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY'}); `;
+  return '';
+}
+
+function describeError(err: unknown, url: URL, config: ConsulConfig, need?: Need): StoreError {
   const e = err as { statusCode?: number; message?: string; code?: string };
   const what = e.statusCode ? `HTTP ${e.statusCode}` : (e.code ?? 'error');
   const denied =
     e.statusCode === 403 && need
       ? `permission denied: the ACL token lacks ${need.right} on ${need.keys.join(', ')} (see deploy/consul/*.hcl); `
       : '';
-  return new StoreError(`consul ${url.host}: ${what}: ${denied}${e.message ?? String(err)}`, { cause: err });
+  return new StoreError(`consul ${url.host}: ${what}: ${denied}${tlsHint(e.code, config)}${e.message ?? String(err)}`, { cause: err });
 }
 
 /**
@@ -82,7 +102,7 @@ export class ConsulStore implements IntentStore {
         const statusCode = (err as { statusCode?: number }).statusCode;
         const last = i === this.clients.length - 1;
         if ((statusCode !== undefined && statusCode < 500) || last || signal?.aborted)
-          throw describeError(err, this.config.addresses[at]!, need);
+          throw describeError(err, this.config.addresses[at]!, this.config, need);
       }
     }
   }
