@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -59,6 +60,14 @@ const storeWith = (token: string) => new ConsulStore(consulConfigFrom(consul.add
 const asToken = (name: string) => ({ CONSUL_HTTP_TOKEN_FILE: tokenFiles[name]!, CONSUL_HTTP_TOKEN: '' });
 const pp = (token: string, ...args: string[]) =>
   runCli('pp/index.js', ['--store', `consul://${consul.address}`, '--prefix', P, ...args], undefined, asToken(token));
+/** Runs a built agent of node `node` with `token`'s file as CONSUL_HTTP_TOKEN_FILE, once. */
+const agentRun = (agent: string, token: string, node: string, flags: string[]) =>
+  runCli(
+    `agents/${agent}/index.js`,
+    ['--store', `consul://${consul.address}`, '--prefix', P, '--node', node, '--once', '--log-level', 'error', ...flags],
+    undefined,
+    asToken(token),
+  );
 const iptables = (token: string, configDir: string) =>
   runCli(
     'agents/iptables/index.js',
@@ -94,6 +103,7 @@ beforeAll(async () => {
   tokenFor('pp-readonly', 'readonly.hcl');
   tokenFor('pp-agent-web1', 'agent.hcl', 'web1');
   tokenFor('pp-agent-web2', 'agent.hcl', 'web2');
+  tokenFor('pp-agent-web3', 'agent.hcl', 'web3');
   writeFileSync(join(dir, 'web.json'), JSON.stringify(appIntent('1.0', { ports: [{ port: 8080, protocol: 'tcp' }] })));
 });
 
@@ -120,6 +130,47 @@ describe('least privilege on a real ACL-enabled Consul (default deny)', () => {
     const denied = await pp('pp-readonly', 'intent', 'put', 'web1', 'web', '--file', join(dir, 'web.json'));
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/permission denied: the ACL token lacks key:write on .*intent/);
+  });
+
+  it('every agent converges with its node token', async () => {
+    const content = join(dir, 'content');
+    mkdirSync(content);
+    writeFileSync(join(content, 'hello.txt'), 'hello\n');
+    const tarball = join(dir, 'pre-1.0.tar.gz');
+    execFileSync('tar', ['-czf', tarball, '-C', content, '.']);
+    const basedir = join(dir, 'apps', 'pre');
+    const spec = {
+      schema: 1,
+      basedir,
+      versions: [
+        {
+          version: '1.0',
+          url: `file://${tarball}`,
+          sha256: createHash('sha256').update(readFileSync(tarball)).digest('hex'),
+          state: 'prepared',
+        },
+      ],
+      ports: [{ port: 7070, protocol: 'tcp' }],
+    };
+    writeFileSync(join(dir, 'pre.json'), JSON.stringify(spec));
+    expect((await pp('pp-operator', 'intent', 'put', 'web3', 'pre', '--file', join(dir, 'pre.json'))).code).toBe(0);
+    const runs = {
+      preparer: await agentRun('preparer', 'pp-agent-web3', 'web3', []),
+      iptables: await agentRun('iptables', 'pp-agent-web3', 'web3', [
+        ...['--mode', 'port-authority', '--config-dir', join(dir, 'pa-web3'), '--refresh-command', 'true'],
+      ]),
+      setlive: await agentRun('setlive', 'pp-agent-web3', 'web3', [
+        ...['--service-dir', join(dir, 'service'), '--stage-dir', join(dir, 'stage')],
+      ]),
+    };
+    const admin = storeWith(management);
+    for (const [agent, run] of Object.entries(runs)) {
+      expect(run.stderr, agent).toBe('');
+      expect(run.code, agent).toBe(0);
+      expect(JSON.parse((await admin.get(realityKey(P, 'web3', agent, 'pre')))!), agent).toMatchObject({ status: 'converged' });
+    }
+    await admin.close();
+    expect(readFileSync(join(basedir, 'installs', 'pre_1.0', 'hello.txt'), 'utf8')).toBe('hello\n');
   });
 
   it('a node token cannot write intent, nor another node’s reality, nor read another node’s intent; it can take the rollout lock', async () => {
