@@ -15,6 +15,7 @@ import {
   readStoredValue,
   SIGN_NAMESPACE,
   type SignedOrder,
+  signDrain,
   signedMessage,
   signIntent,
   verifyOrder,
@@ -231,6 +232,28 @@ describe('agents with --trusted-signers', () => {
     expect(await run()).toBe(1);
     expect(await files(dir)).toEqual({ web: '1.0' });
     expect((await reality(store, 'api')).error).toMatch(/\(a removal signed at .*\): refused as a rollback/);
+  });
+
+  it('refuses a drain signed before the spec it would remove, and acts on nothing while its records cannot be read', async () => {
+    const { store, dir, sign } = await setup();
+    const early = new Date(Date.now() - 60_000);
+    const oldDrain = await signDrain(['n1'], { ...sign, at: early });
+    await drainNodes(store, 'p', 'n1');
+    await store.put(drainedKey('p', 'n1'), oldDrain);
+    const gate = TrustGate.fromFile(signersFile);
+    expect(await executeAgent(fileAgent(dir), store, silentLogger(), options(gate))).toBe(1);
+    expect(await files(dir)).toEqual({ web: '1.0', api: '2.0' });
+    expect((await reality(store, 'web')).error).toMatch(/the signed drain of .* is older than its spec .*: refused as a rollback/);
+    // A store that cannot give back this agent's records: no signed order can be told from a replay, so none counts.
+    await putIntent(store, 'p', 'n1', 'web', spec('1.5'), sign);
+    const blind = Object.assign(Object.create(store) as FolderStore, {
+      read: async (prefix: string) => {
+        if (prefix.includes('/reality/')) throw new Error('reality unreadable');
+        return store.read(prefix);
+      },
+    });
+    expect(await executeAgent(fileAgent(dir), blind, silentLogger(), options(TrustGate.fromFile(signersFile)))).toBe(1);
+    expect(await files(dir)).toEqual({ web: '1.0', api: '2.0' });
   });
 
   it('drains a node only on a signed drain order', async () => {
