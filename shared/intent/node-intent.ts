@@ -75,7 +75,7 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
 function specOf(key: string, app: string, node: string, value: string, trust?: TrustGate): string | undefined | { error: string } {
   const stored = readStoredValue(value);
   if (trust) {
-    const admitted = trust.admit(key, app, node, stored);
+    const admitted = trust.admit(key, app, node, stored, value);
     if ('error' in admitted) return admitted;
     return 'json' in admitted ? admitted.json : undefined;
   }

@@ -1,6 +1,6 @@
 import { stableJson } from '../stable-json.js';
 import { findSigner, type AllowedSigner } from './allowed-signers.js';
-import { fingerprint, parseArmoredSignature, verifySignature } from './sshsig.js';
+import { fingerprint, parseArmoredSignature, type SshSignature, verifySignature } from './sshsig.js';
 import { sshKeygenSign } from './ssh-keygen.js';
 
 /**
@@ -90,16 +90,24 @@ export interface Verified {
   signer: string;
 }
 
+/** Parses the order's signature and checks that it signs the order's content (by whatever key); throws why not. */
+export function checkSignature(order: SignedOrder): SshSignature {
+  const sig = parseArmoredSignature(order.signature);
+  verifySignature(sig, SIGN_NAMESPACE, signedMessage(order));
+  return sig;
+}
+
 /**
  * Checks an order for `node` (and `app`, unless it is a drain) against the trusted signers at `now`: the kind
- * expected, the app and node bound, the signature valid, and its key allowed to sign in our namespace now.
- * Throws saying what is wrong.
+ * expected, the app and node bound, the signature valid (`checked`: already checked by checkSignature), and its key
+ * allowed to sign in our namespace now. Throws saying what is wrong.
  */
 export function verifyOrder(
   order: SignedOrder,
   expect: { kind: OrderKind | OrderKind[]; node: string; app?: string },
   signers: AllowedSigner[],
   now: Date,
+  checked?: SshSignature,
 ): Verified {
   const kinds = Array.isArray(expect.kind) ? expect.kind : [expect.kind];
   if (!kinds.includes(order.kind)) throw new Error(`a signed ${order.kind} order here, expected ${kinds.join(' or ')}`);
@@ -109,8 +117,7 @@ export function verifyOrder(
   const signedAt = new Date(order.signedAt);
   if (signedAt.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS)
     throw new Error(`signed at ${order.signedAt}, in the future of this node's clock (${now.toISOString()})`);
-  const sig = parseArmoredSignature(order.signature);
-  verifySignature(sig, SIGN_NAMESPACE, signedMessage(order));
+  const sig = checked ?? checkSignature(order);
   const signer = findSigner(signers, sig.publicKey, SIGN_NAMESPACE, now);
   if (signer instanceof Error) throw signer;
   return { signedAt, signer: `${signer.principals.join(',')} (${fingerprint(sig.publicKey)})` };

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { AppOutcome, RealityRecord } from '../loop/types.js';
 import { parseAllowedSigners, type AllowedSigner } from './allowed-signers.js';
-import { readStoredValue, type SignedOrder, type StoredValue, verifyOrder, type Verified } from './envelope.js';
-import { ED25519 } from './sshsig.js';
+import { checkSignature, readStoredValue, type SignedOrder, type StoredValue, verifyOrder, type Verified } from './envelope.js';
+import { ED25519, type SshSignature } from './sshsig.js';
 
 /** What an agent remembers of an app's signed orders: the newest one accepted, and whether it removed the app. */
 export interface SignedMemory {
@@ -31,6 +31,12 @@ export interface Settled {
  */
 export class TrustGate {
   private readonly memory = new Map<string, SignedMemory>();
+  /**
+   * Signatures found valid, by stored value, for the node's last read and the one being judged: an intent change
+   * re-judges every app, and an unchanged value need not be verified again (about 0.1 ms of CPU each).
+   */
+  private checked = new Map<string, SshSignature>();
+  private checking = new Map<string, SshSignature>();
   /** False until this agent's earlier records were read: until then no signed order can be told from a replay. */
   recalled = false;
 
@@ -77,7 +83,7 @@ export class TrustGate {
   }
 
   /** Judges the value at `key` (app `app` of `node`): a spec to validate, a signed removal, or why it is refused. */
-  admit(key: string, app: string, node: string, stored: StoredValue): Admitted {
+  admit(key: string, app: string, node: string, stored: StoredValue, value?: string): Admitted {
     if (!this.recalled)
       return this.refused(
         key,
@@ -87,7 +93,9 @@ export class TrustGate {
     if (stored.form === 'broken') return this.refused(key, stored.error);
     let verified: Verified;
     try {
-      verified = verifyOrder(stored.order, { kind: ['intent', 'remove'], node, app }, this.signers, this.clock());
+      const sig = (value !== undefined && this.checked.get(value)) || checkSignature(stored.order);
+      if (value !== undefined) this.checking.set(value, sig);
+      verified = verifyOrder(stored.order, { kind: ['intent', 'remove'], node, app }, this.signers, this.clock(), sig);
     } catch (err) {
       return this.refused(key, (err as Error).message);
     }
@@ -109,6 +117,8 @@ export class TrustGate {
    * this agent knew that no key names (`present`: app keys found, whatever their verdict).
    */
   settle(node: string, base: string, drainedKey: string, drainValue: string | undefined, present: Set<string>): Settled {
+    this.checked = this.checking;
+    this.checking = new Map();
     let drain: Verified | undefined;
     let drainProblem = '';
     if (drainValue !== undefined && this.recalled) {

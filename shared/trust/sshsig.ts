@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
 
 /**
  * OpenSSH's SSHSIG signatures (PROTOCOL.sshsig), as `ssh-keygen -Y sign` writes them, verified with node:crypto.
@@ -103,6 +103,21 @@ export function ed25519Raw(publicKey: Buffer): Buffer {
   return Buffer.from(raw);
 }
 
+/** A fleet has a handful of signers: their key objects are made once, not once per verified spec. */
+const keyObjects = new Map<string, KeyObject>();
+
+function keyObject(publicKey: Buffer): KeyObject {
+  const id = publicKey.toString('base64');
+  let key = keyObjects.get(id);
+  if (!key) {
+    const x = ed25519Raw(publicKey).toString('base64url');
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+    if (keyObjects.size >= 64) keyObjects.clear();
+    keyObjects.set(id, key);
+  }
+  return key;
+}
+
 /** `SHA256:…`, as `ssh-keygen -l` prints a key's fingerprint. */
 export function fingerprint(publicKey: Buffer): string {
   return `SHA256:${createHash('sha256').update(publicKey).digest('base64').replace(/=+$/, '')}`;
@@ -118,8 +133,7 @@ export function verifySignature(sig: SshSignature, namespace: string, message: B
   if (sig.hashAlgorithm !== 'sha512' && sig.hashAlgorithm !== 'sha256')
     throw new Error(`hash algorithm ${sig.hashAlgorithm} is not supported (sha512 or sha256)`);
   if (sig.signatureType !== ED25519) throw new Error(`signature type ${sig.signatureType} is not supported (only ${ED25519})`);
-  const raw = ed25519Raw(sig.publicKey);
-  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+  const key = keyObject(sig.publicKey);
   if (sig.signature.length !== 64 || !verify(null, signedData(namespace, sig.hashAlgorithm, message), key, sig.signature))
     throw new Error(`the signature does not match the signed content (key ${fingerprint(sig.publicKey)})`);
 }

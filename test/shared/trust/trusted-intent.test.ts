@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { drainNodes, putIntent, removeIntent } from '../../../pp/intent-commands.js';
 import { executeAgent } from '../../../shared/cli/agent-cli.js';
+import { nodeIntentFromSnapshot } from '../../../shared/intent/node-intent.js';
 import { appIntentKey, drainedKey, realityKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
@@ -93,6 +94,20 @@ describe('signed envelopes', () => {
     const order = orderOf(JSON.stringify({ ...unsigned, signature }));
     const signers = parseAllowedSigners(`alice@example ${alice.publicKey}`);
     expect(() => verifyOrder(order, { kind: 'intent', node: 'n1', app: 'web' }, signers, new Date('2026-01-01T00:00:01Z'))).not.toThrow();
+  });
+
+  it('a gate judging the node again (as a daemon does on every change) still binds each value to its key', async () => {
+    const gate = TrustGate.fromFile(signersFile);
+    gate.recall([]);
+    const web = await signIntent('web', ['n1'], spec('1.0'), { keyPath: alice.path });
+    const judge = (entries: Record<string, string>) =>
+      nodeIntentFromSnapshot('p', 'n1', { index: 1, entries: Object.entries(entries).map(([key, value]) => ({ key, value })) }, gate);
+    expect([...judge({ 'p/intent/n1/web': web }).apps.keys()]).toEqual(['web']);
+    const again = judge({ 'p/intent/n1/web': web, 'p/intent/n1/api': web });
+    expect([...again.apps.keys()]).toEqual(['web']);
+    expect(again.invalid.get('api')).toMatch(/signed for app "web", not "api"/);
+    const tampered = JSON.stringify({ ...orderOf(web), spec: JSON.parse(spec('6.6')) });
+    expect(judge({ 'p/intent/n1/web': tampered }).invalid.get('web')).toMatch(/does not match the signed content/);
   });
 
   it('names what is wrong with a broken envelope', () => {
