@@ -1,4 +1,4 @@
-import { ED25519, fingerprint } from './sshsig.js';
+import { fingerprint, VERIFIABLE_KEY_TYPES } from './sshsig.js';
 
 /**
  * OpenSSH's `allowed_signers` file (ssh-keygen(1), ALLOWED SIGNERS), the one operators already keep for
@@ -157,7 +157,8 @@ export function findSigner(signers: AllowedSigner[], publicKey: Buffer, namespac
   if (lines.length === 0) return new Error(`signed by a key not in the trusted signers (${fingerprint(publicKey)})`);
   const reasons: string[] = [];
   for (const s of lines) {
-    if (s.keyType !== ED25519) reasons.push(`${s.source}: key type ${s.keyType} is not supported (only ${ED25519})`);
+    if (!VERIFIABLE_KEY_TYPES.includes(s.keyType))
+      reasons.push(`${s.source}: key type ${s.keyType} is not supported (only ${VERIFIABLE_KEY_TYPES.join(', ')})`);
     else if (s.namespaces && !matchPatternList(namespace, s.namespaces))
       reasons.push(`${s.source}: the key may sign for namespaces ${s.namespaces.join(',')} only, not ${namespace}`);
     else if (s.validAfter && time < s.validAfter) reasons.push(`${s.source}: the key is not valid before ${s.validAfter.toISOString()}`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AppOutcome, RealityRecord } from '../loop/types.js';
 import { parseAllowedSigners, type AllowedSigner } from './allowed-signers.js';
 import { checkSignature, readStoredValue, type SignedOrder, type StoredValue, verifyOrder, type Verified } from './envelope.js';
-import { ED25519, type SshSignature } from './sshsig.js';
+import { type SshSignature, VERIFIABLE_KEY_TYPES } from './sshsig.js';
 
 /** What an agent remembers of an app's signed orders: the newest one accepted, and whether it removed the app. */
 export interface SignedMemory {
@@ -56,8 +56,8 @@ export class TrustGate {
       throw new Error(`--trusted-signers ${file}: ${(err as Error).message}`);
     }
     const signers = parseAllowedSigners(text, file);
-    if (!signers.some((s) => s.keyType === ED25519 && !s.certAuthority))
-      throw new Error(`--trusted-signers ${file}: no ${ED25519} key in it: no order could ever be accepted`);
+    if (!signers.some((s) => VERIFIABLE_KEY_TYPES.includes(s.keyType) && !s.certAuthority))
+      throw new Error(`--trusted-signers ${file}: no ${VERIFIABLE_KEY_TYPES.join(' or ')} key in it: no order could ever be accepted`);
     return new TrustGate(signers, file, clock);
   }
 

@@ -2,13 +2,18 @@ import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto
 
 /**
  * OpenSSH's SSHSIG signatures (PROTOCOL.sshsig), as `ssh-keygen -Y sign` writes them, verified with node:crypto.
- * Only ed25519 keys verify here: node:crypto takes them raw, with no native dependency and no ASN.1 to build.
+ * Only ed25519 keys verify here, plain or held by a FIDO security key: node:crypto takes them raw, with no native
+ * dependency and no ASN.1 to build.
  */
 
 const MAGIC = Buffer.from('SSHSIG');
 const ARMOR_BEGIN = '-----BEGIN SSH SIGNATURE-----';
 const ARMOR_END = '-----END SSH SIGNATURE-----';
 export const ED25519 = 'ssh-ed25519';
+/** An ed25519 key held by a FIDO security key (`ssh-keygen -t ed25519-sk`). */
+export const SK_ED25519 = 'sk-ssh-ed25519@openssh.com';
+/** The key types whose signatures verify here. */
+export const VERIFIABLE_KEY_TYPES: readonly string[] = [ED25519, SK_ED25519];
 
 /** A parsed SSHSIG blob. `publicKey` is the SSH wire blob of the signer's key (string type, string key). */
 export interface SshSignature {
@@ -18,6 +23,8 @@ export interface SshSignature {
   hashAlgorithm: string;
   signatureType: string;
   signature: Buffer;
+  /** A security key's flags (bit 0: the user touched it) and signature counter; both are signed. */
+  sk?: { flags: number; counter: number };
 }
 
 /** Reads SSH wire strings (uint32 length + bytes) from a buffer; throws naming what was being read when it runs out. */
@@ -83,7 +90,9 @@ export function parseArmoredSignature(armored: string): SshSignature {
   const s = new WireReader(sigBlob, 'SSH signature blob');
   const signatureType = s.text('the signature type');
   const signature = Buffer.from(s.bytes('the signature bytes'));
-  return { publicKey, keyType, namespace, hashAlgorithm, signatureType, signature };
+  const sk = signatureType === SK_ED25519 ? { flags: s.raw(1, 'the security key flags')[0]!, counter: s.uint32('the counter') } : undefined;
+  s.end();
+  return { publicKey, keyType, namespace, hashAlgorithm, signatureType, signature, ...(sk ? { sk } : {}) };
 }
 
 /** The bytes an SSHSIG signature covers: magic, namespace, reserved, hash algorithm and the message's digest. */
@@ -92,15 +101,16 @@ export function signedData(namespace: string, hashAlgorithm: string, message: Bu
   return Buffer.concat([MAGIC, wireString(namespace), wireString(''), wireString(hashAlgorithm), wireString(digest)]);
 }
 
-/** The raw 32-byte key of an ssh-ed25519 wire blob; throws for any other key type. */
-export function ed25519Raw(publicKey: Buffer): Buffer {
+/** An ed25519 wire blob's raw 32-byte key (and a security key's application); throws for any other key type. */
+export function ed25519Raw(publicKey: Buffer): { raw: Buffer; application?: string } {
   const r = new WireReader(publicKey, 'public key');
   const type = r.text('the key type');
-  if (type !== ED25519) throw new Error(`key type ${type} is not supported (only ${ED25519})`);
+  if (!VERIFIABLE_KEY_TYPES.includes(type)) throw new Error(`key type ${type} is not supported (only ${VERIFIABLE_KEY_TYPES.join(', ')})`);
   const raw = r.bytes('the ed25519 key');
+  const application = type === SK_ED25519 ? r.text('the security key application') : undefined;
   r.end();
   if (raw.length !== 32) throw new Error(`an ed25519 key has 32 bytes, this one ${raw.length}`);
-  return Buffer.from(raw);
+  return { raw: Buffer.from(raw), ...(application !== undefined ? { application } : {}) };
 }
 
 /** A fleet has a handful of signers: their key objects are made once, not once per verified spec. */
@@ -110,7 +120,7 @@ function keyObject(publicKey: Buffer): KeyObject {
   const id = publicKey.toString('base64');
   let key = keyObjects.get(id);
   if (!key) {
-    const x = ed25519Raw(publicKey).toString('base64url');
+    const x = ed25519Raw(publicKey).raw.toString('base64url');
     key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
     if (keyObjects.size >= 64) keyObjects.clear();
     keyObjects.set(id, key);
@@ -132,8 +142,19 @@ export function verifySignature(sig: SshSignature, namespace: string, message: B
     throw new Error(`signed for namespace ${JSON.stringify(sig.namespace)}, expected ${JSON.stringify(namespace)}`);
   if (sig.hashAlgorithm !== 'sha512' && sig.hashAlgorithm !== 'sha256')
     throw new Error(`hash algorithm ${sig.hashAlgorithm} is not supported (sha512 or sha256)`);
-  if (sig.signatureType !== ED25519) throw new Error(`signature type ${sig.signatureType} is not supported (only ${ED25519})`);
+  if (!VERIFIABLE_KEY_TYPES.includes(sig.signatureType))
+    throw new Error(`signature type ${sig.signatureType} is not supported (only ${VERIFIABLE_KEY_TYPES.join(', ')})`);
+  if (sig.signatureType !== sig.keyType) throw new Error(`a ${sig.signatureType} signature by a ${sig.keyType} key`);
   const key = keyObject(sig.publicKey);
-  if (sig.signature.length !== 64 || !verify(null, signedData(namespace, sig.hashAlgorithm, message), key, sig.signature))
+  let data = signedData(namespace, sig.hashAlgorithm, message);
+  if (sig.sk) {
+    // A security key signs sha256(application) ‖ flags ‖ counter ‖ sha256(data), so its flags and counter count too.
+    const counter = Buffer.alloc(4);
+    counter.writeUInt32BE(sig.sk.counter);
+    const application = ed25519Raw(sig.publicKey).application ?? '';
+    const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest();
+    data = Buffer.concat([sha256(application), Buffer.from([sig.sk.flags]), counter, sha256(data)]);
+  }
+  if (sig.signature.length !== 64 || !verify(null, data, key, sig.signature))
     throw new Error(`the signature does not match the signed content (key ${fingerprint(sig.publicKey)})`);
 }

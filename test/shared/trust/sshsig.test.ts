@@ -85,6 +85,42 @@ describe('SSHSIG: signatures of the real ssh-keygen verify with node:crypto', ()
   });
 });
 
+describe('security keys (sk-ssh-ed25519@openssh.com)', () => {
+  // OpenSSH's own test vector (regress/unittests/sshsig/testdata: ed25519_sk.pub, ed25519_sk.sig, signed-data,
+  // namespace), made by ssh-keygen -Y sign with a FIDO key through its sk-dummy middleware.
+  const publicKey =
+    'sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIJsaDYXQYruc6bilCYDIK4YSOeG+zmrRO2M9t03//7LHAAAABHNzaDo=';
+  const armored = [
+    '-----BEGIN SSH SIGNATURE-----',
+    'U1NIU0lHAAAAAQAAAEoAAAAac2stc3NoLWVkMjU1MTlAb3BlbnNzaC5jb20AAAAgmxoNhd',
+    'Biu5zpuKUJgMgrhhI54b7OatE7Yz23Tf//sscAAAAEc3NoOgAAAAh1bml0dGVzdAAAAAAA',
+    'AAAGc2hhNTEyAAAAZwAAABpzay1zc2gtZWQyNTUxOUBvcGVuc3NoLmNvbQAAAEAi+7eTjW',
+    '/+LQ2M+sCD+KFtH1n7VFFJon/SZFsxODyV8cWTlFKj617Ys1Ur5TV6uaEXQhck8rBA2oQI',
+    'HTPANLIPARI0Vng=',
+    '-----END SSH SIGNATURE-----',
+  ].join('\n');
+  const message = 'This is a test, this is only a test';
+
+  it('verifies a security key signature the way ssh-keygen -Y verify does, flags and counter included', () => {
+    const sigFile = join(dir, 'sk.sig');
+    writeFileSync(sigFile, `${armored}\n`);
+    const signersFile = join(dir, 'sk_signers');
+    writeFileSync(signersFile, `test@example ${publicKey}\n`);
+    expect(sshKeygenVerify(signersFile, 'test@example', 'unittest', sigFile, message).code).toBe(0);
+    const sig = parseArmoredSignature(armored);
+    expect(sig.keyType).toBe('sk-ssh-ed25519@openssh.com');
+    expect(sig.sk).toBeDefined();
+    expect(() => verifySignature(sig, 'unittest', message)).not.toThrow();
+    expect(() => verifySignature(sig, 'unittest', `${message}!`)).toThrow(/does not match the signed content/);
+    expect(() => verifySignature({ ...sig, sk: { ...sig.sk!, flags: sig.sk!.flags ^ 1 } }, 'unittest', message)).toThrow(/does not match/);
+    expect(() => verifySignature({ ...sig, sk: { ...sig.sk!, counter: sig.sk!.counter + 1 } }, 'unittest', message)).toThrow(
+      /does not match/,
+    );
+    const signers = parseAllowedSigners(`test@example ${publicKey}`);
+    expect(findSigner(signers, sig.publicKey, 'unittest', new Date())).toBe(signers[0]);
+  });
+});
+
 describe('allowed_signers', () => {
   it('parses principals, options and keys, and finds the signer a signature names', () => {
     const rsa = makeSshKey(dir, 'carol', 'rsa');
@@ -107,7 +143,9 @@ describe('allowed_signers', () => {
     expect(String(findSigner(signers, keyOf(bob), NS, now))).toMatch(
       /signers:4: the key may sign for namespaces git only, not platypus-intent/,
     );
-    expect(String(findSigner(signers, keyOf(rsa), NS, now))).toMatch(/key type ssh-rsa is not supported \(only ssh-ed25519\)/);
+    expect(String(findSigner(signers, keyOf(rsa), NS, now))).toMatch(
+      /key type ssh-rsa is not supported \(only ssh-ed25519, sk-ssh-ed25519@openssh.com\)/,
+    );
     expect(String(findSigner(signers, keyOf(alice), NS, new Date('2100-01-01T00:00:00Z')))).toMatch(/not valid after 2099-12-31/);
     const stranger = makeSshKey(dir, 'mallory');
     expect(String(findSigner(signers, keyOf(stranger), NS, now))).toMatch(/signed by a key not in the trusted signers \(SHA256:/);
