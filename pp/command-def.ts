@@ -17,7 +17,7 @@ export const GLOBAL_FLAGS = defineFlags({
 });
 
 type RequiredName<P> = P extends `[${string}]` ? never : P;
-type OptionalName<P> = P extends `[${infer N}...]` ? never : P extends `[${infer N}]` ? N : never;
+type OptionalName<P> = P extends `[${string}...]` ? never : P extends `[${infer N}]` ? N : never;
 type ListName<P> = P extends `[${infer N}...]` ? N : never;
 
 /** Positional values by name: 'node' is required, '[node]' optional, '[nodes...]' any number (last only). */

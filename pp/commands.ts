@@ -10,6 +10,7 @@ import { clearVerdicts, listVerdicts, rolloutRelease, rolloutStatus, verdictLine
 import { evaluateCheck, NAGIOS, parseDuration } from './check.js';
 import { readFleet } from './fleet-view.js';
 import { openStore } from '../shared/store/open-store.js';
+import { readStoredValue, specJsonOf } from '../shared/trust/envelope.js';
 import { collectStatus, renderStatus } from './status.js';
 
 const out = (text: string): void => {
@@ -17,15 +18,25 @@ const out = (text: string): void => {
 };
 
 const FILE = { file: { type: 'string', short: 'f', describe: 'spec JSON file (default: stdin)' } } as const;
+const SIGN_KEY = {
+  'sign-key': {
+    type: 'string',
+    describe:
+      'sign with this SSH key through ssh-keygen -Y sign (a private key, or the public key of one held by ssh-agent or a hardware key), for agents run with --trusted-signers',
+  },
+} as const;
+
+/** The signing options of --sign-key, or none. */
+const signWith = (key: string | undefined) => (key ? { keyPath: key } : undefined);
 
 const INTENT_COMMANDS = [
   defineCommand({
     path: 'intent put',
     args: ['node', 'app'],
-    flags: FILE,
+    flags: { ...FILE, ...SIGN_KEY },
     describe: 'validate a spec and write it for one or more nodes (comma-separated)',
     run: withStore(async (store, a) => {
-      const keys = await putIntent(store, a.prefix, a.node, a.app, await readSpecText(a.file));
+      const keys = await putIntent(store, a.prefix, a.node, a.app, await readSpecText(a.file), signWith(a['sign-key']));
       out(keys.map((k) => `wrote ${k}`).join('\n'));
     }),
   }),
@@ -46,19 +57,21 @@ const INTENT_COMMANDS = [
   defineCommand({
     path: 'intent rm',
     args: ['node', 'app'],
-    flags: {},
+    flags: SIGN_KEY,
     describe: 'remove an app from nodes (the last app marks the node drained)',
     run: withStore(async (store, a) => {
-      await removeIntent(store, a.prefix, a.node, a.app);
+      await removeIntent(store, a.prefix, a.node, a.app, signWith(a['sign-key']));
       out(`removed ${a.app} from ${a.node}`);
     }),
   }),
   defineCommand({
     path: 'intent drain',
     args: ['node'],
-    flags: {},
+    flags: SIGN_KEY,
     describe: 'remove every app from nodes, explicitly: agents then stop and remove them',
-    run: withStore(async (store, a) => out(`drained ${a.node}: ${await drainNodes(store, a.prefix, a.node)} app intents removed`)),
+    run: withStore(async (store, a) =>
+      out(`drained ${a.node}: ${await drainNodes(store, a.prefix, a.node, signWith(a['sign-key']))} app intents removed`),
+    ),
   }),
   defineCommand({
     path: 'intent diff',
@@ -67,7 +80,11 @@ const INTENT_COMMANDS = [
     describe: 'show how a spec differs from the stored intent (exit 0 same, 5 different)',
     run: withStore(async (store, a) => {
       const key = appIntentKey(a.prefix, a.node, a.app);
-      const diff = diffIntent(await store.get(key), checkedSpec(`key ${key}`, a.app, await readSpecText(a.file)));
+      const stored = await store.get(key);
+      const diff = diffIntent(
+        stored === undefined ? undefined : specJsonOf(readStoredValue(stored)),
+        checkedSpec(`key ${key}`, a.app, await readSpecText(a.file)),
+      );
       out(diff || 'no difference');
       return diff ? 5 : 0;
     }),

@@ -2,6 +2,7 @@ import { appIntentKey, DRAINED_MARKER, drainedKey, intentSerialKey, nodeIntentPr
 import { assertSafeName } from '../shared/names.js';
 import { ConflictError, type IntentStore, type KvEntry, type KvWrite } from '../shared/store/types.js';
 import { basedirConflicts } from '../shared/intent/node-intent.js';
+import { readStoredValue, type SignOptions, signDrain, signIntent, signRemoval, specJsonOf } from '../shared/trust/envelope.js';
 import { checkedSpec, CliError } from './read-spec.js';
 
 /** Consul's limit on operations in one transaction. */
@@ -69,6 +70,21 @@ function appName(app: string): string {
 
 const isMarker = (key: string) => key.endsWith(`/${DRAINED_MARKER}`);
 
+/** A signed removal (tombstone) stands where the app's key was: the app is not on the node. */
+const isTombstone = (value: string) => {
+  const stored = readStoredValue(value);
+  return stored.form === 'signed' && stored.order.kind === 'remove';
+};
+
+/** Signs through ssh-keygen; a failure (no key, wrong passphrase, no agent) is bad input: exit 2, nothing written. */
+async function signed<T>(what: string, sign: () => Promise<T>): Promise<T> {
+  try {
+    return await sign();
+  } catch (err) {
+    throw new CliError(`cannot sign ${what}: ${(err as Error).message}`, 2);
+  }
+}
+
 /** Refuses a put whose basedir is shared with, inside or around another app's already on the node (the agents would refuse both). */
 function refuseSharedBasedir(prefix: string, node: string, app: string, value: string, entries: KvEntry[]): void {
   const base = nodeIntentPrefix(prefix, node);
@@ -77,7 +93,9 @@ function refuseSharedBasedir(prefix: string, node: string, app: string, value: s
     const other = e.key.slice(base.length);
     if (other === app || isMarker(e.key) || other.includes('/')) continue;
     try {
-      const basedir = (JSON.parse(e.value) as { basedir?: unknown }).basedir;
+      const spec = specJsonOf(readStoredValue(e.value));
+      if (spec === undefined) continue;
+      const basedir = (JSON.parse(spec) as { basedir?: unknown }).basedir;
       if (typeof basedir === 'string') basedirs.set(other, { basedir });
     } catch {
       // another app's unreadable intent is the agents' to report
@@ -87,15 +105,26 @@ function refuseSharedBasedir(prefix: string, node: string, app: string, value: s
   if (problem) throw new CliError(`node ${node}: app ${app}: field basedir: ${problem}`, 2);
 }
 
-/** Validates the spec once per node key, then writes it to every node (and lifts a drained marker) in transactions. */
-export async function putIntent(store: IntentStore, prefix: string, nodeList: string, app: string, text: string): Promise<string[]> {
+/**
+ * Validates the spec once per node key, then writes it to every node (and lifts a drained marker) in transactions.
+ * With `sign`, the value written is a signed envelope: one signature (one ssh-keygen run) covers every node.
+ */
+export async function putIntent(
+  store: IntentStore,
+  prefix: string,
+  nodeList: string,
+  app: string,
+  text: string,
+  sign?: SignOptions,
+): Promise<string[]> {
   appName(app);
   const nodes = nodesOf(nodeList);
   const keys = nodes.map((n) => appIntentKey(prefix, n, app));
-  const value = checkedSpec(`key ${keys[0]!}`, app, text);
+  const spec = checkedSpec(`key ${keys[0]!}`, app, text);
+  const value = sign ? await signed(`the intent of ${app}`, () => signIntent(app, nodes, spec, sign)) : spec;
   for (const node of nodes) {
     await updateNode(store, prefix, node, (entries) => {
-      refuseSharedBasedir(prefix, node, app, value, entries);
+      refuseSharedBasedir(prefix, node, app, spec, entries);
       const writes: KvWrite[] = [{ key: appIntentKey(prefix, node, app), value }];
       if (entries.some((e) => isMarker(e.key))) writes.push({ key: drainedKey(prefix, node), value: null });
       return writes;
@@ -108,8 +137,13 @@ export async function putIntent(store: IntentStore, prefix: string, nodeList: st
 export async function getIntent(store: IntentStore, prefix: string, node: string, app: string): Promise<string> {
   appName(app);
   const key = appIntentKey(prefix, nodesOf(node)[0]!, app);
-  const value = await store.get(key);
-  if (value === undefined) throw new CliError(`no intent at ${key}`, 4);
+  const stored = await store.get(key);
+  if (stored === undefined) throw new CliError(`no intent at ${key}`, 4);
+  const read = readStoredValue(stored);
+  if (read.form === 'signed' && read.order.kind !== 'intent')
+    throw new CliError(`no intent at ${key}: a signed ${read.order.kind} order of ${read.order.signedAt} stands there`, 4);
+  // A signed envelope prints as its spec, so `pp intent get … | pp intent put …` works the same for both.
+  const value = specJsonOf(read) ?? stored;
   try {
     return JSON.stringify(JSON.parse(value), null, 2);
   } catch {
@@ -122,8 +156,9 @@ export async function listIntent(store: IntentStore, prefix: string, node?: stri
   const base = node ? nodeIntentPrefix(prefix, nodesOf(node)[0]!) : `${prefix}/intent/`;
   const snapshot = await store.read(base);
   const names = new Set<string>();
-  for (const { key } of snapshot.entries) {
+  for (const { key, value } of snapshot.entries) {
     const rest = key.slice(base.length);
+    if (node && isTombstone(value)) continue;
     if (!node) names.add(rest.split('/')[0]!);
     else if (rest === DRAINED_MARKER) names.add(`${DRAINED_MARKER} (node drained: agents remove every app)`);
     else if (rest && !rest.includes('/')) names.add(rest);
@@ -133,18 +168,21 @@ export async function listIntent(store: IntentStore, prefix: string, node?: stri
 
 /**
  * Removes one app from a node. Removing its last app also writes the drained marker in the same
- * transaction, so agents can tell an intended empty node from a store that lost its data.
+ * transaction, so agents can tell an intended empty node from a store that lost its data. With `sign`, the key is
+ * not deleted but replaced by a signed removal (one signature for every node): agents run with --trusted-signers
+ * remove an app only on such an order.
  */
-export async function removeIntent(store: IntentStore, prefix: string, nodeList: string, app: string): Promise<void> {
+export async function removeIntent(store: IntentStore, prefix: string, nodeList: string, app: string, sign?: SignOptions): Promise<void> {
   appName(app);
-  for (const node of nodesOf(nodeList)) {
+  const nodes = nodesOf(nodeList);
+  const tombstone = sign ? await signed(`the removal of ${app}`, () => signRemoval(app, nodes, sign)) : null;
+  for (const node of nodes) {
     const key = appIntentKey(prefix, node, app);
     await updateNode(store, prefix, node, (entries) => {
-      const apps = entries.map((e) => e.key);
+      const apps = entries.filter((e) => !isMarker(e.key) && !isTombstone(e.value)).map((e) => e.key);
       if (!apps.includes(key)) throw new CliError(`no intent at ${key}`, 4);
-      const writes: KvWrite[] = [{ key, value: null }];
-      if (apps.filter((k) => !isMarker(k)).length === 1)
-        writes.unshift({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
+      const writes: KvWrite[] = [{ key, value: tombstone }];
+      if (apps.length === 1) writes.unshift({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
       return writes;
     });
   }
@@ -153,22 +191,26 @@ export async function removeIntent(store: IntentStore, prefix: string, nodeList:
 /**
  * Marks nodes drained and removes all their app intents: agents then remove every app they run there.
  * The marker goes in the first transaction; a node with more apps than fit in one transaction is
- * finished in further ones (agents trust none of it until the last, see nodeIntentFromSnapshot).
+ * finished in further ones (agents trust none of it until the last, see nodeIntentFromSnapshot). With `sign`, the
+ * marker holds a signed drain order (one signature for every node), which agents run with --trusted-signers need.
  */
-export async function drainNodes(store: IntentStore, prefix: string, nodeList: string): Promise<number> {
+export async function drainNodes(store: IntentStore, prefix: string, nodeList: string, sign?: SignOptions): Promise<number> {
   let removed = 0;
-  for (const node of nodesOf(nodeList)) {
+  const nodes = nodesOf(nodeList);
+  const marker = sign ? await signed('the drain', () => signDrain(nodes, sign)) : undefined;
+  for (const node of nodes) {
     for (;;) {
       const applied = await updateNode(store, prefix, node, (entries) => {
         const writes: KvWrite[] = [];
-        if (!entries.some((e) => isMarker(e.key)))
-          writes.push({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
+        const current = entries.find((e) => isMarker(e.key));
+        if (!current || (marker !== undefined && current.value !== marker))
+          writes.push({ key: drainedKey(prefix, node), value: marker ?? JSON.stringify({ at: new Date().toISOString() }) });
         const room = TXN_LIMIT - 1 - writes.length; // one operation goes to the serial key
         for (const e of entries.filter((e) => !isMarker(e.key)).slice(0, room)) writes.push({ key: e.key, value: null });
         return writes;
       });
       if (applied.length === 0) break;
-      removed += applied.filter((w) => w.value === null).length;
+      removed += applied.filter((w) => w.value === null && !isMarker(w.key)).length;
     }
   }
   return removed;

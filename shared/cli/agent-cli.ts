@@ -11,6 +11,7 @@ import type { Agent } from '../loop/types.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
 import type { CommonAgentArgs } from './agent-flags.js';
 import { startMonitoring, type Monitoring } from './monitoring.js';
+import { TrustGate } from '../trust/gate.js';
 import { printPlan } from './print-plan.js';
 import { stopController } from './stop-signal.js';
 
@@ -27,14 +28,22 @@ export interface ExecuteOptions {
   hooks?: LoopHooks;
   signal: AbortSignal;
   out: (text: string) => void;
+  /** --trusted-signers: only signed orders count. */
+  trust?: TrustGate;
 }
 
 /** Runs an agent in the chosen mode and returns the process exit code (see EXIT). */
 export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore, log: Logger, o: ExecuteOptions): Promise<number> {
   if (o.dryRun) {
-    const intent = nodeIntentFromSnapshot(o.prefix, o.node, await store.read(nodeIntentPrefix(o.prefix, o.node)));
-    // What the agent recalls at start changes its plan (e.g. prunes of apps removed while it was down).
-    if (agent.recall) agent.recall(recordsOf(await store.read(realityPrefix(o.prefix, o.node, agent.name))));
+    const snapshot = await store.read(nodeIntentPrefix(o.prefix, o.node));
+    // What the agent recalls at start changes its plan (e.g. prunes of apps removed while it was down), and the
+    // trust gate needs what was accepted before to refuse a replayed older order.
+    if (agent.recall || o.trust) {
+      const records = recordsOf(await store.read(realityPrefix(o.prefix, o.node, agent.name)));
+      agent.recall?.(records);
+      o.trust?.recall(records);
+    }
+    const intent = nodeIntentFromSnapshot(o.prefix, o.node, snapshot, o.trust);
     o.out(printPlan(agent, intent, agent.plan(intent, await agent.observe(intent)), o.json));
     return EXIT.converged;
   }
@@ -49,6 +58,7 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
     heartbeatMs: o.heartbeatMs,
     hooks: o.hooks,
     watch: { waitMs: o.waitMs },
+    trust: o.trust,
   });
   return o.once && !result?.stopped ? exitCodeOf(result) : EXIT.converged;
 }
@@ -63,6 +73,13 @@ export async function runAgentMain<O, A>(
   let store: IntentStore;
   try {
     store = await openStore(args.store);
+  } catch (err) {
+    process.stderr.write(`${name}: ${(err as Error).message}\n`);
+    process.exit(EXIT.usage);
+  }
+  let trust: TrustGate | undefined;
+  try {
+    if (args['trusted-signers']) trust = TrustGate.fromFile(args['trusted-signers']);
   } catch (err) {
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
     process.exit(EXIT.usage);
@@ -112,6 +129,7 @@ export async function runAgentMain<O, A>(
       hooks: monitoring?.hooks,
       signal,
       out: (text) => process.stdout.write(text),
+      trust,
     });
   } catch (err) {
     log.fatal({ action: 'run', err: (err as Error).message }, 'agent stopped on an error');

@@ -52,6 +52,12 @@ export function commonAgentFlags(env: NodeJS.ProcessEnv = process.env) {
       default: 1800,
       describe: 'the Consul check and /healthz warn when an app stays pending this long',
     },
+    'trusted-signers': {
+      type: 'string',
+      default: env.PLATYPUS_TRUSTED_SIGNERS,
+      describe:
+        'OpenSSH allowed_signers file: act only on intent signed by its keys (pp intent put --sign-key), refuse replays of older orders, remove apps only on signed orders (env PLATYPUS_TRUSTED_SIGNERS)',
+    },
   });
 }
 

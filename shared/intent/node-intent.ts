@@ -1,5 +1,7 @@
 import { DRAINED_MARKER, nodeIntentPrefix } from '../keys.js';
 import type { Snapshot } from '../store/types.js';
+import { readStoredValue, specJsonOf } from '../trust/envelope.js';
+import type { TrustGate } from '../trust/gate.js';
 import type { AppIntent } from './schema.js';
 import { validateAppIntent } from './validate.js';
 
@@ -17,23 +19,42 @@ export interface NodeIntent {
   drained: boolean;
   trusted: boolean;
   distrust?: string;
+  /**
+   * With --trusted-signers: the apps that may be removed (removed by a signed order), or 'all' under a signed
+   * drain; any other app not intended is kept (isKept). Absent: every app not intended may be removed.
+   */
+  removable?: ReadonlySet<string> | 'all';
 }
 
-/** Builds the node's intent from a snapshot of `<prefix>/intent/<node>/`. */
-export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot): NodeIntent {
+/**
+ * Builds the node's intent from a snapshot of `<prefix>/intent/<node>/`. A value may be a plain spec or a signed
+ * envelope (shared/trust/envelope.ts): without `trust` the spec inside an envelope is read like a plain one and a
+ * signed removal counts as no key; with `trust` (--trusted-signers) only signed orders count (see TrustGate).
+ */
+export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot, trust?: TrustGate): NodeIntent {
   const base = nodeIntentPrefix(prefix, node);
   const apps = new Map<string, AppIntent>();
   const invalid = new Map<string, string>();
+  const present = new Set<string>();
   let drained = false;
+  let drainValue: string | undefined;
   for (const { key, value } of snapshot.entries) {
     if (!key.startsWith(base)) continue;
     const app = key.slice(base.length);
     if (app === DRAINED_MARKER) {
       drained = true;
+      drainValue = value;
       continue;
     }
     if (app === '' || app.endsWith('/')) continue; // folder placeholders some tools write
-    const result = validateAppIntent(`key ${key}`, app, value);
+    present.add(app);
+    const json = specOf(key, app, node, value, trust);
+    if (json === undefined) continue; // removed by a signed order: no app
+    if (typeof json !== 'string') {
+      invalid.set(app, json.error);
+      continue;
+    }
+    const result = validateAppIntent(`key ${key}`, app, json);
     if (result.ok) apps.set(app, result.intent);
     else invalid.set(app, result.error);
   }
@@ -41,17 +62,48 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
     apps.delete(app);
     invalid.set(app, `invalid intent at key ${base}${app}: field basedir: ${problem}`);
   }
+  const intent = judge(node, snapshot.index, base, apps, invalid, drained);
+  if (trust) {
+    const settled = trust.settle(node, base, base + DRAINED_MARKER, drainValue, present);
+    for (const [app, why] of settled.vanished) invalid.set(app, why);
+    intent.removable = settled.removable;
+  }
+  return intent;
+}
+
+/** The spec JSON at `key`; undefined for a removal; `{ error }` for a value that is refused. */
+function specOf(key: string, app: string, node: string, value: string, trust?: TrustGate): string | undefined | { error: string } {
+  const stored = readStoredValue(value);
+  if (trust) {
+    const admitted = trust.admit(key, app, node, stored, value);
+    if ('error' in admitted) return admitted;
+    return 'json' in admitted ? admitted.json : undefined;
+  }
+  if (stored.form === 'broken') return { error: `invalid intent at key ${key}: ${stored.error}` };
+  if (stored.form === 'signed' && stored.order.kind === 'drain')
+    return { error: `invalid intent at key ${key}: a signed drain order belongs at ${node}'s ${DRAINED_MARKER} marker, not at an app key` };
+  return specJsonOf(stored);
+}
+
+function judge(
+  node: string,
+  index: number,
+  base: string,
+  apps: Map<string, AppIntent>,
+  invalid: Map<string, string>,
+  drained: boolean,
+): NodeIntent {
   const empty = apps.size === 0 && invalid.size === 0;
   if (drained && !empty) {
     const distrust = `the node is marked drained yet still has app keys (${[...apps.keys(), ...invalid.keys()].join(', ')}) beside its marker ${base}${DRAINED_MARKER}: a drain or a put was interrupted, so nothing is removed until it is finished (pp intent drain or pp intent put)`;
-    return { node, index: snapshot.index, apps, invalid, drained: false, trusted: false, distrust };
+    return { node, index, apps, invalid, drained: false, trusted: false, distrust };
   }
   if (!drained && empty) {
     const distrust =
       'node intent is empty and not marked drained: a store fault looks the same, so nothing is removed (drain the node with `pp intent drain` to remove its apps)';
-    return { node, index: snapshot.index, apps, invalid, drained, trusted: false, distrust };
+    return { node, index, apps, invalid, drained, trusted: false, distrust };
   }
-  return { node, index: snapshot.index, apps, invalid, drained, trusted: true };
+  return { node, index, apps, invalid, drained, trusted: true };
 }
 
 /**
@@ -81,7 +133,12 @@ export function basedirConflicts(apps: Map<string, Pick<AppIntent, 'basedir'>>):
 
 /** True when the app must be kept on the node: intended, or named by an invalid intent we cannot read. */
 export function isKept(intent: NodeIntent, app: string): boolean {
-  return !intent.trusted || intent.apps.has(app) || intent.invalid.has(app);
+  return !intent.trusted || intent.apps.has(app) || intent.invalid.has(app) || !signedRemovalOf(intent, app);
+}
+
+/** False when only signed orders may remove apps (--trusted-signers) and none removed `app`. */
+function signedRemovalOf(intent: NodeIntent, app: string): boolean {
+  return intent.removable === undefined || intent.removable === 'all' || intent.removable.has(app);
 }
 
 /**
@@ -89,6 +146,9 @@ export function isKept(intent: NodeIntent, app: string): boolean {
  * agents to report it instead of a stale record. Undefined when the app is intended, invalid, or may be removed.
  */
 export function heldRemoval(intent: NodeIntent, app: string): string | undefined {
-  if (intent.trusted || intent.apps.has(app) || intent.invalid.has(app)) return undefined;
-  return `removal waits: ${intent.distrust ?? 'node intent not trusted'}`;
+  if (intent.apps.has(app) || intent.invalid.has(app)) return undefined;
+  if (!intent.trusted) return `removal waits: ${intent.distrust ?? 'node intent not trusted'}`;
+  if (!signedRemovalOf(intent, app))
+    return `removal waits: no signed removal of app ${app} (with --trusted-signers an app is removed only by pp intent rm --sign-key or pp intent drain --sign-key)`;
+  return undefined;
 }

@@ -4,10 +4,11 @@ import { nodeIntentPrefix } from '../keys.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
 import { Heartbeat } from './heartbeat.js';
 import type { LoopHooks } from './hooks.js';
+import type { TrustGate } from '../trust/gate.js';
 import { Converger, convergePass, type PassResult } from './pass.js';
 import { RealityWriter } from './reality.js';
 import { RetryBook } from './retry-book.js';
-import type { Agent } from './types.js';
+import type { Agent, AppOutcome } from './types.js';
 import { DEFAULT_WATCH, watchPrefix, type WatchOptions } from './watcher.js';
 
 export interface RunOptions {
@@ -28,6 +29,8 @@ export interface RunOptions {
   heartbeatMs?: number;
   /** Told of intent changes, watch answers, passes and actions (metrics, health); see hooks.ts. */
   hooks?: LoopHooks;
+  /** --trusted-signers: only signed orders count (shared/trust/gate.ts). */
+  trust?: TrustGate;
 }
 
 /** Default heartbeat interval: with the 5-minute blocking watch, an idle agent makes 2 store requests per 5 minutes. */
@@ -52,15 +55,17 @@ function describeIntent(intent: NodeIntent, log: Logger): void {
 }
 
 /**
- * Hands the agent its earlier reality records once; resolves true once it has. Until then the store is asked
- * again each pass, and reality is not pruned: a record pruned before it was recalled would be forgotten.
+ * Hands the agent (and the trust gate) its earlier reality records once; resolves true once it has. Until then the
+ * store is asked again each pass, and reality is not pruned: a record pruned before it was recalled would be forgotten.
  */
-function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger): () => Promise<boolean> {
-  let done = agent.recall === undefined;
+function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger, trust?: TrustGate): () => Promise<boolean> {
+  let done = agent.recall === undefined && trust === undefined;
   return async () => {
     if (done) return true;
     try {
-      agent.recall?.(await reality.records());
+      const records = await reality.records();
+      agent.recall?.(records);
+      trust?.recall(records);
       done = true;
     } catch (err) {
       log.warn({ action: 'recall', err: (err as Error).message }, 'cannot read what this agent recorded before; will ask again next pass');
@@ -89,12 +94,14 @@ async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Prom
   const retry = options.retry ?? { baseMs: 2000, maxMs: 300_000 };
   const retries = new RetryBook(retry);
   const reality = new RealityWriter(store, prefix, node, agent.name, log);
-  const recall = recaller(agent, reality, log);
+  const recall = recaller(agent, reality, log, options.trust);
   await agent.start?.(log);
   if (options.once) {
-    const intent = nodeIntentFromSnapshot(prefix, node, await store.read(nodeIntentPrefix(prefix, node)));
-    describeIntent(intent, log);
+    const snapshot = await store.read(nodeIntentPrefix(prefix, node));
+    // Read before the intent is judged: the trust gate needs what was accepted before to refuse a replay.
     const recalled = await recall();
+    const intent = nodeIntentFromSnapshot(prefix, node, snapshot, options.trust);
+    describeIntent(intent, log);
     const started = performance.now();
     const result = await convergePass(
       agent,
@@ -106,7 +113,7 @@ async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Prom
       options.hooks,
     );
     if (result.iterations === 0) return result; // nothing observed: nothing to report
-    await reality.write(result.outcomes, intent.trusted && recalled, intent);
+    await reality.write(stamped(options.trust, result.outcomes), intent.trusted && recalled, intent);
     passDone(options.hooks, result, started, reality.lastError);
     if (reality.lastError === undefined) return result;
     log.error(
@@ -125,6 +132,11 @@ function passDone(hooks: LoopHooks | undefined, result: PassResult, started: num
     observeError: result.observeError,
     realityError,
   });
+}
+
+/** Outcomes with what the trust gate accepted for each app (and the apps it removed), to be recalled after a restart. */
+function stamped(trust: TrustGate | undefined, outcomes: AppOutcome[]): AppOutcome[] {
+  return trust ? trust.stamp(outcomes) : outcomes;
 }
 
 /** Waits `ms`, until `setWake`'s function is called, or until `signal` aborts; true when the time ran out. */
@@ -212,13 +224,17 @@ async function daemon<O, A>(
   );
   let pendingStreak = 0;
   let recalled = false;
+  // With a trust gate, intent judged before the records were recalled is judged again once they are.
+  let judgedRecalled = false;
   while (!abort.signal.aborted) {
     const triggered = latest !== undefined && latest !== seen;
     if (triggered || (settled && intent)) {
       const fresh = triggered && seen !== undefined;
-      if (triggered) {
+      recalled = await recall();
+      if (triggered || (options.trust && recalled && !judgedRecalled)) {
         seen = latest;
-        intent = nodeIntentFromSnapshot(prefix, node, latest!);
+        intent = nodeIntentFromSnapshot(prefix, node, latest!, options.trust);
+        judgedRecalled = recalled;
         describeIntent(intent, log);
         hooks.intentChanged?.(intent);
         converger.newTrigger();
@@ -228,7 +244,7 @@ async function daemon<O, A>(
       const started = performance.now();
       result = await converger.pass(intent!);
       if (result.iterations > 0) {
-        await reality.write(result.outcomes, intent!.trusted && recalled, intent); // nothing observed: nothing to report
+        await reality.write(stamped(options.trust, result.outcomes), intent!.trusted && recalled, intent); // nothing observed: nothing to report
         passDone(hooks, result, started, reality.lastError);
         heartbeat.beat();
       }
@@ -240,7 +256,7 @@ async function daemon<O, A>(
     if (progressed && intent) {
       // An app in flight moved on (e.g. from its start to its health wait): reality says what it is doing now.
       progressed = false;
-      await reality.write(converger.currentOutcomes(), intent.trusted && recalled, intent);
+      await reality.write(stamped(options.trust, converger.currentOutcomes()), intent.trusted && recalled, intent);
       continue;
     }
     // The heartbeat is due before the next pass (a resync longer than its interval): written on the loop's own turn.
@@ -270,7 +286,7 @@ async function daemon<O, A>(
   if (result && intent) {
     result = { ...result, outcomes: converger.currentOutcomes(), changed: converger.takeChanged(), stopped: true };
     await reality
-      .write(result.outcomes, intent.trusted && recalled, intent)
+      .write(stamped(options.trust, result.outcomes), intent.trusted && recalled, intent)
       .catch((err: Error) => log.warn({ action: 'reality', err: err.message }, 'cannot write reality while stopping'));
     await heartbeat.stop();
   }

@@ -76,6 +76,11 @@ export interface AppOutcome {
   error?: string;
   attempts: number;
   details?: Record<string, unknown>;
+  /**
+   * With --trusted-signers: the newest signed order this agent accepted for the app (time, signer, whether it
+   * removed the app), read back at start for rollback protection (shared/trust/gate.ts).
+   */
+  signed?: { at?: string; by?: string; removed?: boolean };
 }
 
 /** What an agent records in reality for one app: the outcome, who wrote it and when. */

@@ -49,10 +49,40 @@ function clientFor(url: URL, config: ConsulConfig): Consul {
   return new Consul(options as ConstructorParameters<typeof Consul>[0]);
 }
 
-function describeError(err: unknown, url: URL): StoreError {
+/** What a call needs from the ACL token, to name it when Consul answers 403. */
+interface Need {
+  right: 'key:read' | 'key:write';
+  keys: string[];
+}
+
+const UNTRUSTED_CERT = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What to check when a TLS handshake with Consul failed: which side's certificate, and which variable names it. */
+function tlsHint(code: string | undefined, config: ConsulConfig): string {
+  if (code && UNTRUSTED_CERT.has(code))
+    return `TLS: Consul's certificate is not trusted (${config.caFile ? `CONSUL_CACERT=${config.caFile} did not sign it, or it does not name this host` : 'set CONSUL_CACERT to the CA that signed it'}); `;
+  if (code && /CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA/.test(code))
+    return `TLS: Consul refused this client's certificate (${config.certFile ? `CONSUL_CLIENT_CERT=${config.certFile} is not signed by a CA it trusts` : 'it verifies incoming connections: set CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY'}); `;
+  return '';
+}
+
+function describeError(err: unknown, url: URL, config: ConsulConfig, need?: Need): StoreError {
   const e = err as { statusCode?: number; message?: string; code?: string };
   const what = e.statusCode ? `HTTP ${e.statusCode}` : (e.code ?? 'error');
-  return new StoreError(`consul ${url.host}: ${what}: ${e.message ?? String(err)}`, { cause: err });
+  const denied =
+    e.statusCode === 403 && need
+      ? `permission denied: the ACL token lacks ${need.right} on ${need.keys.join(', ')} (see deploy/consul/*.hcl); `
+      : '';
+  return new StoreError(`consul ${url.host}: ${what}: ${denied}${tlsHint(e.code, config)}${e.message ?? String(err)}`, { cause: err });
 }
 
 /**
@@ -69,7 +99,7 @@ export class ConsulStore implements IntentStore {
     this.description = `consul:${config.addresses.map((u) => u.host).join(',')}`;
   }
 
-  private async call<T>(fn: (client: Consul) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async call<T>(fn: (client: Consul) => Promise<T>, signal?: AbortSignal, need?: Need): Promise<T> {
     const start = this.current;
     for (let i = 0; ; i++) {
       const at = (start + i) % this.clients.length;
@@ -81,7 +111,8 @@ export class ConsulStore implements IntentStore {
         // Connection errors and 5xx (e.g. "No cluster leader") move on to the next agent; a 4xx is the answer.
         const statusCode = (err as { statusCode?: number }).statusCode;
         const last = i === this.clients.length - 1;
-        if ((statusCode !== undefined && statusCode < 500) || last || signal?.aborted) throw describeError(err, this.config.addresses[at]!);
+        if ((statusCode !== undefined && statusCode < 500) || last || signal?.aborted)
+          throw describeError(err, this.config.addresses[at]!, this.config, need);
       }
     }
   }
@@ -97,14 +128,20 @@ export class ConsulStore implements IntentStore {
     const onAbort = () => ctx.emit('cancel');
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const [res, body] = await this.call((client) => {
-        const opts: GetOpts = { key: prefix, recurse: true, ctx, timeout: waitMs + waitMs / 16 + this.config.requestSlackMs };
-        if (blocking) Object.assign(opts, { index: String(afterIndex), wait: `${Math.ceil(waitMs)}ms` });
-        return (client.kv as unknown as KvWithOpts).get(opts);
-      }, signal);
+      const [res, body] = await this.call(
+        (client) => {
+          const opts: GetOpts = { key: prefix, recurse: true, ctx, timeout: waitMs + waitMs / 16 + this.config.requestSlackMs };
+          if (blocking) Object.assign(opts, { index: String(afterIndex), wait: `${Math.ceil(waitMs)}ms` });
+          return (client.kv as unknown as KvWithOpts).get(opts);
+        },
+        signal,
+        { right: 'key:read', keys: [prefix] },
+      );
       if (res.headers['x-consul-results-filtered-by-acls'] === 'true') {
         // A partial read: acting on it would remove the apps the token cannot see.
-        throw new StoreError(`consul: the ACL token cannot read every key under ${prefix}; refusing a partial read`);
+        throw new StoreError(
+          `consul: permission denied: the ACL token lacks key:read on ${prefix} (see deploy/consul/*.hcl): the ACL token cannot read every key under it, and a partial read is refused`,
+        );
       }
       const index = Number(res.headers['x-consul-index'] ?? 0);
       const items = Array.isArray(body) ? body : [];
@@ -121,17 +158,17 @@ export class ConsulStore implements IntentStore {
   }
 
   async get(key: string): Promise<string | undefined> {
-    const item = await this.call((client) => client.kv.get(key));
+    const item = await this.call((client) => client.kv.get(key), undefined, { right: 'key:read', keys: [key] });
     return item ? (item.Value ?? '') : undefined;
   }
 
   async put(key: string, value: string): Promise<void> {
-    const ok = await this.call((client) => client.kv.set(key, value));
+    const ok = await this.call((client) => client.kv.set(key, value), undefined, { right: 'key:write', keys: [key] });
     if (!ok) throw new StoreError(`consul refused the write of ${key}`);
   }
 
   async delete(key: string): Promise<void> {
-    await this.call((client) => client.kv.del(key));
+    await this.call((client) => client.kv.del(key), undefined, { right: 'key:write', keys: [key] });
   }
 
   /**
@@ -155,11 +192,23 @@ export class ConsulStore implements IntentStore {
         : { KV: { Verb: 'delete-cas', Key: w.key, Index: w.ifIndex } };
     });
     try {
-      await this.call((client) => client.transaction.create(ops as never));
+      await this.call((client) => client.transaction.create(ops as never), undefined, {
+        right: 'key:write',
+        keys: writes.map((w) => w.key),
+      });
     } catch (err) {
       const cause = (err as { cause?: { statusCode?: number; response?: { body?: unknown } } }).cause;
       if (cause?.statusCode !== 409) throw err;
       const errors = (cause.response?.body as { Errors?: Array<{ OpIndex: number; What: string }> } | undefined)?.Errors ?? [];
+      // An op the token may not do rolls the transaction back too, but it is no conflict: retrying cannot help.
+      const denied = errors.filter((e) => /permission denied/i.test(e.What));
+      if (denied.length > 0) {
+        const keys = denied.map((e) => writes[e.OpIndex]?.key ?? `op ${e.OpIndex}`);
+        throw new StoreError(
+          `consul: permission denied: the ACL token lacks key:write on ${keys.join(', ')} (see deploy/consul/*.hcl); nothing of this transaction was written (${denied[0]!.What})`,
+          { cause: err },
+        );
+      }
       const why = errors.map((e) => `${writes[e.OpIndex]?.key ?? `op ${e.OpIndex}`}: ${e.What}`).join('; ');
       throw new ConflictError(`consul rolled the transaction back: ${why || (err as Error).message}`, { cause: err });
     }
@@ -213,7 +262,7 @@ export class ConsulStore implements IntentStore {
         try {
           await client.agent.check.register({ id: c.id, name: c.name, ttl: c.ttl, notes: c.notes, status: c.status } as never);
         } catch (err) {
-          throw describeError(err, url);
+          throw describeError(err, url, this.config);
         }
         await this.updateCheck(c.id, c.status, c.output);
       },
@@ -230,7 +279,7 @@ export class ConsulStore implements IntentStore {
       else if (status === 'warning') await check.warn(opts);
       else await check.fail(opts);
     } catch (err) {
-      throw describeError(err, this.config.addresses[0]!);
+      throw describeError(err, this.config.addresses[0]!, this.config);
     }
   }
 

@@ -75,7 +75,9 @@ describe('pp command line', () => {
     const put = help('intent', 'put', '--help');
     expect(put).toMatch(/^Usage: pp intent put \[options\] <node> <app>\n/);
     expect(put).toMatch(/-f, --file <file> +spec JSON file/);
-    expect(put).toMatch(/Global Options:[^]*--prefix <prefix> .*\(default:/);
+    // The description may wrap before its default: --sign-key <sign-key> widens the flag column.
+    expect(put).toMatch(/Global Options:[^]*--prefix <prefix> +root of every Platypus key[^-]*\(default:/);
+    expect(put).toMatch(/--sign-key <sign-key> +sign with this SSH key through ssh-keygen -Y sign/);
     expect(help('plan', '--help')).toMatch(/^Usage: pp plan \[options\] <agent> \[agent flags…\]\n[^]*one of preparer, iptables, setlive/);
     expect(help('--version')).toMatch(/^pp \d+\.\d+\.\d+\n$/);
   });

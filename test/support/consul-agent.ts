@@ -23,6 +23,8 @@ export interface ConsulOptions {
    * memory: for tests that stop Consul and need the KV and sessions back.
    */
   persistent?: boolean;
+  /** Added to the command line, e.g. `-config-file=acl.hcl`. */
+  extraArgs?: string[];
 }
 
 /** The consul binary from scripts/get-consul.sh (CONSUL_BIN, PATH, or a cached build from the Go module proxy). */
@@ -47,7 +49,10 @@ async function waitForLeader(address: string, child: ChildProcess, output: () =>
   throw new Error(`consul at ${address} elected no leader within 60 s:\n${output()}`);
 }
 
-/** Starts a real `consul agent -dev` bound to 127.0.0.1 on free ports and waits until it has a leader. */
+/**
+ * Starts a real Consul agent bound to 127.0.0.1 on free ports (`-dev` unless `persistent`) and waits until it has a
+ * leader; `options.extraArgs` are added to the command line (e.g. `-config-file=acl.hcl`).
+ */
 export async function startConsul(bin = consulBinary(), options: ConsulOptions = {}): Promise<RunningConsul> {
   const dataDir = await mkdtemp(join(tmpdir(), 'pp-consul-'));
   const [http, serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -65,6 +70,7 @@ export async function startConsul(bin = consulBinary(), options: ConsulOptions =
     `-server-port=${server}`,
     '-log-level=warn',
     `-data-dir=${dataDir}`,
+    ...(options.extraArgs ?? []),
   ];
   let child: ChildProcess;
   let output = '';
