@@ -29,6 +29,8 @@ const WAIT_SECONDS = 300;
 const NODE_BUDGET_MB = 80;
 /** Memory left to everything else on the machine (other work, the Consul agents, the page cache). */
 const RESERVE_MB = 6144;
+/** How long the cluster is watched with no node at all, for the idle baseline. */
+const BASELINE_SECONDS = 30;
 
 interface Fleet {
   root: string;
@@ -48,7 +50,8 @@ async function addNodes(fleet: Fleet, nodes: string[], versions: Artifact[]): Pr
     PREFIX,
     nodes.map((node) => ({ node, app: APP, intent: preparedIntent(fleet.basedir(node), versions) })),
   );
-  const nodeArgs = shebangNodeFlags(agentBin('preparer'));
+  const program = agentBin('preparer');
+  const nodeArgs = shebangNodeFlags(program);
   for (const node of nodes) {
     fleet.agents.set(
       node,
@@ -57,6 +60,7 @@ async function addNodes(fleet: Fleet, nodes: string[], versions: Artifact[]): Pr
         store: `consul://${fleet.proxy.address}`,
         prefix: PREFIX,
         logDir: join(fleet.root, 'logs'),
+        program,
         nodeArgs,
         args: ['--log-level', 'warn', '--wait-seconds', String(WAIT_SECONDS)],
       }),
@@ -81,7 +85,8 @@ async function convergedAt(fleet: Fleet, nodes: string[], versions: Artifact[], 
       }
       return new Map(nodes.map((n, i) => [n, Date.parse((records[i] as RealityRecord).at)]));
     },
-    100,
+    // Latencies come from the records' own `at`, so polling more often would only add load on Consul.
+    500,
   );
 }
 
@@ -128,6 +133,10 @@ export async function fleetBench(nodes: number, rounds: number, idleNodes: numbe
   try {
     const artifacts: Artifact[] = [];
     for (let v = 1; v <= rounds + 1; v++) artifacts.push(await makeArtifact(root, APP, `${v}.0`));
+    // The baseline of the idle figures: the cluster alone, before any node runs.
+    const emptyBefore = await consulFigures(cluster);
+    await sleep(BASELINE_SECONDS * 1000);
+    const emptyCpu = (await consulFigures(cluster)).map((f, i) => (f.cpuS - emptyBefore[i]!.cpuS) / BASELINE_SECONDS);
     const names = Array.from({ length: nodes }, (_, i) => nodeName(i + 1));
     say(`fleet: 3 servers + a client agent up; starting ${nodes} nodes and one solo node`);
     await addNodes(fleet, [...names, 'solo'], artifacts.slice(0, 1));
@@ -232,6 +241,7 @@ export async function fleetBench(nodes: number, rounds: number, idleNodes: numbe
         bench: `fleet ${total} nodes idle`,
         metric: `consul ${f.name}: VmRSS; CPU in the window`,
         value: `${mb(f.rssMb)}; ${(f.cpuS - consulBefore[i]!.cpuS).toFixed(2)} s`,
+        baseline: `no nodes: ${mb(emptyBefore[i]!.rssMb)}; ${(emptyCpu[i]! * idleSeconds).toFixed(2)} s`,
       })),
     );
     return rows;

@@ -35,6 +35,8 @@ export interface NodeAgentOptions {
   /** Folder for its log file. */
   logDir: string;
   agent?: string;
+  /** The agent's compiled entry; by default under dist/ of this tree (pass it when running from dist/ itself). */
+  program?: string;
   args?: string[];
   /** Node flags before the program (e.g. a bin's shebang flags). */
   nodeArgs?: string[];
@@ -50,7 +52,7 @@ export function startNodeAgent(o: NodeAgentOptions): NodeAgent {
     process.execPath,
     [
       ...(o.nodeArgs ?? []),
-      distProgram(`agents/${agent}/index.js`),
+      o.program ?? distProgram(`agents/${agent}/index.js`),
       '--store',
       o.store,
       '--prefix',
