@@ -100,14 +100,17 @@ async function change(fleet: Fleet, nodes: string[], versions: Artifact[]) {
   const cpuBefore = await cpuOf(fleet, nodes);
   const items = nodes.map((node) => ({ node, app: APP, intent: preparedIntent(fleet.basedir(node), versions) }));
   const started = Date.now();
-  const transactions = await putFleetIntent(fleet.store, PREFIX, items);
-  const written = Date.now();
+  const committed = await putFleetIntent(fleet.store, PREFIX, items);
+  const written = Math.max(...committed.values());
   const at = await convergedAt(fleet, nodes, versions, 120_000);
   // The pass's own CPU: let each agent finish the reality write that reported it.
   await sleep(1000);
   const cpuAfter = await cpuOf(fleet, nodes);
-  const latencies = nodes.map((n) => at.get(n)! - written);
-  return { latencies, writeMs: written - started, transactions, cpu: cpuAfter.map((c, i) => c - cpuBefore[i]!) };
+  // Each node from the commit of the transaction that changed its intent.
+  const latencies = nodes.map((n) => at.get(n)! - committed.get(n)!);
+  const total = Math.max(...nodes.map((n) => at.get(n)!)) - Math.min(...committed.values());
+  const transactions = new Set(committed.values()).size;
+  return { latencies, total, writeMs: written - started, transactions, cpu: cpuAfter.map((c, i) => c - cpuBefore[i]!) };
 }
 
 async function consulFigures(cluster: ConsulCluster) {
@@ -161,11 +164,11 @@ export async function fleetBench(nodes: number, rounds: number, idleNodes: numbe
       const after = await consulFigures(cluster);
       consulCpuPerChange.push(after.reduce((s, f, i) => s + f.cpuS - before[i]!.cpuS, 0));
       latencies.push(...c.latencies);
-      totals.push(Math.max(...c.latencies));
+      totals.push(c.total);
       cpu.push(...c.cpu);
       writeMs = Math.max(writeMs, c.writeMs);
       transactions = c.transactions;
-      say(`fleet: round ${r}: last of ${nodes} nodes converged ${ms(Math.max(...c.latencies))} after the write`);
+      say(`fleet: round ${r}: last of ${nodes} nodes converged ${ms(c.total)} after the write's first commit`);
     }
     const meanCpu = cpu.reduce((a, b) => a + b, 0) / cpu.length;
     const consulCpu = consulCpuPerChange.reduce((a, b) => a + b, 0) / consulCpuPerChange.length;
@@ -178,11 +181,11 @@ export async function fleetBench(nodes: number, rounds: number, idleNodes: numbe
       },
       {
         bench: `fleet ${nodes} nodes`,
-        metric: 'write to the last node converged (worst change)',
+        metric: "the write's first commit to the last node converged (worst change)",
         value: ms(Math.max(...totals)),
         target: '≤ 2000 ms',
         verdict: verdict(Math.max(...totals), 2000),
-        baseline: `the write itself: ${transactions} transaction(s) of ≤ 64 ops in ${ms(writeMs)}`,
+        baseline: `each change: ${totals.map(ms).join(', ')}; the write itself: ${transactions} transaction(s) of ≤ 64 ops in ≤ ${ms(writeMs)}`,
       },
       {
         bench: `fleet ${nodes} nodes`,

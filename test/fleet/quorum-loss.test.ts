@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { consulConfigFrom } from '../../shared/store/consul-config.js';
 import { ConsulStore } from '../../shared/store/consul-store.js';
 import { DEFAULT_WATCH } from '../../shared/loop/watcher.js';
+import { preparedIntent } from '../support/fleet.js';
 import { eventually } from '../support/intent-fixtures.js';
 import { runCli } from '../support/run-cli.js';
 import { stopWatchdogs } from '../system/support/apps.js';
@@ -56,9 +57,10 @@ describe('quorum loss', () => {
       const put = await runCli(
         'pp/index.js',
         ['intent', 'put', node, 'web', '--store', `consul://${cluster.address}`, '--prefix', PREFIX],
-        '{}',
+        JSON.stringify(preparedIntent(fleet.basedir(node, 'web'), [v.web1, v.web2])),
       );
-      expect(put.code).not.toBe(0);
+      expect(put.code, put.stderr).toBe(1);
+      expect(put.stderr).toMatch(/HTTP 5\d\d/);
       // Every node agent notices: its watch fails and says so.
       await eventually(
         async () => {

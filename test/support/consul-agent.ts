@@ -27,6 +27,7 @@ export interface ConsulPorts {
   server: number;
 }
 
+/** A free port for each of an agent's listeners. */
 export async function freeConsulPorts(): Promise<ConsulPorts> {
   return { http: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort() };
 }
@@ -107,7 +108,7 @@ export async function leaderSeenBy(address: string): Promise<string> {
 }
 
 /** Waits until the agent at `address` knows a leader (60 s, or throws with the agent's output). */
-export async function waitForLeader(address: string, agent: ConsulProcess): Promise<void> {
+async function waitForLeader(address: string, agent: ConsulProcess): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     agent.assertAlive(`consul at ${address}`);

@@ -5,15 +5,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  consulBinary,
-  ConsulProcess,
-  freeConsulPorts,
-  leaderSeenBy,
-  loopbackArgs,
-  waitForLeader,
-  type ConsulPorts,
-} from './consul-agent.js';
+import { consulBinary, ConsulProcess, freeConsulPorts, leaderSeenBy, loopbackArgs, type ConsulPorts } from './consul-agent.js';
 
 /** raft_multiplier 1 (Consul's production setting; the default of 5 suits small VMs) elects a new leader in a few seconds. */
 const PERFORMANCE = 'performance { raft_multiplier = 1 }';
@@ -141,7 +133,6 @@ export async function startConsulCluster(bin = consulBinary()): Promise<ConsulCl
   try {
     for (const m of members) m.process.start();
     for (const m of members) await waitForHttp(m);
-    await waitForLeader(client.address, client.process);
     await cluster.waitForLeader();
   } catch (err) {
     await cluster.stop();

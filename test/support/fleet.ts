@@ -94,14 +94,15 @@ export interface NodeApp {
 /**
  * Writes every item in transactions of at most 64 operations, each node's items together with a check-and-set bump
  * of its intent-serial key and a check-and-set of each key against the index read just before, like `pp intent put`.
- * A node's writes never straddle two transactions. Resolves with the number of transactions.
+ * A node's writes never straddle two transactions. Resolves with when each node's transaction was committed
+ * (Date.now() once Consul answered).
  */
-export async function putFleetIntent(store: IntentStore, prefix: string, items: NodeApp[]): Promise<number> {
+export async function putFleetIntent(store: IntentStore, prefix: string, items: NodeApp[]): Promise<Map<string, number>> {
   const [serials, intents] = await Promise.all([store.read(`${prefix}/intent-serial/`), store.read(`${prefix}/intent/`)]);
   const index = new Map([...serials.entries, ...intents.entries].map((e) => [e.key, e]));
   const byNode = new Map<string, NodeApp[]>();
   for (const item of items) byNode.set(item.node, [...(byNode.get(item.node) ?? []), item]);
-  const batches: KvWrite[][] = [[]];
+  const batches: Array<{ nodes: string[]; writes: KvWrite[] }> = [{ nodes: [], writes: [] }];
   for (const [node, apps] of byNode) {
     const serial = index.get(intentSerialKey(prefix, node));
     const writes: KvWrite[] = [
@@ -112,11 +113,17 @@ export async function putFleetIntent(store: IntentStore, prefix: string, items: 
       }),
     ];
     if (writes.length > TXN_LIMIT) throw new Error(`node ${node}: ${writes.length} writes do not fit one transaction`);
-    if (batches.at(-1)!.length + writes.length > TXN_LIMIT) batches.push([]);
-    batches.at(-1)!.push(...writes);
+    if (batches.at(-1)!.writes.length + writes.length > TXN_LIMIT) batches.push({ nodes: [], writes: [] });
+    batches.at(-1)!.nodes.push(node);
+    batches.at(-1)!.writes.push(...writes);
   }
-  for (const batch of batches) await store.transaction(batch);
-  return batches.length;
+  const committed = new Map<string, number>();
+  for (const batch of batches) {
+    await store.transaction(batch.writes);
+    const at = Date.now();
+    for (const node of batch.nodes) committed.set(node, at);
+  }
+  return committed;
 }
 
 /** Every reality record under the prefix, read straight from Consul at `address`: node → `<agent>/<app>` → record. */
