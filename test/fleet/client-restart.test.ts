@@ -3,7 +3,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../support/intent-fixtures.js';
 import { stopWatchdogs } from '../system/support/apps.js';
-import { logLines, removals, startFleet, type Fleet } from './support.js';
+import { everyNodeSawStoreFault, removals, startFleet, type Fleet } from './support.js';
 
 let fleet: Fleet | undefined;
 
@@ -23,14 +23,7 @@ describe('client agent restart', () => {
     const watchdog = fleet.watchInstalls();
     await cluster.client.kill();
     // Down long enough for every node agent's watch to fail at least once.
-    await eventually(
-      async () => {
-        for (const n of fleet!.nodes) if ((await logLines(n, (l) => /cannot read intent/.test(String(l.msg)))).length === 0) return false;
-        return true;
-      },
-      30_000,
-      'every node agent to see its client agent gone',
-    );
+    await eventually(() => everyNodeSawStoreFault(fleet!), 30_000, 'every node agent to see its client agent gone');
     const restarted = Date.now();
     await cluster.client.start();
     await cluster.waitForLeader();

@@ -9,7 +9,7 @@ import { preparedIntent } from '../support/fleet.js';
 import { eventually } from '../support/intent-fixtures.js';
 import { runCli } from '../support/run-cli.js';
 import { stopWatchdogs } from '../system/support/apps.js';
-import { logLines, PREFIX, removals, startFleet, type Fleet } from './support.js';
+import { everyNodeSawStoreFault, PREFIX, removals, startFleet, type Fleet } from './support.js';
 
 const OUTAGE_MS = 60_000;
 /** What a pass and its reality write may take on two busy cores, beyond the backoff cap. */
@@ -62,14 +62,7 @@ describe('quorum loss', () => {
       expect(put.code, put.stderr).toBe(1);
       expect(put.stderr).toMatch(/HTTP 5\d\d/);
       // Every node agent notices: its watch fails and says so.
-      await eventually(
-        async () => {
-          for (const n of fleet!.nodes) if ((await logLines(n, (l) => /cannot read intent/.test(String(l.msg)))).length === 0) return false;
-          return true;
-        },
-        OUTAGE_MS,
-        'every node agent to log that it cannot read intent',
-      );
+      await eventually(() => everyNodeSawStoreFault(fleet!), OUTAGE_MS, 'every node agent to log that it cannot read intent');
       const left = OUTAGE_MS - (Date.now() - started);
       if (left > 0) await new Promise((r) => setTimeout(r, left));
     } finally {

@@ -147,6 +147,12 @@ export async function logLines(node: NodeAgent, match: (line: LogLine) => boolea
     .filter(match);
 }
 
+/** True once every node agent has logged that its watch cannot read intent (the store fault, as the loop reports it). */
+export async function everyNodeSawStoreFault(fleet: Fleet): Promise<boolean> {
+  for (const n of fleet.nodes) if ((await logLines(n, (l) => /cannot read intent/.test(String(l.msg)))).length === 0) return false;
+  return true;
+}
+
 /** Actions a node agent applied that remove something (prunes), from its log. */
 export const removals = (node: NodeAgent): Promise<LogLine[]> =>
   logLines(node, (l) => l.msg === 'applied' && /^prune /.test(String(l.action)));
