@@ -6,13 +6,17 @@ import { startConsul, type RunningConsul } from '../test/support/consul-agent.js
 import { mustRun, timedRun } from './processes.js';
 import { REPO, say } from './support.js';
 
-/** Starts `consul agent -dev` with the binary scripts/get-consul.sh finds (or builds once and caches). */
-export async function startBenchConsul(): Promise<RunningConsul> {
-  const bin = execFileSync('bash', [join(REPO, 'scripts/get-consul.sh')], {
+/** The binary scripts/get-consul.sh finds (or builds once and caches). */
+export function benchConsulBinary(): string {
+  return execFileSync('bash', [join(REPO, 'scripts/get-consul.sh')], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   }).trim();
-  return startConsul(bin);
+}
+
+/** Starts `consul agent -dev` with benchConsulBinary(). */
+export async function startBenchConsul(): Promise<RunningConsul> {
+  return startConsul(benchConsulBinary());
 }
 
 export interface IptablesSetup {

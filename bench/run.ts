@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `npm run bench`: runs the benchmarks of issue 6 and prints one table of figures beside their targets and the
 // baselines measured in the same run. Progress goes to stderr, the table to stdout.
-// Usage: node dist/bench/run.js [--only flip|idle|scale|rollout|throughput] [--rollout-nodes 12] [--flips 50] [--service-starts 20] [--cli-runs 20] [--flip-store both|folder|consul]
+// Usage: node dist/bench/run.js [--only flip|idle|scale|rollout|throughput|fleet] [--rollout-nodes 12] [--flips 50] [--service-starts 20] [--cli-runs 20] [--flip-store both|folder|consul]
 //   [--idle-seconds 600] [--idle-settle-seconds 70] [--idle-metrics] [--keep-files]
 //   [--agent-node-options '--max-semi-space-size=1'] [--scale-apps 1000] [--skip-throughput] [--size-mb 640] [--throughput-runs 3]
+//   [--fleet-nodes 50] [--fleet-rounds 3] [--fleet-idle-nodes 200] [--fleet-idle-seconds 300]
 import { cpus, loadavg } from 'node:os';
+import { fleetBench } from './fleet-bench.js';
 import { flipBench } from './flip-bench.js';
 import { idleBench } from './idle-bench.js';
 import { rolloutBench } from './rollout-bench.js';
@@ -32,6 +34,13 @@ const BENCHES: Record<string, () => Promise<Row[]>> = {
   scale: () => scaleBench(numberFlag('scale-apps', 1000)),
   rollout: () => rolloutBench(numberFlag('rollout-nodes', 12)),
   throughput: () => throughputBench(numberFlag('size-mb', 640), numberFlag('throughput-runs', 3)),
+  fleet: () =>
+    fleetBench(
+      numberFlag('fleet-nodes', 50),
+      numberFlag('fleet-rounds', 3),
+      numberFlag('fleet-idle-nodes', 200),
+      numberFlag('fleet-idle-seconds', 300),
+    ),
 };
 
 async function main(): Promise<number> {

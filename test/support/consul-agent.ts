@@ -33,20 +33,103 @@ export function consulBinary(): string {
   return execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 }
 
-async function waitForLeader(address: string, child: ChildProcess, output: () => string): Promise<void> {
+/** The ports one agent listens on, all on 127.0.0.1 (DNS and gRPC off). */
+export interface ConsulPorts {
+  http: number;
+  serfLan: number;
+  serfWan: number;
+  server: number;
+}
+
+/** A free port for each of an agent's listeners. */
+export async function freeConsulPorts(): Promise<ConsulPorts> {
+  return { http: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort() };
+}
+
+/** `consul agent` arguments binding every listener to 127.0.0.1 on `ports`, with DNS and gRPC off. */
+export function loopbackArgs(ports: ConsulPorts, dataDir: string): string[] {
+  return [
+    'agent',
+    '-bind=127.0.0.1',
+    '-client=127.0.0.1',
+    `-http-port=${ports.http}`,
+    '-dns-port=-1',
+    '-grpc-port=-1',
+    '-grpc-tls-port=-1',
+    `-serf-lan-port=${ports.serfLan}`,
+    `-serf-wan-port=${ports.serfWan}`,
+    `-server-port=${ports.server}`,
+    '-log-level=warn',
+    `-data-dir=${dataDir}`,
+  ];
+}
+
+/** One consul agent process that can be killed, stopped and started again with the same arguments (and data dir). */
+export class ConsulProcess {
+  private child: ChildProcess | undefined;
+  private output = '';
+
+  constructor(
+    readonly bin: string,
+    readonly args: string[],
+  ) {}
+
+  get pid(): number | undefined {
+    return this.running() ? this.child?.pid : undefined;
+  }
+
+  running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The last few KB of what it printed, for an error message. */
+  tail(): string {
+    return this.output;
+  }
+
+  start(): void {
+    if (this.running()) return;
+    const child = spawn(this.bin, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: unknown) => {
+      this.output = (this.output + String(d)).slice(-4000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.child = child;
+  }
+
+  /** Throws with its output when it has exited (for a wait loop). */
+  assertAlive(what: string): void {
+    if (this.child && !this.running()) throw new Error(`${what} exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.output}`);
+  }
+
+  /** Sends `signal` and resolves once it is gone (SIGKILL: at once, like a crash; SIGTERM: a clean stop). */
+  async signal(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running()) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    const hard = signal === 'SIGTERM' ? setTimeout(() => child.kill('SIGKILL'), 20_000) : undefined;
+    await exited;
+    clearTimeout(hard);
+  }
+}
+
+/** The leader's server address (`127.0.0.1:<server port>`) as the agent at `address` sees it; '' when there is none. */
+export async function leaderSeenBy(address: string): Promise<string> {
+  const res = await fetch(`http://${address}/v1/status/leader`, { signal: AbortSignal.timeout(5000) });
+  return res.ok ? (await res.text()).replace(/"/g, '') : '';
+}
+
+/** Waits until the agent at `address` knows a leader (60 s, or throws with the agent's output). */
+async function waitForLeader(address: string, agent: ConsulProcess): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`consul exited ${child.exitCode}:\n${output()}`);
-    try {
-      const res = await fetch(`http://${address}/v1/status/leader`);
-      const leader = (await res.text()).replace(/"/g, '');
-      if (res.ok && leader !== '') return;
-    } catch {
-      // not listening yet
-    }
+    agent.assertAlive(`consul at ${address}`);
+    if ((await leaderSeenBy(address).catch(() => '')) !== '') return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`consul at ${address} elected no leader within 60 s:\n${output()}`);
+  throw new Error(`consul at ${address} elected no leader within 60 s:\n${agent.tail()}`);
 }
 
 /**
@@ -55,54 +138,27 @@ async function waitForLeader(address: string, child: ChildProcess, output: () =>
  */
 export async function startConsul(bin = consulBinary(), options: ConsulOptions = {}): Promise<RunningConsul> {
   const dataDir = await mkdtemp(join(tmpdir(), 'pp-consul-'));
-  const [http, serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const args = [
-    'agent',
-    ...(options.persistent ? ['-server', '-bootstrap', '-hcl=performance { raft_multiplier = 1 }'] : ['-dev']),
-    '-bind=127.0.0.1',
-    '-client=127.0.0.1',
-    `-http-port=${http}`,
-    '-dns-port=-1',
-    '-grpc-port=-1',
-    '-grpc-tls-port=-1',
-    `-serf-lan-port=${serfLan}`,
-    `-serf-wan-port=${serfWan}`,
-    `-server-port=${server}`,
-    '-log-level=warn',
-    `-data-dir=${dataDir}`,
-    ...(options.extraArgs ?? []),
-  ];
-  let child: ChildProcess;
-  let output = '';
+  const ports = await freeConsulPorts();
+  const mode = options.persistent ? ['-server', '-bootstrap', '-hcl=performance { raft_multiplier = 1 }'] : ['-dev'];
+  const agent = new ConsulProcess(bin, [...loopbackArgs(ports, dataDir), ...mode, ...(options.extraArgs ?? [])]);
+  const address = `127.0.0.1:${ports.http}`;
   const launch = async () => {
-    child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (d) => {
-      output = (output + String(d)).slice(-4000);
-    });
-    child.stderr?.on('data', (d) => {
-      output = (output + String(d)).slice(-4000);
-    });
-    await waitForLeader(`127.0.0.1:${http}`, child, () => output);
-  };
-  const kill = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
+    agent.start();
+    await waitForLeader(address, agent);
   };
   await launch();
   return {
-    address: `127.0.0.1:${http}`,
-    httpPort: http,
+    address,
+    httpPort: ports.http,
     stop: async () => {
-      await kill();
+      await agent.signal('SIGKILL');
       await rm(dataDir, { recursive: true, force: true });
     },
     restart: async () => {
-      await kill();
+      await agent.signal('SIGKILL');
       await launch();
     },
-    down: kill,
+    down: () => agent.signal('SIGKILL'),
     up: launch,
   };
 }

@@ -7,7 +7,7 @@ import { flipLockPrefix } from '../../shared/keys.js';
 import { readSlots } from '../../shared/rollout/semaphore.js';
 import { readVerdicts } from '../../shared/rollout/verdicts.js';
 import { startConsul, type RunningConsul } from '../support/consul-agent.js';
-import { APP, FlipFleet, FlipWatcher, until, type FleetNode } from './support/flip-fleet.js';
+import { APP, FlipFleet, FlipWatcher, until, type FleetNode } from '../system/support/flip-fleet.js';
 
 const V1 = { version: '1.0' };
 const V2 = { version: '2.0' };

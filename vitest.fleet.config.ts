@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// `npm run test:fleet`: the fault tests against a real 3-server Consul cluster and the fleet-safe flips over simulated
+// nodes (test/fleet/). Cluster files start a cluster of their own; the others share the one dev agent of the global
+// setup. Each takes one to four minutes, mostly waiting on Consul and on the simulated nodes.
+export default defineConfig({
+  test: {
+    include: ['test/fleet/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 360_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
+  },
+});
