@@ -17,7 +17,8 @@ export type PpInvocation =
   | { kind: 'run'; command: PpCommand; args: Record<string, unknown>; rest: string[] };
 
 const ABOUT = "The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans; the intent's JSON Schema.";
-const EPILOGUE = '\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences.';
+const EPILOGUE =
+  "\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences;\npp deploy: 3 a node's intent changed under it, 6 another deploy holds the lock, 7 the version failed, 8 --timeout, 9 lock lost, 10 not confirmed.";
 const GROUPS: Readonly<Record<string, string>> = { intent: 'write, read, list, remove, drain and diff app intent' };
 
 /** A flag of the command table as a commander option: `--name <name>` unless boolean, its default and choices. */
@@ -50,7 +51,8 @@ const wordsOf = (cmd: Command): string[] => (cmd.parent ? [...wordsOf(cmd.parent
 const isWord = (arg: string): boolean => arg === '-' || !arg.startsWith('-');
 
 /** Leaf commands under `cmd`, so pp's help lists every command with its full words (intent put, not put). */
-const leafCommands = (cmd: Command): Command[] => cmd.commands.flatMap((c) => (c.commands.length ? leafCommands(c) : [c]));
+const leafCommands = (cmd: Command): Command[] =>
+  cmd.commands.flatMap((c) => (c.commands.length ? [...(c.registeredArguments.length ? [c] : []), ...leafCommands(c)] : [c]));
 const commandTerm = (cmd: Command): string =>
   [...wordsOf(cmd), ...cmd.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`))].join(' ');
 
@@ -118,6 +120,9 @@ export function ppProgram(found: (invocation: PpInvocation) => void, write: { ou
     let parent = program;
     if (words.length > 1) {
       const group = words[0]!;
+      // A command may also be a group (pp deploy <app>, pp deploy history <app>): its subcommands hang off it.
+      const existing = program.commands.find((c) => c.name() === group);
+      if (existing && !groups.has(group)) groups.set(group, existing);
       if (!groups.has(group)) {
         groups.set(
           group,
