@@ -177,7 +177,8 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
   if (o.autoRevert && o.continueOnError) throw new CliError('--auto-revert and --continue-on-error exclude each other', 2);
   const nodes = await targets(store, prefix, o);
   const plan = await analyze(store, prefix, o.app, nodes, spec, { silentAfterSeconds: o.silentAfter });
-  process.stdout.write(renderPlan(plan));
+  // With --json stdout carries the final report alone, so the plan goes to stderr.
+  (o.json ? process.stderr : process.stdout).write(renderPlan(plan));
   if (o.dryRun) return DEPLOY_EXIT.ok;
   const todo = plan.nodes.filter((n) => n.action === 'flip' || n.action === 'first-install');
   if (todo.length === 0) {
