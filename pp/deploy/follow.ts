@@ -61,7 +61,10 @@ export function stageState(node: string, rec: RealityRecord | undefined, x: Expe
  * verdict: not tried here).
  */
 export function flipState(node: string, rec: RealityRecord | undefined, failedHere: string | undefined, x: Expectation): NodePhaseState {
-  if (failedHere) return { node, state: 'failed', note: `flipped, failed its health check, rolled back: ${failedHere}` };
+  // The verdict is written before the rollback starts: the node counts as failed once setlive reports the end of it.
+  if (failedHere && rec?.status === 'failed')
+    return { node, state: 'failed', note: `flipped, failed its health check, rolled back: ${failedHere}` };
+  if (failedHere) return { node, state: 'busy', note: `failed its health check (${failedHere}); rolling back` };
   if (!rec || !answersThisDeploy(rec, x) || rec.version !== x.version)
     return { node, state: 'waiting', note: 'setlive has not seen the new intent yet' };
   const current = (rec.details as { current?: unknown } | undefined)?.current;
