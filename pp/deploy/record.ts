@@ -24,6 +24,10 @@ export interface DeploymentRecord {
   /** Live version per node before the deploy (null: none). */
   from: Record<string, string | null>;
   nodes: string[];
+  /** The spec deployed, as given: what `pp deploy resume` carries on with and `pp rollback` goes back to. */
+  spec?: Record<string, unknown>;
+  /** The deploy this one resumed. */
+  resumes?: string;
   policy: { mode: 'strict' | 'auto-revert' | 'continue-on-error'; timeoutSeconds: number };
   phase: 'staging' | 'flipping' | 'reverting' | 'done';
   outcome: Outcome;

@@ -26,7 +26,7 @@ import {
 } from './follow.js';
 import { DeployLock } from './lock.js';
 import { Progress } from './progress.js';
-import { newDeploymentId, writeDeployment, type DeploymentRecord } from './record.js';
+import { newDeploymentId, readDeployments, writeDeployment, type DeploymentRecord } from './record.js';
 import { readNodeState, writeNodes, type NodeWrite } from './write.js';
 
 /** pp deploy's exit codes (README, "Deploying to a fleet"). */
@@ -90,7 +90,8 @@ interface Ctx {
   store: IntentStore;
   prefix: string;
   o: DeployOptions;
-  lock: DeployLock;
+  /** Absent when only following (pp deploy follow): nothing is written then. */
+  lock?: DeployLock;
   plan: DeployPlan;
   x: Expectation;
   deadline: number;
@@ -128,7 +129,7 @@ async function followPhase(
       ctx.progress.end();
       return { states, timedOut: true };
     }
-    ctx.lock.assertHeld();
+    ctx.lock?.assertHeld();
     index = await awaitRealityChange(ctx.store, ctx.prefix, index, Math.min(2000, ctx.deadline - Date.now()));
   }
 }
@@ -153,7 +154,7 @@ async function writePhase(
     }
     writes.push({ state, value: newValue(node, state.value === undefined ? undefined : (JSON.parse(state.value) as RawIntent)) });
   }
-  const result = await writeNodes(ctx.store, ctx.prefix, ctx.o.app, writes, () => ctx.lock.assertHeld());
+  const result = await writeNodes(ctx.store, ctx.prefix, ctx.o.app, writes, () => ctx.lock?.assertHeld());
   return { written: result.written, changed: [...changed, ...result.changed] };
 }
 
@@ -163,29 +164,45 @@ async function saveRecord(ctx: Ctx): Promise<void> {
   );
 }
 
+/** A deploy whose spec and nodes come from a record (resume, rollback) rather than the command line. */
+export interface GivenDeploy {
+  spec: Record<string, unknown>;
+  nodes: string[];
+  /** Names the spec's origin in errors, e.g. "deployment 20261202T…". */
+  where: string;
+  /** The interrupted deploy carried on (resume: no confirmation, nodes already written are followed). */
+  resume?: DeploymentRecord;
+}
+
 /** `pp deploy <app> --file spec.json`: analyse, confirm, lock, stage, flip, follow, record. Resolves to the exit code. */
-export async function runDeploy(store: IntentStore, prefix: string, o: DeployOptions): Promise<number> {
+export async function runDeploy(store: IntentStore, prefix: string, o: DeployOptions, given?: GivenDeploy): Promise<number> {
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  if (!o.file || (o.file === '-' && o.nodes === '-')) throw new CliError('pp deploy needs the spec in a file: --file spec.json', 2);
-  const specText = await readFile(o.file, 'utf8').catch((err: Error) => {
-    throw new CliError(`cannot read ${o.file}: ${err.message}`, 2);
-  });
-  const spec = deploySpec(o.app, o.file, specText);
+  const resume = given?.resume;
+  let spec: ReturnType<typeof deploySpec>;
+  if (given) spec = deploySpec(o.app, given.where, JSON.stringify(given.spec));
+  else {
+    if (!o.file || (o.file === '-' && o.nodes === '-')) throw new CliError('pp deploy needs the spec in a file: --file spec.json', 2);
+    const specText = await readFile(o.file, 'utf8').catch((err: Error) => {
+      throw new CliError(`cannot read ${o.file}: ${err.message}`, 2);
+    });
+    spec = deploySpec(o.app, o.file, specText);
+  }
   if (!(o.lockTtl >= 10 && o.lockTtl <= 86400)) throw new CliError(`--lock-ttl: expected 10..86400 seconds, got ${o.lockTtl}`, 2);
   if (!(o.timeout > 0)) throw new CliError(`--timeout: expected a positive number of seconds, got ${o.timeout}`, 2);
   if (o.autoRevert && o.continueOnError) throw new CliError('--auto-revert and --continue-on-error exclude each other', 2);
-  const nodes = await targets(store, prefix, o);
+  const nodes = given ? given.nodes : await targets(store, prefix, o);
   const plan = await analyze(store, prefix, o.app, nodes, spec, { silentAfterSeconds: o.silentAfter });
   // With --json stdout carries the final report alone, so the plan goes to stderr.
   (o.json ? process.stderr : process.stdout).write(renderPlan(plan));
   if (o.dryRun) return DEPLOY_EXIT.ok;
   const todo = plan.nodes.filter((n) => n.action === 'flip' || n.action === 'first-install');
-  if (todo.length === 0) {
+  // A resumed deploy follows its nodes even when every intent is written already (it was killed while following).
+  if (todo.length === 0 && !resume) {
     process.stdout.write('nothing to deploy\n');
     return plan.nodes.some((n) => n.action === 'skip') ? DEPLOY_EXIT.changed : DEPLOY_EXIT.ok;
   }
-  if (!o.yes) {
+  if (!o.yes && !resume) {
     if (!process.stdin.isTTY || !process.stderr.isTTY)
       throw new CliError('no terminal to confirm on: pass --yes to deploy without confirmation (or --dry-run to only see the plan)', 2);
     if (!(await confirm(`Deploy ${o.app} ${plan.version} to ${todo.length} node(s)? [y/N] `))) {
@@ -205,6 +222,8 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
     sha256: plan.sha256,
     from: Object.fromEntries(plan.nodes.map((n) => [n.node, n.from ?? null])),
     nodes,
+    spec: plan.spec,
+    ...(resume ? { resumes: resume.id } : {}),
     policy: { mode: o.autoRevert ? 'auto-revert' : o.continueOnError ? 'continue-on-error' : 'strict', timeoutSeconds: o.timeout },
     phase: 'staging',
     outcome: 'running',
@@ -236,9 +255,11 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
   try {
     lock.assertHeld();
     await saveRecord(ctx);
+    if (resume) log(`resuming deploy ${resume.id} (${resume.outcome} in its ${resume.phase} phase) as ${record.id}`);
     return await deploy(
       ctx,
       todo.map((n) => n.node),
+      plan.nodes.filter((n) => n.action === 'unchanged').map((n) => n.node),
     );
   } catch (err) {
     record.outcome = err instanceof CliError && err.exitCode === DEPLOY_EXIT.lockLost ? 'lock-lost' : 'failed';
@@ -253,7 +274,7 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
   }
 }
 
-async function deploy(ctx: Ctx, todo: string[]): Promise<number> {
+async function deploy(ctx: Ctx, todo: string[], unchanged: string[]): Promise<number> {
   const { plan, o, record } = ctx;
   const original = new Map(plan.nodes.map((n) => [n.node, n.value]));
   const staged = new Map<string, string>();
@@ -307,10 +328,11 @@ async function deploy(ctx: Ctx, todo: string[]): Promise<number> {
   );
   for (const n of flipWrite.changed) record.result[n] = 'changed: its intent changed after staging; not overwritten';
   ctx.log(`flipping ${plan.version} live on ${flipWrite.written.length} node(s)`);
+  // Nodes whose intent holds the spec already are followed too: holding it is not running it.
   const flip = await followPhase(
     ctx,
     'flip',
-    flipWrite.written,
+    [...unchanged, ...flipWrite.written],
     (n, recs, verdicts) => flipState(n, recs.get(n), verdicts.get(n), ctx.x),
     'setlive',
     strict,
@@ -407,4 +429,84 @@ function finish(
     );
   process.stdout.write(`${lines.join('\n')}\n`);
   return code;
+}
+
+/** The app's latest deployment record; CliError 4 when there is none. */
+async function latestDeployment(store: IntentStore, prefix: string, app: string): Promise<DeploymentRecord> {
+  const last = (await readDeployments(store, prefix, app)).at(-1);
+  if (!last) throw new CliError(`no deploy of ${app} is recorded under ${prefix}/deployments/${app}/`, 4);
+  return last;
+}
+
+/**
+ * `pp deploy resume <app>`: takes the lock again and carries the latest deploy on from its record (its spec and nodes):
+ * nodes not staged yet are staged, staged ones flipped, and every node followed. Exit 4 when it ended already.
+ */
+export async function resumeDeploy(store: IntentStore, prefix: string, o: DeployOptions): Promise<number> {
+  const last = await latestDeployment(store, prefix, o.app);
+  if (!['running', 'interrupted', 'lock-lost', 'timed-out'].includes(last.outcome))
+    throw new CliError(`the latest deploy of ${o.app} (${last.id}) ended: ${last.outcome}; nothing to resume`, 4);
+  if (!last.spec) throw new CliError(`deployment ${last.id} has no spec recorded; deploy again with --file`, 4);
+  const mode = last.policy.mode;
+  const policy = {
+    yes: true,
+    autoRevert: o.autoRevert || mode === 'auto-revert',
+    continueOnError: o.continueOnError || mode === 'continue-on-error',
+  };
+  return runDeploy(
+    store,
+    prefix,
+    { ...o, ...policy },
+    { spec: last.spec, nodes: last.nodes, where: `deployment ${last.id}`, resume: last },
+  );
+}
+
+/**
+ * `pp rollback <app>`: deploys, through the same path (plan, confirmation, stage, flip, follow), the version live
+ * before the latest deploy on its nodes, with the spec it was deployed with (the latest record deploying it).
+ */
+export async function rollbackDeploy(store: IntentStore, prefix: string, o: DeployOptions): Promise<number> {
+  const records = await readDeployments(store, prefix, o.app);
+  const last = records.at(-1);
+  if (!last) throw new CliError(`no deploy of ${o.app} is recorded under ${prefix}/deployments/${o.app}/: nothing to roll back`, 4);
+  const before = [...new Set(Object.values(last.from).filter((v): v is string => v !== null))];
+  if (before.length !== 1)
+    throw new CliError(
+      `the latest deploy of ${o.app} (${last.id}) started from ${before.length ? `several versions (${before.join(', ')})` : 'no live version'}: deploy the version you want with --file`,
+      4,
+    );
+  const earlier = records.filter((r) => r.version === before[0] && r.spec && r.id < last.id).at(-1);
+  if (!earlier?.spec) throw new CliError(`no recorded deploy of ${o.app} ${before[0]} holds its spec: deploy it with --file`, 4);
+  process.stderr.write(`rolling ${o.app} back to ${before[0]} on ${last.nodes.length} node(s), with the spec of deploy ${earlier.id}\n`);
+  return runDeploy(store, prefix, o, { spec: earlier.spec, nodes: last.nodes, where: `deployment ${earlier.id}` });
+}
+
+/** `pp deploy follow <app>`: watches the latest deploy's nodes until the version is live on all, fails, or --timeout; writes nothing. */
+export async function followDeploy(store: IntentStore, prefix: string, o: DeployOptions): Promise<number> {
+  const started = Date.now();
+  const last = await latestDeployment(store, prefix, o.app);
+  const x = { app: o.app, version: last.version, sha256: last.sha256 };
+  const progress = new Progress(process.stderr, started, process.stderr.isTTY === true);
+  const ctx = { store, prefix, o, x, deadline: started + o.timeout * 1000, progress } as unknown as Ctx;
+  process.stderr.write(`following deploy ${last.id} of ${o.app} ${last.version} (${last.outcome}, ${last.nodes.length} nodes)\n`);
+  const flip = await followPhase(
+    ctx,
+    'flip',
+    last.nodes,
+    (n, recs, verdicts) => flipState(n, recs.get(n), verdicts.get(n), x),
+    'setlive',
+    !o.continueOnError,
+  );
+  const live = flip.states.filter((s) => s.state === 'done').length;
+  const lines = [
+    `${o.app} ${last.version}: ${live}/${last.nodes.length} live`,
+    ...flip.states.filter((s) => s.state !== 'done').map((s) => `  ${s.node}: ${s.state} ${s.note ?? ''}`.trimEnd()),
+  ];
+  if (o.json)
+    process.stdout.write(
+      `${JSON.stringify({ id: last.id, version: last.version, nodes: flip.states, timedOut: flip.timedOut }, null, 2)}\n`,
+    );
+  else process.stdout.write(`${lines.join('\n')}\n`);
+  if (flip.timedOut) return DEPLOY_EXIT.timeout;
+  return flip.states.some((s) => s.state === 'failed') ? DEPLOY_EXIT.versionFailed : DEPLOY_EXIT.ok;
 }

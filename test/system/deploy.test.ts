@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -28,13 +28,14 @@ interface Run {
   /** stdout and stderr as they came, each line stamped with the seconds since the start. */
   transcript: string;
   done: Promise<void>;
+  child: ChildProcess;
 }
 
 /** Starts `pp <args>` (stdin `input`); `done` resolves when it has exited, with code and output filled in. */
 function pp(args: string[], input = ''): Run {
   const started = Date.now();
-  const run: Run = { code: -1, stdout: '', stderr: '', transcript: '', done: Promise.resolve() };
   const child = spawn(process.execPath, [distProgram('pp/index.js'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const run: Run = { code: -1, stdout: '', stderr: '', transcript: '', done: Promise.resolve(), child };
   const stamp = (text: string) =>
     text
       .split('\n')
@@ -163,6 +164,58 @@ describe('pp deploy on 6 simulated nodes (real Consul, pp-preparer, pp-setlive, 
       async () => (await Promise.all(f.nodes.map((n) => f.reality(n)))).every((r) => r?.status === 'converged' && r.version === '1.0'),
       describeFleet(f),
     );
+    expect(await f.answers()).toEqual(names(f).map(() => '1.0'));
+  }, 600_000);
+});
+
+describe('pp deploy killed mid-way', () => {
+  it('SIGKILLed during staging: resume stages and flips the rest from its record; rollback then deploys 1.0 again', async () => {
+    const f = await DeployFleet.start(consul(), prefixOf(), 4);
+    fleet = f;
+    f.startAgents();
+    const v1 = await f.writeSpec('v1.json', await f.artifact('1.0'));
+    const install = await finished(pp([...storeArgs(f), 'deploy', APP, '--file', v1, '--nodes', names(f).join(','), '--yes']));
+    expect(install.code, install.transcript + (await describeFleet(f)())).toBe(0);
+
+    // The preparers are stopped (SIGSTOP), so staging cannot finish before the kill.
+    const preparers = f.nodes.map((n) => n.agents[0]!);
+    for (const p of preparers) p.kill('SIGSTOP');
+    const v2 = await f.writeSpec('v2.json', await f.artifact('2.0'));
+    const deploy = pp([...storeArgs(f), 'deploy', APP, '--file', v2, '--all', '--yes', '--lock-ttl', '10']);
+    await until(
+      'the deploy to stage 2.0',
+      async () => deploy.stderr.includes('staged 2.0 on 4 node(s)'),
+      async () => deploy.transcript,
+      120_000,
+    );
+    deploy.child.kill('SIGKILL');
+    await deploy.done;
+    for (const p of preparers) p.kill('SIGCONT');
+    const [interrupted] = (await readDeployments(f.store, f.prefix, APP)).slice(-1);
+    expect(interrupted).toMatchObject({ version: '2.0', outcome: 'running', phase: 'staging' });
+
+    // The killed deploy's lock lives until its session expires; resume is refused meanwhile.
+    await until(
+      "the killed deploy's lock to expire",
+      async () => (await f.store.get(deployLockKey(f.prefix, APP))) === undefined,
+      async () => 'lock still held',
+      120_000,
+    );
+    const resume = await finished(pp([...storeArgs(f), 'deploy', 'resume', APP]));
+    if (TRANSCRIPT)
+      await appendFile(
+        TRANSCRIPT,
+        `$ pp deploy resume hello   # after a SIGKILL during staging\n${resume.transcript}exit ${resume.code}\n\n`,
+      );
+    expect(resume.code, resume.transcript + (await describeFleet(f)())).toBe(0);
+    expect(resume.stderr).toContain(`resuming deploy ${interrupted!.id} (running in its staging phase)`);
+    expect(await f.answers()).toEqual(names(f).map(() => '2.0'));
+    expect((await readDeployments(f.store, f.prefix, APP)).at(-1)).toMatchObject({ resumes: interrupted!.id, outcome: 'succeeded' });
+
+    const rollback = await finished(pp([...storeArgs(f), 'rollback', APP, '--yes']));
+    if (TRANSCRIPT) await appendFile(TRANSCRIPT, `$ pp rollback hello --yes\n${rollback.transcript}exit ${rollback.code}\n\n`);
+    expect(rollback.code, rollback.transcript + (await describeFleet(f)())).toBe(0);
+    expect(rollback.stdout).toContain('4 nodes: 4 flip hello 2.0 → 1.0');
     expect(await f.answers()).toEqual(names(f).map(() => '1.0'));
   }, 600_000);
 });
