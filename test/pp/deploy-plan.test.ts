@@ -3,6 +3,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { flippedIntent, parseNodes, stagedIntent, summaryLine, type DeployPlan, type RawIntent } from '../../pp/deploy/analyze.js';
 import { flipState, stageState } from '../../pp/deploy/follow.js';
 import { readNodeState, writeNodes } from '../../pp/deploy/write.js';
+import { parsePpArgs } from '../../pp/command-line.js';
 import { appIntentKey, drainedKey, intentSerialKey } from '../../shared/keys.js';
 import type { RealityRecord } from '../../shared/loop/types.js';
 import { consulConfigFrom } from '../../shared/store/consul-config.js';
@@ -95,5 +96,20 @@ describe('writing many nodes with check-and-set (real Consul)', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('the deploy command words', () => {
+  it('tell pp deploy <app> from pp deploy history|resume|follow <app>', () => {
+    const run = (argv: string[]) => {
+      const i = parsePpArgs(argv);
+      return i.kind === 'run' ? `${i.command.path}:${String(i.args.app)}` : i.kind;
+    };
+    expect(run(['deploy', 'hello', '--file', 's.json', '--all'])).toBe('deploy:hello');
+    expect(run(['deploy', 'history', 'hello'])).toBe('deploy history:hello');
+    expect(run(['deploy', 'resume', 'hello', '--timeout', '60'])).toBe('deploy resume:hello');
+    expect(run(['--prefix', 'p', 'deploy', 'follow', 'hello'])).toBe('deploy follow:hello');
+    expect(run(['rollback', 'hello', '--yes'])).toBe('rollback:hello');
+    expect(run(['deploy'])).toBe('usage');
   });
 });
