@@ -76,6 +76,18 @@ function takePositional(cmd: Command, command: PpCommand, rest: string[]): Recor
   return { [name]: rest.splice(at, 1)[0]! };
 }
 
+/**
+ * Flags given on the command line that commander handed to the parent command (`pp deploy` is a command and the group
+ * of `pp deploy follow`): commander parses a parent's own flags wherever they stand, so `pp deploy follow hello
+ * --timeout 1` sets deploy's --timeout, and follow's keeps its default.
+ */
+function givenToParent(cmd: Command): Record<string, unknown> {
+  const parent = cmd.parent;
+  if (!parent?.parent) return {};
+  const given = parent.options.map((o) => o.attributeName()).filter((name) => parent.getOptionValueSource(name) === 'cli');
+  return Object.fromEntries(given.map((name) => [name, parent.getOptionValue(name)]));
+}
+
 /** Adds `command` under `parent`: its positionals, flags, help, and an action that hands the parsed values to `found`. */
 function addCommand(parent: Command, command: PpCommand, found: (invocation: PpInvocation) => void): void {
   const words = command.path.split(' ');
@@ -91,7 +103,10 @@ function addCommand(parent: Command, command: PpCommand, found: (invocation: PpI
   }
   cmd.addHelpText('after', EPILOGUE);
   cmd.action((...params: unknown[]) => {
-    const opts = { ...flagValues(GLOBAL_FLAGS, cmd.optsWithGlobals()), ...flagValues(command.flags, cmd.opts()) };
+    const opts = {
+      ...flagValues(GLOBAL_FLAGS, cmd.optsWithGlobals()),
+      ...flagValues(command.flags, { ...cmd.opts(), ...givenToParent(cmd) }),
+    };
     if (command.passThrough) {
       const rest = [...cmd.args];
       found({ kind: 'run', command, args: { ...opts, ...takePositional(cmd, command, rest) }, rest });

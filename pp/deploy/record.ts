@@ -35,12 +35,9 @@ export interface DeploymentRecord {
   result: Record<string, string>;
 }
 
-/** `20261202T083012Z-1a2b`: sortable by time, unique enough for two deploys in one second. */
+/** `20261202T083012.345Z-1a2b`: sorts by start time (to the millisecond), unique enough for two deploys at once. */
 export function newDeploymentId(now = new Date()): string {
-  return `${now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
+  return `${now.toISOString().replace(/[-:]/g, '')}-${randomBytes(2).toString('hex')}`;
 }
 
 export async function writeDeployment(store: IntentStore, prefix: string, record: DeploymentRecord): Promise<void> {

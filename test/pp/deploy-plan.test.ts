@@ -103,13 +103,13 @@ describe('the deploy command words', () => {
   it('tell pp deploy <app> from pp deploy history|resume|follow <app>', () => {
     const run = (argv: string[]) => {
       const i = parsePpArgs(argv);
-      return i.kind === 'run' ? `${i.command.path}:${String(i.args.app)}` : i.kind;
+      return i.kind === 'run' ? `${i.command.path}:${String(i.args.app)}:${String(i.args.timeout)}` : i.kind;
     };
-    expect(run(['deploy', 'hello', '--file', 's.json', '--all'])).toBe('deploy:hello');
-    expect(run(['deploy', 'history', 'hello'])).toBe('deploy history:hello');
-    expect(run(['deploy', 'resume', 'hello', '--timeout', '60'])).toBe('deploy resume:hello');
-    expect(run(['--prefix', 'p', 'deploy', 'follow', 'hello'])).toBe('deploy follow:hello');
-    expect(run(['rollback', 'hello', '--yes'])).toBe('rollback:hello');
+    expect(run(['deploy', 'hello', '--file', 's.json', '--all', '--timeout', '5'])).toBe('deploy:hello:5');
+    expect(run(['deploy', 'history', 'hello'])).toBe('deploy history:hello:undefined');
+    expect(run(['deploy', 'resume', 'hello', '--timeout', '60'])).toBe('deploy resume:hello:60');
+    expect(run(['--prefix', 'p', 'deploy', 'follow', 'hello', '--timeout', '1', '--store', 'folder:/x'])).toBe('deploy follow:hello:1');
+    expect(run(['rollback', 'hello', '--yes'])).toBe('rollback:hello:1800');
     expect(run(['deploy'])).toBe('usage');
   });
 });

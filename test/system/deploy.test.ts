@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { appIntentKey } from '../../shared/keys.js';
 import { readVerdicts } from '../../shared/rollout/verdicts.js';
@@ -257,5 +259,51 @@ describe('pp deploy confirmation', () => {
     expect(out).toContain('not confirmed: nothing written');
     expect(code).toBe(10);
     expect((await f.store.read(`${f.prefix}/`)).entries).toEqual(before.entries);
+  }, 120_000);
+});
+
+describe('pp deploy on the folder store, with no agent running', () => {
+  it('holds the lock with its process: a second deploy is refused, a SIGKILLed holder frees it; --timeout exits 8', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pp-deploy-store-'));
+    try {
+      const args = ['--store', `folder:${dir}/store`, '--prefix', 'p'];
+      const spec = join(dir, 'v1.json');
+      const intent = {
+        schema: 1,
+        basedir: '/srv/hello',
+        versions: [{ version: '1.0', url: 'file:///nowhere/h.tar.gz', sha256: 'b'.repeat(64), state: 'live' }],
+        service: { command: ['bin/x'] },
+      };
+      await writeFile(spec, JSON.stringify(intent));
+      // No preparer runs, so staging never ends: the first deploy holds the lock until it is killed.
+      const first = pp([...args, 'deploy', APP, '--file', spec, '--nodes', 'web1,web2', '--yes']);
+      await until(
+        'the first deploy to stage',
+        async () => first.stderr.includes('staged 1.0 on 2 node(s)'),
+        async () => first.transcript,
+        60_000,
+      );
+      const second = await finished(pp([...args, 'deploy', APP, '--file', spec, '--all', '--yes']));
+      expect(second.code, second.stderr).toBe(6);
+      expect(second.stderr).toContain(`(pid ${first.child.pid})`);
+      first.child.kill('SIGKILL');
+      await first.done;
+      const third = await finished(pp([...args, 'deploy', APP, '--file', spec, '--all', '--yes', '--timeout', '2']));
+      expect(third.code, third.transcript).toBe(8);
+      expect(third.stdout).toMatch(
+        /timed-out after [\d.]+ s: 0\/2 live on 1\.0\n {2}--timeout 2 s reached during stage; still open: web1 \(no preparer report yet\)/,
+      );
+      const follow = await finished(pp([...args, 'deploy', 'follow', APP, '--timeout', '1']));
+      expect(follow.code, follow.transcript).toBe(8);
+      const history = await finished(pp([...args, 'deploy', 'history', APP]));
+      expect(
+        history.stdout
+          .split('\n')
+          .filter((l) => l.includes('→ 1.0'))
+          .map((l) => l.trim().split(/\s+/).at(-1)),
+      ).toEqual(['running', 'timed-out']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
