@@ -146,16 +146,20 @@ async function writePhase(
 ): Promise<{ written: string[]; changed: string[] }> {
   const writes: NodeWrite[] = [];
   const changed: string[] = [];
+  // A node that holds the value already (a resumed deploy's staged nodes) is not written again.
+  const already: string[] = [];
   for (const node of nodes) {
     const state = await readNodeState(ctx.store, ctx.prefix, node, ctx.o.app);
     if (state.value !== expected(node)) {
       changed.push(node);
       continue;
     }
-    writes.push({ state, value: newValue(node, state.value === undefined ? undefined : (JSON.parse(state.value) as RawIntent)) });
+    const value = newValue(node, state.value === undefined ? undefined : (JSON.parse(state.value) as RawIntent));
+    if (value !== null && value === state.value) already.push(node);
+    else writes.push({ state, value });
   }
   const result = await writeNodes(ctx.store, ctx.prefix, ctx.o.app, writes, () => ctx.lock?.assertHeld());
-  return { written: result.written, changed: [...changed, ...result.changed] };
+  return { written: [...already, ...result.written], changed: [...changed, ...result.changed] };
 }
 
 async function saveRecord(ctx: Ctx): Promise<void> {

@@ -89,7 +89,7 @@ async function fleetOn1(count: number): Promise<DeployFleet> {
   return f;
 }
 
-describe('pp deploy on 6 simulated nodes (real Consul, pp-preparer, pp-setlive, runsvdir)', () => {
+describe('pp deploy on simulated nodes (real Consul, pp-preparer, pp-setlive, runsvdir)', () => {
   it('installs 1.0 on a new fleet, then deploys 2.0 to nodes read from stdin while a second deploy is refused', async () => {
     const f = await DeployFleet.start(consul(), prefixOf(), 6);
     fleet = f;
@@ -166,6 +166,19 @@ describe('pp deploy on 6 simulated nodes (real Consul, pp-preparer, pp-setlive, 
       async () => (await Promise.all(f.nodes.map((n) => f.reality(n)))).every((r) => r?.status === 'converged' && r.version === '1.0'),
       describeFleet(f),
     );
+    expect(await f.answers()).toEqual(names(f).map(() => '1.0'));
+  }, 600_000);
+
+  it('--continue-on-error: follows every node to its end, the failed one and those refusing by its verdict; exit 7', async () => {
+    const f = await fleetOn1(3);
+    const broken = await f.writeSpec('v2.json', await f.artifact('2.0', { unhealthy: true }), { maxParallel: 1, maxFailures: 1 });
+    const run = await finished(pp([...storeArgs(f), 'deploy', APP, '--file', broken, '--all', '--yes', '--continue-on-error', '--json']));
+    expect(run.code, run.transcript + (await describeFleet(f)())).toBe(7);
+    const report = JSON.parse(run.stdout) as { outcome: string; result: Record<string, string> };
+    expect(report.outcome).toBe('failed');
+    const results = Object.values(report.result);
+    expect(results.filter((r) => r.startsWith('failed: flipped, failed its health check, rolled back'))).toHaveLength(1);
+    expect(results.filter((r) => /failed: .*failed its health check on 1 node .*not tried here/.test(r))).toHaveLength(2);
     expect(await f.answers()).toEqual(names(f).map(() => '1.0'));
   }, 600_000);
 });
