@@ -254,24 +254,40 @@ describe('pp deploy confirmation', () => {
     expect((await f.store.read(`${f.prefix}/`)).entries).toEqual(before.entries);
   }, 120_000);
 
-  it('on a real pseudo-terminal: asks, and an answer of "n" writes nothing (exit 10)', async () => {
-    const { args, spec, f } = await storeWith1();
-    const before = await f.store.read(`${f.prefix}/`);
-    const command = [process.execPath, distProgram('pp/index.js'), ...args, 'deploy', APP, '--file', spec, '--all']
-      .map((w) => `'${w}'`)
-      .join(' ');
-    // script(1) runs the command on a new pseudo-terminal and relays our stdin to it.
+  /** Runs pp on a new pseudo-terminal (script(1) relays our stdin to it) and answers `answer` at the prompt. */
+  async function onTerminal(argv: string[], answer: string): Promise<{ code: number; out: string }> {
+    const command = [process.execPath, distProgram('pp/index.js'), ...argv].map((w) => `'${w}'`).join(' ');
     const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
+    let answered = false;
     child.stdout.on('data', (d) => {
       out += String(d);
-      if (out.includes('[y/N]')) child.stdin.write('n\n');
+      if (!answered && out.includes('[y/N]')) {
+        answered = true;
+        child.stdin.write(`${answer}\n`);
+      }
     });
     const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
-    expect(out).toContain('Deploy hello 2.0 to 2 node(s)? [y/N]');
-    expect(out).toContain('not confirmed: nothing written');
-    expect(code).toBe(10);
+    return { code, out };
+  }
+
+  it('on a real pseudo-terminal: asks; "n" writes nothing (exit 10), "y" stages and redraws its progress table', async () => {
+    const { args, spec, f } = await storeWith1();
+    const before = await f.store.read(`${f.prefix}/`);
+    const no = await onTerminal([...args, 'deploy', APP, '--file', spec, '--all'], 'n');
+    expect(no.out).toContain('Deploy hello 2.0 to 2 node(s)? [y/N]');
+    expect(no.out).toContain('not confirmed: nothing written');
+    expect(no.code).toBe(10);
     expect((await f.store.read(`${f.prefix}/`)).entries).toEqual(before.entries);
+    // No agent runs here: staging cannot finish, and --timeout ends the deploy once the intent is staged.
+    const yes = await onTerminal([...args, 'deploy', APP, '--file', spec, '--all', '--timeout', '3'], 'y');
+    expect(yes.code, yes.out).toBe(8);
+    expect(yes.out).toContain('staged 2.0 on 2 node(s)');
+    expect(yes.out).toMatch(/\x1b\[3F\x1b\[J\[ +[\d.]+ s\] stage: prepared 0\/2/);
+    const intent = JSON.parse((await f.store.get(appIntentKey(f.prefix, 'web1', APP)))!) as {
+      versions: Array<{ version: string; state: string }>;
+    };
+    expect(intent.versions.map((v) => `${v.version}:${v.state}`)).toEqual(['1.0:live', '2.0:prepared']);
   }, 120_000);
 });
 
