@@ -17,7 +17,8 @@ export type PpInvocation =
   | { kind: 'run'; command: PpCommand; args: Record<string, unknown>; rest: string[] };
 
 const ABOUT = "The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans; the intent's JSON Schema.";
-const EPILOGUE = '\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences.';
+const EPILOGUE =
+  "\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences;\npp deploy: 3 a node's intent changed under it, 6 another deploy holds the lock, 7 the version failed, 8 --timeout, 9 lock lost, 10 not confirmed.";
 const GROUPS: Readonly<Record<string, string>> = { intent: 'write, read, list, remove, drain and diff app intent' };
 
 /** A flag of the command table as a commander option: `--name <name>` unless boolean, its default and choices. */
@@ -50,7 +51,8 @@ const wordsOf = (cmd: Command): string[] => (cmd.parent ? [...wordsOf(cmd.parent
 const isWord = (arg: string): boolean => arg === '-' || !arg.startsWith('-');
 
 /** Leaf commands under `cmd`, so pp's help lists every command with its full words (intent put, not put). */
-const leafCommands = (cmd: Command): Command[] => cmd.commands.flatMap((c) => (c.commands.length ? leafCommands(c) : [c]));
+const leafCommands = (cmd: Command): Command[] =>
+  cmd.commands.flatMap((c) => (c.commands.length ? [...(c.registeredArguments.length ? [c] : []), ...leafCommands(c)] : [c]));
 const commandTerm = (cmd: Command): string =>
   [...wordsOf(cmd), ...cmd.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`))].join(' ');
 
@@ -74,6 +76,18 @@ function takePositional(cmd: Command, command: PpCommand, rest: string[]): Recor
   return { [name]: rest.splice(at, 1)[0]! };
 }
 
+/**
+ * Flags given on the command line that commander handed to the parent command (`pp deploy` is a command and the group
+ * of `pp deploy follow`): commander parses a parent's own flags wherever they stand, so `pp deploy follow hello
+ * --timeout 1` sets deploy's --timeout, and follow's keeps its default.
+ */
+function givenToParent(cmd: Command): Record<string, unknown> {
+  const parent = cmd.parent;
+  if (!parent?.parent) return {};
+  const given = parent.options.map((o) => o.attributeName()).filter((name) => parent.getOptionValueSource(name) === 'cli');
+  return Object.fromEntries(given.map((name) => [name, parent.getOptionValue(name)]));
+}
+
 /** Adds `command` under `parent`: its positionals, flags, help, and an action that hands the parsed values to `found`. */
 function addCommand(parent: Command, command: PpCommand, found: (invocation: PpInvocation) => void): void {
   const words = command.path.split(' ');
@@ -89,7 +103,10 @@ function addCommand(parent: Command, command: PpCommand, found: (invocation: PpI
   }
   cmd.addHelpText('after', EPILOGUE);
   cmd.action((...params: unknown[]) => {
-    const opts = { ...flagValues(GLOBAL_FLAGS, cmd.optsWithGlobals()), ...flagValues(command.flags, cmd.opts()) };
+    const opts = {
+      ...flagValues(GLOBAL_FLAGS, cmd.optsWithGlobals()),
+      ...flagValues(command.flags, { ...cmd.opts(), ...givenToParent(cmd) }),
+    };
     if (command.passThrough) {
       const rest = [...cmd.args];
       found({ kind: 'run', command, args: { ...opts, ...takePositional(cmd, command, rest) }, rest });
@@ -120,6 +137,9 @@ export function ppProgram(found: (invocation: PpInvocation) => void, write: { ou
     let parent = program;
     if (words.length > 1) {
       const group = words[0]!;
+      // A command may also be a group (pp deploy <app>, pp deploy history <app>): its subcommands hang off it.
+      const existing = program.commands.find((c) => c.name() === group);
+      if (existing && !groups.has(group)) groups.set(group, existing);
       if (!groups.has(group)) {
         groups.set(
           group,

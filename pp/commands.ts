@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { agentNames } from '../shared/agent-list.js';
 import { appIntentKey } from '../shared/keys.js';
 import { defineCommand, withStore, type PpCommand } from './command-def.js';
+import { DEPLOY_COMMANDS } from './deploy/commands.js';
 import { diffIntent } from './diff.js';
 import { drainNodes, getIntent, listIntent, putIntent, removeIntent } from './intent-commands.js';
 import { runPlan } from './plan-command.js';
@@ -128,6 +129,7 @@ const ROLLOUT_COMMANDS = [
 export const COMMANDS: readonly PpCommand[] = [
   ...INTENT_COMMANDS,
   ...ROLLOUT_COMMANDS,
+  ...DEPLOY_COMMANDS,
   defineCommand({
     path: 'validate',
     args: ['file'],

@@ -24,6 +24,7 @@ export class ConsulLeases implements LeaseKeeper {
   private readonly held = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly lostListeners: Array<(keys: string[]) => void> = [];
 
   constructor(
     private readonly api: SessionApi,
@@ -69,6 +70,10 @@ export class ConsulLeases implements LeaseKeeper {
     return entry.session !== undefined && entry.session !== '';
   }
 
+  onLost(listener: (keys: string[]) => void): void {
+    this.lostListeners.push(listener);
+  }
+
   close(): Promise<void> {
     return this.serial(async () => {
       this.held.clear();
@@ -90,8 +95,10 @@ export class ConsulLeases implements LeaseKeeper {
     if (!id) return;
     const alive = await this.api.renew(id).catch(() => true);
     if (!alive && this.session === id) {
+      const lost = [...this.held];
       this.dropSession();
       this.held.clear();
+      if (lost.length > 0) for (const listener of this.lostListeners) listener(lost);
     }
   }
 

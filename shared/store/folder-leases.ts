@@ -72,6 +72,10 @@ export class FolderLeases implements LeaseKeeper {
     return leaseProcessLives(leaseOf(entry.value));
   }
 
+  onLost(): void {
+    // The lease is this process: it cannot be lost while the process runs to hear about it.
+  }
+
   async close(): Promise<void> {
     // Nothing to give up: the keys stop counting when this process ends.
   }

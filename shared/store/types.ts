@@ -79,6 +79,12 @@ export interface LeaseKeeper {
    * Consul (a change a watch sees), but on the folder store a dead process changes nothing.
    */
   readonly recheckMs: number;
+  /**
+   * Calls `listener` with the keys this lease held when it finds its lease gone while it still held keys (a Consul
+   * session that expired or was destroyed behind its back, e.g. while Consul was unreachable for longer than the
+   * TTL): those keys are no longer its own. Never called on the folder store, where the lease is the process itself.
+   */
+  onLost(listener: (keys: string[]) => void): void;
   /** Gives up every key this lease holds (destroys the session). */
   close(): Promise<void>;
 }

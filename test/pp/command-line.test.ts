@@ -56,7 +56,7 @@ describe('pp command line', () => {
     expect(usage()).toMatch(/^Usage: pp \[options\] \[command\]\n[^]*intent put <node> <app>/);
     expect(usage('intent')).toMatch(/^Usage: pp intent \[options\] \[command\]\n[^]*intent diff <node> <app>/);
     expect(usage('intent')).not.toContain('validate <file>');
-    expect(usage('deploy')).toBe("pp: unknown command 'deploy'\nRun pp --help for usage.\n");
+    expect(usage('launch')).toBe("pp: unknown command 'launch'\nRun pp --help for usage.\n");
     expect(usage('intent', 'pt')).toBe("pp: unknown command 'pt'\n(Did you mean put?)\nRun pp intent --help for usage.\n");
     expect(usage('intent', 'put', 'n1')).toBe("pp: missing required argument 'app'\nRun pp intent put --help for usage.\n");
     expect(usage('intent', 'drain', 'n1', 'n2')).toBe(

@@ -134,9 +134,9 @@ describe('pp usage', () => {
     const none = await pp([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/^Usage: pp \[options\] \[command\]\n/);
-    const unknown = await pp(['deploy']);
+    const unknown = await pp(['launch']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe("pp: unknown command 'deploy'\nRun pp --help for usage.\n");
+    expect(unknown.stderr).toBe("pp: unknown command 'launch'\nRun pp --help for usage.\n");
     const missing = await pp(['intent', 'get', 'web1']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe("pp: missing required argument 'app'\nRun pp intent get --help for usage.\n");

@@ -13,11 +13,13 @@ export interface Artifact {
   sha256: string;
 }
 
-/** Packs version-server.mjs and a VERSION file into a real gzipped tarball under `dir`. */
-export async function buildArtifact(dir: string, app: string, version: string): Promise<Artifact> {
+/** Packs version-server.mjs and a VERSION file (and UNHEALTHY, for a broken version) into a real gzipped tarball under `dir`. */
+export async function buildArtifact(dir: string, app: string, version: string, options: { unhealthy?: boolean } = {}): Promise<Artifact> {
   const src = join(dir, `${app}-${version}.src`);
   await mkdir(src, { recursive: true });
   await copyFile(SERVER, join(src, 'version-server.mjs'));
+  // version-server answers 503 on /health when this file lies beside it: a version broken everywhere.
+  if (options.unhealthy) execFileSync('touch', [join(src, 'UNHEALTHY')]);
   execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2/VERSION"`, 'sh', version, src]);
   // The app's name too: otherwise two apps' artifacts built in the same second are byte-identical, and a digest
   // "of another artifact" would be the right one.

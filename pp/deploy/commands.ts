@@ -1,0 +1,97 @@
+import { defineFlags } from '../../shared/cli/flags.js';
+import { defineCommand, withStore } from '../command-def.js';
+import { readDeployments, renderHistory } from './record.js';
+import { followDeploy, resumeDeploy, rollbackDeploy, runDeploy, type DeployOptions } from './run.js';
+
+const out = (text: string): void => {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+};
+
+/** Flags of every command that follows a rollout (deploy, resume, follow, rollback). */
+const FOLLOW_FLAGS = defineFlags({
+  'auto-revert': { type: 'boolean', default: false, describe: 'on a failure, write back the intent each node had before' },
+  'continue-on-error': { type: 'boolean', default: false, describe: 'report failed nodes and go on with the others' },
+  timeout: { type: 'number', default: 1800, describe: 'give up after this many seconds (exit 8)' },
+  json: { type: 'boolean', default: false, describe: 'print the final report as JSON' },
+  'silent-after': { type: 'number', default: 900, describe: 'warn about an agent whose last report is older than this many seconds' },
+  'lock-ttl': { type: 'number', default: 15, describe: "TTL in seconds of the deploy lock's Consul session (10–86400)" },
+});
+
+const CONFIRM_FLAGS = defineFlags({
+  yes: { type: 'boolean', short: 'y', default: false, describe: 'do not ask for confirmation (needed without a terminal)' },
+  'dry-run': { type: 'boolean', default: false, describe: 'print the plan and change nothing' },
+});
+
+type Values = { app: string; file?: string; nodes?: string; all?: boolean; yes?: boolean; 'dry-run'?: boolean } & {
+  'auto-revert': boolean;
+  'continue-on-error': boolean;
+  timeout: number;
+  json: boolean;
+  'silent-after': number;
+  'lock-ttl': number;
+};
+
+function options(a: Values): DeployOptions {
+  return {
+    app: a.app,
+    file: a.file,
+    nodes: a.nodes,
+    all: a.all ?? false,
+    yes: a.yes ?? false,
+    dryRun: a['dry-run'] ?? false,
+    autoRevert: a['auto-revert'],
+    continueOnError: a['continue-on-error'],
+    timeout: a.timeout,
+    json: a.json,
+    silentAfter: a['silent-after'],
+    lockTtl: a['lock-ttl'],
+  };
+}
+
+/** `pp deploy`, `pp deploy resume|follow|history`, `pp rollback` (README, "Deploying to a fleet"). */
+export const DEPLOY_COMMANDS = [
+  defineCommand({
+    path: 'deploy',
+    args: ['app'],
+    describe: 'deploy a spec to nodes: show the plan, confirm, stage the version, flip it live, follow the rollout',
+    flags: {
+      file: { type: 'string', short: 'f', describe: 'the spec JSON file; its live version is the one deployed' },
+      nodes: { type: 'string', describe: 'target nodes, comma-separated, or - to read them from stdin (one per line)' },
+      all: { type: 'boolean', default: false, describe: 'every node whose intent holds the app now' },
+      ...CONFIRM_FLAGS,
+      ...FOLLOW_FLAGS,
+    },
+    run: withStore((store, a) => runDeploy(store, a.prefix, options(a))),
+  }),
+  defineCommand({
+    path: 'deploy resume',
+    args: ['app'],
+    flags: FOLLOW_FLAGS,
+    describe: 'take the lock again and carry on the latest deploy of the app (interrupted or timed out) from its record',
+    run: withStore((store, a) => resumeDeploy(store, a.prefix, options(a))),
+  }),
+  defineCommand({
+    path: 'deploy follow',
+    args: ['app'],
+    flags: FOLLOW_FLAGS,
+    describe: 'only watch the latest deploy of the app until its version is live on its nodes or fails (writes nothing)',
+    run: withStore((store, a) => followDeploy(store, a.prefix, options(a))),
+  }),
+  defineCommand({
+    path: 'deploy history',
+    args: ['app'],
+    flags: { json: { type: 'boolean', default: false, describe: 'print the records as JSON' } },
+    describe: "the app's deploys, oldest first: who, when, from → to, nodes, policy, outcome",
+    run: withStore(async (store, a) => {
+      const records = await readDeployments(store, a.prefix, a.app);
+      out(a.json ? JSON.stringify(records, null, 2) : renderHistory(a.app, records));
+    }),
+  }),
+  defineCommand({
+    path: 'rollback',
+    args: ['app'],
+    flags: { ...CONFIRM_FLAGS, ...FOLLOW_FLAGS },
+    describe: 'deploy again, the same way, the version live before the latest deploy of the app',
+    run: withStore((store, a) => rollbackDeploy(store, a.prefix, options(a))),
+  }),
+];

@@ -1,0 +1,96 @@
+import { realityPrefix } from '../../shared/keys.js';
+import type { RealityRecord } from '../../shared/loop/types.js';
+import { readVerdicts } from '../../shared/rollout/verdicts.js';
+import type { IntentStore } from '../../shared/store/types.js';
+
+/** Where a node is in a phase: done (prepared / live), in progress, or failed. */
+export type NodePhaseState = { node: string; state: 'waiting' | 'busy' | 'done' | 'failed'; note?: string };
+
+export interface Expectation {
+  app: string;
+  version: string;
+  sha256: string;
+}
+
+/**
+ * Whether a reality record answers the intent this deploy wrote, rather than an older one. Today a record names
+ * the version it acts on and nothing more, so a record about `version` is taken as the answer; once agents put the
+ * digest of the intent they answer in their records, the check belongs here, and only here.
+ */
+export function answersThisDeploy(record: RealityRecord, expected: Expectation): boolean {
+  return record.app === expected.app;
+}
+
+function parse(value: string): RealityRecord | undefined {
+  try {
+    const r = JSON.parse(value) as RealityRecord;
+    return r && typeof r.status === 'string' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record of `agent` for the app on every node, from one read of the reality tree. */
+export async function readRecords(store: IntentStore, prefix: string, agent: string, app: string): Promise<Map<string, RealityRecord>> {
+  const base = realityPrefix(prefix);
+  const { entries } = await store.read(base);
+  const out = new Map<string, RealityRecord>();
+  for (const e of entries) {
+    const [node, a, recApp] = e.key.slice(base.length).split('/');
+    if (a !== agent || recApp !== app || !node) continue;
+    const rec = parse(e.value);
+    if (rec) out.set(node, rec);
+  }
+  return out;
+}
+
+/** Staging: the preparer reports the version present (done), failing (failed), or not yet. */
+export function stageState(node: string, rec: RealityRecord | undefined, x: Expectation): NodePhaseState {
+  if (!rec || !answersThisDeploy(rec, x)) return { node, state: 'waiting', note: 'no preparer report yet' };
+  const d = (rec.details ?? {}) as { present?: unknown; pending?: Record<string, string>; failures?: Record<string, string> };
+  if (Array.isArray(d.present) && d.present.includes(x.version)) return { node, state: 'done' };
+  const failure = d.failures?.[x.version];
+  if (failure) return { node, state: 'failed', note: `preparer: ${failure}` };
+  const pending = d.pending?.[x.version];
+  return { node, state: pending ? 'busy' : 'waiting', note: pending ?? rec.reason };
+}
+
+/**
+ * Flip: setlive reports the version converged with `current` on it (done), a verdict names the node (it flipped,
+ * failed its health check and rolled back), or setlive reports the version failed (e.g. refused by another node's
+ * verdict: not tried here).
+ */
+export function flipState(node: string, rec: RealityRecord | undefined, failedHere: string | undefined, x: Expectation): NodePhaseState {
+  // The verdict is written before the rollback starts: the node counts as failed once setlive reports the end of it.
+  if (failedHere && rec?.status === 'failed')
+    return { node, state: 'failed', note: `flipped, failed its health check, rolled back: ${failedHere}` };
+  if (failedHere) return { node, state: 'busy', note: `failed its health check (${failedHere}); rolling back` };
+  if (!rec || !answersThisDeploy(rec, x) || rec.version !== x.version)
+    return { node, state: 'waiting', note: 'setlive has not seen the new intent yet' };
+  const current = (rec.details as { current?: unknown } | undefined)?.current;
+  if (rec.status === 'converged' && current === x.version) return { node, state: 'done' };
+  if (rec.status === 'failed') return { node, state: 'failed', note: rec.error };
+  return { node, state: current === x.version ? 'busy' : 'waiting', note: rec.reason };
+}
+
+/** Revert: the node runs its previous version again (or, for a first install, nothing is live). */
+export function revertState(node: string, rec: RealityRecord | undefined, from: string | undefined, x: Expectation): NodePhaseState {
+  if (!rec || !answersThisDeploy(rec, x)) return { node, state: from ? 'waiting' : 'done' };
+  const current = (rec.details as { current?: unknown } | undefined)?.current;
+  if (from === undefined) return { node, state: 'done' };
+  if (rec.version === from && rec.status === 'converged' && current === from) return { node, state: 'done' };
+  if (rec.version === from && rec.status === 'failed') return { node, state: 'failed', note: rec.error };
+  return { node, state: 'busy', note: rec.reason };
+}
+
+/** The nodes that failed this version (verdicts on its digest), with the check's output. */
+export async function verdictNodes(store: IntentStore, prefix: string, x: Expectation): Promise<Map<string, string>> {
+  const verdicts = await readVerdicts(store, prefix, x.app);
+  return new Map(verdicts.filter((v) => v.version === x.version && v.sha256 === x.sha256).map((v) => [v.node, v.output]));
+}
+
+/** Blocks until the reality tree changes or `ms` pass (a Consul blocking query; never a busy loop). */
+export async function awaitRealityChange(store: IntentStore, prefix: string, index: number, ms: number): Promise<number> {
+  const snap = await store.watch(realityPrefix(prefix), index, Math.max(100, ms));
+  return snap.index;
+}
