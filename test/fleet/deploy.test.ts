@@ -9,8 +9,8 @@ import { readVerdicts } from '../../shared/rollout/verdicts.js';
 import { deployLockKey } from '../../pp/deploy/lock.js';
 import { readDeployments } from '../../pp/deploy/record.js';
 import { distProgram } from '../support/run-cli.js';
-import { APP, DeployFleet } from './support/deploy-fleet.js';
-import { until } from './support/flip-fleet.js';
+import { APP, DeployFleet } from '../system/support/deploy-fleet.js';
+import { until } from '../system/support/flip-fleet.js';
 
 let fleet: DeployFleet | undefined;
 afterEach(async () => {
