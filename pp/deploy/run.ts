@@ -121,7 +121,10 @@ async function followPhase(
     const states = nodes.map((n) => stateOf(n, records, verdicts));
     ctx.progress.show(phase, states);
     const settled = states.every((s) => s.state === 'done' || s.state === 'failed');
-    if (settled || (stopOnFailure && states.some((s) => s.state === 'failed'))) {
+    // Strict stops at a failure once no node is mid-way: a node rolling back (whose verdict may be what stopped
+    // another node first) or mid-flip is reported as it ends, not as it was.
+    const stopped = stopOnFailure && states.some((s) => s.state === 'failed') && !states.some((s) => s.state === 'busy');
+    if (settled || stopped) {
       ctx.progress.end();
       return { states, timedOut: false };
     }

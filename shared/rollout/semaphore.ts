@@ -107,6 +107,10 @@ export class FlipSemaphore {
     private readonly now: () => Date = () => new Date(),
   ) {
     assertSafeName('node', node);
+    // A lost lease lost the slots with it: an app kept in `held` would flip again (on a retry) without one.
+    leases.onLost((keys) => {
+      for (const app of [...this.held]) if (keys.includes(flipLockPrefix(this.prefix, app) + this.node)) this.held.delete(app);
+    });
   }
 
   /** Apps whose slot this process holds. */
@@ -139,17 +143,23 @@ export class FlipSemaphore {
           if (!claimed) wait(`waiting for a rollout slot of ${app}: ${mine} is held by an earlier lease of ${this.node} until it expires`);
           else snapshot = await this.store.read(lockPrefix);
         }
+        // Our key gone (a lost session, `pp rollout release`): we count for nobody, so we may not count ourselves in.
+        if (claimed && !snapshot.entries.some((e) => e.key === mine)) {
+          claimed = false;
+          continue;
+        }
         if (claimed) {
           const state = await slotsOf(snapshot, this.leases, lockPrefix);
-          if (state.holders.some((h) => h.node === this.node)) break;
-          if (state.limit !== undefined && state.limit !== limit && state.holders.length > 0) {
+          // Listed already (by an earlier run of this node) is no slot: every admission goes through the check-and-set.
+          const others = state.holders.filter((h) => h.node !== this.node);
+          if (state.limit !== undefined && state.limit !== limit && others.length > 0) {
             wait(
-              `waiting for a rollout slot of ${app}: the lock's limit is ${state.limit} (${describeHolders(state.holders, state.limit)}) ` +
+              `waiting for a rollout slot of ${app}: the lock's limit is ${state.limit} (${describeHolders(others, state.limit)}) ` +
                 `but this node's intent says maxParallel ${limit}; the lock takes the new limit once its holders are done`,
             );
-          } else if (state.holders.length < limit) {
+          } else if (others.length < limit) {
             const holders = [
-              ...state.holders.map(({ node, since: s }) => ({ node, since: s })),
+              ...others.map(({ node, since: s }) => ({ node, since: s })),
               { node: this.node, since: this.now().toISOString() },
             ];
             try {
@@ -162,7 +172,7 @@ export class FlipSemaphore {
               snapshot = await this.store.read(lockPrefix);
               continue;
             }
-          } else wait(`waiting for a rollout slot of ${app} (${describeHolders(state.holders, limit)})`);
+          } else wait(`waiting for a rollout slot of ${app} (${describeHolders(others, limit)})`);
         }
         snapshot = await this.store.watch(lockPrefix, snapshot.index, this.leases.recheckMs, signal);
       }

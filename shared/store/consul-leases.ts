@@ -40,19 +40,22 @@ export class ConsulLeases implements LeaseKeeper {
   claim(key: string, fields: Record<string, unknown>): Promise<boolean> {
     return this.serial(async () => {
       let session = this.session ?? (await this.open());
-      let ok: boolean;
+      let ok = false;
       try {
-        ok = await this.api.acquire(key, JSON.stringify({ ...fields, lease: session }), session);
-      } catch (err) {
-        // The session may have expired since its last renewal (Consul answers 500 "invalid session"): one new try.
-        if (!(await this.api.renew(session).catch(() => true))) {
-          this.dropSession();
+        try {
+          ok = await this.api.acquire(key, JSON.stringify({ ...fields, lease: session }), session);
+        } catch (err) {
+          // The session may have expired since its last renewal (Consul answers 500 "invalid session"): its keys
+          // are gone with it (said to the listeners), and the claim is tried once with a new session.
+          if (await this.api.renew(session).catch(() => true)) throw err;
+          this.loseSession();
           session = await this.open();
           ok = await this.api.acquire(key, JSON.stringify({ ...fields, lease: session }), session);
-        } else throw err;
+        }
+      } finally {
+        if (ok) this.held.add(key);
+        else await this.closeIfIdle();
       }
-      if (ok) this.held.add(key);
-      else await this.closeIfIdle();
       return ok;
     });
   }
@@ -94,12 +97,15 @@ export class ConsulLeases implements LeaseKeeper {
     const id = this.session;
     if (!id) return;
     const alive = await this.api.renew(id).catch(() => true);
-    if (!alive && this.session === id) {
-      const lost = [...this.held];
-      this.dropSession();
-      this.held.clear();
-      if (lost.length > 0) for (const listener of this.lostListeners) listener(lost);
-    }
+    if (!alive && this.session === id) this.loseSession();
+  }
+
+  /** The session is gone (expired, invalidated): so are its keys; the listeners hear which. */
+  private loseSession(): void {
+    const lost = [...this.held];
+    this.dropSession();
+    this.held.clear();
+    if (lost.length > 0) for (const listener of this.lostListeners) listener(lost);
   }
 
   private dropSession(): void {

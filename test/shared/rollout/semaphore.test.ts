@@ -129,6 +129,32 @@ describe.each(backends)('the rollout semaphore on the $name store', (b) => {
     expect(bb!.sem.heldApps().has('hello')).toBe(false);
   });
 
+  it('claims its key again before it counts itself in when its key was taken away while it waited', async () => {
+    const spec = await b.spec();
+    const prefix = newPrefix(b);
+    const [a, bb, c] = ['web1', 'web2', 'web3'].map((node) => nodeOf(b, spec, prefix, node));
+    const never = new AbortController().signal;
+    await a!.sem.acquire('hello', 1, '2.0', never, () => {});
+    let waited = false;
+    const done = bb!.sem.acquire('hello', 1, '2.0', never, () => {
+      waited = true;
+    });
+    await until('web2 to wait', () => waited);
+    // What `pp rollout release hello web2` does to a waiter.
+    await a!.store.delete(flipLockPrefix(prefix, 'hello') + 'web2');
+    await a!.sem.release('hello');
+    await done;
+    const state = await readSlots(a!.store, a!.leases, prefix, 'hello');
+    expect(state.holders.map((h) => [h.node, h.live])).toEqual([['web2', true]]);
+    // web2 counts for everyone, so web3 waits.
+    const reasons: string[] = [];
+    const third = c!.sem.acquire('hello', 1, '2.0', never, (r) => reasons.push(r));
+    await until('web3 to wait', () => reasons.length > 0);
+    expect(reasons[0]).toContain('1 of 1 held: web2');
+    await bb!.sem.release('hello');
+    await third;
+  });
+
   it('frees the slot of a holder that is SIGKILLed', async () => {
     const spec = await b.spec();
     const prefix = newPrefix(b);
