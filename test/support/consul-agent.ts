@@ -115,6 +115,23 @@ export class ConsulProcess {
   }
 }
 
+/** Consul's words when a port it was given is taken: another process probed the same free port meanwhile. */
+const PORT_TAKEN = /address already in use|Failed to start TCP listener|failed to obtain an address|bind: /i;
+
+/**
+ * Runs `start` again (up to three times, with new ports) when Consul could not listen on a port it was given: a
+ * probed port is only free until someone binds it, and parallel test files probe at the same time.
+ */
+export async function withFreshPorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3 || !PORT_TAKEN.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 /** The leader's server address (`127.0.0.1:<server port>`) as the agent at `address` sees it; '' when there is none. */
 export async function leaderSeenBy(address: string): Promise<string> {
   const res = await fetch(`http://${address}/v1/status/leader`, { signal: AbortSignal.timeout(5000) });
@@ -138,15 +155,24 @@ async function waitForLeader(address: string, agent: ConsulProcess): Promise<voi
  */
 export async function startConsul(bin = consulBinary(), options: ConsulOptions = {}): Promise<RunningConsul> {
   const dataDir = await mkdtemp(join(tmpdir(), 'pp-consul-'));
-  const ports = await freeConsulPorts();
   const mode = options.persistent ? ['-server', '-bootstrap', '-hcl=performance { raft_multiplier = 1 }'] : ['-dev'];
-  const agent = new ConsulProcess(bin, [...loopbackArgs(ports, dataDir), ...mode, ...(options.extraArgs ?? [])]);
+  const { ports, agent } = await withFreshPorts(async () => {
+    const ports = await freeConsulPorts();
+    const agent = new ConsulProcess(bin, [...loopbackArgs(ports, dataDir), ...mode, ...(options.extraArgs ?? [])]);
+    try {
+      agent.start();
+      await waitForLeader(`127.0.0.1:${ports.http}`, agent);
+    } catch (err) {
+      await agent.signal('SIGKILL');
+      throw err;
+    }
+    return { ports, agent };
+  });
   const address = `127.0.0.1:${ports.http}`;
   const launch = async () => {
     agent.start();
     await waitForLeader(address, agent);
   };
-  await launch();
   return {
     address,
     httpPort: ports.http,

@@ -5,7 +5,15 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { consulBinary, ConsulProcess, freeConsulPorts, leaderSeenBy, loopbackArgs, type ConsulPorts } from './consul-agent.js';
+import {
+  consulBinary,
+  ConsulProcess,
+  freeConsulPorts,
+  leaderSeenBy,
+  loopbackArgs,
+  withFreshPorts,
+  type ConsulPorts,
+} from './consul-agent.js';
 
 /** raft_multiplier 1 (Consul's production setting; the default of 5 suits small VMs) elects a new leader in a few seconds. */
 const PERFORMANCE = 'performance { raft_multiplier = 1 }';
@@ -77,7 +85,11 @@ function member(name: string, server: boolean, ports: ConsulPorts, process: Cons
 }
 
 /** Starts three servers and a client on free loopback ports and waits for a leader and a working KV through the client. */
-export async function startConsulCluster(bin = consulBinary()): Promise<ConsulCluster> {
+export function startConsulCluster(bin = consulBinary()): Promise<ConsulCluster> {
+  return withFreshPorts(() => startClusterOnce(bin));
+}
+
+async function startClusterOnce(bin: string): Promise<ConsulCluster> {
   const root = await mkdtemp(join(tmpdir(), 'pp-consul-cluster-'));
   const ports = [await freeConsulPorts(), await freeConsulPorts(), await freeConsulPorts(), await freeConsulPorts()];
   const joins = ports.slice(0, 3).map((p) => `-retry-join=127.0.0.1:${p.serfLan}`);
