@@ -121,7 +121,7 @@ export async function putIntent(
   const nodes = nodesOf(nodeList);
   const keys = nodes.map((n) => appIntentKey(prefix, n, app));
   const spec = checkedSpec(`key ${keys[0]!}`, app, text);
-  const value = sign ? await signed(`the intent of ${app}`, () => signIntent(app, nodes, spec, sign)) : spec;
+  const value = sign ? await signed(`the intent of ${app}`, () => signIntent(prefix, app, nodes, spec, sign)) : spec;
   for (const node of nodes) {
     await updateNode(store, prefix, node, (entries) => {
       refuseSharedBasedir(prefix, node, app, spec, entries);
@@ -175,7 +175,7 @@ export async function listIntent(store: IntentStore, prefix: string, node?: stri
 export async function removeIntent(store: IntentStore, prefix: string, nodeList: string, app: string, sign?: SignOptions): Promise<void> {
   appName(app);
   const nodes = nodesOf(nodeList);
-  const tombstone = sign ? await signed(`the removal of ${app}`, () => signRemoval(app, nodes, sign)) : null;
+  const tombstone = sign ? await signed(`the removal of ${app}`, () => signRemoval(prefix, app, nodes, sign)) : null;
   for (const node of nodes) {
     const key = appIntentKey(prefix, node, app);
     await updateNode(store, prefix, node, (entries) => {
@@ -197,7 +197,7 @@ export async function removeIntent(store: IntentStore, prefix: string, nodeList:
 export async function drainNodes(store: IntentStore, prefix: string, nodeList: string, sign?: SignOptions): Promise<number> {
   let removed = 0;
   const nodes = nodesOf(nodeList);
-  const marker = sign ? await signed('the drain', () => signDrain(nodes, sign)) : undefined;
+  const marker = sign ? await signed('the drain', () => signDrain(prefix, nodes, sign)) : undefined;
   for (const node of nodes) {
     for (;;) {
       const applied = await updateNode(store, prefix, node, (entries) => {

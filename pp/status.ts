@@ -29,7 +29,7 @@ export async function collectStatus(store: IntentStore, prefix: string, node?: s
   const rows = new Map<string, StatusRow>();
   const row = (n: string, app: string) => {
     const id = `${n}/${app}`;
-    if (!rows.has(id)) rows.set(id, { node: n, app, intended: '-', agents: {} });
+    if (!rows.has(id)) rows.set(id, { node: n, app, intended: '-', agents: Object.create(null) as StatusRow['agents'] });
     return rows.get(id)!;
   };
   for (const [n, v] of views) {

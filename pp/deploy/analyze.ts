@@ -144,7 +144,7 @@ export async function analyze(
         serial: { value: Number(serialEntry?.value) || 0, index: serialEntry?.modifyIndex ?? 0 },
         drained,
         otherApps,
-        reality: {},
+        reality: Object.create(null) as NodePlan['reality'],
         warnings: [],
       };
       // An agent refreshes its heartbeat even when nothing changes: that, not its last record, tells a silent agent.

@@ -48,7 +48,7 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
     }
     if (app === '' || app.endsWith('/')) continue; // folder placeholders some tools write
     present.add(app);
-    const json = specOf(key, app, node, value, trust);
+    const json = specOf(key, prefix, app, node, value, trust);
     if (json === undefined) continue; // removed by a signed order: no app
     if (typeof json !== 'string') {
       invalid.set(app, json.error);
@@ -64,7 +64,7 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
   }
   const intent = judge(node, snapshot.index, base, apps, invalid, drained);
   if (trust) {
-    const settled = trust.settle(node, base, base + DRAINED_MARKER, drainValue, present);
+    const settled = trust.settle(prefix, node, base, base + DRAINED_MARKER, drainValue, present);
     for (const [app, why] of settled.vanished) invalid.set(app, why);
     intent.removable = settled.removable;
   }
@@ -72,10 +72,10 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
 }
 
 /** The spec JSON at `key`; undefined for a removal; `{ error }` for a value that is refused. */
-function specOf(key: string, app: string, node: string, value: string, trust?: TrustGate): string | undefined | { error: string } {
+function specOf(key: string, prefix: string, app: string, node: string, value: string, trust?: TrustGate): string | undefined | { error: string } {
   const stored = readStoredValue(value);
   if (trust) {
-    const admitted = trust.admit(key, app, node, stored, value);
+    const admitted = trust.admit(key, prefix, app, node, stored, value);
     if ('error' in admitted) return admitted;
     return 'json' in admitted ? admitted.json : undefined;
   }

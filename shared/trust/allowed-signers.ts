@@ -115,11 +115,18 @@ function parseLine(line: string, source: string): AllowedSigner {
     publicKey,
     certAuthority: false,
   };
+  const seen = new Set<string>();
   for (const option of optionText ? commaList(optionText) : []) {
     const eq = option.indexOf('=');
     const name = (eq < 0 ? option : option.slice(0, eq)).toLowerCase();
-    const value = eq < 0 ? undefined : unquote(option.slice(eq + 1));
+    const rawValue = eq < 0 ? undefined : option.slice(eq + 1);
+    const value = rawValue === undefined ? undefined : unquote(rawValue);
     try {
+      // As ssh-keygen: one clause of each option, and option values in double quotes; it refuses the line otherwise.
+      if (seen.has(name)) throw new Error(`multiple "${name}" clauses`);
+      seen.add(name);
+      if (rawValue !== undefined && !(rawValue.length >= 2 && rawValue.startsWith('"') && rawValue.endsWith('"')))
+        throw new Error(`option ${name}: the value must be in double quotes (${name}="…")`);
       if (name === 'cert-authority' && value === undefined) signer.certAuthority = true;
       else if (name === 'namespaces' && value !== undefined) signer.namespaces = value.split(',');
       else if (name === 'valid-after' && value !== undefined) signer.validAfter = parseSignerTime(value);
@@ -134,6 +141,8 @@ function parseLine(line: string, source: string): AllowedSigner {
 
 /** Parses a whole allowed_signers text; throws naming the file and line of the first bad line. */
 export function parseAllowedSigners(text: string, file = 'allowed_signers'): AllowedSigner[] {
+  // String.prototype.trim would take a byte-order mark for white space; ssh-keygen refuses the line.
+  if (text.charCodeAt(0) === 0xfeff) throw new Error(`${file}:1: starts with a byte-order mark, which ssh-keygen refuses: save it without one`);
   const out: AllowedSigner[] = [];
   text.split('\n').forEach((rawLine, i) => {
     const line = rawLine.trim();

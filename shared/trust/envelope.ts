@@ -10,7 +10,8 @@ import { sshKeygenSign } from './ssh-keygen.js';
  * - `remove` at the same key (a tombstone): the app is to be removed from the listed nodes;
  * - `drain` at `<prefix>/intent/<node>/.drained`: the listed nodes are to hold no apps.
  * The signature (SSHSIG, namespace `platypus-intent`) covers the canonical JSON (shared/stable-json.ts) of every
- * other field, so it cannot be moved to another app, another node, another kind of order or another time.
+ * other field, so it cannot be moved to another prefix (another fleet or stage sharing the store), another app,
+ * another node, another kind of order or another time.
  */
 
 export const SIGN_NAMESPACE = 'platypus-intent';
@@ -23,6 +24,11 @@ export type OrderKind = 'intent' | 'remove' | 'drain';
 export interface SignedOrder {
   platypus: typeof ENVELOPE_FORMAT;
   kind: OrderKind;
+  /**
+   * The store prefix the order was signed for (`--prefix`): an order copied under another prefix is refused.
+   * Absent in envelopes of an older pp: readable as plain intent, never accepted as a signed order.
+   */
+  prefix?: string;
   /** Absent for a drain. */
   app?: string;
   nodes: string[];
@@ -44,20 +50,26 @@ export function signedMessage(order: Omit<SignedOrder, 'signature'> | SignedOrde
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 
-/** Classifies a stored value; only a JSON object whose `platypus` field names our format is an envelope. */
+/**
+ * Classifies a stored value; only a JSON object whose `platypus` field names our format is an envelope. A value
+ * that names the format but is not JSON (a byte-order mark, bytes after the closing brace) is a broken envelope:
+ * calling it "not signed" would send the operator looking for a missing signature instead of the damage.
+ */
 export function readStoredValue(value: string): StoredValue {
   if (!value.includes(ENVELOPE_FORMAT)) return { form: 'plain', json: value };
   let raw: unknown;
   try {
     raw = JSON.parse(value);
-  } catch {
-    return { form: 'plain', json: value };
+  } catch (err) {
+    if (value.charCodeAt(0) === 0xfeff) return { form: 'broken', error: 'signed envelope: starts with a byte-order mark' };
+    return { form: 'broken', error: `signed envelope: not valid JSON (${(err as Error).message})` };
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw) || (raw as { platypus?: unknown }).platypus !== ENVELOPE_FORMAT)
     return { form: 'plain', json: value };
   const o = raw as Record<string, unknown>;
   const problem = (() => {
     if (o.kind !== 'intent' && o.kind !== 'remove' && o.kind !== 'drain') return 'field kind: expected intent, remove or drain';
+    if (o.prefix !== undefined && (typeof o.prefix !== 'string' || o.prefix === '')) return 'field prefix: expected the store prefix';
     if (o.kind !== 'drain' && typeof o.app !== 'string') return 'field app: expected a string';
     if (!Array.isArray(o.nodes) || o.nodes.length === 0 || !o.nodes.every((n) => typeof n === 'string'))
       return 'field nodes: expected a non-empty list of node names';
@@ -67,7 +79,7 @@ export function readStoredValue(value: string): StoredValue {
       return 'field spec: expected the spec object';
     if (o.kind !== 'intent' && o.spec !== undefined) return `field spec: not expected in a ${o.kind} order`;
     if (typeof o.signature !== 'string') return 'field signature: expected an armored SSH signature';
-    const known = new Set(['platypus', 'kind', 'app', 'nodes', 'signedAt', 'spec', 'signature']);
+    const known = new Set(['platypus', 'kind', 'prefix', 'app', 'nodes', 'signedAt', 'spec', 'signature']);
     const unknown = Object.keys(o).find((k) => !known.has(k));
     if (unknown) return `field ${unknown}: unknown field`;
     return undefined;
@@ -98,19 +110,23 @@ export function checkSignature(order: SignedOrder): SshSignature {
 }
 
 /**
- * Checks an order for `node` (and `app`, unless it is a drain) against the trusted signers at `now`: the kind
+ * Checks an order for `prefix` and `node` (and `app`, unless it is a drain) against the trusted signers at `now`: the kind
  * expected, the app and node bound, the signature valid (`checked`: already checked by checkSignature), and its key
  * allowed to sign in our namespace now. Throws saying what is wrong.
  */
 export function verifyOrder(
   order: SignedOrder,
-  expect: { kind: OrderKind | OrderKind[]; node: string; app?: string },
+  expect: { kind: OrderKind | OrderKind[]; prefix: string; node: string; app?: string },
   signers: AllowedSigner[],
   now: Date,
   checked?: SshSignature,
 ): Verified {
   const kinds = Array.isArray(expect.kind) ? expect.kind : [expect.kind];
   if (!kinds.includes(order.kind)) throw new Error(`a signed ${order.kind} order here, expected ${kinds.join(' or ')}`);
+  if (order.prefix === undefined)
+    throw new Error(`signed without a prefix (by an older pp), so it could be copied from another prefix: sign it again with --sign-key`);
+  if (order.prefix !== expect.prefix)
+    throw new Error(`signed for prefix ${JSON.stringify(order.prefix)}, not ${JSON.stringify(expect.prefix)} (an order is bound to the prefix it was signed for)`);
   if (expect.app !== undefined && order.app !== expect.app)
     throw new Error(`signed for app ${JSON.stringify(order.app)}, not ${JSON.stringify(expect.app)}`);
   if (!order.nodes.includes(expect.node)) throw new Error(`signed for nodes ${order.nodes.join(',')}, which do not include ${expect.node}`);
@@ -142,19 +158,19 @@ const sortedNodes = (nodes: string[]) => [...new Set(nodes)].sort();
 
 /**
  * The value to store at `<prefix>/intent/<node>/<app>` for every node in `nodes`: `specJson` (already validated)
- * with one signature covering the app, the spec, the nodes and the time. For `pp intent put` and `pp deploy`.
+ * with one signature covering the prefix, the app, the spec, the nodes and the time. For `pp intent put` and `pp deploy`.
  */
-export function signIntent(app: string, nodes: string[], specJson: string, options: SignOptions): Promise<string> {
+export function signIntent(prefix: string, app: string, nodes: string[], specJson: string, options: SignOptions): Promise<string> {
   const signedAt = (options.at ?? new Date()).toISOString();
-  return signOrder({ kind: 'intent', app, nodes: sortedNodes(nodes), signedAt, spec: JSON.parse(specJson) as unknown }, options);
+  return signOrder({ kind: 'intent', prefix, app, nodes: sortedNodes(nodes), signedAt, spec: JSON.parse(specJson) as unknown }, options);
 }
 
 /** A signed tombstone for `<prefix>/intent/<node>/<app>`: the app is to be removed from `nodes`. */
-export function signRemoval(app: string, nodes: string[], options: SignOptions): Promise<string> {
-  return signOrder({ kind: 'remove', app, nodes: sortedNodes(nodes), signedAt: (options.at ?? new Date()).toISOString() }, options);
+export function signRemoval(prefix: string, app: string, nodes: string[], options: SignOptions): Promise<string> {
+  return signOrder({ kind: 'remove', prefix, app, nodes: sortedNodes(nodes), signedAt: (options.at ?? new Date()).toISOString() }, options);
 }
 
 /** A signed drain record for `<prefix>/intent/<node>/.drained`: `nodes` are to hold no apps. */
-export function signDrain(nodes: string[], options: SignOptions): Promise<string> {
-  return signOrder({ kind: 'drain', nodes: sortedNodes(nodes), signedAt: (options.at ?? new Date()).toISOString() }, options);
+export function signDrain(prefix: string, nodes: string[], options: SignOptions): Promise<string> {
+  return signOrder({ kind: 'drain', prefix, nodes: sortedNodes(nodes), signedAt: (options.at ?? new Date()).toISOString() }, options);
 }

@@ -83,7 +83,7 @@ export class TrustGate {
   }
 
   /** Judges the value at `key` (app `app` of `node`): a spec to validate, a signed removal, or why it is refused. */
-  admit(key: string, app: string, node: string, stored: StoredValue, value?: string): Admitted {
+  admit(key: string, prefix: string, app: string, node: string, stored: StoredValue, value?: string): Admitted {
     if (!this.recalled)
       return this.refused(
         key,
@@ -95,7 +95,7 @@ export class TrustGate {
     try {
       const sig = (value !== undefined && this.checked.get(value)) || checkSignature(stored.order);
       if (value !== undefined) this.checking.set(value, sig);
-      verified = verifyOrder(stored.order, { kind: ['intent', 'remove'], node, app }, this.signers, this.clock(), sig);
+      verified = verifyOrder(stored.order, { kind: ['intent', 'remove'], prefix, node, app }, this.signers, this.clock(), sig);
     } catch (err) {
       return this.refused(key, (err as Error).message);
     }
@@ -116,7 +116,7 @@ export class TrustGate {
    * After every key of a node was admitted: the signed drain at `drainedKey` (if its value is one) and the apps
    * this agent knew that no key names (`present`: app keys found, whatever their verdict).
    */
-  settle(node: string, base: string, drainedKey: string, drainValue: string | undefined, present: Set<string>): Settled {
+  settle(prefix: string, node: string, base: string, drainedKey: string, drainValue: string | undefined, present: Set<string>): Settled {
     this.checked = this.checking;
     this.checking = new Map();
     let drain: Verified | undefined;
@@ -125,7 +125,7 @@ export class TrustGate {
       const stored = readStoredValue(drainValue);
       if (stored.form === 'signed') {
         try {
-          drain = verifyOrder(stored.order, { kind: 'drain', node }, this.signers, this.clock());
+          drain = verifyOrder(stored.order, { kind: 'drain', prefix, node }, this.signers, this.clock());
         } catch (err) {
           drainProblem = `; the drain marker ${drainedKey} is refused: ${(err as Error).message}`;
         }

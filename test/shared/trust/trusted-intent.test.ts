@@ -48,7 +48,7 @@ const orderOf = (value: string) => {
 
 describe('signed envelopes', () => {
   it('bind app, nodes, spec and time; verify with node:crypto and with the real ssh-keygen -Y verify', async () => {
-    const value = await signIntent('web', ['n2', 'n1'], spec('1.0'), { keyPath: alice.path, at: new Date('2026-01-01T00:00:00Z') });
+    const value = await signIntent('p', 'web', ['n2', 'n1'], spec('1.0'), { keyPath: alice.path, at: new Date('2026-01-01T00:00:00Z') });
     const order = orderOf(value);
     expect(order).toMatchObject({
       platypus: ENVELOPE_FORMAT,
@@ -59,14 +59,14 @@ describe('signed envelopes', () => {
     });
     const signers = parseAllowedSigners(`alice@example ${alice.publicKey}`);
     const now = new Date('2026-01-02T00:00:00Z');
-    expect(verifyOrder(order, { kind: 'intent', node: 'n1', app: 'web' }, signers, now).signer).toMatch(/^alice@example \(SHA256:/);
+    expect(verifyOrder(order, { kind: 'intent', prefix: 'p', node: 'n1', app: 'web' }, signers, now).signer).toMatch(/^alice@example \(SHA256:/);
     // What pp signed verifies with ssh-keygen itself.
     const sigFile = join(keys, 'order.sig');
     writeFileSync(sigFile, order.signature);
     expect(sshKeygenVerify(signersFile, 'alice@example', SIGN_NAMESPACE, sigFile, signedMessage(order)).code).toBe(0);
     const fail = (o: SignedOrder, expect: { node: string; app: string }) => {
       try {
-        verifyOrder(o, { kind: 'intent', ...expect }, signers, now);
+        verifyOrder(o, { kind: 'intent', prefix: 'p', ...expect }, signers, now);
         return 'accepted';
       } catch (err) {
         return (err as Error).message;
@@ -77,7 +77,7 @@ describe('signed envelopes', () => {
     expect(fail({ ...order, signedAt: '2026-01-01T12:00:00.000Z' }, { node: 'n1', app: 'web' })).toMatch(/does not match/);
     expect(fail(order, { node: 'n1', app: 'api' })).toBe('signed for app "web", not "api"');
     expect(fail(order, { node: 'n3', app: 'web' })).toBe('signed for nodes n1,n2, which do not include n3');
-    const future = orderOf(await signIntent('web', ['n1'], spec('1.0'), { keyPath: alice.path, at: new Date('2026-01-03T00:00:00Z') }));
+    const future = orderOf(await signIntent('p', 'web', ['n1'], spec('1.0'), { keyPath: alice.path, at: new Date('2026-01-03T00:00:00Z') }));
     expect(fail(future, { node: 'n1', app: 'web' })).toMatch(/in the future of this node's clock/);
   });
 
@@ -85,6 +85,7 @@ describe('signed envelopes', () => {
     const unsigned: Omit<SignedOrder, 'signature'> = {
       platypus: ENVELOPE_FORMAT,
       kind: 'intent',
+      prefix: 'p',
       app: 'web',
       nodes: ['n1'],
       signedAt: '2026-01-01T00:00:00.000Z',
@@ -93,13 +94,13 @@ describe('signed envelopes', () => {
     const signature = sshKeygenSignDirect(alice.path, SIGN_NAMESPACE, signedMessage(unsigned));
     const order = orderOf(JSON.stringify({ ...unsigned, signature }));
     const signers = parseAllowedSigners(`alice@example ${alice.publicKey}`);
-    expect(() => verifyOrder(order, { kind: 'intent', node: 'n1', app: 'web' }, signers, new Date('2026-01-01T00:00:01Z'))).not.toThrow();
+    expect(() => verifyOrder(order, { kind: 'intent', prefix: 'p', node: 'n1', app: 'web' }, signers, new Date('2026-01-01T00:00:01Z'))).not.toThrow();
   });
 
   it('a gate judging the node again (as a daemon does on every change) still binds each value to its key', async () => {
     const gate = TrustGate.fromFile(signersFile);
     gate.recall([]);
-    const web = await signIntent('web', ['n1'], spec('1.0'), { keyPath: alice.path });
+    const web = await signIntent('p', 'web', ['n1'], spec('1.0'), { keyPath: alice.path });
     const judge = (entries: Record<string, string>) =>
       nodeIntentFromSnapshot('p', 'n1', { index: 1, entries: Object.entries(entries).map(([key, value]) => ({ key, value })) }, gate);
     expect([...judge({ 'p/intent/n1/web': web }).apps.keys()]).toEqual(['web']);
@@ -183,12 +184,12 @@ describe('agents with --trusted-signers', () => {
       ['wrong app', async () => store.put(apiKey, (await store.get(webKey))!), /signed for app "web", not "api"/],
       [
         'wrong node',
-        async () => store.put(apiKey, await signIntent('api', ['n2'], spec('9.0'), sign)),
+        async () => store.put(apiKey, await signIntent('p', 'api', ['n2'], spec('9.0'), sign)),
         /signed for nodes n2, which do not include n1/,
       ],
       [
         'unknown key',
-        async () => store.put(apiKey, await signIntent('api', ['n1'], spec('9.0'), { keyPath: mallory.path })),
+        async () => store.put(apiKey, await signIntent('p', 'api', ['n1'], spec('9.0'), { keyPath: mallory.path })),
         /signed by a key not in the trusted signers \(SHA256:/,
       ],
     ];
@@ -252,7 +253,7 @@ describe('agents with --trusted-signers', () => {
   it('refuses a drain signed before the spec it would remove, and acts on nothing while its records cannot be read', async () => {
     const { store, dir, sign } = await setup();
     const early = new Date(Date.now() - 60_000);
-    const oldDrain = await signDrain(['n1'], { ...sign, at: early });
+    const oldDrain = await signDrain('p', ['n1'], { ...sign, at: early });
     await drainNodes(store, 'p', 'n1');
     await store.put(drainedKey('p', 'n1'), oldDrain);
     const gate = TrustGate.fromFile(signersFile);
