@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // `npm run test:fleet`: the fault tests against a real 3-server Consul cluster and the fleet-safe flips over simulated
@@ -7,6 +10,8 @@ export default defineConfig({
   test: {
     include: ['test/fleet/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // Agents the tests start keep their state files here, not in /var/lib/platypus of the machine running them.
+    env: { PLATYPUS_STATE_DIR: mkdtempSync(join(tmpdir(), 'pp-test-state-')) },
     testTimeout: 360_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -4,7 +4,7 @@ import { safeUrl } from './download.js';
 import { describeCleanLeftovers } from '../../shared/leftovers.js';
 import { applyPreparer } from './apply.js';
 import { installsDir } from '../../shared/install-layout.js';
-import { observePreparer, recallBasedirs, type PreparerMemory } from './observe.js';
+import { loadBasedirs, observePreparer, saveBasedirs, type PreparerMemory } from './observe.js';
 import { planPreparer } from './plan.js';
 import type { PreparerAction, PreparerObserved, PreparerOptions } from './types.js';
 
@@ -66,7 +66,7 @@ export function createPreparerAgent(
   return {
     name: AGENT_NAME,
     parallel: options.parallel,
-    recall: (records) => recallBasedirs(memory, records),
+    memory: { save: () => saveBasedirs(memory), load: (saved) => loadBasedirs(memory, saved) },
     observe: (intent) => observePreparer(intent, memory),
     plan: (intent, observed) => planPreparer(intent, observed, options.keep),
     apply: (action, log, signal) => tracked(memory, action, () => timed(action, () => applyPreparer(options, action, log, signal))),

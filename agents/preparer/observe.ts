@@ -2,7 +2,6 @@ import { lstat, readdir } from 'node:fs/promises';
 import { readFile } from '../../shared/read-file.js';
 import { isAbsolute, join } from 'node:path';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
-import type { RealityRecord } from '../../shared/loop/types.js';
 import { nameProblem } from '../../shared/names.js';
 import { installOfRecord, installsDir, linkedInstall } from '../../shared/install-layout.js';
 import { staleAmong } from '../../shared/temp-files.js';
@@ -17,17 +16,29 @@ export interface PreparerMemory {
 }
 
 /**
- * Remembers the basedir of each app an earlier run reported, so an app removed from intent while the agent was
- * down is still pruned. An app still in intent is then observed at the basedir intent gives (observe overwrites).
+ * What the state file keeps: each known app's basedir and its former basedirs, as entries (app names are not
+ * object keys), so an app removed from intent while the agent was down is still pruned after a restart.
  */
-export function recallBasedirs(memory: PreparerMemory, records: RealityRecord[]): void {
-  for (const { app, details } of records) {
-    const former = Array.isArray(details?.formerBasedirs) ? (details.formerBasedirs as unknown[]) : [];
-    for (const dir of former) if (typeof dir === 'string' && isAbsolute(dir) && !nameProblem(app)) formerOf(memory, app).add(dir);
-    const basedir = details?.basedir;
-    if (typeof basedir !== 'string' || !isAbsolute(basedir) || nameProblem(app) || memory.knownApps.has(app)) continue;
-    memory.knownApps.set(app, basedir);
-  }
+export function saveBasedirs(memory: PreparerMemory): { knownApps: Array<[string, string]>; formerBasedirs: Array<[string, string[]]> } {
+  return {
+    knownApps: [...memory.knownApps].sort(([a], [b]) => (a < b ? -1 : 1)),
+    formerBasedirs: [...memory.formerBasedirs]
+      .map(([app, dirs]) => [app, [...dirs].sort()] as [string, string[]])
+      .sort(([a], [b]) => (a < b ? -1 : 1)),
+  };
+}
+
+/** Takes back what saveBasedirs returned; entries that are not a safe app name and an absolute path are skipped. */
+export function loadBasedirs(memory: PreparerMemory, saved: unknown): void {
+  const o = saved as { knownApps?: unknown; formerBasedirs?: unknown } | undefined;
+  const entries = (list: unknown) =>
+    Array.isArray(list) ? list.filter((e): e is [unknown, unknown] => Array.isArray(e) && e.length === 2) : [];
+  const dirOk = (dir: unknown): dir is string => typeof dir === 'string' && isAbsolute(dir);
+  for (const [app, basedir] of entries(o?.knownApps))
+    if (typeof app === 'string' && !nameProblem(app) && dirOk(basedir)) memory.knownApps.set(app, basedir);
+  for (const [app, dirs] of entries(o?.formerBasedirs))
+    if (typeof app === 'string' && !nameProblem(app) && Array.isArray(dirs))
+      for (const dir of dirs) if (dirOk(dir)) formerOf(memory, app).add(dir);
 }
 
 function formerOf(memory: PreparerMemory, app: string): Set<string> {

@@ -1,7 +1,7 @@
-import { nodeIntentFromSnapshot } from '../intent/node-intent.js';
-import { nodeIntentPrefix, realityPrefix } from '../keys.js';
+import { nodeIntentPrefix } from '../keys.js';
 import { createLogger, type Logger } from '../logger.js';
-import { recordsOf } from '../loop/reality.js';
+import { AgentStateFile, type AgentStateStore, ProcessState, stateFilePath } from '../loop/agent-state.js';
+import { LoopMemory } from '../loop/loop-memory.js';
 import { EXIT, exitCodeOf, runAgent } from '../loop/run-agent.js';
 import { NO_METRICS } from '../metrics/registry.js';
 import { openStore } from '../store/open-store.js';
@@ -30,20 +30,19 @@ export interface ExecuteOptions {
   out: (text: string) => void;
   /** --trusted-signers: only signed orders count. */
   trust?: TrustGate;
+  /** --state-dir: the agent's memory across restarts (default: this process only). */
+  state?: AgentStateStore;
 }
 
 /** Runs an agent in the chosen mode and returns the process exit code (see EXIT). */
 export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore, log: Logger, o: ExecuteOptions): Promise<number> {
   if (o.dryRun) {
+    // What the agent remembers changes its plan (e.g. prunes of apps removed while it was down), and the trust
+    // gate needs what was accepted before to refuse a replayed older order; a dry run reads it, never saves it.
+    const memory = new LoopMemory(agent, o.state ?? new ProcessState(), o.trust, log);
+    memory.load();
     const snapshot = await store.read(nodeIntentPrefix(o.prefix, o.node));
-    // What the agent recalls at start changes its plan (e.g. prunes of apps removed while it was down), and the
-    // trust gate needs what was accepted before to refuse a replayed older order.
-    if (agent.recall || o.trust) {
-      const records = recordsOf(await store.read(realityPrefix(o.prefix, o.node, agent.name)));
-      agent.recall?.(records);
-      o.trust?.recall(records);
-    }
-    const intent = nodeIntentFromSnapshot(o.prefix, o.node, snapshot, o.trust);
+    const intent = memory.judge(o.prefix, o.node, snapshot);
     o.out(printPlan(agent, intent, agent.plan(intent, await agent.observe(intent)), o.json));
     return EXIT.converged;
   }
@@ -59,6 +58,7 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
     hooks: o.hooks,
     watch: { waitMs: o.waitMs },
     trust: o.trust,
+    state: o.state,
   });
   return o.once && !result?.stopped ? exitCodeOf(result) : EXIT.converged;
 }
@@ -79,7 +79,9 @@ export async function runAgentMain<O, A>(
   }
   let trust: TrustGate | undefined;
   try {
-    if (args['trusted-signers']) trust = TrustGate.fromFile(args['trusted-signers']);
+    const maxAgeDays = args['max-order-age-days'];
+    if (args['trusted-signers'])
+      trust = TrustGate.fromFile(args['trusted-signers'], undefined, maxAgeDays === undefined ? undefined : maxAgeDays * 86_400_000);
   } catch (err) {
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
     process.exit(EXIT.usage);
@@ -130,6 +132,12 @@ export async function runAgentMain<O, A>(
       signal,
       out: (text) => process.stdout.write(text),
       trust,
+      state: new AgentStateFile(stateFilePath(args['state-dir'], name.replace(/^pp-/, ''), args.node, store.description, args.prefix), {
+        agent: name.replace(/^pp-/, ''),
+        node: args.node,
+        prefix: args.prefix,
+        store: store.description,
+      }),
     });
   } catch (err) {
     log.fatal({ action: 'run', err: (err as Error).message }, 'agent stopped on an error');

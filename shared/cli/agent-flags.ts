@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { DEFAULT_PREFIX } from '../keys.js';
+import { defaultStateDir } from '../loop/agent-state.js';
 import { EXIT } from '../loop/run-agent.js';
 import { parseListenAddress } from '../metrics/listen-address.js';
 import { nameProblem } from '../names.js';
@@ -58,6 +59,17 @@ export function commonAgentFlags(env: NodeJS.ProcessEnv = process.env) {
       describe:
         'OpenSSH allowed_signers file: act only on intent signed by its keys (pp intent put --sign-key), refuse replays of older orders, remove apps only on signed orders (env PLATYPUS_TRUSTED_SIGNERS)',
     },
+    'max-order-age-days': {
+      type: 'number',
+      describe:
+        'with --trusted-signers: refuse a signed order older than this for an app the agent has accepted no order for yet (a replay on a fresh node); a re-imaged node then needs recently signed intent (default: any age)',
+    },
+    'state-dir': {
+      type: 'string',
+      default: defaultStateDir(env),
+      describe:
+        "where the agent keeps what it must remember across restarts (accepted orders, removed apps' basedirs), on this node's disk (env PLATYPUS_STATE_DIR)",
+    },
   });
 }
 
@@ -77,6 +89,10 @@ export function checkCommonFlags(args: CommonAgentArgs): void {
   if (args['metrics-address'] !== undefined) parseListenAddress(args['metrics-address']);
   const ttl = args['check-ttl-seconds'];
   if (!(ttl === 0 || (ttl >= 10 && ttl <= 86_400))) throw new Error(`--check-ttl-seconds ${ttl}: expected 0 (no check) or 10..86400`);
+  const maxAge = args['max-order-age-days'];
+  if (maxAge !== undefined && !(maxAge > 0 && maxAge <= 36_500))
+    throw new Error(`--max-order-age-days ${maxAge}: expected a number of days above 0, at most 36500`);
+  if (maxAge !== undefined && !args['trusted-signers']) throw new Error('--max-order-age-days: needs --trusted-signers');
   if (!(args['check-pending-seconds'] >= 1))
     throw new Error(`--check-pending-seconds ${args['check-pending-seconds']}: expected a number ≥ 1`);
 }

@@ -72,7 +72,14 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
 }
 
 /** The spec JSON at `key`; undefined for a removal; `{ error }` for a value that is refused. */
-function specOf(key: string, prefix: string, app: string, node: string, value: string, trust?: TrustGate): string | undefined | { error: string } {
+function specOf(
+  key: string,
+  prefix: string,
+  app: string,
+  node: string,
+  value: string,
+  trust?: TrustGate,
+): string | undefined | { error: string } {
   const stored = readStoredValue(value);
   if (trust) {
     const admitted = trust.admit(key, prefix, app, node, stored, value);

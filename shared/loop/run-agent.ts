@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
-import { nodeIntentFromSnapshot, type NodeIntent } from '../intent/node-intent.js';
+import type { NodeIntent } from '../intent/node-intent.js';
 import { nodeIntentPrefix } from '../keys.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
+import { type AgentStateStore, ProcessState } from './agent-state.js';
 import { Heartbeat } from './heartbeat.js';
+import { LoopMemory } from './loop-memory.js';
 import type { LoopHooks } from './hooks.js';
 import type { TrustGate } from '../trust/gate.js';
 import { Converger, convergePass, type PassResult } from './pass.js';
@@ -31,6 +33,8 @@ export interface RunOptions {
   hooks?: LoopHooks;
   /** --trusted-signers: only signed orders count (shared/trust/gate.ts). */
   trust?: TrustGate;
+  /** Where the agent's memory is kept across restarts (--state-dir); default: in this process only. */
+  state?: AgentStateStore;
 }
 
 /** Default heartbeat interval: with the 5-minute blocking watch, an idle agent makes 2 store requests per 5 minutes. */
@@ -55,26 +59,6 @@ function describeIntent(intent: NodeIntent, log: Logger): void {
 }
 
 /**
- * Hands the agent (and the trust gate) its earlier reality records once; resolves true once it has. Until then the
- * store is asked again each pass, and reality is not pruned: a record pruned before it was recalled would be forgotten.
- */
-function recaller<O, A>(agent: Agent<O, A>, reality: RealityWriter, log: Logger, trust?: TrustGate): () => Promise<boolean> {
-  let done = agent.recall === undefined && trust === undefined;
-  return async () => {
-    if (done) return true;
-    try {
-      const records = await reality.records();
-      agent.recall?.(records);
-      trust?.recall(records);
-      done = true;
-    } catch (err) {
-      log.warn({ action: 'recall', err: (err as Error).message }, 'cannot read what this agent recorded before; will ask again next pass');
-    }
-    return done;
-  };
-}
-
-/**
  * The convergence loop every agent runs: watches the node's intent prefix with blocking queries, runs a
  * pass whenever the intent's content changes, an app's retry is due or the resync timer fires, and
  * writes reality after each pass. Returns the last pass's result when `once` is set or `signal` aborts.
@@ -94,14 +78,14 @@ async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Prom
   const retry = options.retry ?? { baseMs: 2000, maxMs: 300_000 };
   const retries = new RetryBook(retry);
   const reality = new RealityWriter(store, prefix, node, agent.name, log);
-  const recall = recaller(agent, reality, log, options.trust);
+  const memory = new LoopMemory(agent, options.state ?? new ProcessState(), options.trust, log);
+  memory.load();
   await agent.start?.(log);
   if (options.once) {
     const snapshot = await store.read(nodeIntentPrefix(prefix, node));
-    // Read before the intent is judged: the trust gate needs what was accepted before to refuse a replay.
-    const recalled = await recall();
-    const intent = nodeIntentFromSnapshot(prefix, node, snapshot, options.trust);
+    const intent = memory.judge(prefix, node, snapshot);
     describeIntent(intent, log);
+    const saved = await memory.save();
     const started = performance.now();
     const result = await convergePass(
       agent,
@@ -113,8 +97,10 @@ async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Prom
       options.hooks,
     );
     if (result.iterations === 0) return result; // nothing observed: nothing to report
-    await reality.write(stamped(options.trust, result.outcomes), intent.trusted && recalled, intent);
+    const savedAfter = await memory.save();
+    await reality.write(stamped(options.trust, result.outcomes), intent.trusted, intent);
     passDone(options.hooks, result, started, reality.lastError);
+    if (!saved || !savedAfter) return { ...result, realityError: 'cannot save the agent state (logged)' };
     if (reality.lastError === undefined) return result;
     log.error(
       { action: 'write-reality', err: reality.lastError },
@@ -122,7 +108,7 @@ async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Prom
     );
     return { ...result, realityError: reality.lastError };
   }
-  return daemon(agent, options, retries, reality, recall);
+  return daemon(agent, options, retries, reality, memory);
 }
 
 function passDone(hooks: LoopHooks | undefined, result: PassResult, started: number, realityError: string | undefined): void {
@@ -167,7 +153,7 @@ async function daemon<O, A>(
   options: RunOptions,
   retries: RetryBook,
   reality: RealityWriter,
-  recall: () => Promise<boolean>,
+  memory: LoopMemory,
 ): Promise<PassResult | undefined> {
   const { store, prefix, node, log } = options;
   const hooks = options.hooks ?? {};
@@ -223,28 +209,24 @@ async function daemon<O, A>(
     log,
   );
   let pendingStreak = 0;
-  let recalled = false;
-  // With a trust gate, intent judged before the records were recalled is judged again once they are.
-  let judgedRecalled = false;
   while (!abort.signal.aborted) {
     const triggered = latest !== undefined && latest !== seen;
     if (triggered || (settled && intent)) {
       const fresh = triggered && seen !== undefined;
-      recalled = await recall();
-      if (triggered || (options.trust && recalled && !judgedRecalled)) {
+      if (triggered) {
         seen = latest;
-        intent = nodeIntentFromSnapshot(prefix, node, latest!, options.trust);
-        judgedRecalled = recalled;
+        intent = memory.judge(prefix, node, latest!);
         describeIntent(intent, log);
         hooks.intentChanged?.(intent);
         converger.newTrigger();
+        await memory.save();
       }
       settled = false;
-      recalled = await recall();
       const started = performance.now();
       result = await converger.pass(intent!);
       if (result.iterations > 0) {
-        await reality.write(stamped(options.trust, result.outcomes), intent!.trusted && recalled, intent); // nothing observed: nothing to report
+        await memory.save();
+        await reality.write(stamped(options.trust, result.outcomes), intent!.trusted, intent); // nothing observed: nothing to report
         passDone(hooks, result, started, reality.lastError);
         heartbeat.beat();
       }
@@ -256,7 +238,7 @@ async function daemon<O, A>(
     if (progressed && intent) {
       // An app in flight moved on (e.g. from its start to its health wait): reality says what it is doing now.
       progressed = false;
-      await reality.write(stamped(options.trust, converger.currentOutcomes()), intent.trusted && recalled, intent);
+      await reality.write(stamped(options.trust, converger.currentOutcomes()), intent.trusted, intent);
       continue;
     }
     // The heartbeat is due before the next pass (a resync longer than its interval): written on the loop's own turn.
@@ -285,8 +267,9 @@ async function daemon<O, A>(
   await converger.allSettled();
   if (result && intent) {
     result = { ...result, outcomes: converger.currentOutcomes(), changed: converger.takeChanged(), stopped: true };
+    await memory.save();
     await reality
-      .write(stamped(options.trust, result.outcomes), intent.trusted && recalled, intent)
+      .write(stamped(options.trust, result.outcomes), intent.trusted, intent)
       .catch((err: Error) => log.warn({ action: 'reality', err: err.message }, 'cannot write reality while stopping'));
     await heartbeat.stop();
   }

@@ -57,10 +57,12 @@ export interface Agent<Observed, A> {
    */
   start?(log: Logger): Promise<void>;
   /**
-   * Given, before the first pass that can read them, the reality records this agent wrote before it (re)started:
-   * what it must not forget across a restart (e.g. where an app removed meanwhile keeps its files) comes back.
+   * What the agent must not forget across a restart (e.g. where an app removed meanwhile keeps its files), kept
+   * by the loop in the agent's state file on the node's disk (shared/loop/agent-state.ts), never in the store:
+   * `save` after each pass (plain JSON), `load` once before the first. What drives a removal must come from here or
+   * from trusted intent, never from reality, which others can write.
    */
-  recall?(records: RealityRecord[]): void;
+  memory?: { save(): unknown; load(saved: unknown): void };
   /** Gives up what the agent holds in the store (e.g. a Consul session) when the loop ends. */
   close?(): Promise<void>;
 }

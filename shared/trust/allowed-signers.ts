@@ -142,7 +142,8 @@ function parseLine(line: string, source: string): AllowedSigner {
 /** Parses a whole allowed_signers text; throws naming the file and line of the first bad line. */
 export function parseAllowedSigners(text: string, file = 'allowed_signers'): AllowedSigner[] {
   // String.prototype.trim would take a byte-order mark for white space; ssh-keygen refuses the line.
-  if (text.charCodeAt(0) === 0xfeff) throw new Error(`${file}:1: starts with a byte-order mark, which ssh-keygen refuses: save it without one`);
+  if (text.charCodeAt(0) === 0xfeff)
+    throw new Error(`${file}:1: starts with a byte-order mark, which ssh-keygen refuses: save it without one`);
   const out: AllowedSigner[] = [];
   text.split('\n').forEach((rawLine, i) => {
     const line = rawLine.trim();

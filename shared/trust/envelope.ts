@@ -126,7 +126,9 @@ export function verifyOrder(
   if (order.prefix === undefined)
     throw new Error(`signed without a prefix (by an older pp), so it could be copied from another prefix: sign it again with --sign-key`);
   if (order.prefix !== expect.prefix)
-    throw new Error(`signed for prefix ${JSON.stringify(order.prefix)}, not ${JSON.stringify(expect.prefix)} (an order is bound to the prefix it was signed for)`);
+    throw new Error(
+      `signed for prefix ${JSON.stringify(order.prefix)}, not ${JSON.stringify(expect.prefix)} (an order is bound to the prefix it was signed for)`,
+    );
   if (expect.app !== undefined && order.app !== expect.app)
     throw new Error(`signed for app ${JSON.stringify(order.app)}, not ${JSON.stringify(expect.app)}`);
   if (!order.nodes.includes(expect.node)) throw new Error(`signed for nodes ${order.nodes.join(',')}, which do not include ${expect.node}`);

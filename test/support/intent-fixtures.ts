@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentStateFile, stateFilePath } from '../../shared/loop/agent-state.js';
 
 let basedirs = 0;
 
@@ -42,4 +45,13 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 2
   }
   const why = lastError === undefined ? '' : `; the check last threw: ${(lastError as Error).message ?? String(lastError)}`;
   throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
+}
+
+/**
+ * The state file an agent started by the CLI would use for `store` (under the tests' PLATYPUS_STATE_DIR): an
+ * in-process agent given it each run remembers across "restarts" as a real one does.
+ */
+export function agentStateFor(store: { description: string }, agent: string, node: string, prefix: string): AgentStateFile {
+  const dir = process.env.PLATYPUS_STATE_DIR ?? join(tmpdir(), 'pp-test-state');
+  return new AgentStateFile(stateFilePath(dir, agent, node, store.description, prefix), { agent, node, prefix, store: store.description });
 }

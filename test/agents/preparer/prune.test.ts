@@ -1,10 +1,10 @@
-import { readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPreparerAgent } from '../../../agents/preparer/agent.js';
 import { executeAgent } from '../../../shared/cli/agent-cli.js';
-import { appIntentKey } from '../../../shared/keys.js';
+import { appIntentKey, realityKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import {
@@ -13,6 +13,7 @@ import {
   makeArtifact,
   NODE,
   PREFIX,
+  preparerState,
   putIntent,
   reality,
   runOnce,
@@ -105,7 +106,7 @@ describe('pp-preparer pruning', () => {
     expect(await readdir(join(base, 'installs'))).not.toContain('.pp-install-api_1.json');
   });
 
-  it('prunes an app removed from intent while the agent was down: the restarted agent finds its basedir in its reality', async () => {
+  it('prunes an app removed from intent while the agent was down: the restarted agent finds its basedir in its state file', async () => {
     const store = new FolderStore(join(dir, 's4'));
     const base = join(dir, 'b4');
     const apiBase = join(dir, 'b4-api');
@@ -129,6 +130,7 @@ describe('pp-preparer pruning', () => {
     };
     await executeAgent(createPreparerAgent(testOptions({ keep: 1 })), store, silentLogger(), {
       ...dry,
+      state: preparerState(store),
       out: (t) => {
         printed += t;
       },
@@ -141,31 +143,30 @@ describe('pp-preparer pruning', () => {
     expect(await reality(store, 'api')).toBeUndefined();
   });
 
-  it('keeps the records of removed apps while it could not read them back, and prunes once it can', async () => {
-    /** A real folder store whose first read of reality fails, as a store fault at the agent's start would. */
-    class FirstRealityReadFails extends FolderStore {
-      failed = false;
-      override async read(prefix: string) {
-        if (prefix.includes('/reality/') && !this.failed) {
-          this.failed = true;
-          throw new Error('store unavailable');
-        }
-        return super.read(prefix);
-      }
-    }
+  it('deletes nothing a forged reality record points at: what drives a prune comes from its own state, never from the store', async () => {
     const store = new FolderStore(join(dir, 's5'));
-    const apiBase = join(dir, 'b5-api');
-    await putIntent(store, 'web', join(dir, 'b5'), versions('1'));
-    await putIntent(store, 'api', apiBase, versions('1', '2'));
+    const base = join(dir, 'b5');
+    const victim = join(dir, 'b5-victim');
+    const former = join(dir, 'b5-former');
+    await putIntent(store, 'web', base, versions('1'));
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
-    await store.delete(appIntentKey(PREFIX, NODE, 'api'));
-    const flaky = new FirstRealityReadFails(join(dir, 's5'));
-    expect(exitCodeOf(await runOnce(flaky, { keep: 0 }))).toBe(0);
-    expect(await reality(store, 'api')).toMatchObject({ details: { basedir: apiBase } }); // not pruned unread
-    expect(await dirsIn(apiBase)).toEqual(['api_1', 'api_2']);
+    for (const [folder, name] of [
+      [victim, 'ghost_1'],
+      [former, 'web_7'],
+    ] as const)
+      await mkdir(join(folder, 'installs', name), { recursive: true });
+    // Anyone who can write reality writes a record for an app this node never had, and a former basedir for web.
+    const forged = (app: string, details: Record<string, unknown>) =>
+      store.put(
+        realityKey(PREFIX, NODE, 'preparer', app),
+        JSON.stringify({ agent: 'preparer', app, status: 'converged', attempts: 0, at: new Date().toISOString(), details }),
+      );
+    await forged('ghost', { basedir: victim });
+    await forged('web', { basedir: base, formerBasedirs: [former] });
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
-    expect(await dirsIn(apiBase)).toEqual([]);
-    expect(await reality(store, 'api')).toBeUndefined();
+    expect(await dirsIn(victim)).toEqual(['ghost_1']);
+    expect(await dirsIn(former)).toEqual(['web_7']);
+    expect(await dirsIn(base)).toEqual(['web_1']);
   });
 
   it('reports a removed app whose installs cannot be read without failing, and drops it once its basedir is gone', async () => {

@@ -13,6 +13,7 @@ import { silentLogger } from '../../../shared/logger.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
 import type { RealityRecord } from '../../../shared/loop/types.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
+import { agentStateFor } from '../../support/intent-fixtures.js';
 
 export const PREFIX = 'platypus';
 export const NODE = 'n1';
@@ -77,9 +78,19 @@ export async function reality(store: FolderStore, app: string): Promise<RealityR
 }
 
 /** One `--once` pass of a fresh agent in this process. */
+/** One --once run of a fresh agent (a restart each time) with the state file a real one would keep for `store`. */
 export async function runOnce(store: FolderStore, options: Partial<PreparerOptions> = {}) {
-  return runAgent(createPreparerAgent(testOptions(options)), { store, prefix: PREFIX, node: NODE, log: silentLogger(), once: true });
+  return runAgent(createPreparerAgent(testOptions(options)), {
+    store,
+    prefix: PREFIX,
+    node: NODE,
+    log: silentLogger(),
+    once: true,
+    state: preparerState(store),
+  });
 }
+
+export const preparerState = (store: FolderStore) => agentStateFor(store, 'preparer', NODE, PREFIX);
 
 /**
  * Every path under `root` with what it is: "file <sha256> <mode>", "link -> target", "dir <mode>";

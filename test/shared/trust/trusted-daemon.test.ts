@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { putIntent, removeIntent } from '../../../pp/intent-commands.js';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
+import { ProcessState } from '../../../shared/loop/agent-state.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
 import { consulConfigFrom } from '../../../shared/store/consul-config.js';
 import { ConsulStore } from '../../../shared/store/consul-store.js';
@@ -36,15 +37,11 @@ const reality = async (app: string) => JSON.parse((await store.get(realityKey(pr
 const spec = (live: string) => JSON.stringify(appIntent(live));
 
 describe('an agent daemon with --trusted-signers on Consul', () => {
-  it('recalls what it accepted before judging intent, converges signed changes as they come, keeps what vanished', async () => {
+  it('recalls what it accepted (its state) before judging intent, converges signed changes as they come, keeps what vanished', async () => {
     const out = join(dir, 'files');
     const sign = { keyPath: alice.path };
-    // What an earlier run of this agent accepted for web: a spec signed a minute ago.
+    // What an earlier run of this agent accepted for web, as its state file gives it back: a spec signed a minute ago.
     const accepted = new Date(Date.now() - 60_000).toISOString();
-    await store.put(
-      realityKey(prefix, node, 'pp-files', 'web'),
-      JSON.stringify({ agent: 'pp-files', app: 'web', status: 'converged', attempts: 0, at: accepted, signed: { at: accepted } }),
-    );
     await putIntent(store, prefix, node, 'web', spec('0.9'), { ...sign, at: new Date(Date.now() - 120_000) });
     await putIntent(store, prefix, node, 'api', spec('2.0'), sign);
     const abort = new AbortController();
@@ -56,6 +53,7 @@ describe('an agent daemon with --trusted-signers on Consul', () => {
       signal: abort.signal,
       resyncMs: 3_600_000,
       trust: TrustGate.fromFile(signers),
+      state: new ProcessState({ trust: [['web', { at: accepted }]] }),
     });
     try {
       await eventually(async () => (await files(out)).api === '2.0', 20_000, 'api=2.0');

@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { executeAgent } from '../../../shared/cli/agent-cli.js';
 import { nodeIntentFromSnapshot } from '../../../shared/intent/node-intent.js';
 import { appIntentKey, drainedKey, realityKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
+import { AgentStateFile, type AgentStateStore } from '../../../shared/loop/agent-state.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import type { IntentStore } from '../../../shared/store/types.js';
 import { parseAllowedSigners } from '../../../shared/trust/allowed-signers.js';
@@ -59,7 +60,9 @@ describe('signed envelopes', () => {
     });
     const signers = parseAllowedSigners(`alice@example ${alice.publicKey}`);
     const now = new Date('2026-01-02T00:00:00Z');
-    expect(verifyOrder(order, { kind: 'intent', prefix: 'p', node: 'n1', app: 'web' }, signers, now).signer).toMatch(/^alice@example \(SHA256:/);
+    expect(verifyOrder(order, { kind: 'intent', prefix: 'p', node: 'n1', app: 'web' }, signers, now).signer).toMatch(
+      /^alice@example \(SHA256:/,
+    );
     // What pp signed verifies with ssh-keygen itself.
     const sigFile = join(keys, 'order.sig');
     writeFileSync(sigFile, order.signature);
@@ -77,7 +80,9 @@ describe('signed envelopes', () => {
     expect(fail({ ...order, signedAt: '2026-01-01T12:00:00.000Z' }, { node: 'n1', app: 'web' })).toMatch(/does not match/);
     expect(fail(order, { node: 'n1', app: 'api' })).toBe('signed for app "web", not "api"');
     expect(fail(order, { node: 'n3', app: 'web' })).toBe('signed for nodes n1,n2, which do not include n3');
-    const future = orderOf(await signIntent('p', 'web', ['n1'], spec('1.0'), { keyPath: alice.path, at: new Date('2026-01-03T00:00:00Z') }));
+    const future = orderOf(
+      await signIntent('p', 'web', ['n1'], spec('1.0'), { keyPath: alice.path, at: new Date('2026-01-03T00:00:00Z') }),
+    );
     expect(fail(future, { node: 'n1', app: 'web' })).toMatch(/in the future of this node's clock/);
   });
 
@@ -94,12 +99,13 @@ describe('signed envelopes', () => {
     const signature = sshKeygenSignDirect(alice.path, SIGN_NAMESPACE, signedMessage(unsigned));
     const order = orderOf(JSON.stringify({ ...unsigned, signature }));
     const signers = parseAllowedSigners(`alice@example ${alice.publicKey}`);
-    expect(() => verifyOrder(order, { kind: 'intent', prefix: 'p', node: 'n1', app: 'web' }, signers, new Date('2026-01-01T00:00:01Z'))).not.toThrow();
+    expect(() =>
+      verifyOrder(order, { kind: 'intent', prefix: 'p', node: 'n1', app: 'web' }, signers, new Date('2026-01-01T00:00:01Z')),
+    ).not.toThrow();
   });
 
   it('a gate judging the node again (as a daemon does on every change) still binds each value to its key', async () => {
     const gate = TrustGate.fromFile(signersFile);
-    gate.recall([]);
     const web = await signIntent('p', 'web', ['n1'], spec('1.0'), { keyPath: alice.path });
     const judge = (entries: Record<string, string>) =>
       nodeIntentFromSnapshot('p', 'n1', { index: 1, entries: Object.entries(entries).map(([key, value]) => ({ key, value })) }, gate);
@@ -120,7 +126,7 @@ describe('signed envelopes', () => {
   });
 });
 
-const options = (trust?: TrustGate) => ({
+const options = (trust?: TrustGate, state?: AgentStateStore) => ({
   prefix: 'p',
   node: 'n1',
   once: true,
@@ -131,6 +137,7 @@ const options = (trust?: TrustGate) => ({
   signal: new AbortController().signal,
   out: () => {},
   trust,
+  state,
 });
 const files = async (dir: string) =>
   Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
@@ -141,15 +148,17 @@ async function setup() {
   const store = new FolderStore(join(root, 'store'));
   const dir = join(root, 'files');
   const gate = TrustGate.fromFile(signersFile);
-  // A fresh gate each run, as an agent restarted each time: what it accepted comes back from reality only.
+  const stateFile = join(root, 'state', 'pp-files.json');
+  const state = () => new AgentStateFile(stateFile, { agent: 'pp-files', node: 'n1', prefix: 'p', store: store.description });
+  // A fresh gate and agent each run, as an agent restarted each time: what it accepted comes back from its state file.
   const run = (trust = true) =>
-    executeAgent(fileAgent(dir), store, silentLogger(), options(trust ? TrustGate.fromFile(signersFile) : undefined));
+    executeAgent(fileAgent(dir), store, silentLogger(), options(trust ? TrustGate.fromFile(signersFile) : undefined, state()));
   const sign = { keyPath: alice.path };
   await putIntent(store, 'p', 'n1,n2', 'web', spec('1.0'), sign);
   await putIntent(store, 'p', 'n1', 'api', spec('2.0'), sign);
   expect(await run()).toBe(0);
   expect(await files(dir)).toEqual({ web: '1.0', api: '2.0' });
-  return { store, dir, run, sign, gate };
+  return { store, dir, run, sign, gate, state, stateFile };
 }
 
 describe('agents with --trusted-signers', () => {
@@ -250,25 +259,19 @@ describe('agents with --trusted-signers', () => {
     expect((await reality(store, 'api')).error).toMatch(/\(a removal signed at .*\): refused as a rollback/);
   });
 
-  it('refuses a drain signed before the spec it would remove, and acts on nothing while its records cannot be read', async () => {
-    const { store, dir, sign } = await setup();
+  it('refuses a drain signed before the spec it would remove, and acts on nothing while its state file cannot be read', async () => {
+    const { store, dir, sign, run, stateFile } = await setup();
     const early = new Date(Date.now() - 60_000);
     const oldDrain = await signDrain('p', ['n1'], { ...sign, at: early });
     await drainNodes(store, 'p', 'n1');
     await store.put(drainedKey('p', 'n1'), oldDrain);
-    const gate = TrustGate.fromFile(signersFile);
-    expect(await executeAgent(fileAgent(dir), store, silentLogger(), options(gate))).toBe(1);
+    expect(await run()).toBe(1);
     expect(await files(dir)).toEqual({ web: '1.0', api: '2.0' });
     expect((await reality(store, 'web')).error).toMatch(/the signed drain of .* is older than its spec .*: refused as a rollback/);
-    // A store that cannot give back this agent's records: no signed order can be told from a replay, so none counts.
+    // A state file that cannot be read: no signed order can be told from a replay, so the agent does not start.
     await putIntent(store, 'p', 'n1', 'web', spec('1.5'), sign);
-    const blind = Object.assign(Object.create(store) as FolderStore, {
-      read: async (prefix: string) => {
-        if (prefix.includes('/reality/')) throw new Error('reality unreadable');
-        return store.read(prefix);
-      },
-    });
-    expect(await executeAgent(fileAgent(dir), blind, silentLogger(), options(TrustGate.fromFile(signersFile)))).toBe(1);
+    await writeFile(stateFile, '{"format": "platypus-agent-state/1", "trust": [');
+    await expect(run()).rejects.toThrow(/state file .*pp-files.json: not valid JSON .*move it away/);
     expect(await files(dir)).toEqual({ web: '1.0', api: '2.0' });
   });
 
