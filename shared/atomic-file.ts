@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { readFile } from './read-file.js';
 import { basename, dirname } from 'node:path';
 import { tempPathIn } from './temp-files.js';
@@ -35,7 +35,13 @@ export async function renameIntoPlace(temp: string, path: string): Promise<void>
  */
 export async function writeFileAtomic(path: string, content: string | Buffer, mode = 0o644): Promise<boolean> {
   const wanted = typeof content === 'string' ? Buffer.from(content) : content;
-  const current = await readFile(path).catch(() => undefined);
+  // Only a file of the same size can hold the same content: one of another size (a huge one another tool left in a
+  // store key) is replaced without being read.
+  const size = await stat(path).then(
+    (info) => (info.isFile() ? info.size : undefined),
+    () => undefined,
+  );
+  const current = size === wanted.length ? await readFile(path).catch(() => undefined) : undefined;
   if (current?.equals(wanted)) return false;
   await mkdir(dirname(path), { recursive: true });
   const temp = tempPathBeside(path);
