@@ -1,5 +1,5 @@
 import { DRAINED_MARKER, nodeIntentPrefix } from '../keys.js';
-import type { Snapshot } from '../store/types.js';
+import { type Snapshot, valueTooLarge } from '../store/types.js';
 import { readStoredValue, specJsonOf } from '../trust/envelope.js';
 import type { TrustGate } from '../trust/gate.js';
 import type { AppIntent } from './schema.js';
@@ -29,7 +29,8 @@ export interface NodeIntent {
 /**
  * Builds the node's intent from a snapshot of `<prefix>/intent/<node>/`. A value may be a plain spec or a signed
  * envelope (shared/trust/envelope.ts): without `trust` the spec inside an envelope is read like a plain one and a
- * signed removal counts as no key; with `trust` (--trusted-signers) only signed orders count (see TrustGate).
+ * signed removal counts as no key; with `trust` (--trusted-signers) only signed orders count (see TrustGate). A value
+ * over the store's size limit makes its app invalid, and only that app.
  */
 export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot, trust?: TrustGate): NodeIntent {
   const base = nodeIntentPrefix(prefix, node);
@@ -38,7 +39,7 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
   const present = new Set<string>();
   let drained = false;
   let drainValue: string | undefined;
-  for (const { key, value } of snapshot.entries) {
+  for (const { key, value, tooLarge } of snapshot.entries) {
     if (!key.startsWith(base)) continue;
     const app = key.slice(base.length);
     if (app === DRAINED_MARKER) {
@@ -48,6 +49,11 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
     }
     if (app === '' || app.endsWith('/')) continue; // folder placeholders some tools write
     present.add(app);
+    if (tooLarge !== undefined) {
+      // The store did not read it: whatever it says, the app is invalid, and kept as it is like any invalid app.
+      invalid.set(app, `invalid intent at key ${key}: ${valueTooLarge(tooLarge)}`);
+      continue;
+    }
     const json = specOf(key, prefix, app, node, value, trust);
     if (json === undefined) continue; // removed by a signed order: no app
     if (typeof json !== 'string') {

@@ -97,8 +97,6 @@ export const LIMITS = {
   envBytes: 65_536,
   basedirChars: 1024,
   urlChars: 4096,
-  /** Consul's own limit on a value. */
-  intentBytes: 512 * 1024,
 } as const;
 
 const NO_NUL = /^[^\0]*$/;

@@ -1,7 +1,7 @@
 import { nameProblem } from '../names.js';
+import { bytesOverLimit, valueTooLarge } from '../store/types.js';
 import { formatProblems } from './problems.js';
 import { type AppIntent, checkAppIntent } from './schema.js';
-import { LIMITS } from './structure.js';
 
 export type Validated = { ok: true; intent: AppIntent } | { ok: false; error: string };
 
@@ -9,9 +9,8 @@ export type Validated = { ok: true; intent: AppIntent } | { ok: false; error: st
 export function validateAppIntent(where: string, app: string, json: string): Validated {
   const problem = nameProblem(app);
   if (problem) return { ok: false, error: `invalid intent at ${where}: app name ${problem}` };
-  if (json.length > LIMITS.intentBytes || Buffer.byteLength(json) > LIMITS.intentBytes) {
-    return { ok: false, error: `invalid intent at ${where}: ${Buffer.byteLength(json)} bytes, expected at most ${LIMITS.intentBytes}` };
-  }
+  const bytes = bytesOverLimit(json);
+  if (bytes !== undefined) return { ok: false, error: `invalid intent at ${where}: ${valueTooLarge(bytes)}` };
   // Bytes that are not UTF-8 reach us as U+FFFD: refused, or the agents would act on a value nobody wrote.
   const bad = json.indexOf('\uFFFD');
   if (bad >= 0) return { ok: false, error: `invalid intent at ${where}: not valid UTF-8 (a replacement character at offset ${bad})` };

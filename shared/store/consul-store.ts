@@ -7,7 +7,10 @@ import type { ConsulConfig } from './consul-config.js';
 import { ConsulLeases, type SessionApi } from './consul-leases.js';
 import {
   ConflictError,
+  bytesOverLimit,
+  refuseTooLarge,
   StoreError,
+  valueTooLarge,
   type IntentStore,
   type KvEntry,
   type KvWrite,
@@ -145,12 +148,17 @@ export class ConsulStore implements IntentStore {
       }
       const index = Number(res.headers['x-consul-index'] ?? 0);
       const items = Array.isArray(body) ? body : [];
-      const entries: KvEntry[] = items.map((i) => ({
-        key: i.Key,
-        value: i.Value ?? '',
-        modifyIndex: i.ModifyIndex ?? 0,
-        ...(i.Session ? { session: i.Session } : {}),
-      }));
+      // A value over the limit (from a Consul whose kv_max_value_size was raised) is listed as the folder store lists one: by size.
+      const entries: KvEntry[] = items.map((i) => {
+        const tooLarge = bytesOverLimit(i.Value ?? '');
+        return {
+          key: i.Key,
+          value: tooLarge === undefined ? (i.Value ?? '') : '',
+          modifyIndex: i.ModifyIndex ?? 0,
+          ...(i.Session ? { session: i.Session } : {}),
+          ...(tooLarge === undefined ? {} : { tooLarge }),
+        };
+      });
       return { index: Number.isFinite(index) ? index : 0, entries };
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -159,10 +167,14 @@ export class ConsulStore implements IntentStore {
 
   async get(key: string): Promise<string | undefined> {
     const item = await this.call((client) => client.kv.get(key), undefined, { right: 'key:read', keys: [key] });
+    const tooLarge = item ? bytesOverLimit(item.Value ?? '') : undefined;
+    if (tooLarge !== undefined) throw new StoreError(`cannot read ${key}: ${valueTooLarge(tooLarge)}`);
     return item ? (item.Value ?? '') : undefined;
   }
 
+  /** Refuses a value over the limit before Consul does, with the folder store's words (the key and the limit). */
   async put(key: string, value: string): Promise<void> {
+    refuseTooLarge([{ key, value }]);
     const ok = await this.call((client) => client.kv.set(key, value), undefined, { right: 'key:write', keys: [key] });
     if (!ok) throw new StoreError(`consul refused the write of ${key}`);
   }
@@ -179,6 +191,7 @@ export class ConsulStore implements IntentStore {
   async transaction(writes: KvWrite[]): Promise<void> {
     if (writes.length === 0) return;
     if (writes.length > TXN_MAX_OPS) throw new StoreError(`a transaction takes at most ${TXN_MAX_OPS} writes, got ${writes.length}`);
+    refuseTooLarge(writes);
     const ops = writes.map((w) => {
       if (w.value !== null) {
         const Value = Buffer.from(w.value).toString('base64');

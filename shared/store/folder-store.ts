@@ -1,5 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { stat as statCallback, watch as fsWatch, type BigIntStats, type FSWatcher } from 'node:fs';
+import {
+  close as closeCallback,
+  fstat as fstatCallback,
+  open as openCallback,
+  read as readCallback,
+  stat as statCallback,
+  watch as fsWatch,
+  type BigIntStats,
+  type FSWatcher,
+} from 'node:fs';
 import { link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { readFile } from '../read-file.js';
@@ -8,7 +17,18 @@ import { fsyncDir, writeFileAtomic } from '../atomic-file.js';
 import { sleep } from '../backoff.js';
 import { staleTemps, tempPathIn } from '../temp-files.js';
 import { FolderLeases } from './folder-leases.js';
-import { ConflictError, StoreError, type IntentStore, type KvEntry, type KvWrite, type LeaseKeeper, type Snapshot } from './types.js';
+import {
+  ConflictError,
+  refuseTooLarge,
+  StoreError,
+  VALUE_LIMIT_BYTES,
+  valueTooLarge,
+  type IntentStore,
+  type KvEntry,
+  type KvWrite,
+  type LeaseKeeper,
+  type Snapshot,
+} from './types.js';
 
 const TEMP_PREFIX = '.pp-tmp-';
 /** The store's own files in its root (lock, journal, commit counter): never keys, never listed. */
@@ -25,6 +45,47 @@ const OPTIMISTIC_READS = 3;
 const statBig = promisify((path: string, cb: (err: NodeJS.ErrnoException | null, st: BigIntStats) => void) =>
   statCallback(path, { bigint: true }, cb),
 );
+
+// The callback API, as shared/read-file.ts says why: no FileHandle on the way to each of thousands of small files.
+const openFile = promisify(openCallback);
+const readInto = promisify(readCallback);
+const closeFile = promisify(closeCallback);
+const fstatFile = promisify(fstatCallback);
+
+/**
+ * The text of the value file at `path`, `size` bytes long when it was stat'ed, or its size when that is over
+ * VALUE_LIMIT_BYTES. At most the limit and one byte are ever read, so a file that another tool grew (or replaced
+ * by a huge or sparse one) costs neither the memory nor the seconds of reading it, and never fails the read.
+ */
+async function readValue(path: string, size: number): Promise<{ value: string } | { tooLarge: number }> {
+  if (size > VALUE_LIMIT_BYTES) return { tooLarge: size };
+  const fd = await openFile(path, 'r');
+  try {
+    // One byte more than the stat saw, so a file that grew since is noticed.
+    let buffer = Buffer.allocUnsafe(size + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await readInto(fd, buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) return { value: buffer.toString('utf8', 0, length) };
+      length += bytesRead;
+      if (length > VALUE_LIMIT_BYTES) return { tooLarge: Math.max(length, (await fstatFile(fd)).size) };
+      if (length === buffer.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(buffer.length * 2, VALUE_LIMIT_BYTES + 1));
+        buffer.copy(bigger, 0, 0, length);
+        buffer = bigger;
+      }
+    }
+  } finally {
+    await closeFile(fd);
+  }
+}
+
+/** The entry for `key` from its file's stat and what readValue made of its content. */
+function entryOf(key: string, info: BigIntStats, read: { value: string } | { tooLarge: number }): KvEntry {
+  if ('value' in read) return { key, value: read.value, modifyIndex: modifyIndexOf(info, read.value) };
+  // The stat alone moves the index: every write renames a fresh inode into place.
+  return { key, value: '', modifyIndex: modifyIndexOf(info, ''), tooLarge: read.tooLarge };
+}
 
 function checkKey(key: string): void {
   const parts = key.split('/');
@@ -43,13 +104,12 @@ function modifyIndexOf(info: BigIntStats, content: string): number {
   return digest.readUIntBE(0, 6) || 1;
 }
 
-/** The key's current value and modify index (index 0 when absent). */
-async function readKeyFile(path: string): Promise<{ value: string; modifyIndex: number } | undefined> {
+/** The key's current entry: its value (or `tooLarge`) and modify index; undefined when absent. */
+async function readKeyFile(key: string, path: string): Promise<KvEntry | undefined> {
   try {
     const info = await statBig(path);
     if (info.isDirectory()) return undefined;
-    const value = await readFile(path, 'utf8');
-    return { value, modifyIndex: modifyIndexOf(info, value) };
+    return entryOf(key, info, await readValue(path, Number(info.size)));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return undefined;
@@ -87,8 +147,7 @@ async function listFiles(dir: string, rel: string, out: KvEntry[], above: Map<st
             if (seen !== undefined) throw new StoreError(`${path} leads back to ${seen} (a symlink loop): refusing a read that never ends`);
             await listFiles(path, key, out, new Map(above).set(folderId(info), path));
           } else if (info.isFile()) {
-            const value = await readFile(path, 'utf8');
-            out.push({ key, value, modifyIndex: modifyIndexOf(info, value) });
+            out.push(entryOf(key, info, await readValue(path, Number(info.size))));
           } else throw new StoreError(`${path} is neither a file nor a folder: refusing a read that would skip a key`);
         } catch (err) {
           if (err instanceof StoreError) throw err;
@@ -237,7 +296,9 @@ export class FolderStore implements IntentStore {
   async get(key: string): Promise<string | undefined> {
     checkKey(key);
     if (await this.journalPending()) await this.locked(() => this.replayJournal());
-    return (await readKeyFile(join(this.root, key)))?.value;
+    const entry = await readKeyFile(key, join(this.root, key));
+    if (entry?.tooLarge !== undefined) throw new StoreError(`cannot read ${key}: ${valueTooLarge(entry.tooLarge)}`);
+    return entry?.value;
   }
 
   put(key: string, value: string): Promise<void> {
@@ -251,13 +312,14 @@ export class FolderStore implements IntentStore {
   /** Every write or none, checked and applied under the store's lock (see the class comment). */
   async transaction(writes: KvWrite[]): Promise<void> {
     for (const w of writes) checkKey(w.key);
+    refuseTooLarge(writes);
     if (writes.length === 0) return;
     await this.locked(async () => {
       this.crashPoint('locked');
       await this.replayJournal();
       for (const w of writes) {
         if (w.ifIndex === undefined) continue;
-        const current = (await readKeyFile(join(this.root, w.key)))?.modifyIndex ?? 0;
+        const current = (await readKeyFile(w.key, join(this.root, w.key)))?.modifyIndex ?? 0;
         if (current !== w.ifIndex) {
           throw new ConflictError(`${w.key} changed since it was read (modify index ${current}, expected ${w.ifIndex}): nothing written`);
         }

@@ -5,10 +5,43 @@
  */
 export interface KvEntry {
   key: string;
+  /** The value; '' when `tooLarge` is set. */
   value: string;
   modifyIndex?: number;
   /** The Consul session holding the key (keys written through a LeaseKeeper's claim); absent otherwise. */
   session?: string;
+  /**
+   * The value's size in bytes when it is over VALUE_LIMIT_BYTES: the store did not read it, so one huge value
+   * (written by another tool) costs neither the memory nor the time of reading it, and the read of every other
+   * key still answers. Readers report the key (valueTooLarge) instead of reading `value`.
+   */
+  tooLarge?: number;
+}
+
+/**
+ * The largest value either store holds, in bytes: Consul's own limit (its default kv_max_value_size), which the
+ * folder store keeps too, so a value written to one store fits the other. Inclusive, as Consul's.
+ */
+export const VALUE_LIMIT_BYTES = 512 * 1024;
+
+/** What is wrong with a value of `bytes` bytes, for messages that name the key before it. */
+export function valueTooLarge(bytes: number): string {
+  return `value of ${bytes} bytes, over the 512 KiB limit (expected at most ${VALUE_LIMIT_BYTES} bytes)`;
+}
+
+/** The UTF-8 size of `value` when it is over VALUE_LIMIT_BYTES; undefined when it fits. */
+export function bytesOverLimit(value: string): number | undefined {
+  if (value.length * 3 <= VALUE_LIMIT_BYTES) return undefined; // at most 3 UTF-8 bytes per UTF-16 unit: no need to count
+  const bytes = Buffer.byteLength(value);
+  return bytes > VALUE_LIMIT_BYTES ? bytes : undefined;
+}
+
+/** Throws, naming the key and the limit, when a write's value is over VALUE_LIMIT_BYTES: nothing of its transaction is written. */
+export function refuseTooLarge(writes: KvWrite[]): void {
+  for (const w of writes) {
+    const bytes = w.value === null ? undefined : bytesOverLimit(w.value);
+    if (bytes !== undefined) throw new StoreError(`cannot write ${w.key}: ${valueTooLarge(bytes)}; nothing written`);
+  }
 }
 
 /** Everything under a prefix at one moment, with the store's change index for that prefix. */
@@ -33,13 +66,16 @@ export interface KvWrite {
 /**
  * The intent store as every agent and the CLI see it. Consul KV in production, a local folder by default.
  * `watch` follows Consul's blocking-query contract: it answers when the prefix's index moves past
- * `afterIndex` or when `waitMs` runs out (then with the same index); `afterIndex` 0 answers at once.
+ * `afterIndex` or when `waitMs` runs out (then with the same index); `afterIndex` 0 answers at once. In `read` and
+ * `watch`, an entry whose value is over VALUE_LIMIT_BYTES comes with `tooLarge` and no value, beside the others.
  */
 export interface IntentStore {
   readonly description: string;
   read(prefix: string): Promise<Snapshot>;
   watch(prefix: string, afterIndex: number, waitMs: number, signal?: AbortSignal): Promise<Snapshot>;
+  /** One key's value (undefined when absent); throws a StoreError naming the key when its value is over VALUE_LIMIT_BYTES. */
   get(key: string): Promise<string | undefined>;
+  /** put and transaction refuse a value over VALUE_LIMIT_BYTES (a StoreError naming the key), as Consul does. */
   put(key: string, value: string): Promise<void>;
   delete(key: string): Promise<void>;
   /**

@@ -77,7 +77,9 @@ describe('app intent validation', () => {
     );
     const versions = (n: number) => Array.from({ length: n }, (_, i) => ({ ...version, version: `v${i}`, state: 'prepared' }));
     expect(errorOf({ ...spec, versions: versions(500) })).toContain('field versions: expected at most 100 versions');
-    expect(errorOf({ ...spec, versions: versions(50_000) })).toMatch(/: \d+ bytes, expected at most 524288$/);
+    expect(errorOf({ ...spec, versions: versions(50_000) })).toMatch(
+      /^invalid intent at key p\/intent\/n1\/web: value of \d+ bytes, over the 512 KiB limit \(expected at most 524288 bytes\)$/,
+    );
     const r = validateAppIntent('key k', 'web', JSON.stringify(spec).replace('bin/server', 'bin/\uFFFDserver'));
     expect(r.ok ? '' : r.error).toMatch(/^invalid intent at key k: not valid UTF-8 \(a replacement character at offset \d+\)$/);
   });

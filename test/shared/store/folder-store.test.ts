@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -104,5 +104,36 @@ describe('folder store hazards', () => {
     // A store opened afterwards sweeps the whole tree on its first write, wherever that is.
     await new FolderStore(root).put('p/intent/n1/web', '{}');
     expect(await readdir(other)).toEqual(['web']);
+  });
+});
+
+describe('folder store value limit', () => {
+  it('lists a value file over 512 KiB by its size without reading it, beside the keys it reads, and refuses to get it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
+    const store = new FolderStore(root);
+    await store.put('p/intent/n1/a', 'A');
+    // Written by another tool: 600 KiB, and a sparse 1 GiB file, past what one string can hold (a read of it failed
+    // the whole read, for every key beside it).
+    await writeFile(join(root, 'p/intent/n1/big'), 'x'.repeat(600 * 1024));
+    await writeFile(join(root, 'p/intent/n1/huge'), '');
+    await truncate(join(root, 'p/intent/n1/huge'), 1024 ** 3);
+    const started = performance.now();
+    const { entries } = await store.read('p/intent/n1/');
+    expect(performance.now() - started).toBeLessThan(2000); // reading 1 GiB takes seconds
+    expect(entries.map(({ key, value, tooLarge }) => [key, value, tooLarge])).toEqual([
+      ['p/intent/n1/a', 'A', undefined],
+      ['p/intent/n1/big', '', 614400],
+      ['p/intent/n1/huge', '', 1024 ** 3],
+    ]);
+    expect(entries.every((e) => (e.modifyIndex ?? 0) > 0)).toBe(true);
+    await expect(store.get('p/intent/n1/huge')).rejects.toThrow(
+      'cannot read p/intent/n1/huge: value of 1073741824 bytes, over the 512 KiB limit (expected at most 524288 bytes)',
+    );
+    expect(await store.get('p/intent/n1/a')).toBe('A');
+    // A check-and-set write with the index read replaces it (how pp intent put mends the key); a stale one is refused.
+    const big = entries.find((e) => e.key === 'p/intent/n1/big')!;
+    await store.transaction([{ key: big.key, value: 'B', ifIndex: big.modifyIndex! }]);
+    await expect(store.transaction([{ key: big.key, value: 'C', ifIndex: big.modifyIndex! }])).rejects.toThrow(/changed since it was read/);
+    expect(await store.get(big.key)).toBe('B');
   });
 });

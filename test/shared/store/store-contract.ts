@@ -103,6 +103,23 @@ export function storeContract(name: string, open: () => Promise<IntentStore>) {
       }
     });
 
+    it('refuses a value over 512 KiB (counted in bytes), naming the key and the limit, and writes nothing of its transaction', async () => {
+      fresh();
+      const limit = 512 * 1024;
+      await store.put(`${p}/v/fits`, 'x'.repeat(limit));
+      expect(await store.get(`${p}/v/fits`)).toHaveLength(limit);
+      await expect(store.put(`${p}/v/big`, 'x'.repeat(limit + 1))).rejects.toThrow(
+        `cannot write ${p}/v/big: value of 524289 bytes, over the 512 KiB limit (expected at most 524288 bytes); nothing written`,
+      );
+      // 'é' is two bytes in UTF-8: fewer characters than the limit, more bytes.
+      const writes = [
+        { key: `${p}/v/other`, value: '1' },
+        { key: `${p}/v/big`, value: 'é'.repeat(limit / 2 + 1) },
+      ];
+      await expect(store.transaction(writes)).rejects.toThrow(`cannot write ${p}/v/big: value of 524290 bytes, over the 512 KiB limit`);
+      expect((await store.read(`${p}/v/`)).entries.map((e) => [e.key, e.tooLarge])).toEqual([[`${p}/v/fits`, undefined]]);
+    });
+
     it('answers a watch from index 0 at once and blocks on the current index until the content changes', async () => {
       fresh();
       await store.put(`${p}/w/a`, '1');
