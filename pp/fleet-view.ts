@@ -1,9 +1,10 @@
 import { intentDigest } from '../shared/intent/digest.js';
 import { nodeIntentFromSnapshot, type NodeIntent } from '../shared/intent/node-intent.js';
+import { parseJson } from '../shared/json-depth.js';
 import { HEARTBEAT_NAME, realityPrefix } from '../shared/keys.js';
 import { parseHeartbeat, type HeartbeatRecord } from '../shared/loop/heartbeat.js';
 import type { RealityRecord } from '../shared/loop/types.js';
-import type { IntentStore, KvEntry } from '../shared/store/types.js';
+import { type IntentStore, type KvEntry, valueTooLarge } from '../shared/store/types.js';
 
 /** One agent's report for one app, as a reader sees it now. */
 export interface AgentReport {
@@ -27,6 +28,8 @@ export interface NodeView {
   digests: Map<string, string>;
   /** app → agent → report */
   reports: Map<string, Map<string, AgentReport>>;
+  /** app → agent → why its record cannot be read (too large, nested too deep, not a record), naming the key */
+  unreadable: Map<string, Map<string, string>>;
   /** agent → heartbeat */
   beats: Map<string, AgentBeat>;
 }
@@ -40,13 +43,23 @@ function groupByNode(entries: KvEntry[], base: string): Map<string, KvEntry[]> {
   return byNode;
 }
 
-function parseRecord(json: string): RealityRecord | undefined {
+/** Fields a reader shows as text: another tool's record with anything else there would break the rendering. */
+const TEXT_FIELDS = ['app', 'version', 'reason', 'error', 'at', 'intentDigest'] as const;
+
+/** The record at `entry`, or why it cannot be read, naming its key: one bad record never hides the others. */
+function readRecord(entry: KvEntry): RealityRecord | string {
+  const why = (problem: string) => `reality record at key ${entry.key}: ${problem}`;
+  if (entry.tooLarge !== undefined) return why(valueTooLarge(entry.tooLarge));
+  let value: RealityRecord;
   try {
-    const value = JSON.parse(json) as RealityRecord;
-    return value && typeof value === 'object' && typeof value.status === 'string' ? value : undefined;
-  } catch {
-    return undefined;
+    value = parseJson(entry.value) as RealityRecord;
+  } catch (err) {
+    return why((err as Error).message);
   }
+  if (!value || typeof value !== 'object' || Array.isArray(value) || typeof value.status !== 'string')
+    return why('field status: expected a JSON object with a status');
+  const bad = TEXT_FIELDS.find((f) => value[f] !== undefined && typeof value[f] !== 'string');
+  return bad ? why(`field ${bad}: expected a string`) : value;
 }
 
 const ageOf = (at: string, now: number) => Math.max(0, Math.round((now - Date.parse(at)) / 1000)) || 0;
@@ -69,7 +82,7 @@ export async function readFleet(
   const snapshots = await Promise.all(reads.map(async ([i, r]) => Promise.all([store.read(i), store.read(r)])));
   const views = new Map<string, NodeView>();
   const view = (node: string) => {
-    if (!views.has(node)) views.set(node, { node, digests: new Map(), reports: new Map(), beats: new Map() });
+    if (!views.has(node)) views.set(node, { node, digests: new Map(), reports: new Map(), unreadable: new Map(), beats: new Map() });
     return views.get(node)!;
   };
   for (const n of nodes) view(n);
@@ -88,9 +101,13 @@ export async function readFleet(
         continue;
       }
       if (name.startsWith('.')) continue; // another marker, not an app
-      const record = parseRecord(e.value);
-      if (!record) continue;
+      const record = readRecord(e);
       const v = view(n);
+      if (typeof record === 'string') {
+        if (!v.unreadable.has(name)) v.unreadable.set(name, new Map());
+        v.unreadable.get(name)!.set(agent, record);
+        continue;
+      }
       const today = v.digests.get(name);
       const intent = !today || !record.intentDigest ? 'unknown' : today === record.intentDigest ? 'current' : 'stale';
       if (!v.reports.has(name)) v.reports.set(name, new Map());

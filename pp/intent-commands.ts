@@ -1,3 +1,4 @@
+import { jsonDepthProblem } from '../shared/json-depth.js';
 import { appIntentKey, DRAINED_MARKER, drainedKey, intentSerialKey, nodeIntentPrefix } from '../shared/keys.js';
 import { assertSafeName } from '../shared/names.js';
 import { ConflictError, type IntentStore, type KvEntry, type KvWrite } from '../shared/store/types.js';
@@ -133,12 +134,17 @@ export async function putIntent(
   return keys;
 }
 
-/** The stored intent JSON of one app, pretty-printed; CliError 4 when absent. */
+/**
+ * The stored intent JSON of one app, pretty-printed; CliError 4 when absent, 1 naming the key and the limit when it
+ * is nested too deep to print (the store's get refuses one over its size limit the same way).
+ */
 export async function getIntent(store: IntentStore, prefix: string, node: string, app: string): Promise<string> {
   appName(app);
   const key = appIntentKey(prefix, nodesOf(node)[0]!, app);
   const stored = await store.get(key);
   if (stored === undefined) throw new CliError(`no intent at ${key}`, 4);
+  const deep = jsonDepthProblem(stored);
+  if (deep) throw new CliError(`invalid intent at key ${key}: ${deep}`, 1);
   const read = readStoredValue(stored);
   if (read.form === 'signed' && read.order.kind !== 'intent')
     throw new CliError(`no intent at ${key}: a signed ${read.order.kind} order of ${read.order.signedAt} stands there`, 4);

@@ -9,6 +9,7 @@ export interface StatusRow {
   agents: Record<
     string,
     {
+      /** What the agent reported (converged, pending, failed), or unreadable when its record cannot be read (`detail` says why). */
       status: string;
       version?: string;
       detail?: string;
@@ -49,6 +50,17 @@ export async function collectStatus(store: IntentStore, prefix: string, node?: s
           detail: r.record.error ?? r.record.reason,
           ageSeconds: r.ageSeconds,
           intent: r.intent,
+          ...(beat ? { heartbeatAgeSeconds: beat.ageSeconds } : {}),
+          ...(beat?.heartbeat.stopped ? { stopped: true } : {}),
+        };
+      }
+    // A record that cannot be read is shown as such, with why, instead of failing the whole status or vanishing.
+    for (const [app, byAgent] of v.unreadable)
+      for (const [agent, why] of byAgent) {
+        const beat = v.beats.get(agent);
+        row(n, app).agents[agent] = {
+          status: 'unreadable',
+          detail: why,
           ...(beat ? { heartbeatAgeSeconds: beat.ageSeconds } : {}),
           ...(beat?.heartbeat.stopped ? { stopped: true } : {}),
         };
@@ -95,7 +107,8 @@ export function renderStatus(rows: StatusRow[]): string {
         const s = r.agents[a];
         if (!s) return '-';
         if (s.detail && s.status !== 'converged') notes.push(`${r.node}/${r.app} ${a}: ${s.detail}`);
-        return `${s.status}${s.version ? ` ${s.version}` : ''} (${age(s.ageSeconds)}${s.intent === 'stale' ? ', older intent' : ''})`;
+        const when = [age(s.ageSeconds), s.intent === 'stale' ? 'older intent' : ''].filter(Boolean).join(', ');
+        return `${s.status}${s.version ? ` ${s.version}` : ''}${when ? ` (${when})` : ''}`;
       }),
     ]);
   }

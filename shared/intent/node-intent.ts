@@ -30,7 +30,7 @@ export interface NodeIntent {
  * Builds the node's intent from a snapshot of `<prefix>/intent/<node>/`. A value may be a plain spec or a signed
  * envelope (shared/trust/envelope.ts): without `trust` the spec inside an envelope is read like a plain one and a
  * signed removal counts as no key; with `trust` (--trusted-signers) only signed orders count (see TrustGate). A value
- * over the store's size limit makes its app invalid, and only that app.
+ * over the store's size limit or nested too deep makes its app invalid, and only that app.
  */
 export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot, trust?: TrustGate): NodeIntent {
   const base = nodeIntentPrefix(prefix, node);

@@ -1,3 +1,4 @@
+import { jsonDepthProblem } from '../json-depth.js';
 import { nameProblem } from '../names.js';
 import { bytesOverLimit, valueTooLarge } from '../store/types.js';
 import { formatProblems } from './problems.js';
@@ -14,6 +15,9 @@ export function validateAppIntent(where: string, app: string, json: string): Val
   // Bytes that are not UTF-8 reach us as U+FFFD: refused, or the agents would act on a value nobody wrote.
   const bad = json.indexOf('\uFFFD');
   if (bad >= 0) return { ok: false, error: `invalid intent at ${where}: not valid UTF-8 (a replacement character at offset ${bad})` };
+  // Before parsing: what walks a parsed value recursively would run out of stack on it, naming nothing.
+  const deep = jsonDepthProblem(json);
+  if (deep) return { ok: false, error: `invalid intent at ${where}: ${deep}` };
   let raw: unknown;
   try {
     raw = JSON.parse(json);

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { parseJson } from '../json-depth.js';
 import { heartbeatKey } from '../keys.js';
 import type { IntentStore } from '../store/types.js';
 
@@ -26,7 +27,7 @@ export interface HeartbeatRecord {
 /** Parses a heartbeat value; undefined when it is not one. */
 export function parseHeartbeat(json: string): HeartbeatRecord | undefined {
   try {
-    const value = JSON.parse(json) as HeartbeatRecord;
+    const value = parseJson(json) as HeartbeatRecord;
     return value && typeof value === 'object' && typeof value.at === 'string' && typeof value.everySeconds === 'number' ? value : undefined;
   } catch {
     return undefined;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { intentDigest } from '../intent/digest.js';
 import type { NodeIntent } from '../intent/node-intent.js';
 import type { AppIntent } from '../intent/schema.js';
+import { parseJson } from '../json-depth.js';
 import { isAppRecordKey, realityKey, realityPrefix } from '../keys.js';
 import { stableJson } from '../stable-json.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
@@ -14,9 +15,10 @@ function comparable(record: Omit<RealityRecord, 'at'> | RealityRecord): string {
   return stableJson(rest);
 }
 
+/** The record in `json`; undefined when it is none (not JSON, nested too deep, or an entry too large to be read: ''). */
 function parseRecord(json: string): RealityRecord | undefined {
   try {
-    const value = JSON.parse(json) as RealityRecord;
+    const value = parseJson(json) as RealityRecord;
     return value && typeof value === 'object' && typeof value.app === 'string' ? value : undefined;
   } catch {
     return undefined;
@@ -89,7 +91,7 @@ export class RealityWriter {
 
   private comparableOf(json: string): string {
     try {
-      return comparable(JSON.parse(json) as RealityRecord);
+      return comparable(parseJson(json) as RealityRecord);
     } catch {
       return json;
     }

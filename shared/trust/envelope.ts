@@ -1,3 +1,4 @@
+import { jsonDepthProblem } from '../json-depth.js';
 import { stableJson } from '../stable-json.js';
 import { findSigner, type AllowedSigner } from './allowed-signers.js';
 import { fingerprint, parseArmoredSignature, type SshSignature, verifySignature } from './sshsig.js';
@@ -53,9 +54,13 @@ const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 /**
  * Classifies a stored value; only a JSON object whose `platypus` field names our format is an envelope. A value
  * that names the format but is not JSON (a byte-order mark, bytes after the closing brace) is a broken envelope:
- * calling it "not signed" would send the operator looking for a missing signature instead of the damage.
+ * calling it "not signed" would send the operator looking for a missing signature instead of the damage. A value
+ * nested deeper than JSON_DEPTH_LIMIT is broken whatever it holds: every reader of it (the agents, pp status, pp
+ * intent get) would otherwise run out of stack on it, and fail for every other key with it.
  */
 export function readStoredValue(value: string): StoredValue {
+  const deep = jsonDepthProblem(value);
+  if (deep) return { form: 'broken', error: deep };
   if (!value.includes(ENVELOPE_FORMAT)) return { form: 'plain', json: value };
   let raw: unknown;
   try {

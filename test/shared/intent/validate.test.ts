@@ -92,6 +92,23 @@ describe('app intent validation', () => {
     expect(errorOf({ ...appIntent('1'), service: { command: ['bin/hello', '--port=1', '-c'] } })).toBe('valid');
   });
 
+  it('refuses JSON nested deeper than 64 levels before parsing it, naming the key and the limit, and takes 64', () => {
+    const nested = (depth: number) =>
+      JSON.stringify({ ...appIntent('1'), x: 0 }).replace('"x":0', `"x":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}`);
+    expect(validateAppIntent('key k', 'web', nested(64))).toMatchObject({
+      ok: false,
+      error: 'invalid intent at key k: field x: unknown field',
+    });
+    expect(validateAppIntent('key k', 'web', nested(100_000))).toEqual({
+      ok: false,
+      error: expect.stringMatching(
+        /^invalid intent at key k: JSON nested deeper than the limit of 64 levels \(level 65 opens at offset \d+\)$/,
+      ),
+    });
+    // Brackets inside strings are text, not nesting.
+    expect(check({ ...appIntent('1'), basedir: `/srv/${'['.repeat(200)}` }).ok).toBe(true);
+  });
+
   it('refuses text that is not JSON', () => {
     const r = validateAppIntent('key k', 'web', '{nope');
     expect(r.ok ? '' : r.error).toMatch(/^invalid intent at key k: not JSON/);
@@ -141,6 +158,29 @@ describe('node intent', () => {
     expect(ni.invalid.get('inner')).toContain('field basedir: /srv/outer/inner is inside /srv/outer, the basedir of app outer');
     expect(ni.invalid.get('outer')).toContain('field basedir: /srv/outer holds /srv/outer/inner, the basedir of app inner');
     expect(isKept(ni, 'a')).toBe(true);
+  });
+
+  it('makes an app whose value is too large or nested too deep invalid, naming its key and the limit, and only that app', () => {
+    const deep = `{"platypus":"platypus-signed/1","kind":"intent","spec":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    const ni = nodeIntentFromSnapshot('p', 'n1', {
+      index: 3,
+      entries: [
+        entry('web', appIntent('1')),
+        { key: 'p/intent/n1/big', value: '', tooLarge: 600 * 1024 },
+        entry('deep', deep),
+        entry('plain', `[${deep}]`),
+      ],
+    });
+    expect([...ni.apps.keys()]).toEqual(['web']);
+    expect(Object.fromEntries(ni.invalid)).toEqual({
+      big: 'invalid intent at key p/intent/n1/big: value of 614400 bytes, over the 512 KiB limit (expected at most 524288 bytes)',
+      deep: expect.stringMatching(/^invalid intent at key p\/intent\/n1\/deep: JSON nested deeper than the limit of 64 levels \(level 65/),
+      plain: expect.stringMatching(
+        /^invalid intent at key p\/intent\/n1\/plain: JSON nested deeper than the limit of 64 levels \(level 65/,
+      ),
+    });
+    expect(ni.trusted).toBe(true);
+    expect(isKept(ni, 'big')).toBe(true);
   });
 
   it('keeps apps with invalid intent apart, and never removes them', () => {
