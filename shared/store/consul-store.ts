@@ -211,6 +211,13 @@ export class ConsulStore implements IntentStore {
       });
     } catch (err) {
       const cause = (err as { cause?: { statusCode?: number; response?: { body?: unknown } } }).cause;
+      if (cause?.statusCode === 413) {
+        // Consul bounds the whole request of a transaction (txn_max_req_len), where values travel base64-encoded.
+        throw new StoreError(
+          `consul refused the transaction of ${writes.map((w) => w.key).join(', ')} as too large: its request is ${JSON.stringify(ops).length} bytes (values base64-encoded, a third larger), over Consul's txn_max_req_len (512 KiB unless configured otherwise); nothing of it was written`,
+          { cause: err },
+        );
+      }
       if (cause?.statusCode !== 409) throw err;
       const errors = (cause.response?.body as { Errors?: Array<{ OpIndex: number; What: string }> } | undefined)?.Errors ?? [];
       // An op the token may not do rolls the transaction back too, but it is no conflict: retrying cannot help.
