@@ -13,23 +13,13 @@ import { readFleet } from './fleet-view.js';
 import { openStore } from '../shared/store/open-store.js';
 import { readStoredValue, specJsonOf } from '../shared/trust/envelope.js';
 import { collectStatus, renderStatus } from './status.js';
+import { SIGN_KEY, signWith } from './signing.js';
 
 const out = (text: string): void => {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 };
 
 const FILE = { file: { type: 'string', short: 'f', describe: 'spec JSON file (default: stdin)' } } as const;
-const SIGN_KEY = {
-  'sign-key': {
-    type: 'string',
-    describe:
-      'sign with this SSH key through ssh-keygen -Y sign (a private key, or the public key of one held by ssh-agent or a hardware key), for agents run with --trusted-signers',
-  },
-} as const;
-
-/** The signing options of --sign-key, or none. */
-const signWith = (key: string | undefined) => (key ? { keyPath: key } : undefined);
-
 const INTENT_COMMANDS = [
   defineCommand({
     path: 'intent put',

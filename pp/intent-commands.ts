@@ -5,6 +5,7 @@ import { ConflictError, type IntentStore, type KvEntry, type KvWrite } from '../
 import { basedirConflicts } from '../shared/intent/node-intent.js';
 import { readStoredValue, type SignOptions, signDrain, signIntent, signRemoval, specJsonOf } from '../shared/trust/envelope.js';
 import { checkedSpec, CliError } from './read-spec.js';
+import { readSignedOnly, refuseUnsigned, signed } from './signing.js';
 
 /** Consul's limit on operations in one transaction. */
 const TXN_LIMIT = 64;
@@ -77,13 +78,11 @@ const isTombstone = (value: string) => {
   return stored.form === 'signed' && stored.order.kind === 'remove';
 };
 
-/** Signs through ssh-keygen; a failure (no key, wrong passphrase, no agent) is bad input: exit 2, nothing written. */
-async function signed<T>(what: string, sign: () => Promise<T>): Promise<T> {
-  try {
-    return await sign();
-  } catch (err) {
-    throw new CliError(`cannot sign ${what}: ${(err as Error).message}`, 2);
-  }
+/** Signs the order with `sign`; without it, first refuses (nothing written) when an agent of `nodes` would refuse it. */
+async function orderValue<T>(store: IntentStore, prefix: string, nodes: string[], what: string, sign: (() => Promise<T>) | undefined) {
+  if (sign) return signed(what, sign);
+  refuseUnsigned(await readSignedOnly(store, prefix, nodes));
+  return undefined;
 }
 
 /** Refuses a put whose basedir is shared with, inside or around another app's already on the node (the agents would refuse both). */
@@ -122,7 +121,8 @@ export async function putIntent(
   const nodes = nodesOf(nodeList);
   const keys = nodes.map((n) => appIntentKey(prefix, n, app));
   const spec = checkedSpec(`key ${keys[0]!}`, app, text);
-  const value = sign ? await signed(`the intent of ${app}`, () => signIntent(prefix, app, nodes, spec, sign)) : spec;
+  const value =
+    (await orderValue(store, prefix, nodes, `the intent of ${app}`, sign && (() => signIntent(prefix, app, nodes, spec, sign)))) ?? spec;
   for (const node of nodes) {
     await updateNode(store, prefix, node, (entries) => {
       refuseSharedBasedir(prefix, node, app, spec, entries);
@@ -181,7 +181,8 @@ export async function listIntent(store: IntentStore, prefix: string, node?: stri
 export async function removeIntent(store: IntentStore, prefix: string, nodeList: string, app: string, sign?: SignOptions): Promise<void> {
   appName(app);
   const nodes = nodesOf(nodeList);
-  const tombstone = sign ? await signed(`the removal of ${app}`, () => signRemoval(prefix, app, nodes, sign)) : null;
+  const tombstone =
+    (await orderValue(store, prefix, nodes, `the removal of ${app}`, sign && (() => signRemoval(prefix, app, nodes, sign)))) ?? null;
   for (const node of nodes) {
     const key = appIntentKey(prefix, node, app);
     await updateNode(store, prefix, node, (entries) => {
@@ -203,7 +204,7 @@ export async function removeIntent(store: IntentStore, prefix: string, nodeList:
 export async function drainNodes(store: IntentStore, prefix: string, nodeList: string, sign?: SignOptions): Promise<number> {
   let removed = 0;
   const nodes = nodesOf(nodeList);
-  const marker = sign ? await signed('the drain', () => signDrain(prefix, nodes, sign)) : undefined;
+  const marker = await orderValue(store, prefix, nodes, 'the drain', sign && (() => signDrain(prefix, nodes, sign)));
   for (const node of nodes) {
     for (;;) {
       const applied = await updateNode(store, prefix, node, (entries) => {

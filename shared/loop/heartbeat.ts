@@ -22,6 +22,11 @@ export interface HeartbeatRecord {
   pid: number;
   /** Set by a clean stop (SIGTERM/SIGINT): the agent is not running, on purpose. */
   stopped?: boolean;
+  /**
+   * Set when the agent runs with --trusted-signers: it acts only on signed intent, so pp refuses to write unsigned
+   * intent to its node rather than let the agent refuse it there.
+   */
+  requiresSignatures?: boolean;
 }
 
 /** Parses a heartbeat value; undefined when it is not one. */
@@ -32,6 +37,20 @@ export function parseHeartbeat(json: string): HeartbeatRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A heartbeat not older than this many of its intervals (and at least a minute, for clocks apart) is a running
+ * agent's; pp check counts an agent silent after 3 five-minute heartbeats too.
+ */
+const LIVE_INTERVALS = 3;
+const LIVE_MIN_SECONDS = 60;
+
+/** True when the heartbeat is of an agent still running at `now`: not stopped cleanly, refreshed recently enough. */
+export function isLiveHeartbeat(beat: HeartbeatRecord, now: number): boolean {
+  if (beat.stopped) return false;
+  const at = Date.parse(beat.at);
+  return !Number.isNaN(at) && now - at <= Math.max(LIVE_INTERVALS * beat.everySeconds, LIVE_MIN_SECONDS) * 1000;
 }
 
 /** After a failed write, try again this soon (but never sooner than MIN_RETRY_MS: the loop must not spin on it). */
@@ -55,6 +74,7 @@ export class Heartbeat {
     private readonly agent: string,
     private readonly everyMs: number,
     private readonly log: Logger,
+    private readonly requiresSignatures = false,
     private readonly now: () => number = Date.now,
   ) {
     this.key = heartbeatKey(prefix, node, agent);
@@ -75,6 +95,7 @@ export class Heartbeat {
       host: hostname(),
       pid: process.pid,
       ...(stopped ? { stopped: true } : {}),
+      ...(this.requiresSignatures ? { requiresSignatures: true } : {}),
     };
   }
 

@@ -157,7 +157,15 @@ async function daemon<O, A>(
 ): Promise<PassResult | undefined> {
   const { store, prefix, node, log } = options;
   const hooks = options.hooks ?? {};
-  const heartbeat = new Heartbeat(store, prefix, node, agent.name, options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, log);
+  const heartbeat = new Heartbeat(
+    store,
+    prefix,
+    node,
+    agent.name,
+    options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    log,
+    options.trust !== undefined,
+  );
   const abort = new AbortController();
   const stop = () => abort.abort();
   options.signal?.addEventListener('abort', stop, { once: true });
