@@ -6,7 +6,9 @@ import type { RealityRecord } from '../../shared/loop/types.js';
 import { stableJson } from '../../shared/stable-json.js';
 import { readVerdicts } from '../../shared/rollout/verdicts.js';
 import type { IntentStore, KvEntry } from '../../shared/store/types.js';
+import { readStoredValue, type SignedOrder, specJsonOf } from '../../shared/trust/envelope.js';
 import { CliError } from '../read-spec.js';
+import { signedOnlyAgents } from '../signing.js';
 
 /** Raw intent JSON as the operator wrote it (written back as such: defaults are not spelled out). */
 export type RawIntent = Record<string, unknown> & { versions: Array<Record<string, unknown> & { version: string; state: string }> };
@@ -32,6 +34,8 @@ export interface NodePlan {
   otherApps: number;
   /** Each agent's record for the app: status, version, age. */
   reality: Record<string, { status: string; version?: string; ageSeconds: number; detail?: string }>;
+  /** The node's agents that act only on signed intent (their heartbeats say they run with --trusted-signers). */
+  signedOnly: string[];
   warnings: string[];
 }
 
@@ -48,7 +52,35 @@ export interface DeployPlan {
 export interface AnalyzeOptions {
   /** An agent whose last report for the app is older than this is warned about (silent agent). */
   silentAfterSeconds: number;
+  /** The deploy signs what it writes (--sign-key): an unsigned intent of the same spec is not left unchanged. */
+  signing?: boolean;
   now?: number;
+}
+
+/** A signed removal (tombstone) at an app key: the app is not on the node. */
+export function isRemoval(value: string): boolean {
+  const stored = readStoredValue(value);
+  return stored.form === 'signed' && stored.order.kind === 'remove';
+}
+
+/**
+ * The intent a stored value holds, plain or inside a signed envelope; undefined when there is none (no key, or a
+ * signed removal). A broken envelope or a value that is not JSON throws.
+ */
+export function intentOf(value: string | undefined): RawIntent | undefined {
+  if (value === undefined) return undefined;
+  const stored = readStoredValue(value);
+  if (stored.form === 'broken') throw new Error(stored.error);
+  const json = specJsonOf(stored);
+  return json === undefined ? undefined : (JSON.parse(json) as RawIntent);
+}
+
+/** The signed intent order at a node's app key, when it is one signed for this prefix and node (agents may accept it). */
+export function signedIntentOrder(value: string | undefined, prefix: string, node: string): SignedOrder | undefined {
+  if (value === undefined) return undefined;
+  const stored = readStoredValue(value);
+  if (stored.form !== 'signed' || stored.order.kind !== 'intent') return undefined;
+  return stored.order.prefix === prefix && stored.order.nodes.includes(node) ? stored.order : undefined;
 }
 
 /** Node names from `--nodes a,b` (or lines already read from stdin): trimmed, deduplicated, checked. */
@@ -76,9 +108,9 @@ export async function nodesWithApp(store: IntentStore, prefix: string, app: stri
   const base = `${prefix}/intent/`;
   const { entries } = await store.read(base);
   return entries
-    .map((e) => e.key.slice(base.length).split('/'))
-    .filter((parts) => parts.length === 2 && parts[1] === app)
-    .map((parts) => parts[0]!)
+    .map((e) => ({ parts: e.key.slice(base.length).split('/'), value: e.value }))
+    .filter(({ parts, value }) => parts.length === 2 && parts[1] === app && !isRemoval(value))
+    .map(({ parts }) => parts[0]!)
     .sort();
 }
 
@@ -134,7 +166,7 @@ export async function analyze(
       const key = appIntentKey(prefix, node, app);
       const entry: KvEntry | undefined = intent.entries.find((e) => e.key === key);
       const drained = intent.entries.some((e) => e.key.endsWith(`/${DRAINED_MARKER}`));
-      const otherApps = intent.entries.filter((e) => e.key !== key && !e.key.endsWith(`/${DRAINED_MARKER}`)).length;
+      const otherApps = intent.entries.filter((e) => e.key !== key && !e.key.endsWith(`/${DRAINED_MARKER}`) && !isRemoval(e.value)).length;
       const serialEntry = serial.entries.find((e) => e.key === serialKey);
       const plan: NodePlan = {
         node,
@@ -145,6 +177,7 @@ export async function analyze(
         drained,
         otherApps,
         reality: Object.create(null) as NodePlan['reality'],
+        signedOnly: signedOnlyAgents(prefix, node, reality.entries, now),
         warnings: [],
       };
       // An agent refreshes its heartbeat even when nothing changes: that, not its last record, tells a silent agent.
@@ -168,8 +201,16 @@ export async function analyze(
           plan.warnings.push(`${node}'s ${agent} last reported ${age(beat ? ageOf(beat.at) : ageSeconds)} ago`);
       }
       if (drained) plan.warnings.push(`${node} is drained: deploying lifts its drained marker`);
-      if (entry) {
-        const current = validateAppIntent(`key ${key}`, app, entry.value);
+      const stored = entry && readStoredValue(entry.value);
+      if (stored?.form === 'broken') {
+        plan.action = 'skip';
+        plan.skip = `its intent is invalid (${stored.error}); fix it with pp intent put first`;
+        return plan;
+      }
+      // The spec inside a signed envelope is the node's intent; a signed removal leaves none.
+      const json = stored && specJsonOf(stored);
+      if (json !== undefined) {
+        const current = validateAppIntent(`key ${key}`, app, json);
         if (!current.ok) {
           plan.action = 'skip';
           plan.skip = `its intent is invalid (${current.error}); fix it with pp intent put first`;
@@ -178,11 +219,17 @@ export async function analyze(
         const live = current.intent.versions.find((v) => v.state === 'live');
         plan.from = live?.version;
         const same = current.intent.versions.find((v) => v.version === spec.version);
+        const held = JSON.parse(json) as RawIntent;
+        // Signing, a spec held unsigned (or signed for another prefix or node) is written again, signed: agents run
+        // with --trusted-signers refuse it as it is.
+        const signedHere = !options.signing || signedIntentOrder(entry!.value, prefix, node) !== undefined;
         if (same && same.sha256 !== spec.sha256) {
           plan.action = 'skip';
           plan.skip = `its intent names version ${spec.version} with another sha256 (${same.sha256.slice(0, 12)}…)`;
-        } else if (stableJson(JSON.parse(entry.value)) === stableJson(flippedIntent(spec.raw, JSON.parse(entry.value) as RawIntent))) {
-          plan.action = 'unchanged';
+        } else if (stableJson(held) === stableJson(flippedIntent(spec.raw, held))) {
+          plan.action = signedHere ? 'unchanged' : live ? 'flip' : 'first-install';
+          if (!signedHere)
+            plan.warnings.push(`${node} holds this spec unsigned (or signed for another prefix or node): it is written again, signed`);
         } else plan.action = live ? 'flip' : 'first-install';
         if (current.intent.basedir !== spec.intent.basedir)
           plan.warnings.push(`${node}: the spec moves ${app} from ${current.intent.basedir} to ${spec.intent.basedir}`);

@@ -1,5 +1,6 @@
 import { defineFlags } from '../../shared/cli/flags.js';
 import { defineCommand, withStore } from '../command-def.js';
+import { SIGN_KEY } from '../signing.js';
 import { readDeployments, renderHistory } from './record.js';
 import { followDeploy, resumeDeploy, rollbackDeploy, runDeploy, type DeployOptions } from './run.js';
 
@@ -22,7 +23,7 @@ const CONFIRM_FLAGS = defineFlags({
   'dry-run': { type: 'boolean', default: false, describe: 'print the plan and change nothing' },
 });
 
-type Values = { app: string; file?: string; nodes?: string; all?: boolean; yes?: boolean; 'dry-run'?: boolean } & {
+type Values = { app: string; file?: string; nodes?: string; all?: boolean; yes?: boolean; 'dry-run'?: boolean; 'sign-key'?: string } & {
   'auto-revert': boolean;
   'continue-on-error': boolean;
   timeout: number;
@@ -45,6 +46,7 @@ function options(a: Values): DeployOptions {
     json: a.json,
     silentAfter: a['silent-after'],
     lockTtl: a['lock-ttl'],
+    signKey: a['sign-key'],
   };
 }
 
@@ -60,13 +62,14 @@ export const DEPLOY_COMMANDS = [
       all: { type: 'boolean', default: false, describe: 'every node whose intent holds the app now' },
       ...CONFIRM_FLAGS,
       ...FOLLOW_FLAGS,
+      ...SIGN_KEY,
     },
     run: withStore((store, a) => runDeploy(store, a.prefix, options(a))),
   }),
   defineCommand({
     path: 'deploy resume',
     args: ['app'],
-    flags: FOLLOW_FLAGS,
+    flags: { ...FOLLOW_FLAGS, ...SIGN_KEY },
     describe: 'take the lock again and carry on the latest deploy of the app (interrupted or timed out) from its record',
     run: withStore((store, a) => resumeDeploy(store, a.prefix, options(a))),
   }),
@@ -90,7 +93,7 @@ export const DEPLOY_COMMANDS = [
   defineCommand({
     path: 'rollback',
     args: ['app'],
-    flags: { ...CONFIRM_FLAGS, ...FOLLOW_FLAGS },
+    flags: { ...CONFIRM_FLAGS, ...FOLLOW_FLAGS, ...SIGN_KEY },
     describe: 'deploy again, the same way, the version live before the latest deploy of the app',
     run: withStore((store, a) => rollbackDeploy(store, a.prefix, options(a))),
   }),

@@ -24,7 +24,11 @@ export interface DeploymentRecord {
   /** Live version per node before the deploy (null: none). */
   from: Record<string, string | null>;
   nodes: string[];
-  /** The spec deployed, as given: what `pp deploy resume` carries on with and `pp rollback` goes back to. */
+  /**
+   * The spec deployed, as given: what `pp deploy resume` carries on with and `pp rollback` goes back to. Plain JSON
+   * even when the deploy signs: a record is not intent, no agent acts on it, and resume and rollback sign what they
+   * write from it again with their own --sign-key.
+   */
   spec?: Record<string, unknown>;
   /** The deploy this one resumed. */
   resumes?: string;

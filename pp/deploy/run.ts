@@ -1,15 +1,20 @@
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { readFile } from 'node:fs/promises';
+import { stableJson } from '../../shared/stable-json.js';
 import type { IntentStore } from '../../shared/store/types.js';
+import { signIntent, signRemoval, type SignOptions } from '../../shared/trust/envelope.js';
 import { CliError } from '../read-spec.js';
+import { refuseUnsigned, signed, signWith } from '../signing.js';
 import {
   analyze,
   deploySpec,
   flippedIntent,
+  intentOf,
   nodesWithApp,
   parseNodes,
   renderPlan,
+  signedIntentOrder,
   stagedIntent,
   type DeployPlan,
   type RawIntent,
@@ -27,7 +32,7 @@ import {
 import { DeployLock } from './lock.js';
 import { Progress } from './progress.js';
 import { newDeploymentId, readDeployments, writeDeployment, type DeploymentRecord } from './record.js';
-import { readNodeState, writeNodes, type NodeWrite } from './write.js';
+import { readNodeState, writeNodes, type NodeState } from './write.js';
 
 /** pp deploy's exit codes (README, "Deploying to a fleet"). */
 export const DEPLOY_EXIT = {
@@ -55,6 +60,8 @@ export interface DeployOptions {
   json: boolean;
   silentAfter: number;
   lockTtl: number;
+  /** --sign-key: every value written is a signed envelope (shared/trust/envelope.ts). */
+  signKey?: string;
 }
 
 async function readStdinLines(): Promise<string> {
@@ -93,6 +100,8 @@ interface Ctx {
   /** Absent when only following (pp deploy follow): nothing is written then. */
   lock?: DeployLock;
   plan: DeployPlan;
+  /** Absent: what is written is plain JSON. */
+  sign?: SignOptions;
   x: Expectation;
   deadline: number;
   progress: Progress;
@@ -138,31 +147,81 @@ async function followPhase(
 }
 
 /**
- * Writes `valueOf(node)` on each node whose app intent is still `expected(node)` (what the plan saw, or what this
- * deploy wrote); a node whose intent changed since is reported, not overwritten.
+ * What a phase writes on a node: `intent`, or no intent (null: the app is removed). Unsigned, `exact` (when given)
+ * is written byte for byte instead: a revert puts back the value the plan found.
+ */
+interface Desired {
+  intent: RawIntent | null;
+  exact?: string;
+}
+
+/** True when `current` (the node's value now) holds `desired` already, in the form this deploy writes. */
+function holds(ctx: Ctx, node: string, current: string | undefined, desired: Desired): boolean {
+  if (desired.intent === null || current === undefined) return false;
+  if (!ctx.sign) return (desired.exact ?? JSON.stringify(desired.intent)) === current;
+  const order = signedIntentOrder(current, ctx.prefix, node);
+  return order !== undefined && stableJson(order.spec) === stableJson(desired.intent);
+}
+
+/**
+ * The values to write. Signed, every node given the same intent (or removal) shares one envelope listing them all:
+ * one ssh-keygen run (one passphrase or touch) per distinct value, not per node.
+ */
+async function valuesOf(ctx: Ctx, planned: Array<{ node: string; desired: Desired }>): Promise<Map<string, string | null>> {
+  const values = new Map<string, string | null>();
+  const { sign } = ctx;
+  if (!sign) {
+    for (const { node, desired } of planned)
+      values.set(node, desired.exact ?? (desired.intent === null ? null : JSON.stringify(desired.intent)));
+    return values;
+  }
+  const groups = new Map<string, { intent: RawIntent | null; nodes: string[] }>();
+  for (const { node, desired } of planned) {
+    const key = desired.intent === null ? '' : stableJson(desired.intent);
+    const group = groups.get(key) ?? { intent: desired.intent, nodes: [] };
+    group.nodes.push(node);
+    groups.set(key, group);
+  }
+  const app = ctx.o.app;
+  for (const { intent, nodes } of groups.values()) {
+    const value = await signed(intent === null ? `the removal of ${app}` : `the intent of ${app}`, () =>
+      intent === null ? signRemoval(ctx.prefix, app, nodes, sign) : signIntent(ctx.prefix, app, nodes, JSON.stringify(intent), sign),
+    );
+    for (const node of nodes) values.set(node, value);
+  }
+  return values;
+}
+
+/**
+ * Writes `desired(node, current)` on each node whose app intent is still `expected(node)` (what the plan saw, or
+ * what this deploy wrote); a node whose intent changed since is reported, not overwritten. `values` holds what
+ * each node not changed since holds or is given now.
  */
 async function writePhase(
   ctx: Ctx,
   nodes: string[],
   expected: (node: string) => string | undefined,
-  newValue: (node: string, current: RawIntent | undefined) => string | null,
-): Promise<{ written: string[]; changed: string[] }> {
-  const writes: NodeWrite[] = [];
+  desired: (node: string, current: RawIntent | undefined) => Desired,
+): Promise<{ written: string[]; changed: string[]; values: Map<string, string | null> }> {
+  const planned: Array<{ node: string; state: NodeState; desired: Desired }> = [];
   const changed: string[] = [];
   // A node that holds the value already (a resumed deploy's staged nodes) is not written again.
-  const already: string[] = [];
+  const already = new Map<string, string | null>();
   for (const node of nodes) {
     const state = await readNodeState(ctx.store, ctx.prefix, node, ctx.o.app);
     if (state.value !== expected(node)) {
       changed.push(node);
       continue;
     }
-    const value = newValue(node, state.value === undefined ? undefined : (JSON.parse(state.value) as RawIntent));
-    if (value !== null && value === state.value) already.push(node);
-    else writes.push({ state, value });
+    const wanted = desired(node, intentOf(state.value));
+    if (holds(ctx, node, state.value, wanted)) already.set(node, state.value!);
+    else planned.push({ node, state, desired: wanted });
   }
+  const values = await valuesOf(ctx, planned);
+  const writes = planned.map((p) => ({ state: p.state, value: values.get(p.node)! }));
   const result = await writeNodes(ctx.store, ctx.prefix, ctx.o.app, writes, () => ctx.lock?.assertHeld());
-  return { written: [...already, ...result.written], changed: [...changed, ...result.changed] };
+  for (const [node, value] of already) values.set(node, value);
+  return { written: [...already.keys(), ...result.written], changed: [...changed, ...result.changed], values };
 }
 
 async function saveRecord(ctx: Ctx): Promise<void> {
@@ -199,11 +258,14 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
   if (!(o.timeout > 0)) throw new CliError(`--timeout: expected a positive number of seconds, got ${o.timeout}`, 2);
   if (o.autoRevert && o.continueOnError) throw new CliError('--auto-revert and --continue-on-error exclude each other', 2);
   const nodes = given ? given.nodes : await targets(store, prefix, o);
-  const plan = await analyze(store, prefix, o.app, nodes, spec, { silentAfterSeconds: o.silentAfter });
+  const sign = signWith(o.signKey);
+  const plan = await analyze(store, prefix, o.app, nodes, spec, { silentAfterSeconds: o.silentAfter, signing: sign !== undefined });
   // With --json stdout carries the final report alone, so the plan goes to stderr.
   (o.json ? process.stderr : process.stdout).write(renderPlan(plan));
-  if (o.dryRun) return DEPLOY_EXIT.ok;
   const todo = plan.nodes.filter((n) => n.action === 'flip' || n.action === 'first-install');
+  // Before the lock and the record: a deploy its agents would refuse writes nothing (a dry run says so too).
+  if (!sign) refuseUnsigned(new Map(todo.filter((n) => n.signedOnly.length > 0).map((n) => [n.node, n.signedOnly])));
+  if (o.dryRun) return DEPLOY_EXIT.ok;
   // A resumed deploy follows its nodes even when every intent is written already (it was killed while following).
   if (todo.length === 0 && !resume) {
     process.stdout.write('nothing to deploy\n');
@@ -246,6 +308,7 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
     o,
     lock,
     plan,
+    sign,
     x: { app: o.app, version: plan.version, sha256: plan.sha256 },
     deadline: started + o.timeout * 1000,
     progress: new Progress(process.stderr, started, process.stderr.isTTY === true),
@@ -293,12 +356,9 @@ async function deploy(ctx: Ctx, todo: string[], unchanged: string[]): Promise<nu
     ctx,
     todo,
     (n) => original.get(n),
-    (n, current) => {
-      const value = JSON.stringify(stagedIntent(plan.spec, current, plan.version));
-      staged.set(n, value);
-      return value;
-    },
+    (_n, current) => ({ intent: stagedIntent(plan.spec, current, plan.version) }),
   );
+  for (const [n, value] of stageWrite.values) staged.set(n, value!);
   for (const n of stageWrite.changed) record.result[n] = 'changed: its intent changed since the plan; not overwritten';
   ctx.log(
     `staged ${plan.version} on ${stageWrite.written.length} node(s)${stageWrite.changed.length ? `; intent changed since the plan on ${stageWrite.changed.join(', ')}: not overwritten` : ''}`,
@@ -328,11 +388,10 @@ async function deploy(ctx: Ctx, todo: string[], unchanged: string[]): Promise<nu
     (n) => staged.get(n),
     (n, current) => {
       const before = original.get(n);
-      const value = JSON.stringify(flippedIntent(plan.spec, before === undefined ? current : (JSON.parse(before) as RawIntent)));
-      flipped.set(n, value);
-      return value;
+      return { intent: flippedIntent(plan.spec, before === undefined ? current : intentOf(before)) };
     },
   );
+  for (const [n, value] of flipWrite.values) flipped.set(n, value!);
   for (const n of flipWrite.changed) record.result[n] = 'changed: its intent changed after staging; not overwritten';
   ctx.log(`flipping ${plan.version} live on ${flipWrite.written.length} node(s)`);
   // Nodes whose intent holds the spec already are followed too: holding it is not running it.
@@ -375,11 +434,13 @@ async function failAndMaybeRevert(
   const ours = new Map([...staged, ...flipped]);
   const original = new Map(ctx.plan.nodes.map((n) => [n.node, n.value]));
   const fromOf = new Map(ctx.plan.nodes.map((n) => [n.node, n.from]));
+  // Signed, the intent the plan found is signed again, now: the agents accepted this deploy's newer orders and
+  // refuse an older one as a rollback. A node that had no intent of the app gets a signed removal.
   const back = await writePhase(
     ctx,
     [...ours.keys()],
     (n) => ours.get(n),
-    (n) => original.get(n) ?? null,
+    (n) => ({ intent: intentOf(original.get(n)) ?? null, exact: original.get(n) }),
   );
   ctx.log(
     `reverted the intent of ${back.written.length} node(s) to what the plan found${back.changed.length ? `; changed since on ${back.changed.join(', ')}: not overwritten` : ''}`,

@@ -1,5 +1,6 @@
 import { appIntentKey, DRAINED_MARKER, drainedKey, intentSerialKey, nodeIntentPrefix } from '../../shared/keys.js';
 import { ConflictError, type IntentStore, type KvWrite } from '../../shared/store/types.js';
+import { isRemoval } from './analyze.js';
 
 /** Consul's limit on operations in one transaction. */
 const TXN_LIMIT = 64;
@@ -26,11 +27,14 @@ export async function readNodeState(store: IntentStore, prefix: string, node: st
     index: entry?.modifyIndex ?? 0,
     serial: { value: Number(serialEntry?.value) || 0, index: serialEntry?.modifyIndex ?? 0 },
     drained: intent.entries.some((e) => e.key.endsWith(`/${DRAINED_MARKER}`)),
-    otherApps: intent.entries.filter((e) => e.key !== key && !e.key.endsWith(`/${DRAINED_MARKER}`)).length,
+    otherApps: intent.entries.filter((e) => e.key !== key && !e.key.endsWith(`/${DRAINED_MARKER}`) && !isRemoval(e.value)).length,
   };
 }
 
-/** One node's write: the app's new value (null: remove it) checked against `state`, read when the plan was made. */
+/**
+ * One node's write: the app's new value (null: remove it; a signed removal removes it too, for agents run with
+ * --trusted-signers) checked against `state`, read when the plan was made.
+ */
 export interface NodeWrite {
   state: NodeState;
   value: string | null;
@@ -43,12 +47,13 @@ export interface NodeWrite {
  */
 function opsOf(prefix: string, app: string, w: NodeWrite): KvWrite[] {
   const { node } = w.state;
+  const removes = w.value === null || isRemoval(w.value);
   const ops: KvWrite[] = [
     { key: intentSerialKey(prefix, node), value: String(w.state.serial.value + 1), ifIndex: w.state.serial.index },
     { key: appIntentKey(prefix, node, app), value: w.value, ifIndex: w.state.index },
   ];
-  if (w.value !== null && w.state.drained) ops.push({ key: drainedKey(prefix, node), value: null });
-  if (w.value === null && w.state.otherApps === 0 && !w.state.drained)
+  if (!removes && w.state.drained) ops.push({ key: drainedKey(prefix, node), value: null });
+  if (removes && w.state.otherApps === 0 && !w.state.drained)
     ops.push({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
   return ops;
 }

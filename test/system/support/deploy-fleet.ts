@@ -107,12 +107,12 @@ export class DeployFleet {
     ];
   }
 
-  /** Starts every node's pp-preparer and pp-setlive. */
-  startAgents(): void {
+  /** Starts every node's pp-preparer and pp-setlive, each with `extra` flags too (e.g. --trusted-signers FILE). */
+  startAgents(extra: string[] = []): void {
     for (const node of this.nodes)
       for (const agent of ['preparer', 'setlive'])
         node.agents.push(
-          this.inNode(node, [process.execPath, distProgram(`agents/${agent}/index.js`), ...this.agentArgs(node, agent)], agent),
+          this.inNode(node, [process.execPath, distProgram(`agents/${agent}/index.js`), ...this.agentArgs(node, agent), ...extra], agent),
         );
   }
 
@@ -179,6 +179,7 @@ export class DeployFleet {
       }
     }
     await this.store.close();
-    await rm(this.root, { recursive: true, force: true });
+    // runsv may still be writing supervise/ as it exits after sv exit: rm tries again on ENOTEMPTY.
+    await rm(this.root, { recursive: true, force: true, maxRetries: 5 });
   }
 }
