@@ -3,10 +3,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPreparerAgent } from '../../../agents/preparer/agent.js';
+import { putIntent as signedPut, removeIntent } from '../../../pp/intent-commands.js';
 import { executeAgent } from '../../../shared/cli/agent-cli.js';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
+import { SIGN_NAMESPACE } from '../../../shared/trust/envelope.js';
+import { TrustGate } from '../../../shared/trust/gate.js';
+import { makeSshKey } from '../../support/ssh-keys.js';
 import {
   FolderStore,
   listInstalls,
@@ -190,6 +194,39 @@ describe('pp-preparer pruning', () => {
     await rm(apiBase, { recursive: true });
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
     expect(await reality(store, 'api')).toBeUndefined();
+  });
+
+  it('with --trusted-signers, a signed removal after a refused intent prunes what the accepted intent installed, across restarts', async () => {
+    const store = new FolderStore(join(dir, 's8'));
+    const base = join(dir, 'b8');
+    const alice = makeSshKey(dir, 'alice-s8');
+    const signers = join(dir, 'allowed_signers-s8');
+    await writeFile(signers, `alice@example namespaces="${SIGN_NAMESPACE}" ${alice.publicKey}\n`);
+    const sign = { keyPath: alice.path };
+    const trustedRun = () =>
+      runAgent(createPreparerAgent(testOptions({ keep: 0 })), {
+        store,
+        prefix: PREFIX,
+        node: NODE,
+        log: silentLogger(),
+        once: true,
+        state: preparerState(store),
+        trust: TrustGate.fromFile(signers),
+      });
+    const spec = (...vs: string[]) =>
+      JSON.stringify({ schema: 1, basedir: base, versions: versions(...vs), service: { command: ['bin/run'] } });
+    await signedPut(store, PREFIX, NODE, 'web', spec('1', '2'), sign);
+    expect(exitCodeOf(await trustedRun())).toBe(0);
+    expect(await dirsIn(base)).toEqual(['web_1', 'web_2']);
+    // An unsigned value over it is refused, and the record it leaves in reality no longer names the basedir.
+    await store.put(appIntentKey(PREFIX, NODE, 'web'), spec('3'));
+    expect(exitCodeOf(await trustedRun())).toBe(1);
+    expect(await reality(store, 'web')).toMatchObject({ status: 'failed', error: expect.stringMatching(/not signed/) });
+    expect(await dirsIn(base)).toEqual(['web_1', 'web_2']);
+    await removeIntent(store, PREFIX, NODE, 'web', sign);
+    expect(exitCodeOf(await trustedRun())).toBe(0);
+    expect(await dirsIn(base)).toEqual([]);
+    expect(await reality(store, 'web')).toMatchObject({ status: 'converged', reason: expect.stringMatching(/removed by a signed order/) });
   });
 
   it('prunes what an app left in its former basedir when intent moves it, even across restarts, and reports what stays', async () => {
