@@ -27,7 +27,9 @@ export function createNativeAgent(options: NativeOptions, metrics: MetricsRegist
       return observeNative(options);
     },
     plan: planNative,
-    apply: async (action, actionLog) => {
+    // Its one action rewrites the whole chain: the plan keeps the rules of apps that are not removable (frozenApps).
+    removals: [],
+    apply: async (action, { log: actionLog }) => {
       const key = `${action.family}\n${action.lines.join('\n')}`;
       if (synced.has(key)) return { changed: false };
       const result = await syncChain(options, action, actionLog);

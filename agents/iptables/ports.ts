@@ -1,5 +1,5 @@
 import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
-import type { AppPlan } from '../../shared/loop/types.js';
+import type { Action, AppPlan } from '../../shared/loop/types.js';
 
 /** One port to accept, as the intent names it. */
 export interface PortSpec {
@@ -75,7 +75,7 @@ export function frozenApps(intent: NodeIntent, claims: PortClaims, present: Iter
 }
 
 /** Every app we would report on, failed with `error` and without actions (the host could not be read). */
-export function reportOnly<A>(intent: NodeIntent, error: string): AppPlan<A>[] {
+export function reportOnly<A extends Action>(intent: NodeIntent, error: string): AppPlan<A>[] {
   const apps = new Set([...intent.apps.keys(), ...intent.invalid.keys()]);
   return [...apps].sort(compareNames).map((app) => ({ app, actions: [], error }));
 }

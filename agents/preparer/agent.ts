@@ -6,7 +6,7 @@ import { applyPreparer } from './apply.js';
 import { installsDir } from '../../shared/install-layout.js';
 import { loadBasedirs, observePreparer, saveBasedirs, type PreparerMemory } from './observe.js';
 import { planPreparer } from './plan.js';
-import type { PreparerAction, PreparerObserved, PreparerOptions } from './types.js';
+import { type PreparerAction, type PreparerObserved, type PreparerOptions, PREPARER_REMOVALS } from './types.js';
 
 /** The agent's name in logs and reality keys (`<prefix>/reality/<node>/preparer/<app>`). */
 export const AGENT_NAME = 'preparer';
@@ -69,7 +69,8 @@ export function createPreparerAgent(
     memory: { save: () => saveBasedirs(memory), load: (saved) => loadBasedirs(memory, saved) },
     observe: (intent) => observePreparer(intent, memory),
     plan: (intent, observed) => planPreparer(intent, observed, options.keep),
-    apply: (action, log, signal) => tracked(memory, action, () => timed(action, () => applyPreparer(options, action, log, signal))),
+    removals: PREPARER_REMOVALS,
+    apply: (action, { log, signal }) => tracked(memory, action, () => timed(action, () => applyPreparer(options, action, log, signal))),
     describe: describeAction,
   };
 }

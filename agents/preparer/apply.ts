@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { removeLeftovers } from '../../shared/leftovers.js';
-import type { ActionResult } from '../../shared/loop/types.js';
 import { pruneInstall } from './prune.js';
 import type { PreparerAction, PreparerOptions } from './types.js';
 
@@ -10,7 +9,7 @@ export async function applyPreparer(
   action: PreparerAction,
   log: Logger,
   signal?: AbortSignal,
-): Promise<ActionResult> {
+): Promise<{ changed: boolean }> {
   switch (action.kind) {
     case 'install': {
       // Loaded on first use: the download and extraction code (node-tar, the worker) costs an idle agent a few MB.

@@ -1,4 +1,4 @@
-import { heldRemoval, isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent, VersionIntent } from '../../shared/intent/schema.js';
 import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
@@ -124,7 +124,7 @@ function planApp(
         : `to install from ${v.url}${check.action.replaces ? ` (the folder there ${check.action.replaces})` : ''}`;
   }
   const named = new Set(spec.versions.map((v) => installName(app, v.version)));
-  const prunes = intent.trusted ? choosePrunes(app, spec.basedir, state, named, owners, keep) : { actions: [], kept: [] };
+  const prunes = choosePrunes(app, spec.basedir, state, named, owners, keep);
   plan.actions.push(...prunes.actions);
   plan.details = {
     basedir: spec.basedir,
@@ -160,7 +160,7 @@ function withFormerBasedirs(
       left.push(`${dir} (${state.error})`);
       continue;
     }
-    const prunes = intent.trusted ? choosePrunes(app, dir, state, new Set(), owners, keep) : { actions: [], kept: [] };
+    const prunes = choosePrunes(app, dir, state, new Set(), owners, keep);
     plan.actions.push(...prunes.actions);
     if (prunes.kept.length > 0) left.push(`${dir} (${prunes.kept.join(', ')})`);
   }
@@ -203,15 +203,13 @@ function withLeftovers(plans: AppPlan<PreparerAction>[], observed: PreparerObser
 /**
  * Pure plan of pp-preparer: for each app in intent, install every listed version that is missing (or
  * not made from the intended digest) and prune installs intent no longer names; for apps removed from
- * trusted intent, prune down to current + --keep. Nothing is removed when intent is untrusted.
+ * intent, prune down to current + --keep. The loop admits the prunes (only on trusted intent, and with
+ * --trusted-signers only for an app a signed order removed).
  */
 export function planPreparer(intent: NodeIntent, observed: PreparerObserved, keep: number): AppPlan<PreparerAction>[] {
   const owners = ownersOf(intent, observed); // once per pass: per app it would be quadratic in the app count
   const plans = [...intent.apps].map(([app, spec]) => planApp(app, spec, intent, observed, keep, owners));
-  for (const [app, basedir] of observed.knownApps) {
-    if (!intent.apps.has(app) && !isKept(intent, app)) plans.push(planRemoved(app, basedir, observed, keep, owners));
-    const held = intent.apps.has(app) ? undefined : heldRemoval(intent, app);
-    if (held) plans.push({ app, actions: [], pending: held, details: { basedir } });
-  }
+  for (const [app, basedir] of observed.knownApps)
+    if (!intent.apps.has(app) && !intent.invalid.has(app)) plans.push(planRemoved(app, basedir, observed, keep, owners));
   return withLeftovers(plans, observed);
 }

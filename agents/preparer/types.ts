@@ -50,6 +50,9 @@ export interface PruneAction {
 
 export type PreparerAction = InstallAction | PruneAction | CleanLeftoversAction;
 
+/** The actions that delete installs: the loop admits them only on trusted intent (and a signed removal, if asked). */
+export const PREPARER_REMOVALS: readonly PreparerAction['kind'][] = ['prune'];
+
 /** One entry of `<basedir>/installs/` that looks like an install (`<something>_<version>`, not hidden). */
 export interface InstallDir {
   name: string;

@@ -27,6 +27,9 @@ export type SetliveAction =
   | { kind: 'exit-service'; app: string; dir: string }
   | { kind: 'remove-stage'; app: string; dir: string };
 
+/** The actions that take an app off the node: the loop admits them only when the app may be removed. */
+export const SETLIVE_REMOVALS: readonly SetliveAction['kind'][] = ['unlink-service', 'exit-service', 'remove-stage'];
+
 /**
  * Takes a rollout slot of the app (waiting while the fleet holds all of them), then reads the verdicts on the
  * attempt once more: a version that failed on `maxFailures` nodes while this one waited is not tried here.

@@ -1,6 +1,6 @@
 import type { Agent } from '../../shared/loop/types.js';
 import { NO_METRICS, type MetricsRegistry } from '../../shared/metrics/registry.js';
-import { describeAction, type SetliveAction } from './actions.js';
+import { describeAction, SETLIVE_REMOVALS, type SetliveAction } from './actions.js';
 import type { FlipFleet } from './fleet.js';
 import { applySetlive, finishBeforeStop } from './apply.js';
 import { meterFlips } from './flip-metrics.js';
@@ -37,7 +37,8 @@ export function createSetliveAgent(
       return observed;
     },
     plan: (intent, observed) => planSetlive(intent, observed, config),
-    apply: meterFlips(metrics, (action, log, signal, waiting) => applySetlive(config, action, log, { fleet, signal, waiting })),
+    removals: SETLIVE_REMOVALS,
+    apply: meterFlips(metrics, (action, { log, signal, waiting }) => applySetlive(config, action, log, { fleet, signal, waiting })),
     close: async () => {
       await fleet?.close();
     },

@@ -83,12 +83,15 @@ export interface ApplyContext {
 }
 
 /**
- * Takes the slot, then reads the verdicts once more: while this node waited, the holders may have failed the
- * same attempt. A version blocked by them gives the slot back at once and is not tried.
+ * Takes the slot if one is free; if none is, answers "not yet" (looked at again when the lock changes) rather
+ * than waiting in one of the agent's --parallel slots. Once taken, reads the verdicts once more: while this node
+ * waited, the holders may have failed the same attempt. A version blocked by them gives the slot back at once and
+ * is not tried.
  */
-async function acquireSlot(a: AcquireSlotAction, ctx: ApplyContext): Promise<boolean> {
+async function acquireSlot(a: AcquireSlotAction, ctx: ApplyContext): Promise<ActionResult> {
   if (!ctx.fleet) throw new Error(`${a.app} has a rollout policy, but this pp-setlive has no store to pace its flips through`);
-  await ctx.fleet.acquire(a.app, a.limit, a.version, ctx.signal ?? new AbortController().signal, ctx.waiting ?? (() => {}));
+  const attempt = await ctx.fleet.tryAcquire(a.app, a.limit, a.version, ctx.signal ?? new AbortController().signal);
+  if (!attempt.held) return { changed: false, notYet: { reason: attempt.reason, until: attempt.changed } };
   let blocked: string | undefined;
   try {
     blocked = verdictBlock(await ctx.fleet.verdicts(a.app, a.fingerprint), a.maxFailures);
@@ -100,14 +103,14 @@ async function acquireSlot(a: AcquireSlotAction, ctx: ApplyContext): Promise<boo
     await ctx.fleet.release(a.app);
     throw new Error(blocked);
   }
-  return true;
+  return { changed: true };
 }
 
 async function run(config: SetliveConfig, a: SetliveAction, log: Logger, ctx: ApplyContext): Promise<boolean> {
   const { signal } = ctx;
   switch (a.kind) {
     case 'acquire-slot':
-      return acquireSlot(a, ctx);
+      return (await acquireSlot(a, ctx)).changed === true;
     case 'release-slot':
       return ctx.fleet ? ctx.fleet.release(a.app) : false;
     case 'clean-leftovers':
@@ -155,5 +158,6 @@ export async function applySetlive(
   ctx: ApplyContext = {},
 ): Promise<ActionResult> {
   log.debug({ action: action.kind }, 'applying');
+  if (action.kind === 'acquire-slot') return acquireSlot(action, ctx);
   return { changed: await run(config, action, log, ctx) };
 }

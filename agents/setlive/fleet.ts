@@ -10,7 +10,15 @@ export interface FlipFleet {
   readonly node: string;
   /** Apps whose rollout slot this process holds. */
   heldSlots(): ReadonlySet<string>;
-  acquire(app: string, limit: number, version: string, signal: AbortSignal, waiting: (reason: string) => void): Promise<void>;
+  /** Apps whose slot this process waits for (its contender key claimed): given up by `release`. */
+  contendingSlots(): ReadonlySet<string>;
+  /** Takes a slot if one is free now; otherwise why not, and a promise that settles when that may have changed. */
+  tryAcquire(
+    app: string,
+    limit: number,
+    version: string,
+    signal: AbortSignal,
+  ): Promise<{ held: true } | { held: false; reason: string; changed: Promise<unknown> }>;
   release(app: string): Promise<boolean>;
   verdicts(app: string, fingerprint: string): Promise<Verdict[]>;
   recordVerdict(app: string, fingerprint: string, verdict: Omit<Verdict, 'node'>): Promise<void>;
@@ -30,7 +38,8 @@ export function storeFleet(store: IntentStore, prefix: string, node: string, ses
   return {
     node,
     heldSlots: () => semaphore?.heldApps() ?? new Set(),
-    acquire: (app, limit, version, signal, waiting) => slots().acquire(app, limit, version, signal, waiting),
+    contendingSlots: () => semaphore?.contendingApps() ?? new Set(),
+    tryAcquire: (app, limit, version, signal) => slots().tryAcquire(app, limit, version, signal),
     release: (app) => slots().release(app),
     verdicts: (app, fingerprint) => readVerdicts(store, prefix, app, fingerprint),
     recordVerdict: (app, fingerprint, verdict) => recordVerdict(store, prefix, app, fingerprint, { ...verdict, node }),

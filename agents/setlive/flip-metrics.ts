@@ -1,5 +1,4 @@
-import type { Logger } from 'pino';
-import type { ActionResult } from '../../shared/loop/types.js';
+import type { ActionResult, ApplyContext } from '../../shared/loop/types.js';
 import { DURATION_BUCKETS, type MetricsRegistry } from '../../shared/metrics/registry.js';
 import type { SetliveAction } from './actions.js';
 
@@ -7,7 +6,7 @@ import type { SetliveAction } from './actions.js';
  * Wraps pp-setlive's apply to measure flips: from the flip's first step (stop, else swap-current) to the end of
  * its health wait, by result (healthy, rolled-back, failed), and to count rollbacks per app.
  */
-type Apply = (action: SetliveAction, log: Logger, signal?: AbortSignal, waiting?: (reason: string) => void) => Promise<ActionResult>;
+type Apply = (action: SetliveAction, context: ApplyContext) => Promise<ActionResult>;
 
 export function meterFlips(metrics: MetricsRegistry, apply: Apply): Apply {
   const flipSeconds = metrics.histogram(
@@ -27,15 +26,15 @@ export function meterFlips(metrics: MetricsRegistry, apply: Apply): Apply {
     started.delete(app);
     if (at !== undefined) flipSeconds.observe({ result }, (performance.now() - at) / 1000);
   };
-  return async (action, log, signal, waiting) => {
+  return async (action, context) => {
     if (action.kind === 'stop' || (action.kind === 'swap-current' && !started.has(action.app))) started.set(action.app, performance.now());
     try {
-      const result = await apply(action, log, signal, waiting);
+      const result = await apply(action, context);
       if (action.kind === 'await-health' || action.kind === 'confirm') end(action.app, 'healthy');
       return result;
     } catch (err) {
       // A stop cuts the wait short: the flip is neither healthy nor failed yet, and the next run finishes it.
-      if (signal?.aborted) started.delete(action.app);
+      if (context.signal.aborted) started.delete(action.app);
       else if (action.kind === 'await-health' && action.rollbackTo) {
         rollbacks.inc({ app: action.app });
         end(action.app, 'rolled-back');

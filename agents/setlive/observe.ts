@@ -51,6 +51,8 @@ export interface AppObserved {
   verdictError?: string;
   /** This process holds the app's rollout slot. */
   slotHeld?: boolean;
+  /** This process waits for the app's rollout slot (its contender key is claimed). */
+  slotClaimed?: boolean;
 }
 
 export interface SetliveObserved {
@@ -166,6 +168,7 @@ async function observeApp(
     temps: [...temps, ...logTemps],
     stale: false,
     slotHeld: fleet?.heldSlots().has(app) ?? false,
+    slotClaimed: fleet?.contendingSlots().has(app) ?? false,
   };
   return intent ? observeIntended(app, intent, config, base, fleet) : base;
 }

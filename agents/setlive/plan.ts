@@ -1,4 +1,4 @@
-import { heldRemoval, isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
@@ -131,7 +131,7 @@ function flipActions(
  * is given back: the release is level-triggered, so a release that failed is retried like any action.
  */
 function releaseUnusedSlot(plan: Plan, o: AppObserved | undefined): Plan {
-  if (!o?.slotHeld || plan.actions.some((a) => a.kind === 'release-slot')) return plan;
+  if (!(o?.slotHeld || o?.slotClaimed) || plan.actions.some((a) => a.kind === 'release-slot')) return plan;
   return { ...plan, actions: [...plan.actions, { kind: 'release-slot', app: plan.app }] };
 }
 
@@ -228,24 +228,19 @@ function planRemoval(app: string, o: AppObserved, config: SetliveConfig, stageLe
 
 /**
  * pp-setlive's pure plan: for each intended app the steps to run its live version (or why it waits), for
- * each staged app of ours that is no longer kept (never on untrusted or invalid intent) its removal. Once
- * removed, an app has no entry and the loop prunes its reality.
+ * each staged app of ours that intent no longer names its removal (which the loop holds on untrusted intent,
+ * without a signed removal, or while the app's intent cannot be read). Once removed, an app has no entry and
+ * the loop prunes its reality.
  */
 export function planSetlive(node: NodeIntent, observed: SetliveObserved, config: SetliveConfig): Plan[] {
   const plans: Plan[] = [];
-  const removed = [...observed.apps]
-    .filter(([app, o]) => isOurs(o.ownership) && !node.apps.has(app) && !isKept(node, app))
-    .map(([app]) => app);
+  const removed = [...observed.apps].filter(([app, o]) => isOurs(o.ownership) && !node.apps.has(app)).map(([app]) => app);
   const stageLeftovers = assignLeftovers(observed.stageLeftovers, [...node.apps.keys(), ...removed]);
   for (const [app, intent] of node.apps)
     plans.push(releaseUnusedSlot(planIntended(app, intent, node, observed, config, stageLeftovers), observed.apps.get(app)));
   for (const app of removed) {
     const o = observed.apps.get(app)!;
     plans.push(releaseUnusedSlot(o.error ? { app, actions: [], error: o.error } : planRemoval(app, o, config, stageLeftovers), o));
-  }
-  for (const [app, o] of observed.apps) {
-    const held = o.staged && !node.apps.has(app) ? heldRemoval(node, app) : undefined;
-    if (held) plans.push({ app, actions: [], pending: held });
   }
   return plans;
 }

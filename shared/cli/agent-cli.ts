@@ -1,13 +1,11 @@
-import { nodeIntentPrefix } from '../keys.js';
 import { createLogger, type Logger } from '../logger.js';
-import { AgentStateFile, type AgentStateStore, ProcessState, stateFilePath } from '../loop/agent-state.js';
-import { LoopMemory } from '../loop/loop-memory.js';
-import { EXIT, exitCodeOf, runAgent } from '../loop/run-agent.js';
+import { AgentStateFile, type AgentStateStore, stateFilePath } from '../loop/agent-state.js';
+import { EXIT, exitCodeOf, previewAgent, runAgent } from '../loop/run-agent.js';
 import { NO_METRICS } from '../metrics/registry.js';
 import { openStore } from '../store/open-store.js';
 import type { IntentStore } from '../store/types.js';
 import type { LoopHooks } from '../loop/hooks.js';
-import type { Agent } from '../loop/types.js';
+import type { Action, Agent } from '../loop/types.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
 import type { CommonAgentArgs } from './agent-flags.js';
 import { startMonitoring, type Monitoring } from './monitoring.js';
@@ -35,15 +33,23 @@ export interface ExecuteOptions {
 }
 
 /** Runs an agent in the chosen mode and returns the process exit code (see EXIT). */
-export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore, log: Logger, o: ExecuteOptions): Promise<number> {
+export async function executeAgent<O, A extends Action>(
+  agent: Agent<O, A>,
+  store: IntentStore,
+  log: Logger,
+  o: ExecuteOptions,
+): Promise<number> {
   if (o.dryRun) {
-    // What the agent remembers changes its plan (e.g. prunes of apps removed while it was down), and the trust
-    // gate needs what was accepted before to refuse a replayed older order; a dry run reads it, never saves it.
-    const memory = new LoopMemory(agent, o.state ?? new ProcessState(), o.trust, log);
-    memory.load();
-    const snapshot = await store.read(nodeIntentPrefix(o.prefix, o.node));
-    const intent = memory.judge(o.prefix, o.node, snapshot);
-    o.out(printPlan(agent, intent, agent.plan(intent, await agent.observe(intent)), o.json));
+    // The same judge → plan → admit as a run's first pass (memory read, never saved): what it prints is what --once applies.
+    const { intent, plans } = await previewAgent(agent, {
+      store,
+      prefix: o.prefix,
+      node: o.node,
+      log,
+      trust: o.trust,
+      state: o.state,
+    });
+    o.out(printPlan(agent, intent, plans, o.json));
     return EXIT.converged;
   }
   const result = await runAgent(agent, {
@@ -64,7 +70,7 @@ export async function executeAgent<O, A>(agent: Agent<O, A>, store: IntentStore,
 }
 
 /** An agent's main: opens the store, runs in the chosen mode, stops after the action in flight on SIGTERM/SIGINT, exits. */
-export async function runAgentMain<O, A>(
+export async function runAgentMain<O, A extends Action>(
   name: string,
   args: CommonAgentArgs,
   build: (log: Logger, store: IntentStore, metrics: MetricsRegistry) => Agent<O, A>,

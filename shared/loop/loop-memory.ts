@@ -3,7 +3,7 @@ import { type NodeIntent, nodeIntentFromSnapshot } from '../intent/node-intent.j
 import type { Snapshot } from '../store/types.js';
 import type { TrustGate } from '../trust/gate.js';
 import type { AgentStateContent, AgentStateStore } from './agent-state.js';
-import type { Agent } from './types.js';
+import type { Action, Agent } from './types.js';
 
 /**
  * The one place the loop keeps what an agent must remember across restarts: the agent's own memory, the trust
@@ -15,7 +15,7 @@ export class LoopMemory {
   private readonly firstSeen = new Map<string, string>();
 
   constructor(
-    private readonly agent: Pick<Agent<unknown, unknown>, 'memory'>,
+    private readonly agent: Pick<Agent<unknown, Action>, 'memory'>,
     private readonly state: AgentStateStore,
     private readonly trust: TrustGate | undefined,
     private readonly log: Logger,

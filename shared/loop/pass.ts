@@ -1,9 +1,12 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import type { NodeIntent } from '../intent/node-intent.js';
+import { stableJson } from '../stable-json.js';
+import { type AdmittedPlan, admitPlans } from './admit.js';
+import { type AppFacts, appVerdict } from './app-status.js';
 import type { LoopHooks } from './hooks.js';
 import type { RetryBook } from './retry-book.js';
-import type { Agent, AppOutcome, AppPlan } from './types.js';
+import { type Action, type Agent, type AppOutcome, type AppPlan, TerminalError } from './types.js';
 
 export type { AppOutcome } from './types.js';
 
@@ -18,12 +21,6 @@ export interface PassResult {
   realityError?: string;
   /** Set when the host could not be observed: every intended app is reported failed with it. */
   observeError?: string;
-}
-
-/** An action's `kind` when it has one (every agent's actions do), else the agent's name: a bounded label. */
-function kindOf(action: unknown, agent: string): string {
-  const kind = (action as { kind?: unknown } | undefined)?.kind;
-  return typeof kind === 'string' ? kind : agent;
 }
 
 /** How often one app's actions are started again for one trigger (an intent change or a timer) before it is "not stable". */
@@ -52,26 +49,42 @@ interface InFlight {
   done: Promise<void>;
 }
 
+/** An app whose action said "not yet": it holds no slot, and is planned again once `due`. */
+interface Parked {
+  reason: string;
+  due: boolean;
+  timer?: NodeJS.Timeout;
+}
+
 const inFlightReason = (f: InFlight) => f.waiting ?? `applying: ${f.doing}`;
+
+/** The intent of one app as a comparable text: a terminal failure waits until it changes. */
+const intentText = (intent: NodeIntent, app: string) => stableJson(intent.apps.get(app) ?? intent.invalid.get(app) ?? null);
 
 /**
  * Applies plans to apps concurrently (at most `parallel` apps at once), each app's actions in order, while
  * the caller keeps observing and planning: an app in flight is never re-planned under itself, and an app
- * waiting on a slow download or health wait holds up no other. It owns the retries (one RetryBook) and
- * the outcomes every pass reports. On `signal`, no action starts, except the ones an agent says must finish
- * what was begun (`finishBeforeStop`, e.g. a stopped service is started again), and the actions in flight
- * get the signal to cut waits and transfers short.
+ * waiting on a slow download or health wait holds up no other. An action that answers "not yet" gives its slot
+ * back until it is due again. It owns the retries (one RetryBook), the admission of removals (admit.ts) and
+ * the outcomes every pass reports (app-status.ts). On `signal`, no action starts, except the ones an agent says
+ * must finish what was begun (`finishBeforeStop`, e.g. a stopped service is started again), and the actions in
+ * flight get the signal to cut waits and transfers short.
  */
-export class Converger<O, A> {
+export class Converger<O, A extends Action> {
   private readonly inFlight = new Map<string, InFlight>();
+  private readonly parked = new Map<string, Parked>();
   /** Runnable plans of the last pass not yet started (all slots were taken); started as slots free up. */
-  private queue: AppPlan<A>[] = [];
+  private queue: AdmittedPlan<A>[] = [];
   private readonly rounds = new Map<string, number>();
   /** Outcomes of in-flight apps' last runs, until a pass plans them again. */
   private readonly settledOutcomes = new Map<string, AppOutcome>();
+  /** The intent an app's terminal failure answered: the failure is forgotten once the intent differs. */
+  private readonly terminalIntent = new Map<string, string>();
   private changedSince = 0;
   private iterations = 0;
   private lastOutcomes: AppOutcome[] = [];
+  private lastIntent: NodeIntent | undefined;
+  private wakeParked: () => void = () => {};
 
   constructor(
     private readonly agent: Agent<O, A>,
@@ -79,7 +92,7 @@ export class Converger<O, A> {
     private readonly log: Logger,
     private readonly parallel: number,
     private readonly signal: AbortSignal,
-    /** Called whenever an app's run ends: the caller should run a pass soon. */
+    /** Called whenever an app's run ends or a parked app is due: the caller should run a pass soon. */
     private readonly onSettle: () => void = () => {},
     /** Called when an app in flight moves on to its next action: what currentOutcomes reports changed. */
     private readonly onProgress: () => void = () => {},
@@ -89,10 +102,16 @@ export class Converger<O, A> {
   /** A new trigger (intent changed, a timer fired): every app may be started MAX_ROUNDS times again. */
   newTrigger(): void {
     this.rounds.clear();
+    for (const p of this.parked.values()) p.due = true;
   }
 
   busy(): boolean {
     return this.inFlight.size > 0;
+  }
+
+  /** True while some app waits on a "not yet" that is not due. */
+  waitingOnNotYet(): boolean {
+    return [...this.parked.values()].some((p) => !p.due);
   }
 
   /** True while the app's actions are being applied. */
@@ -110,6 +129,20 @@ export class Converger<O, A> {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight.values()].map((f) => f.done));
   }
 
+  /** Resolves when a parked app is due, or at once when none waits (or the loop stops). */
+  async oneDue(): Promise<void> {
+    if (!this.waitingOnNotYet() || this.signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.signal.removeEventListener('abort', done);
+        this.wakeParked = () => {};
+        resolve();
+      };
+      this.wakeParked = done;
+      this.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   /** The outcomes to report now: the last pass's, with apps that settled since updated. */
   currentOutcomes(): AppOutcome[] {
     return this.lastOutcomes.map((o) => {
@@ -119,29 +152,34 @@ export class Converger<O, A> {
     });
   }
 
-  /** One pass: observe → plan → start every runnable app that is not in flight; returns every app's outcome. */
+  /** One pass: observe → plan → admit → start every admitted app that is not in flight; returns every app's outcome. */
   async pass(intent: NodeIntent): Promise<PassResult> {
     const changed = this.takeChanged();
     if (this.signal.aborted) return { outcomes: this.currentOutcomes(), changed, iterations: this.iterations, stopped: true };
-    let plans: AppPlan<A>[];
+    this.forgetTerminalFailures(intent);
+    let observed: O;
     try {
-      plans = this.agent.plan(intent, await this.agent.observe(intent, this.log));
+      observed = await this.agent.observe(intent, this.log);
     } catch (err) {
       this.iterations += 1;
       return this.observeFailed(intent, `cannot observe the host: ${(err as Error).message}`, changed);
     }
     this.iterations += 1;
+    const plans = planOrBlame(this.agent, intent, observed, this.log);
+    const admitted = admitPlans(this.agent.removals, intent, plans);
     // An app with nothing left to do has nothing to retry, even if its last action failed: forget the failure
     // once its retry is due, or that due retry would wake the loop every MIN_PAUSE_MS for nothing. What the plan
     // itself says (an error such as a held flip) is still reported.
-    for (const p of plans)
-      if (p.actions.length === 0 && !this.retries.waiting(p.app) && !this.inFlight.has(p.app)) this.retries.succeed(p.app);
-    for (const p of plans) this.settledOutcomes.delete(p.app);
-    // Untrusted intent (empty and not drained, or a drained marker beside app keys) still lets intended apps
-    // converge: agents plan no removal or prune on it, and an app that is not intended is never acted on.
-    this.queue = plans.filter((p) => p.actions.length > 0 && (intent.trusted || intent.apps.has(p.app)));
+    for (const a of admitted)
+      if (a.actions.length === 0 && !this.retries.waiting(a.plan.app) && !this.inFlight.has(a.plan.app)) this.retries.succeed(a.plan.app);
+    for (const a of admitted) {
+      this.settledOutcomes.delete(a.plan.app);
+      if (a.actions.length === 0) this.unpark(a.plan.app);
+    }
+    this.queue = admitted.filter((a) => a.actions.length > 0);
+    this.lastIntent = intent;
     this.startQueued();
-    this.lastOutcomes = this.outcomesOf(plans, intent);
+    this.lastOutcomes = this.outcomesOf(admitted, intent);
     return { outcomes: this.lastOutcomes, changed, iterations: this.iterations, stopped: this.signal.aborted };
   }
 
@@ -152,9 +190,13 @@ export class Converger<O, A> {
    */
   private startQueued(): void {
     while (!this.signal.aborted && this.inFlight.size < this.parallel && this.queue.length > 0) {
-      const plan = this.queue.shift()!;
-      if (this.retries.waiting(plan.app) || this.inFlight.has(plan.app) || (this.rounds.get(plan.app) ?? 0) >= MAX_ROUNDS) continue;
-      this.start(plan);
+      const admitted = this.queue.shift()!;
+      const { app } = admitted.plan;
+      if (this.retries.waiting(app) || this.inFlight.has(app) || (this.rounds.get(app) ?? 0) >= MAX_ROUNDS) continue;
+      const parked = this.parked.get(app);
+      if (parked?.due === false) continue;
+      this.unpark(app);
+      this.start(admitted, parked?.reason);
     }
   }
 
@@ -165,50 +207,61 @@ export class Converger<O, A> {
     return n;
   }
 
-  private start(plan: AppPlan<A>): void {
-    this.rounds.set(plan.app, (this.rounds.get(plan.app) ?? 0) + 1);
-    const entry: InFlight = { doing: this.agent.describe(plan.actions[0]!), done: Promise.resolve() };
-    this.inFlight.set(plan.app, entry);
-    entry.done = this.run(plan, entry).finally(() => {
-      this.inFlight.delete(plan.app);
+  /** Starts an app's run; one that looks again after a "not yet" keeps reporting why it waited until it moves on. */
+  private start(admitted: AdmittedPlan<A>, stillWaiting?: string): void {
+    const { app } = admitted.plan;
+    this.rounds.set(app, (this.rounds.get(app) ?? 0) + 1);
+    const entry: InFlight = { doing: this.agent.describe(admitted.actions[0]!), waiting: stillWaiting, done: Promise.resolve() };
+    this.inFlight.set(app, entry);
+    entry.done = this.run(admitted, entry).finally(() => {
+      this.inFlight.delete(app);
       this.startQueued();
       // Once the last pass's plans are all started, an app that settles calls for a new pass to see what it did.
       if (this.queue.length === 0) this.onSettle();
     });
   }
 
-  /** Applies one app's actions in order; a failure stops the app's run and books its retry. */
-  private async run(plan: AppPlan<A>, entry: InFlight): Promise<void> {
+  /** Applies one app's admitted actions in order; a failure stops the app's run and books its retry. */
+  private async run({ plan, actions }: AdmittedPlan<A>, entry: InFlight): Promise<void> {
     const { agent, signal } = this;
     const appLog = this.log.child({ app: plan.app, version: plan.version });
     const failedBefore = this.retries.get(plan.app)?.attempts;
     let stoppedAt: string | undefined;
-    for (let i = 0; i < plan.actions.length; i += 1) {
-      const action = plan.actions[i]!;
+    const context = {
+      log: appLog,
+      signal,
+      waiting: (reason: string) => {
+        entry.waiting = reason;
+        this.onProgress();
+      },
+    };
+    for (let i = 0; i < actions.length; i += 1) {
+      const action = actions[i]!;
       const description = agent.describe(action);
-      if (signal.aborted && !agent.finishBeforeStop?.(plan.actions.slice(0, i), plan.actions.slice(i))) {
+      if (signal.aborted && !agent.finishBeforeStop?.(actions.slice(0, i), actions.slice(i))) {
         stoppedAt = description;
         break;
       }
-      if (entry.doing !== description || entry.waiting !== undefined) {
+      if (entry.doing !== description || (entry.waiting !== undefined && i > 0)) {
         entry.doing = description;
         entry.waiting = undefined;
         this.onProgress();
       }
-      const waiting = (reason: string) => {
-        entry.waiting = reason;
-        this.onProgress();
-      };
       const started = performance.now();
       const ended = (end: 'changed' | 'unchanged' | 'failed' | 'cut-short') =>
-        this.hooks.actionDone?.({ app: plan.app, kind: kindOf(action, agent.name), end, seconds: (performance.now() - started) / 1000 });
+        this.hooks.actionDone?.({ app: plan.app, kind: action.kind, end, seconds: (performance.now() - started) / 1000 });
       try {
-        const result = await agent.apply(action, appLog, signal, waiting);
-        ended(result.changed ? 'changed' : 'unchanged');
-        if (result.changed) this.changedSince += 1;
-        appLog.info({ action: description, changed: result.changed }, 'applied');
-        if (actionApplied.hasSubscribers)
-          actionApplied.publish({ agent: agent.name, app: plan.app, action: description, changed: result.changed });
+        const result = await agent.apply(action, context);
+        const changed = result.changed === true;
+        ended(changed ? 'changed' : 'unchanged');
+        if (changed) this.changedSince += 1;
+        if (result.notYet) {
+          appLog.info({ action: description, changed, reason: result.notYet.reason }, 'not yet: looked at again later');
+          this.park(plan, result.notYet);
+          return;
+        }
+        appLog.info({ action: description, changed }, 'applied');
+        if (actionApplied.hasSubscribers) actionApplied.publish({ agent: agent.name, app: plan.app, action: description, changed });
       } catch (err) {
         ended(isAbort(signal) ? 'cut-short' : 'failed');
         if (isAbort(signal)) {
@@ -217,9 +270,11 @@ export class Converger<O, A> {
           break;
         }
         const message = (err as Error).message ?? String(err);
-        const delay = this.retries.fail(plan.app, message);
-        appLog.error({ action: description, err: message, retryInMs: delay }, 'action failed');
-        this.settledOutcomes.set(plan.app, this.outcomeOf(plan, undefined));
+        const terminal = err instanceof TerminalError;
+        const delay = this.retries.fail(plan.app, message, terminal);
+        if (terminal && this.lastIntent) this.terminalIntent.set(plan.app, intentText(this.lastIntent, plan.app));
+        appLog.error({ action: description, err: message, ...(terminal ? { terminal } : { retryInMs: delay }) }, 'action failed');
+        this.settledOutcomes.set(plan.app, this.outcomeOf({ plan, actions }, undefined));
         return;
       }
     }
@@ -245,47 +300,96 @@ export class Converger<O, A> {
     });
   }
 
-  private outcomeOf(plan: AppPlan<A>, intent: NodeIntent | undefined): AppOutcome {
-    const failure = this.retries.get(plan.app);
-    const base = { app: plan.app, version: plan.version, details: plan.details, attempts: failure?.attempts ?? 0 };
-    const invalid = intent?.invalid.get(plan.app);
-    if (invalid) return { ...base, status: 'failed', error: invalid };
-    const flight = this.inFlight.get(plan.app);
-    if (flight) return { ...base, status: 'pending', reason: inFlightReason(flight) };
-    if (failure) return { ...base, status: 'failed', error: failure.error };
-    if (plan.error) return { ...base, status: 'failed', error: plan.error };
-    if (plan.pending) return { ...base, status: 'pending', reason: plan.pending };
-    if (plan.actions.length > 0 && (this.rounds.get(plan.app) ?? 0) >= MAX_ROUNDS)
-      return { ...base, status: 'pending', reason: `not stable after ${MAX_ROUNDS} iterations` };
-    if (plan.actions.length > 0)
-      return {
-        ...base,
-        status: 'pending',
-        reason:
-          intent?.trusted === false && !intent.apps.has(plan.app)
-            ? (intent.distrust ?? 'waiting for trusted intent')
-            : `to do: ${this.agent.describe(plan.actions[0]!)}`,
-      };
-    return plan.warning ? { ...base, status: 'converged', reason: plan.warning } : { ...base, status: 'converged' };
+  /** The app waits on a "not yet" without a slot: a new round is not counted, and it is due after its wait. */
+  private park(plan: AppPlan<A>, notYet: { reason: string; afterMs?: number; until?: Promise<unknown> }): void {
+    const { app } = plan;
+    this.rounds.set(app, Math.max(0, (this.rounds.get(app) ?? 1) - 1));
+    this.unpark(app);
+    const parked: Parked = { reason: notYet.reason, due: false };
+    this.parked.set(app, parked);
+    const due = () => {
+      if (this.parked.get(app) !== parked || parked.due) return;
+      parked.due = true;
+      clearTimeout(parked.timer);
+      this.wakeParked();
+      this.onSettle();
+    };
+    if (notYet.afterMs !== undefined) parked.timer = setTimeout(due, Math.max(0, notYet.afterMs));
+    notYet.until?.then(due, due);
+    if (notYet.afterMs === undefined && notYet.until === undefined) parked.due = true;
+    this.settledOutcomes.set(app, {
+      app,
+      version: plan.version,
+      details: plan.details,
+      status: 'pending',
+      reason: notYet.reason,
+      attempts: this.retries.get(app)?.attempts ?? 0,
+    });
   }
 
-  private outcomesOf(plans: AppPlan<A>[], intent: NodeIntent): AppOutcome[] {
+  private unpark(app: string): void {
+    const parked = this.parked.get(app);
+    if (!parked) return;
+    clearTimeout(parked.timer);
+    this.parked.delete(app);
+  }
+
+  /** Gives up every "not yet" wait (the loop is ending). */
+  dropParked(): void {
+    for (const app of [...this.parked.keys()]) this.unpark(app);
+  }
+
+  private forgetTerminalFailures(intent: NodeIntent): void {
+    for (const [app, text] of this.terminalIntent)
+      if (intentText(intent, app) !== text) {
+        this.terminalIntent.delete(app);
+        this.retries.succeed(app);
+      }
+  }
+
+  private outcomeOf({ plan, actions, held }: AdmittedPlan<A>, intent: NodeIntent | undefined): AppOutcome {
+    const failure = this.retries.get(plan.app);
+    const base = { app: plan.app, version: plan.version, details: plan.details, attempts: failure?.attempts ?? 0 };
+    const flight = this.inFlight.get(plan.app);
+    const intended = intent?.apps.has(plan.app) ?? true;
+    const facts: AppFacts = {
+      invalid: intent?.invalid.get(plan.app),
+      inFlight: flight && inFlightReason(flight),
+      failed: failure?.error,
+      planError: plan.error,
+      pending: plan.pending,
+      notYet: this.parked.get(plan.app)?.reason,
+      held: actions.length === 0 && !intended ? held : undefined,
+      notStable:
+        actions.length > 0 && (this.rounds.get(plan.app) ?? 0) >= MAX_ROUNDS ? `not stable after ${MAX_ROUNDS} iterations` : undefined,
+      toDo: actions.length > 0 ? this.agent.describe(actions[0]!) : undefined,
+      warning: plan.warning ?? (actions.length === 0 && intended ? held : undefined),
+    };
+    const verdict = appVerdict(facts);
+    return { ...base, ...verdict };
+  }
+
+  private outcomesOf(admitted: AdmittedPlan<A>[], intent: NodeIntent): AppOutcome[] {
     // An app neither intended nor left with anything to do is gone: no outcome, so its reality key is pruned.
-    const gone = (p: AppPlan<A>) =>
+    const gone = ({ plan: p, held }: AdmittedPlan<A>) =>
       !intent.apps.has(p.app) &&
       !intent.invalid.has(p.app) &&
       p.actions.length === 0 &&
+      held === undefined &&
       !p.error &&
       !p.pending &&
       !p.warning &&
       !this.inFlight.has(p.app);
-    const outcomes = plans.filter((p) => !gone(p)).map((p) => this.outcomeOf(p, intent));
+    const outcomes = admitted.filter((a) => !gone(a)).map((a) => this.outcomeOf(a, intent));
     const seen = new Set(outcomes.map((o) => o.app));
     for (const [app, error] of intent.invalid) if (!seen.has(app)) outcomes.push({ app, status: 'failed', error, attempts: 0 });
     for (const app of intent.apps.keys()) if (!seen.has(app)) outcomes.push({ app, status: 'converged', attempts: 0 });
     for (const [app, flight] of this.inFlight)
       if (!outcomes.some((o) => o.app === app)) outcomes.push({ app, status: 'pending', reason: inFlightReason(flight), attempts: 0 });
-    this.retries.retain(new Set([...outcomes.map((o) => o.app), ...this.inFlight.keys()]));
+    const present = new Set([...outcomes.map((o) => o.app), ...this.inFlight.keys()]);
+    this.retries.retain(present);
+    for (const app of [...this.parked.keys()]) if (!present.has(app)) this.unpark(app);
+    for (const app of [...this.terminalIntent.keys()]) if (!present.has(app)) this.terminalIntent.delete(app);
     return outcomes;
   }
 
@@ -302,11 +406,53 @@ export class Converger<O, A> {
   }
 }
 
+/** The intent of one node reduced to one app (the others look absent): to find whose plan throws. */
+function onlyApp(intent: NodeIntent, app: string): NodeIntent {
+  const spec = intent.apps.get(app);
+  const invalid = intent.invalid.get(app);
+  return {
+    ...intent,
+    apps: new Map(spec ? [[app, spec]] : []),
+    invalid: new Map(invalid !== undefined ? [[app, invalid]] : []),
+  };
+}
+
 /**
- * Converges once: passes until no app is in flight and none can be started (each app at most MAX_ROUNDS
- * times), for `--once` and tests. On `signal`, the apps in flight are let settle and the last outcomes returned.
+ * The agent's plan; when it throws (a defect of the agent, never of the host), each app whose plan alone throws is
+ * failed as a bug in its plan, and the others wait, unplanned, rather than every app being blamed on the host.
  */
-export async function convergePass<O, A>(
+export function planOrBlame<O, A extends Action>(agent: Agent<O, A>, intent: NodeIntent, observed: O, log: Logger): AppPlan<A>[] {
+  try {
+    return agent.plan(intent, observed);
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    const apps = [...intent.apps.keys()];
+    const blamed = new Map<string, string>();
+    for (const app of apps) {
+      try {
+        agent.plan(onlyApp(intent, app), observed);
+      } catch (appErr) {
+        blamed.set(app, (appErr as Error).message ?? String(appErr));
+      }
+    }
+    log.error({ action: 'plan', err: message, apps: [...blamed.keys()] }, 'the plan threw: a defect of this agent');
+    if (blamed.size === 0)
+      return apps.map((app) => ({ app, actions: [], error: `bug in the plan of ${agent.name} (not of this app alone): ${message}` }));
+    const names = [...blamed.keys()].join(', ');
+    return apps.map((app) =>
+      blamed.has(app)
+        ? { app, actions: [], error: `bug in the plan of ${agent.name} for app ${app}: ${blamed.get(app)}` }
+        : { app, actions: [], pending: `not planned: the plan of ${agent.name} throws for app ${names}` },
+    );
+  }
+}
+
+/**
+ * Converges once: passes until no app is in flight or waits on a "not yet", and none can be started (each app at
+ * most MAX_ROUNDS times), for `--once` and tests. On `signal`, the apps in flight are let settle and the last
+ * outcomes returned.
+ */
+export async function convergePass<O, A extends Action>(
   agent: Agent<O, A>,
   intent: NodeIntent,
   retries: RetryBook,
@@ -318,13 +464,19 @@ export async function convergePass<O, A>(
   const converger = new Converger(agent, retries, log, parallel, signal, undefined, undefined, hooks);
   let result: PassResult;
   let changed = 0;
-  for (;;) {
-    result = await converger.pass(intent);
-    changed += result.changed;
-    if (!converger.busy() || signal.aborted) break;
+  try {
+    for (;;) {
+      result = await converger.pass(intent);
+      changed += result.changed;
+      if (signal.aborted) break;
+      if (converger.busy()) await converger.allSettled();
+      else if (converger.waitingOnNotYet()) await converger.oneDue();
+      else break;
+    }
     await converger.allSettled();
+  } finally {
+    converger.dropParked();
   }
-  await converger.allSettled();
   changed += converger.takeChanged();
   if (result.iterations === 0) return { ...result, outcomes: [], stopped: true };
   return { ...result, outcomes: converger.currentOutcomes(), changed, stopped: signal.aborted };

@@ -2,8 +2,10 @@ import { backoffDelay, type BackoffOptions } from '../backoff.js';
 
 interface Failure {
   attempts: number;
+  /** Infinity for a terminal failure: never due by time. */
   nextAt: number;
   error: string;
+  terminal: boolean;
 }
 
 /** Per-app failure memory: each failing app retries on its own backoff and never holds up another. */
@@ -15,11 +17,14 @@ export class RetryBook {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Records a failure; returns the delay before the app is tried again. */
-  fail(app: string, error: string): number {
+  /**
+   * Records a failure; returns the delay before the app is tried again (Infinity for a terminal one, which waits
+   * until the caller forgets it: a change of the app's intent).
+   */
+  fail(app: string, error: string, terminal = false): number {
     const attempts = (this.failures.get(app)?.attempts ?? 0) + 1;
-    const delay = backoffDelay(attempts, this.backoff);
-    this.failures.set(app, { attempts, nextAt: this.now() + delay, error });
+    const delay = terminal ? Infinity : backoffDelay(attempts, this.backoff);
+    this.failures.set(app, { attempts, nextAt: this.now() + delay, error, terminal });
     return delay;
   }
 
@@ -40,7 +45,7 @@ export class RetryBook {
   /** Milliseconds until the earliest retry, or undefined when nothing failed. */
   nextRetryIn(): number | undefined {
     let earliest: number | undefined;
-    for (const f of this.failures.values()) earliest = earliest === undefined ? f.nextAt : Math.min(earliest, f.nextAt);
+    for (const f of this.failures.values()) if (!f.terminal) earliest = earliest === undefined ? f.nextAt : Math.min(earliest, f.nextAt);
     return earliest === undefined ? undefined : Math.max(0, earliest - this.now());
   }
 

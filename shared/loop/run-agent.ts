@@ -7,10 +7,11 @@ import { Heartbeat } from './heartbeat.js';
 import { LoopMemory } from './loop-memory.js';
 import type { LoopHooks } from './hooks.js';
 import type { TrustGate } from '../trust/gate.js';
-import { Converger, convergePass, type PassResult } from './pass.js';
+import { type AdmittedPlan, admitPlans } from './admit.js';
+import { Converger, convergePass, type PassResult, planOrBlame } from './pass.js';
 import { RealityWriter } from './reality.js';
 import { RetryBook } from './retry-book.js';
-import type { Agent, AppOutcome } from './types.js';
+import type { Action, Agent, AppOutcome } from './types.js';
 import { DEFAULT_WATCH, watchPrefix, type WatchOptions } from './watcher.js';
 
 export interface RunOptions {
@@ -59,56 +60,111 @@ function describeIntent(intent: NodeIntent, log: Logger): void {
 }
 
 /**
+ * What the daemon, --once and --dry-run share: the agent's memory loaded before anything is judged, intent judged
+ * through it (and remembered, except in a dry run), and one observe → plan → admit path. A dry run stops after
+ * admitting; the runs apply what was admitted.
+ */
+class AgentDriver<O, A extends Action> {
+  readonly retries: RetryBook;
+  readonly reality: RealityWriter;
+  readonly memory: LoopMemory;
+
+  constructor(
+    readonly agent: Agent<O, A>,
+    readonly options: RunOptions,
+    private readonly saves: boolean,
+  ) {
+    this.retries = new RetryBook(options.retry ?? { baseMs: 2000, maxMs: 300_000 });
+    this.reality = new RealityWriter(options.store, options.prefix, options.node, agent.name, options.log);
+    this.memory = new LoopMemory(agent, options.state ?? new ProcessState(), options.trust, options.log);
+  }
+
+  async start(): Promise<void> {
+    this.memory.load();
+    await this.agent.start?.(this.options.log);
+  }
+
+  readIntent(): Promise<Snapshot> {
+    return this.options.store.read(nodeIntentPrefix(this.options.prefix, this.options.node));
+  }
+
+  /** The node's intent judged from `snapshot`; remembered (an accepted order before it is acted on) unless dry. */
+  async judge(snapshot: Snapshot): Promise<{ intent: NodeIntent; saved: boolean }> {
+    const intent = this.memory.judge(this.options.prefix, this.options.node, snapshot);
+    describeIntent(intent, this.options.log);
+    return { intent, saved: this.saves ? await this.memory.save() : true };
+  }
+
+  /** What a pass would do now: the same observe → plan → admit as the run's first pass, applying nothing. */
+  async preview(intent: NodeIntent): Promise<AdmittedPlan<A>[]> {
+    const observed = await this.agent.observe(intent, this.options.log);
+    return admitPlans(this.agent.removals, intent, planOrBlame(this.agent, intent, observed, this.options.log));
+  }
+
+  /** Saves memory, then writes the outcomes (stamped with what the trust gate accepted) to reality. */
+  async report(intent: NodeIntent, outcomes: AppOutcome[]): Promise<boolean> {
+    const saved = await this.memory.save();
+    await this.reality.write(stamped(this.options.trust, outcomes), intent.trusted, intent);
+    return saved;
+  }
+}
+
+/**
  * The convergence loop every agent runs: watches the node's intent prefix with blocking queries, runs a
  * pass whenever the intent's content changes, an app's retry is due or the resync timer fires, and
  * writes reality after each pass. Returns the last pass's result when `once` is set or `signal` aborts.
  */
-export async function runAgent<O, A>(agent: Agent<O, A>, options: RunOptions): Promise<PassResult | undefined> {
+export async function runAgent<O, A extends Action>(agent: Agent<O, A>, options: RunOptions): Promise<PassResult | undefined> {
   try {
-    return await runUntilDone(agent, options);
+    const driver = new AgentDriver(agent, options, true);
+    await driver.start();
+    return await (options.once ? once(driver) : daemon(driver));
   } finally {
-    await agent
-      .close?.()
-      .catch((err: Error) => options.log.warn({ action: 'close', err: err.message }, 'cannot give up what the agent holds in the store'));
+    await closeAgent(agent, options.log);
   }
 }
 
-async function runUntilDone<O, A>(agent: Agent<O, A>, options: RunOptions): Promise<PassResult | undefined> {
-  const { store, prefix, node, log } = options;
-  const retry = options.retry ?? { baseMs: 2000, maxMs: 300_000 };
-  const retries = new RetryBook(retry);
-  const reality = new RealityWriter(store, prefix, node, agent.name, log);
-  const memory = new LoopMemory(agent, options.state ?? new ProcessState(), options.trust, log);
-  memory.load();
-  await agent.start?.(log);
-  if (options.once) {
-    const snapshot = await store.read(nodeIntentPrefix(prefix, node));
-    const intent = memory.judge(prefix, node, snapshot);
-    describeIntent(intent, log);
-    const saved = await memory.save();
-    const started = performance.now();
-    const result = await convergePass(
-      agent,
-      intent,
-      retries,
-      log,
-      options.signal ?? new AbortController().signal,
-      options.parallel ?? agent.parallel ?? 1,
-      options.hooks,
-    );
-    if (result.iterations === 0) return result; // nothing observed: nothing to report
-    const savedAfter = await memory.save();
-    await reality.write(stamped(options.trust, result.outcomes), intent.trusted, intent);
-    passDone(options.hooks, result, started, reality.lastError);
-    if (!saved || !savedAfter) return { ...result, realityError: 'cannot save the agent state (logged)' };
-    if (reality.lastError === undefined) return result;
-    log.error(
-      { action: 'write-reality', err: reality.lastError },
-      'cannot write reality: what this run did is not recorded, so it counts as failed',
-    );
-    return { ...result, realityError: reality.lastError };
-  }
-  return daemon(agent, options, retries, reality, memory);
+/** The actions one pass would apply now, as --dry-run prints them: judged and admitted like a run, nothing saved. */
+export async function previewAgent<O, A extends Action>(
+  agent: Agent<O, A>,
+  options: RunOptions,
+): Promise<{ intent: NodeIntent; plans: AdmittedPlan<A>[] }> {
+  const driver = new AgentDriver(agent, options, false);
+  driver.memory.load();
+  const { intent } = await driver.judge(await driver.readIntent());
+  return { intent, plans: await driver.preview(intent) };
+}
+
+async function closeAgent(agent: Agent<unknown, Action>, log: Logger): Promise<void> {
+  await agent
+    .close?.()
+    .catch((err: Error) => log.warn({ action: 'close', err: err.message }, 'cannot give up what the agent holds in the store'));
+}
+
+async function once<O, A extends Action>(driver: AgentDriver<O, A>): Promise<PassResult> {
+  const { agent, options } = driver;
+  const { intent, saved } = await driver.judge(await driver.readIntent());
+  const started = performance.now();
+  const result = await convergePass(
+    agent,
+    intent,
+    driver.retries,
+    options.log,
+    options.signal ?? new AbortController().signal,
+    options.parallel ?? agent.parallel ?? 1,
+    options.hooks,
+  );
+  if (result.iterations === 0) return result; // nothing observed: nothing to report
+  const savedAfter = await driver.report(intent, result.outcomes);
+  const realityError = driver.reality.lastError;
+  passDone(options.hooks, result, started, realityError);
+  if (!saved || !savedAfter) return { ...result, realityError: 'cannot save the agent state (logged)' };
+  if (realityError === undefined) return result;
+  options.log.error(
+    { action: 'write-reality', err: realityError },
+    'cannot write reality: what this run did is not recorded, so it counts as failed',
+  );
+  return { ...result, realityError };
 }
 
 function passDone(hooks: LoopHooks | undefined, result: PassResult, started: number, realityError: string | undefined): void {
@@ -148,13 +204,48 @@ export function pendingRecheckMs(streak: number): number | undefined {
   return streak === 0 ? undefined : Math.min(30_000, 1000 * 2 ** (streak - 1));
 }
 
-async function daemon<O, A>(
-  agent: Agent<O, A>,
-  options: RunOptions,
-  retries: RetryBook,
-  reality: RealityWriter,
-  memory: LoopMemory,
-): Promise<PassResult | undefined> {
+/**
+ * What wakes the daemon, set by the watch and the converger's callbacks, read (and cleared) by its loop: the
+ * loop's next step follows from these alone (see `nextStep`).
+ */
+class Wakeups {
+  /** The newest intent the watch delivered, and the one last judged. */
+  latest: Snapshot | undefined;
+  judged: Snapshot | undefined;
+  /** An app's run ended (or a "not yet" is due): a pass should look at what it did. */
+  settled = false;
+  /** An app in flight moved on to its next action: reality should say so. */
+  progressed = false;
+  private wake: () => void = () => {};
+
+  notify(): void {
+    this.wake();
+  }
+
+  /** Forget the judged intent: the next step judges the latest again and passes (a timer, an index reset). */
+  rejudge(): void {
+    this.judged = undefined;
+  }
+
+  sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+    return pause(ms, signal, (w) => {
+      this.wake = w;
+    });
+  }
+}
+
+type Step = 'judge-and-pass' | 'pass' | 'report-progress' | 'sleep';
+
+/** The daemon's next step: new intent is judged first, then a settled app's pass, then progress; else it sleeps. */
+function nextStep(w: Wakeups, hasIntent: boolean): Step {
+  if (w.latest !== undefined && w.latest !== w.judged) return 'judge-and-pass';
+  if (w.settled && hasIntent) return 'pass';
+  if (w.progressed && hasIntent) return 'report-progress';
+  return 'sleep';
+}
+
+async function daemon<O, A extends Action>(driver: AgentDriver<O, A>): Promise<PassResult | undefined> {
+  const { agent, options, retries, reality } = driver;
   const { store, prefix, node, log } = options;
   const hooks = options.hooks ?? {};
   const heartbeat = new Heartbeat(
@@ -170,12 +261,7 @@ async function daemon<O, A>(
   const stop = () => abort.abort();
   options.signal?.addEventListener('abort', stop, { once: true });
   if (options.signal?.aborted) abort.abort(); // stopped during start(): an abort listener added now never fires
-  let latest: Snapshot | undefined;
-  let seen: Snapshot | undefined;
-  let result: PassResult | undefined;
-  let wake: () => void = () => {};
-  let settled = false;
-  let progressed = false;
+  const w = new Wakeups();
   const converger = new Converger(
     agent,
     retries,
@@ -183,24 +269,23 @@ async function daemon<O, A>(
     options.parallel ?? agent.parallel ?? 1,
     abort.signal,
     () => {
-      settled = true;
-      wake();
+      w.settled = true;
+      w.notify();
     },
     () => {
-      progressed = true;
-      wake();
+      w.progressed = true;
+      w.notify();
     },
     hooks,
   );
-  let intent: NodeIntent | undefined;
   const watching = watchPrefix(
     store,
     nodeIntentPrefix(prefix, node),
     { ...DEFAULT_WATCH, ...options.watch },
     {
       onChange: (s) => {
-        latest = s;
-        wake();
+        w.latest = s;
+        w.notify();
       },
       onAnswer: () => hooks.watched?.(),
       onError: (err, retryInMs) => {
@@ -209,44 +294,43 @@ async function daemon<O, A>(
       },
       onIndexReset: () => {
         reality.invalidate();
-        seen = undefined;
-        wake();
+        w.rejudge();
+        w.notify();
       },
     },
     abort.signal,
     log,
   );
+  let intent: NodeIntent | undefined;
+  let result: PassResult | undefined;
   let pendingStreak = 0;
   while (!abort.signal.aborted) {
-    const triggered = latest !== undefined && latest !== seen;
-    if (triggered || (settled && intent)) {
-      const fresh = triggered && seen !== undefined;
-      if (triggered) {
-        seen = latest;
-        intent = memory.judge(prefix, node, latest!);
-        describeIntent(intent, log);
+    const step = nextStep(w, intent !== undefined);
+    if (step === 'judge-and-pass' || step === 'pass') {
+      const fresh = step === 'judge-and-pass' && w.judged !== undefined;
+      if (step === 'judge-and-pass') {
+        w.judged = w.latest;
+        intent = (await driver.judge(w.latest!)).intent;
         hooks.intentChanged?.(intent);
         converger.newTrigger();
-        await memory.save();
       }
-      settled = false;
+      w.settled = false;
       const started = performance.now();
       result = await converger.pass(intent!);
       if (result.iterations > 0) {
-        await memory.save();
-        await reality.write(stamped(options.trust, result.outcomes), intent!.trusted, intent); // nothing observed: nothing to report
+        await driver.report(intent!, result.outcomes); // nothing observed: nothing to report
         passDone(hooks, result, started, reality.lastError);
         heartbeat.beat();
       }
       const pending = result.outcomes.some((o) => o.status === 'pending' && !converger.isInFlight(o.app));
       pendingStreak = !pending ? 0 : result.changed > 0 || fresh ? 1 : pendingStreak + 1;
       log[result.changed > 0 ? 'info' : 'debug']({ action: 'pass', changed: result.changed, inFlight: converger.busy() }, 'pass done');
+      continue;
     }
-    if (latest !== seen || settled || abort.signal.aborted) continue; // intent changed or an app settled during the pass
-    if (progressed && intent) {
+    if (step === 'report-progress') {
       // An app in flight moved on (e.g. from its start to its health wait): reality says what it is doing now.
-      progressed = false;
-      await reality.write(stamped(options.trust, converger.currentOutcomes()), intent.trusted, intent);
+      w.progressed = false;
+      await reality.write(stamped(options.trust, converger.currentOutcomes()), intent!.trusted, intent);
       continue;
     }
     // The heartbeat is due before the next pass (a resync longer than its interval): written on the loop's own turn.
@@ -262,22 +346,17 @@ async function daemon<O, A>(
       ),
     );
     // On a timer (retry, pending recheck or resync) the host is re-observed against the same intent.
-    if (
-      await pause(delay, abort.signal, (w) => {
-        wake = w;
-      })
-    )
-      seen = undefined;
+    if (await w.sleep(delay, abort.signal)) w.rejudge();
   }
   options.signal?.removeEventListener('abort', stop);
+  converger.dropParked();
   // Stopping: the apps in flight got the signal; let them end (a started flip finishes), then report them.
   if (converger.busy()) log.info({ action: 'stop', apps: converger.busy() }, 'waiting for the apps in flight to stop');
   await converger.allSettled();
   if (result && intent) {
     result = { ...result, outcomes: converger.currentOutcomes(), changed: converger.takeChanged(), stopped: true };
-    await memory.save();
-    await reality
-      .write(stamped(options.trust, result.outcomes), intent.trusted, intent)
+    await driver
+      .report(intent, result.outcomes)
       .catch((err: Error) => log.warn({ action: 'reality', err: err.message }, 'cannot write reality while stopping'));
     await heartbeat.stop();
   }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { NodeIntent } from '../intent/node-intent.js';
 
 /** What one agent intends to do for one app in one pass, computed by its pure `plan`. */
-export interface AppPlan<A> {
+export interface AppPlan<A extends Action = Action> {
   app: string;
   /** The version this plan acts on or reports about, if any. */
   version?: string;
@@ -20,30 +20,69 @@ export interface AppPlan<A> {
   details?: Record<string, unknown>;
 }
 
-/** The result of applying one action: whether it changed anything on the host. */
-export interface ActionResult {
-  changed: boolean;
+/** What every action is: a plain value with a bounded `kind` (it labels metrics and names removals). */
+export interface Action {
+  readonly kind: string;
+}
+
+/** What `apply` gets besides the action. */
+export interface ApplyContext {
+  /** The app's logger (agent, node, app, version bound). */
+  log: Logger;
+  /**
+   * Aborts when the agent is stopping: waits and transfers end at once with an error named AbortError (not a
+   * failure of the app); a step that changes a running service finishes.
+   */
+  signal: AbortSignal;
+  /** Says why the action waits on something outside the host: reality shows it, as a pending app, until it moves on. */
+  waiting(reason: string): void;
+}
+
+/**
+ * "Not yet": the action cannot proceed now and should be tried again later, without holding one of the loop's
+ * `parallel` slots meanwhile. The app's remaining actions are not applied; it is reported pending with `reason`
+ * and planned again after `afterMs`, when `until` settles, or on the next change of intent, whichever is first.
+ */
+export interface NotYet {
+  reason: string;
+  afterMs?: number;
+  until?: Promise<unknown>;
+}
+
+/** The result of applying one action: whether it changed anything on the host, or that it must wait. */
+export type ActionResult = { changed: boolean; notYet?: undefined } | { changed?: boolean; notYet: NotYet };
+
+/**
+ * A failure that retrying cannot fix (e.g. an artifact whose digest is wrong for the bytes the server serves):
+ * reported like any failure, never retried until the app's intent or the host changes.
+ */
+export class TerminalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TerminalError';
+  }
 }
 
 /**
  * The reconcile contract every agent implements. `observe` reads the agent's slice of the host,
  * `plan` is pure (intent + observed → per-app actions; every app to act on or report, removals
- * included), `apply` performs one action and throws on failure. The loop applies several apps at once, each
- * app's actions in order, so `apply` must not assume it is alone.
+ * included, with no safety check of its own), `apply` performs one action and throws on failure. The loop
+ * applies several apps at once, each app's actions in order, so `apply` must not assume it is alone.
  */
-export interface Agent<Observed, A> {
+export interface Agent<Observed, A extends Action> {
   name: string;
   /** How many apps the loop applies at once (default 1). */
   parallel?: number;
   observe(intent: NodeIntent, log?: Logger): Promise<Observed>;
   plan(intent: NodeIntent, observed: Observed): AppPlan<A>[];
   /**
-   * Performs one action. `signal` aborts when the agent is stopping: waits and transfers then end at once with
-   * an error named AbortError (not a failure of the app); a step that changes a running service finishes.
-   * An action that waits on something outside the host (a rollout slot) says why with `waiting`: reality shows
-   * that reason, as a pending app, until the action moves on.
+   * The kinds of action that remove or stop something of an app that intent no longer names (a prune, a service
+   * stopped for good). The loop admits them only on trusted intent and, with --trusted-signers, only for an app a
+   * signed order removed; any action planned for an app that is neither intended nor removable is held too.
    */
-  apply(action: A, log: Logger, signal?: AbortSignal, waiting?: (reason: string) => void): Promise<ActionResult>;
+  removals: readonly A['kind'][];
+  /** Performs one action (see ApplyContext); throws on failure, TerminalError when retrying cannot help. */
+  apply(action: A, context: ApplyContext): Promise<ActionResult>;
   /**
    * Asked when the agent is stopping, before each remaining action of an app: true to apply it anyway, because
    * stopping between `done` and `rest` would leave something worse than either (e.g. a service stopped for a

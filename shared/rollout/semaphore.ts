@@ -98,6 +98,7 @@ export class AbortError extends Error {
  */
 export class FlipSemaphore {
   private readonly held = new Set<string>();
+  private readonly contending = new Set<string>();
 
   constructor(
     private readonly store: IntentStore,
@@ -109,7 +110,11 @@ export class FlipSemaphore {
     assertSafeName('node', node);
     // A lost lease lost the slots with it: an app kept in `held` would flip again (on a retry) without one.
     leases.onLost((keys) => {
-      for (const app of [...this.held]) if (keys.includes(flipLockPrefix(this.prefix, app) + this.node)) this.held.delete(app);
+      for (const app of [...this.held, ...this.contending])
+        if (keys.includes(flipLockPrefix(this.prefix, app) + this.node)) {
+          this.held.delete(app);
+          this.contending.delete(app);
+        }
     });
   }
 
@@ -118,70 +123,92 @@ export class FlipSemaphore {
     return this.held;
   }
 
+  /** Apps this process contends for (its contender key is claimed) without holding a slot yet. */
+  contendingApps(): ReadonlySet<string> {
+    return this.contending;
+  }
+
+  /**
+   * Tries once to take a slot of `app` under `limit`, without waiting: `held` when it is ours (or was already);
+   * otherwise why not, with `changed`, a blocking read that settles once the lock's holders may have changed (or
+   * after the lease's recheck interval). The contender key stays claimed meanwhile, so this node is seen waiting;
+   * `release` gives it up. Contenders that disagree on the limit wait while the lock holds holders under another
+   * limit, as `consul lock` refuses them.
+   */
+  async tryAcquire(
+    app: string,
+    limit: number,
+    version: string,
+    signal: AbortSignal,
+  ): Promise<{ held: true } | { held: false; reason: string; changed: Promise<unknown> }> {
+    if (this.held.has(app)) return { held: true };
+    const lockPrefix = flipLockPrefix(this.prefix, app);
+    const mine = lockPrefix + this.node;
+    const waitFor = (reason: string, index: number) => ({
+      held: false as const,
+      reason,
+      changed: this.store.watch(lockPrefix, index, this.leases.recheckMs, signal),
+    });
+    for (;;) {
+      if (signal.aborted) throw new AbortError(`stopped while waiting for a rollout slot of ${app}`);
+      let snapshot = await this.store.read(lockPrefix);
+      if (!this.contending.has(app) || !snapshot.entries.some((e) => e.key === mine)) {
+        // Not claimed yet, or our key gone (a lost session, `pp rollout release`): we count for nobody until we claim again.
+        this.contending.delete(app);
+        if (!(await this.leases.claim(mine, { node: this.node, version, since: this.now().toISOString() })))
+          return waitFor(
+            `waiting for a rollout slot of ${app}: ${mine} is held by an earlier lease of ${this.node} until it expires`,
+            snapshot.index,
+          );
+        this.contending.add(app);
+        snapshot = await this.store.read(lockPrefix);
+        if (!snapshot.entries.some((e) => e.key === mine)) continue;
+      }
+      const state = await slotsOf(snapshot, this.leases, lockPrefix);
+      // Listed already (by an earlier run of this node) is no slot: every admission goes through the check-and-set.
+      const others = state.holders.filter((h) => h.node !== this.node);
+      if (state.limit !== undefined && state.limit !== limit && others.length > 0)
+        return waitFor(
+          `waiting for a rollout slot of ${app}: the lock's limit is ${state.limit} (${describeHolders(others, state.limit)}) ` +
+            `but this node's intent says maxParallel ${limit}; the lock takes the new limit once its holders are done`,
+          snapshot.index,
+        );
+      if (others.length >= limit)
+        return waitFor(`waiting for a rollout slot of ${app} (${describeHolders(others, limit)})`, snapshot.index);
+      const holders = [...others.map(({ node, since: s }) => ({ node, since: s })), { node: this.node, since: this.now().toISOString() }];
+      try {
+        await this.store.transaction([
+          { key: lockPrefix + LOCK_KEY_NAME, value: JSON.stringify({ limit, holders }), ifIndex: state.lockEntry?.modifyIndex ?? 0 },
+        ]);
+      } catch (err) {
+        if (err instanceof ConflictError) continue;
+        throw err;
+      }
+      this.contending.delete(app);
+      this.held.add(app);
+      return { held: true };
+    }
+  }
+
   /**
    * Takes a slot of `app` under `limit`, waiting (blocking reads) while all are held; `onWait` gets a one-line
    * reason each time the wait changes. Throws AbortError when `signal` aborts (its contender key is given up).
    */
   async acquire(app: string, limit: number, version: string, signal: AbortSignal, onWait: (reason: string) => void): Promise<void> {
-    if (this.held.has(app)) return;
-    const lockPrefix = flipLockPrefix(this.prefix, app);
-    const mine = lockPrefix + this.node;
-    const since = this.now().toISOString();
-    let claimed = false;
     let lastReason = '';
-    const wait = (reason: string) => {
-      if (reason !== lastReason) onWait(reason);
-      lastReason = reason;
-    };
     try {
-      let snapshot = await this.store.read(lockPrefix);
       for (;;) {
-        if (signal.aborted) throw new AbortError();
-        if (!claimed) {
-          claimed = await this.leases.claim(mine, { node: this.node, version, since });
-          // Our node's key held by another lease: an earlier run of this agent, until its lease ends.
-          if (!claimed) wait(`waiting for a rollout slot of ${app}: ${mine} is held by an earlier lease of ${this.node} until it expires`);
-          else snapshot = await this.store.read(lockPrefix);
-        }
-        // Our key gone (a lost session, `pp rollout release`): we count for nobody, so we may not count ourselves in.
-        if (claimed && !snapshot.entries.some((e) => e.key === mine)) {
-          claimed = false;
-          continue;
-        }
-        if (claimed) {
-          const state = await slotsOf(snapshot, this.leases, lockPrefix);
-          // Listed already (by an earlier run of this node) is no slot: every admission goes through the check-and-set.
-          const others = state.holders.filter((h) => h.node !== this.node);
-          if (state.limit !== undefined && state.limit !== limit && others.length > 0) {
-            wait(
-              `waiting for a rollout slot of ${app}: the lock's limit is ${state.limit} (${describeHolders(others, state.limit)}) ` +
-                `but this node's intent says maxParallel ${limit}; the lock takes the new limit once its holders are done`,
-            );
-          } else if (others.length < limit) {
-            const holders = [
-              ...others.map(({ node, since: s }) => ({ node, since: s })),
-              { node: this.node, since: this.now().toISOString() },
-            ];
-            try {
-              await this.store.transaction([
-                { key: lockPrefix + LOCK_KEY_NAME, value: JSON.stringify({ limit, holders }), ifIndex: state.lockEntry?.modifyIndex ?? 0 },
-              ]);
-              break;
-            } catch (err) {
-              if (!(err instanceof ConflictError)) throw err;
-              snapshot = await this.store.read(lockPrefix);
-              continue;
-            }
-          } else wait(`waiting for a rollout slot of ${app} (${describeHolders(others, limit)})`);
-        }
-        snapshot = await this.store.watch(lockPrefix, snapshot.index, this.leases.recheckMs, signal);
+        const attempt = await this.tryAcquire(app, limit, version, signal);
+        if (attempt.held) return;
+        if (attempt.reason !== lastReason) onWait(attempt.reason);
+        lastReason = attempt.reason;
+        await attempt.changed;
       }
     } catch (err) {
-      if (claimed) await this.leases.unclaim(mine).catch(() => {});
+      if (this.contending.delete(app)) await this.leases.unclaim(flipLockPrefix(this.prefix, app) + this.node).catch(() => {});
       if (signal.aborted) throw new AbortError(`stopped while waiting for a rollout slot of ${app}`);
       throw err;
     }
-    this.held.add(app);
   }
 
   /** Gives the slot back: off the lock's holders (check-and-set), then the contender key. True when it held one. */
@@ -191,6 +218,7 @@ export class FlipSemaphore {
     await removeHolder(this.store, lockPrefix, this.node);
     await this.leases.unclaim(lockPrefix + this.node);
     this.held.delete(app);
+    this.contending.delete(app);
     return had;
   }
 }

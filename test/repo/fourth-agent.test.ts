@@ -22,12 +22,13 @@ import type { Agent } from '../../shared/loop/types.js';
 
 const args = parseAgentArgs('pp-noop', { flags: {} });
 const noted = new Set<string>();
-await runAgentMain('pp-noop', args, (): Agent<Set<string>, string> => ({
+await runAgentMain('pp-noop', args, (): Agent<Set<string>, { kind: 'note'; app: string }> => ({
   name: 'noop',
   observe: async () => new Set(noted),
-  plan: (intent, seen) => [...intent.apps.keys()].map((app) => ({ app, actions: seen.has(app) ? [] : [app] })),
-  apply: async (app) => { noted.add(app); return { changed: false }; },
-  describe: (app) => \`note \${app}\`,
+  plan: (intent, seen) => [...intent.apps.keys()].map((app) => ({ app, actions: seen.has(app) ? [] : [{ kind: 'note' as const, app }] })),
+  removals: [],
+  apply: async ({ app }) => { noted.add(app); return { changed: false }; },
+  describe: ({ app }) => \`note \${app}\`,
 }));
 `;
 

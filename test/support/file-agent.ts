@@ -1,7 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { heldRemoval, isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { Agent, AppPlan } from '../../shared/loop/types.js';
 
 type FileAction = { kind: 'write'; app: string; content: string } | { kind: 'remove'; app: string };
@@ -25,13 +25,11 @@ export function fileAgent(dir: string, failApps: Set<string> = new Set()): Agent
         const live = spec.versions.find((v) => v.state === 'live')?.version ?? 'none';
         plans.push({ app, version: live, actions: files.get(app) === live ? [] : [{ kind: 'write', app, content: live }] });
       }
-      for (const app of files.keys()) if (!isKept(intent, app)) plans.push({ app, actions: [{ kind: 'remove', app }] });
-      for (const app of files.keys()) {
-        const held = heldRemoval(intent, app);
-        if (held) plans.push({ app, actions: [], pending: held });
-      }
+      // No safety check here: the loop holds removals on untrusted intent or without a signed order.
+      for (const app of files.keys()) if (!intent.apps.has(app)) plans.push({ app, actions: [{ kind: 'remove', app }] });
       return plans;
     },
+    removals: ['remove'],
     async apply(action) {
       if (failApps.has(action.app)) throw new Error(`cannot write ${action.app}: injected failure`);
       if (action.kind === 'remove') {

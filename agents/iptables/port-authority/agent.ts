@@ -17,7 +17,8 @@ export function createPortAuthorityAgent(options: PaOptions, metrics: MetricsReg
     name: AGENT_NAME,
     observe: () => observePortAuthority(options),
     plan: planPortAuthority,
-    apply: async (action, actionLog) => {
+    removals: ['remove-file'],
+    apply: async (action, { log: actionLog }) => {
       if (action.kind !== 'refresh') return applyPortAuthority(options, action, actionLog);
       try {
         const result = await applyPortAuthority(options, action, actionLog);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planPreparer } from '../../../agents/preparer/plan.js';
-import type { BasedirState, InstallDir, PreparerObserved } from '../../../agents/preparer/types.js';
+import { type BasedirState, type InstallDir, PREPARER_REMOVALS, type PreparerObserved } from '../../../agents/preparer/types.js';
+import { admitPlans } from '../../../shared/loop/admit.js';
 import type { NodeIntent } from '../../../shared/intent/node-intent.js';
 import { parseAppIntent, type AppIntent } from '../../../shared/intent/schema.js';
 
@@ -130,8 +131,9 @@ describe('planPreparer', () => {
       ['web', []],
       ['api', ['prune api_1']],
     ]);
-    const untrusted = planPreparer(intent({}), observed(state, { api: BASE, web: BASE }), 0);
-    expect(untrusted.map((p) => [p.app, kinds(p), p.pending?.startsWith('removal waits: ')])).toEqual([
+    const empty = intent({});
+    const untrusted = admitPlans(PREPARER_REMOVALS, empty, planPreparer(empty, observed(state, { api: BASE, web: BASE }), 0));
+    expect(untrusted.map((a) => [a.plan.app, a.actions, a.held?.startsWith('removal waits: ')])).toEqual([
       ['api', [], true],
       ['web', [], true],
     ]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AwaitHealthAction, SetliveAction } from '../../../agents/setlive/actions.js';
+import { type AwaitHealthAction, SETLIVE_REMOVALS, type SetliveAction } from '../../../agents/setlive/actions.js';
 import type { SetliveConfig } from '../../../agents/setlive/options.js';
 import { runsOldSetup, type AppObserved, type SetliveObserved } from '../../../agents/setlive/observe.js';
 import { flipFingerprint } from '../../../agents/setlive/failed-flip.js';
@@ -7,6 +7,7 @@ import { planSetlive } from '../../../agents/setlive/plan.js';
 import { renderServiceFiles } from '../../../agents/setlive/service-files.js';
 import type { SvStatus } from '../../../agents/setlive/runsv-status.js';
 import type { NodeIntent } from '../../../shared/intent/node-intent.js';
+import { admitPlans } from '../../../shared/loop/admit.js';
 import { parseAppIntent, type AppIntent } from '../../../shared/intent/schema.js';
 import { intentFor } from './helpers.js';
 
@@ -258,15 +259,17 @@ describe('planSetlive', () => {
     expect(q?.error).toBe('/srv/web/current exists and is not a symlink; refusing to replace it');
   });
 
-  it('removes a staged app that is no longer kept, and never on untrusted intent or for an invalid one', () => {
+  it('removes a staged app that is no longer intended; the loop admits that never on untrusted intent nor for an invalid one', () => {
     const old = liveState('old', web2, '1');
     const web = liveState('web', web2, '2');
     const removal = plan(nodeOf({ web: web2 }), { web, old }).find((p) => p.app === 'old');
     expect(kinds(removal?.actions ?? [])).toEqual(['unlink-service', 'exit-service', 'remove-stage']);
-    expect(plan(nodeOf({}, { trusted: false, distrust: 'empty' }), { old })).toEqual([
-      { app: 'old', actions: [], pending: 'removal waits: empty' },
-    ]);
-    expect(plan(nodeOf({ web: web2 }, { invalid: new Map([['old', 'bad']]) }), { web, old }).find((p) => p.app === 'old')).toBeUndefined();
+    const untrusted = nodeOf({}, { trusted: false, distrust: 'empty' });
+    const admitted = admitPlans(SETLIVE_REMOVALS, untrusted, plan(untrusted, { old }));
+    expect(admitted.map((a) => [a.plan.app, a.actions, a.held])).toEqual([['old', [], 'removal waits: empty']]);
+    const invalid = nodeOf({ web: web2 }, { invalid: new Map([['old', 'bad']]) });
+    const held = admitPlans(SETLIVE_REMOVALS, invalid, plan(invalid, { web, old })).find((a) => a.plan.app === 'old');
+    expect(held?.actions).toEqual([]);
   });
 
   it('never touches a stage folder that is not ours: an intended app is refused, an unintended one is no app', () => {
