@@ -21,14 +21,14 @@ export function printPlan<O, A extends Action>(agent: Agent<O, A>, intent: NodeI
     return `${JSON.stringify({ agent: agent.name, node: intent.node, trusted: intent.trusted, apps, invalid }, null, 2)}\n`;
   }
   const lines: string[] = [];
-  if (!intent.trusted) lines.push(`! ${intent.distrust ?? 'node intent not trusted'}: no removal would be done`);
+  if (!intent.trusted) lines.push(`! ${intent.distrust ?? 'node intent not trusted: no removal would be done'}`);
   for (const { plan: p, actions, held } of plans) {
     const head = `${p.app}${p.version ? `@${p.version}` : ''}`;
     if (p.error) lines.push(`${head}: error: ${p.error}`);
     if (p.pending) lines.push(`${head}: pending: ${p.pending}`);
     for (const a of actions) lines.push(`${head}: ${agent.describe(a)}`);
     if (held !== undefined && !intent.invalid.has(p.app))
-      for (const a of p.actions.filter((x) => !actions.includes(x))) lines.push(`${head}: held (${held}): ${agent.describe(a)}`);
+      for (const a of p.actions.filter((x) => !actions.includes(x))) lines.push(`${head}: held: ${agent.describe(a)} (${held})`);
   }
   for (const [app, error] of intent.invalid) lines.push(`${app}: invalid: ${error}`);
   if (lines.length === 0) lines.push('nothing to do');
