@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { agentNames } from '../shared/agent-list.js';
+import { agentNames, everyNodeAgents } from '../shared/agent-list.js';
 import { appIntentKey } from '../shared/keys.js';
 import { defineCommand, withStore, type PpCommand } from './command-def.js';
 import { DEPLOY_COMMANDS } from './deploy/commands.js';
@@ -153,7 +153,10 @@ export const COMMANDS: readonly PpCommand[] = [
         describe: "an agent whose heartbeat is older than this is silent (critical); 3 of the agents' 5-minute heartbeats",
       },
       pending: { type: 'string', default: '30m', describe: 'an app pending for longer than this is a warning' },
-      agents: { type: 'string', describe: 'comma-separated agents every node with intent must run (default: every agent of agents.json)' },
+      agents: {
+        type: 'string',
+        describe: 'comma-separated agents every node with intent must run (default: the agents agents.json marks everyNode)',
+      },
     },
     run: async (a) => {
       // Nagios: a problem of the check itself (usage, store) is UNKNOWN, never CRITICAL.
@@ -163,7 +166,7 @@ export const COMMANDS: readonly PpCommand[] = [
         const options = {
           maxAgeSeconds: parseDuration('--max-age', a['max-age']),
           pendingSeconds: parseDuration('--pending', a.pending),
-          agents: a.agents ? a.agents.split(',').filter(Boolean) : agentNames(),
+          agents: a.agents ? a.agents.split(',').filter(Boolean) : everyNodeAgents(),
           named: a.nodes ?? [],
         };
         const store = await openStore(a.store);

@@ -16,6 +16,7 @@ export function readAgents(root) {
     if (typeof a.summary !== 'string' || !a.summary || /\n/.test(a.summary))
       throw new Error(`agents/agents.json: agent ${a.name}: expected a one-line summary`);
   }
+  checkAgentList(agents);
   return agents;
 }
 
@@ -25,13 +26,28 @@ export function binEntries(agents) {
 }
 
 /**
- * The port of an agent's /metrics on 127.0.0.1: 9464 (the port prom-client's examples use) for the first agent
- * of agents/agents.json, then one more for each; install.sh counts the same way.
+ * Each agent's own metricsPort and everyNode, checked here as shared/agent-list.ts checks them for the programs:
+ * a port written per agent, so adding an agent never moves another one's.
  */
-export const metricsPort = (index) => 9464 + index;
+function checkAgentList(agents) {
+  const names = new Set();
+  const ports = new Map();
+  for (const a of agents) {
+    if (names.has(a.name)) throw new Error(`agents/agents.json: agent ${a.name} is listed twice`);
+    names.add(a.name);
+    if (!Number.isInteger(a.metricsPort) || a.metricsPort < 1024 || a.metricsPort > 65535)
+      throw new Error(`agents/agents.json: agent ${a.name}: field metricsPort: expected a port from 1024 to 65535`);
+    if (ports.has(a.metricsPort))
+      throw new Error(
+        `agents/agents.json: agent ${a.name}: field metricsPort: ${a.metricsPort} is agent ${ports.get(a.metricsPort)}'s already`,
+      );
+    ports.set(a.metricsPort, a.name);
+    if (typeof a.everyNode !== 'boolean') throw new Error(`agents/agents.json: agent ${a.name}: field everyNode: expected true or false`);
+  }
+}
 
-/** The systemd unit of the agent at `index` of agents/agents.json. */
-export function systemdUnit(agent, index) {
+/** The systemd unit of one agent of agents/agents.json. */
+export function systemdUnit(agent) {
   const program = `pp-${agent.name}`;
   return `[Unit]
 Description=Platypus ${program}: ${agent.summary}
@@ -41,7 +57,7 @@ Wants=network-online.target
 
 [Service]
 # /metrics and /healthz on loopback, one port per agent (README "Monitoring"); the env files may move it.
-Environment=PLATYPUS_METRICS_ADDRESS=127.0.0.1:${metricsPort(index)}
+Environment=PLATYPUS_METRICS_ADDRESS=127.0.0.1:${agent.metricsPort}
 # PLATYPUS_STORE, PLATYPUS_NODE, PLATYPUS_PREFIX, CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, PLATYPUS_ARGS …
 EnvironmentFile=-/etc/platypus/platypus.env
 EnvironmentFile=-/etc/platypus/${program}.env
@@ -81,7 +97,7 @@ export function generate(root) {
 
   const unitDir = join(root, 'deploy/systemd');
   mkdirSync(unitDir, { recursive: true });
-  const wanted = new Map(agents.map((a, i) => [`pp-${a.name}.service`, systemdUnit(a, i)]));
+  const wanted = new Map(agents.map((a) => [`pp-${a.name}.service`, systemdUnit(a)]));
   for (const [file, text] of wanted) {
     let old;
     try {

@@ -1,3 +1,4 @@
+import { agentNames } from '../agent-list.js';
 import { createLogger, type Logger } from '../logger.js';
 import { AgentStateFile, type AgentStateStore, stateFilePath } from '../loop/agent-state.js';
 import { EXIT, exitCodeOf, previewAgent, runAgent } from '../loop/run-agent.js';
@@ -125,7 +126,11 @@ export async function runAgentMain<O, A extends Action>(
   let code: number = EXIT.failed;
   const used = monitoring?.store ?? store;
   try {
-    code = await executeAgent(build(log, used, monitoring?.metrics ?? NO_METRICS), used, log, {
+    const agent = build(log, used, monitoring?.metrics ?? NO_METRICS);
+    // The program's name and the agent's own, which names its reality keys, must be one name of agents.json.
+    if (`pp-${agent.name}` !== name || !agentNames().includes(agent.name))
+      throw new Error(`program ${name} runs agent "${agent.name}": expected pp-<name> with <name> listed in agents/agents.json`);
+    code = await executeAgent(agent, used, log, {
       prefix: args.prefix,
       node: args.node,
       once: args.once,

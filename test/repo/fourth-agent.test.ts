@@ -47,8 +47,9 @@ beforeAll(async () => {
   await symlink(await realpath(join(REPO, 'node_modules')), join(copy, 'node_modules'));
   await mkdir(join(copy, 'agents/noop'));
   await writeFile(join(copy, 'agents/noop/index.ts'), NOOP_AGENT);
-  const list = JSON.parse(await readFile(join(copy, 'agents/agents.json'), 'utf8')) as { agents: { name: string; summary: string }[] };
-  list.agents.push({ name: 'noop', summary: 'notes intended apps and does nothing else' });
+  const list = JSON.parse(await readFile(join(copy, 'agents/agents.json'), 'utf8')) as { agents: object[] };
+  // First in the list: every agent's port is its own entry's, so inserting one moves no other.
+  list.agents.unshift({ name: 'noop', summary: 'notes intended apps and does nothing else', metricsPort: 9470, everyNode: false });
   await writeFile(join(copy, 'agents/agents.json'), JSON.stringify(list, null, 2));
   await sh('npm', ['run', '--silent', 'generate']);
   await sh('npm', ['run', '--silent', 'build']);
@@ -68,6 +69,9 @@ describe('a fourth agent, added as a folder and a list entry', () => {
     const unit = await readFile(join(copy, 'deploy/systemd/pp-noop.service'), 'utf8');
     expect(unit).toContain('Description=Platypus pp-noop: notes intended apps and does nothing else\n');
     expect(unit).toContain("ExecStart=/bin/sh -c 'exec pp-noop $PLATYPUS_ARGS'\n");
+    expect(unit).toContain('Environment=PLATYPUS_METRICS_ADDRESS=127.0.0.1:9470\n');
+    const preparer = await readFile(join(copy, 'deploy/systemd/pp-preparer.service'), 'utf8');
+    expect(preparer).toContain('Environment=PLATYPUS_METRICS_ADDRESS=127.0.0.1:9464\n');
   });
 
   it("is run by pp plan noop --dry-run, which prints its plan for the node's intent", async () => {
@@ -90,7 +94,7 @@ describe('a fourth agent, added as a folder and a list entry', () => {
       `PATH=${process.env.PATH}`,
       'PLATYPUS_METRICS_ADDRESS=', // off: the fixed port install.sh gives it may be taken on this machine
     ]);
-    expect(stdout).toBe(`runit services written under ${sv}: pp-preparer pp-iptables pp-setlive pp-noop\n`);
+    expect(stdout).toBe(`runit services written under ${sv}: pp-noop pp-preparer pp-iptables pp-setlive\n`);
     const dir = join(sv, 'pp-noop');
     expect(await readFile(join(dir, 'run'), 'utf8')).toBe(await readFile(join(REPO, 'deploy/runit/run'), 'utf8'));
     await access(join(dir, 'run'), constants.X_OK);
@@ -117,6 +121,6 @@ describe('a fourth agent, added as a folder and a list entry', () => {
   });
 
   it("is in the demo's agent list", async () => {
-    expect((await sh('sh', [join(copy, 'scripts/agent-names.sh')])).stdout).toBe('preparer iptables setlive noop\n');
+    expect((await sh('sh', [join(copy, 'scripts/agent-names.sh')])).stdout).toBe('noop preparer iptables setlive\n');
   });
 });

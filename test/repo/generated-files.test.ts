@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseAgentList } from '../../shared/agent-list.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -53,8 +54,8 @@ describe('generated files', () => {
       join(dir, 'agents/agents.json'),
       JSON.stringify({
         agents: [
-          { name: 'setlive', summary: 'flips intended versions live under runit' },
-          { name: 'cron-tab', summary: 'keeps intended cron jobs' },
+          { name: 'setlive', summary: 'flips intended versions live under runit', metricsPort: 9466, everyNode: true },
+          { name: 'cron-tab', summary: 'keeps intended cron jobs', metricsPort: 9480, everyNode: false },
         ],
       }),
     );
@@ -74,6 +75,7 @@ describe('generated files', () => {
     expect(unit).toContain('Description=Platypus pp-cron-tab: keeps intended cron jobs\n');
     expect(unit).toContain("ExecStart=/bin/sh -c 'exec pp-cron-tab $PLATYPUS_ARGS'\n");
     expect(unit).toContain('EnvironmentFile=-/etc/platypus/pp-cron-tab.env\n');
+    expect(unit).toContain('Environment=PLATYPUS_METRICS_ADDRESS=127.0.0.1:9480\n');
     expect(stdout).toContain('generated deploy/systemd/pp-preparer.service (removed)');
   });
 
@@ -86,6 +88,24 @@ describe('generated files', () => {
       stderr: expect.stringContaining('agent name "Bad Name"'),
     });
     expect(await readFile(join(dir, 'package.json'), 'utf8')).toBe(await readFile(join(REPO, 'package.json'), 'utf8'));
+    expect(await units(dir)).toEqual(await units(REPO));
+  });
+
+  it('refuses two agents on one metrics port, or an entry without its port or everyNode, naming agent and field', async () => {
+    const dir = await generatorCopy();
+    dirs.push(dir);
+    const refused = async (agents: object[], message: string) => {
+      await writeFile(join(dir, 'agents/agents.json'), JSON.stringify({ agents }));
+      await expect(run(process.execPath, [join(dir, 'scripts/generate.mjs')])).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining(message),
+      });
+      expect(() => parseAgentList(JSON.stringify({ agents }))).toThrow(message);
+    };
+    const a = { name: 'a', summary: 'x', metricsPort: 9500, everyNode: true };
+    await refused([a, { ...a, name: 'b' }], "agent b: field metricsPort: 9500 is agent a's already");
+    await refused([{ name: 'a', summary: 'x', everyNode: true }], 'agent a: field metricsPort');
+    await refused([{ name: 'a', summary: 'x', metricsPort: 9500 }], 'agent a: field everyNode');
     expect(await units(dir)).toEqual(await units(REPO));
   });
 });
