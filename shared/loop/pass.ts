@@ -27,7 +27,7 @@ export interface PassResult {
 const MAX_ROUNDS = 5;
 
 /**
- * Every applied action is published here ({ agent, app, action, changed }), synchronously and before the next
+ * Every applied action is published here ({ agent, app, action, changed, pass }), synchronously and before the next
  * action starts: free when nobody subscribes, and how a crash test kills an agent exactly between two steps
  * (test/support/sigkill-after-actions.mjs) without a test-only flag in the agents.
  */
@@ -42,6 +42,8 @@ function isAbort(signal: AbortSignal): boolean {
 }
 
 interface InFlight {
+  /** The pass (counted from 1) that started this run: a dry run shows what the first one applies. */
+  pass: number;
   /** The action being applied now, for reality ("applying …"). */
   doing: string;
   /** Why that action waits, when it says so: reported instead of "applying …". */
@@ -211,7 +213,12 @@ export class Converger<O, A extends Action> {
   private start(admitted: AdmittedPlan<A>, stillWaiting?: string): void {
     const { app } = admitted.plan;
     this.rounds.set(app, (this.rounds.get(app) ?? 0) + 1);
-    const entry: InFlight = { doing: this.agent.describe(admitted.actions[0]!), waiting: stillWaiting, done: Promise.resolve() };
+    const entry: InFlight = {
+      pass: this.iterations,
+      doing: this.agent.describe(admitted.actions[0]!),
+      waiting: stillWaiting,
+      done: Promise.resolve(),
+    };
     this.inFlight.set(app, entry);
     entry.done = this.run(admitted, entry).finally(() => {
       this.inFlight.delete(app);
@@ -261,7 +268,8 @@ export class Converger<O, A extends Action> {
           return;
         }
         appLog.info({ action: description, changed }, 'applied');
-        if (actionApplied.hasSubscribers) actionApplied.publish({ agent: agent.name, app: plan.app, action: description, changed });
+        if (actionApplied.hasSubscribers)
+          actionApplied.publish({ agent: agent.name, app: plan.app, action: description, changed, pass: entry.pass });
       } catch (err) {
         ended(isAbort(signal) ? 'cut-short' : 'failed');
         if (isAbort(signal)) {
