@@ -19,7 +19,8 @@ import {
   type NodeApp,
 } from '../support/fleet.js';
 import { eventually } from '../support/intent-fixtures.js';
-import { buildArtifact, Watchdog, type Artifact } from '../system/support/apps.js';
+import { buildArtifact, type Artifact } from '../support/version-server.js';
+import { Watchdog } from '../system/support/apps.js';
 
 export const PREFIX = 'fleet';
 const APPS = ['keep', 'web'] as const;

@@ -1,11 +1,12 @@
-import { copyFile, mkdir, readlink, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { SetliveConfig } from '../../../agents/setlive/options.js';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
 import type { IntentStore } from '../../../shared/store/types.js';
 import type { Runit } from '../../support/runit.js';
+import { writeVersion } from '../../support/version-server.js';
 
-export const SERVER = resolve(import.meta.dirname, '../../../test-data/setlive/version-server.mjs');
+export { ask } from '../../support/version-server.js';
 export const PREFIX = 'pp';
 export const NODE = 'node1';
 
@@ -24,13 +25,10 @@ export function testConfig(r: Runit): SetliveConfig {
   };
 }
 
-/** Builds `<basedir>/installs/<app>_<version>/` as the preparer would: the server, its VERSION, maybe a HEALTH. */
+/** Builds `<basedir>/installs/<app>_<version>/` as the preparer would, the version server's install; `health` is what its /health answers. */
 export async function makeInstall(basedir: string, app: string, version: string, health?: string): Promise<string> {
   const dir = join(basedir, 'installs', `${app}_${version}`);
-  await mkdir(dir, { recursive: true });
-  await copyFile(SERVER, join(dir, 'version-server.mjs'));
-  await writeFile(join(dir, 'VERSION'), `${version}\n`);
-  if (health) await writeFile(join(dir, 'HEALTH'), `${health}\n`);
+  await writeVersion(dir, version, health === undefined ? {} : { health });
   return dir;
 }
 
@@ -64,17 +62,6 @@ export async function putIntent(store: IntentStore, app: string, intent: object)
 export async function reality(store: IntentStore, app: string): Promise<Record<string, unknown> | undefined> {
   const raw = await store.get(realityKey(PREFIX, NODE, 'setlive', app));
   return raw === undefined ? undefined : (JSON.parse(raw) as Record<string, unknown>);
-}
-
-/** What the app on `port` answers: its JSON, or the connection error's code. */
-export async function ask(port: number): Promise<{ version?: string; greeting?: string | null; pid?: number; error?: string }> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000), headers: { connection: 'close' } });
-    return (await res.json()) as { version: string; greeting: string | null; pid: number };
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    return { error: cause?.code ?? (err as Error).message };
-  }
 }
 
 /** The install `<basedir>/<name>` points at, or undefined; throws when it is not a link to an existing folder. */

@@ -10,7 +10,7 @@ import { openStore } from '../../../shared/store/open-store.js';
 import type { IntentStore } from '../../../shared/store/types.js';
 import { freePort } from '../../support/free-port.js';
 import { distProgram } from '../../support/run-cli.js';
-import { ask, buildArtifact, type Artifact } from './apps.js';
+import { buildArtifact, UNHEALTHY, versionOn, type Artifact } from '../../support/version-server.js';
 
 export const APP = 'hello';
 
@@ -116,8 +116,9 @@ export class DeployFleet {
         );
   }
 
+  /** A real artifact of the app at `version`, broken everywhere (its /health answers UNHEALTHY) when told. */
   artifact(version: string, options: { unhealthy?: boolean } = {}): Promise<Artifact> {
-    return buildArtifact(join(this.root, 'artifacts'), APP, `${version}`, options).then((a) => a);
+    return buildArtifact(join(this.root, 'artifacts'), APP, version, options.unhealthy ? { health: UNHEALTHY } : {});
   }
 
   /** The spec deployed: `artifact` live, the fleet's basedir, version-server as the service, its /health via curl. */
@@ -145,7 +146,7 @@ export class DeployFleet {
   }
 
   answers(): Promise<string[]> {
-    return Promise.all(this.nodes.map((n) => ask(n.port)));
+    return Promise.all(this.nodes.map((n) => versionOn(n.port)));
   }
 
   async logs(lines = 10): Promise<string> {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
@@ -9,7 +9,7 @@ import { runCommand } from '../../../shared/process.js';
 import { openStore } from '../../../shared/store/open-store.js';
 import type { IntentStore } from '../../../shared/store/types.js';
 import { freePort } from '../../support/free-port.js';
-import { ask } from './apps.js';
+import { UNHEALTHY, versionOn, writeVersion } from '../../support/version-server.js';
 
 /** The repository root, found from this file whether it runs from test/ (vitest) or from dist/ (the benchmarks). */
 function repoRoot(): string {
@@ -18,7 +18,6 @@ function repoRoot(): string {
   return dir;
 }
 const REPO = repoRoot();
-const SERVER = join(REPO, 'test-data/system/version-server.mjs');
 const SETLIVE = join(REPO, 'dist/agents/setlive/index.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const APP = 'hello';
@@ -35,8 +34,8 @@ export interface FleetNode {
 
 export interface VersionSpec {
   version: string;
-  /** Its /health answers 503. */
-  broken?: boolean;
+  /** Its /health answers UNHEALTHY. */
+  unhealthy?: boolean;
 }
 
 /**
@@ -62,11 +61,7 @@ export class FlipFleet {
       for (const d of ['service', 'stage', 'logs']) await mkdir(join(nodeRoot, d), { recursive: true });
       const basedir = join(nodeRoot, 'apps', APP);
       for (const v of versions) {
-        const dir = join(basedir, 'installs', `${APP}_${v.version}`);
-        await mkdir(dir, { recursive: true });
-        await copyFile(SERVER, join(dir, 'version-server.mjs'));
-        await writeFile(join(dir, 'VERSION'), `${v.version}\n`);
-        if (v.broken) await writeFile(join(dir, 'UNHEALTHY'), 'yes\n');
+        await writeVersion(join(basedir, 'installs', `${APP}_${v.version}`), v.version, v.unhealthy ? { health: UNHEALTHY } : {});
       }
       // The node's port comes from the environment of its runsvdir and agent, as a real fleet has one port for
       // all: every node's intent is then the same but for its basedir, as the verdicts' fingerprint expects.
@@ -159,7 +154,7 @@ export class FlipFleet {
 
   /** What each node's app answers on GET / right now: its version, or an error. */
   answers(): Promise<string[]> {
-    return Promise.all(this.nodes.map((n) => ask(n.port)));
+    return Promise.all(this.nodes.map((n) => versionOn(n.port)));
   }
 
   /** The install a node's stage folder records as confirmed healthy (pp-confirmed). */
@@ -229,7 +224,7 @@ export class FlipWatcher {
       this.fleet.nodes.forEach((n, i) => {
         if (this.ignore.has(n.name)) return;
         const a = answers[i]!;
-        const down = a.startsWith('error') || a.startsWith('HTTP');
+        const down = a.startsWith('error ');
         if (down) this.everDown.add(n.name);
         if (down || (a === this.version && confirmed[i] !== this.fleet.installOf(n, this.version))) inFlip.push(`${n.name}:${a}`);
       });
