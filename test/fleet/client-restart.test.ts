@@ -3,9 +3,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../support/intent-fixtures.js';
 import { stopWatchdogs } from '../system/support/apps.js';
-import { everyNodeSawStoreFault, removals, startFleet, type Fleet } from './support.js';
+import { everyNodeSawStoreFault, removals, ClusterFleet } from './cluster-fleet.js';
 
-let fleet: Fleet | undefined;
+let fleet: ClusterFleet | undefined;
 
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail' && fleet) console.log(await fleet.logs());
@@ -17,9 +17,9 @@ afterAll(async () => {
 
 describe('client agent restart', () => {
   it('every node agent keeps watching across a restart of its client agent and converges the next change', async () => {
-    fleet = await startFleet('client', 4);
+    fleet = await ClusterFleet.start('client', 4);
     const { cluster, v } = fleet;
-    const pids = fleet.nodes.map((n) => n.child.pid);
+    const pids = fleet.preparers().map((a) => a.child.pid);
     const watchdog = fleet.watchInstalls();
     await cluster.client.kill();
     // Down long enough for every node agent's watch to fail at least once.
@@ -31,10 +31,10 @@ describe('client agent restart', () => {
     await fleet.converged(['1.0.0', '2.0.0'], 60_000);
     console.log(`every node converged ${Date.now() - restarted} ms after the client agent restarted`);
     expect(await watchdog.stop()).toEqual([]);
-    expect(fleet.nodes.map((n) => n.child.pid)).toEqual(pids);
-    for (const n of fleet.nodes) {
-      expect(n.alive(), `${n.node} still running`).toBe(true);
-      expect(await removals(n)).toEqual([]);
+    expect(fleet.preparers().map((a) => a.child.pid)).toEqual(pids);
+    for (const a of fleet.preparers()) {
+      expect(a.alive(), `${a.node} still running`).toBe(true);
+      expect(await removals(a)).toEqual([]);
     }
   });
 });

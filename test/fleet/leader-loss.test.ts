@@ -4,9 +4,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../support/intent-fixtures.js';
 import { stopWatchdogs } from '../system/support/apps.js';
-import { removals, startFleet, type Fleet } from './support.js';
+import { removals, ClusterFleet } from './cluster-fleet.js';
 
-let fleet: Fleet | undefined;
+let fleet: ClusterFleet | undefined;
 
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail' && fleet) console.log(await fleet.logs());
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 describe('leader loss', () => {
   it('every node converges a change across a leader SIGKILL, removing nothing that stays', async () => {
-    fleet = await startFleet('leader', 6);
+    fleet = await ClusterFleet.start('leader', 6);
     const { cluster, v } = fleet;
     const watchdog = fleet.watchInstalls();
     fleet.artifacts.hold('web-2.0.0');
@@ -46,9 +46,9 @@ describe('leader loss', () => {
       60_000,
       `${old.name} back among three peers`,
     );
-    for (const n of fleet.nodes) {
-      expect(n.alive(), `${n.node} still running`).toBe(true);
-      expect(await removals(n)).toEqual([]);
+    for (const a of fleet.preparers()) {
+      expect(a.alive(), `${a.node} still running`).toBe(true);
+      expect(await removals(a)).toEqual([]);
     }
   });
 });

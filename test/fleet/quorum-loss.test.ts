@@ -9,13 +9,13 @@ import { preparedIntent } from '../support/fleet.js';
 import { eventually } from '../support/intent-fixtures.js';
 import { runCli } from '../support/run-cli.js';
 import { stopWatchdogs } from '../system/support/apps.js';
-import { everyNodeSawStoreFault, PREFIX, removals, startFleet, type Fleet } from './support.js';
+import { everyNodeSawStoreFault, PREFIX, removals, ClusterFleet } from './cluster-fleet.js';
 
 const OUTAGE_MS = 60_000;
 /** What a pass and its reality write may take on two busy cores, beyond the backoff cap. */
 const PASS_SLACK_MS = 20_000;
 
-let fleet: Fleet | undefined;
+let fleet: ClusterFleet | undefined;
 
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail' && fleet) console.log(await fleet.logs());
@@ -27,7 +27,7 @@ afterAll(async () => {
 
 describe('quorum loss', () => {
   it('keeps every install through a minute without quorum and converges within the backoff cap after', async () => {
-    fleet = await startFleet('quorum', 4);
+    fleet = await ClusterFleet.start('quorum', 4);
     const { cluster, v } = fleet;
     const node = 'node1';
     const stale = new ConsulStore(consulConfigFrom(cluster.address, { PLATYPUS_CONSUL_CONSISTENCY: 'stale' }));
@@ -75,10 +75,10 @@ describe('quorum loss', () => {
     await fleet.converged(['1.0.0', '2.0.0'], DEFAULT_WATCH.errorMaxMs + PASS_SLACK_MS);
     console.log(`every node converged ${Date.now() - back} ms after quorum returned`);
     expect(await watchdog.stop()).toEqual([]);
-    for (const n of fleet.nodes) {
-      expect(n.alive(), `${n.node} still running`).toBe(true);
+    for (const a of fleet.preparers()) {
+      expect(a.alive(), `${a.node} still running`).toBe(true);
       // Nothing was pruned while the store could not be read (nor after: 1.0.0 stays in intent).
-      expect(await removals(n)).toEqual([]);
+      expect(await removals(a)).toEqual([]);
     }
     await stale.close();
   });

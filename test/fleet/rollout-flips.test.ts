@@ -11,7 +11,7 @@ import { APP, FlipFleet, FlipWatcher, until, type FleetNode } from '../system/su
 
 const V1 = { version: '1.0' };
 const V2 = { version: '2.0' };
-const BROKEN = { version: '2.0', broken: true };
+const BROKEN = { version: '2.0', unhealthy: true };
 
 let fleet: FlipFleet | undefined;
 let extra: Array<() => Promise<void>> = [];

@@ -2,13 +2,14 @@
 // copy of this repository with a throw-away fourth agent, generated, built and installed the way an operator
 // would, pp plan runs it, the runit installer writes its service folder (and runsv runs it from there), and
 // the demo's agent list (scripts/agent-names.sh, which scripts/demo.sh loops over) names it.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { access, constants, cp, mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appIntent, eventually } from '../support/intent-fixtures.js';
+import { startRunsv } from '../support/runit.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const exec = promisify(execFile);
@@ -103,7 +104,7 @@ describe('a fourth agent, added as a folder and a list entry', () => {
 
     // Run from its folder as runsvdir would, the agent converges hello and its reality shows in pp status.
     await writeFile(join(dir, 'bin'), `${process.execPath} ${join(copy, 'dist/agents/noop/index.js')}\n`);
-    const runsv = spawn('runsv', [dir], { stdio: 'ignore' });
+    const runsv = await startRunsv(dir);
     try {
       await eventually(
         async () =>
@@ -114,9 +115,7 @@ describe('a fourth agent, added as a folder and a list entry', () => {
         'pp-noop under runsv to report hello converged',
       );
     } finally {
-      const exited = new Promise((r) => runsv.once('exit', r));
-      await exec('sv', ['exit', dir, join(dir, 'log')]).catch(() => undefined);
-      await exited;
+      await runsv.stop();
     }
   });
 

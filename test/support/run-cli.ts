@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { REPO } from './repo.js';
 
 /** Path of a built program under dist/ (npm test builds before running vitest). */
 export function distProgram(relative: string): string {
-  return resolve(import.meta.dirname, '../../dist', relative);
+  return resolve(REPO, 'dist', relative);
 }
 
 /** Runs a built CLI with `args` (and `input` on stdin); resolves with its exit code and output. */

@@ -9,20 +9,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/intent-fixtures.js';
 import { seededRandom } from '../support/seeded-random.js';
-import {
-  ask,
-  buildArtifact,
-  hasRule,
-  installedVersion,
-  installOf,
-  intentOf,
-  linkOf,
-  newApp,
-  stopWatchdogs,
-  Watchdog,
-  type Artifact,
-  type TestApp,
-} from './support/apps.js';
+import { buildArtifact, type Artifact, versionOn } from '../support/version-server.js';
+import { hasRule, installedVersion, installOf, intentOf, linkOf, newApp, stopWatchdogs, Watchdog, type TestApp } from './support/apps.js';
 import { AGENTS, startSystem, type AgentName, type System, type SystemOptions } from './support/system.js';
 
 const CYCLES = 20;
@@ -48,7 +36,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function keepsV1(sys: System, app: TestApp) {
   return [
     async () => {
-      const a = await ask(app.port);
+      const a = await versionOn(app.port);
       return a === '1.0.0' ? undefined : `${app.name} answered ${a}`;
     },
     async () => {
@@ -70,7 +58,7 @@ async function liveOnV1(sys: System, apps: TestApp[]): Promise<{ v1: Map<string,
     await sys.putIntent(app.name, intentOf(app, [{ artifact: v1.get(app.name)!, state: 'live' }]));
   }
   for (const app of apps) {
-    await eventually(async () => (await ask(app.port)) === '1.0.0', 60_000, `${app.name} answering 1.0.0`);
+    await eventually(async () => (await versionOn(app.port)) === '1.0.0', 60_000, `${app.name} answering 1.0.0`);
     await eventually(async () => hasRule(await sys.rules(), app), 20_000, `the rule for ${app.name}`);
   }
   return { v1, v2 };
@@ -85,7 +73,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     const installs = artifacts.map((a) => installOf(app, a.version));
 
     await sys.putIntent('svc', intentOf(app, [{ artifact: artifacts[0]!, state: 'live' }]));
-    await eventually(async () => (await ask(app.port)) === '1.0.0', 60_000, 'svc answering 1.0.0');
+    await eventually(async () => (await versionOn(app.port)) === '1.0.0', 60_000, 'svc answering 1.0.0');
     await eventually(async () => hasRule(await sys.rules(), app), 20_000, 'the rule for svc');
 
     const watch = new Watchdog([
@@ -135,7 +123,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
         }
       }
       await eventually(
-        async () => (await ask(app.port)) === live.version,
+        async () => (await versionOn(app.port)) === live.version,
         60_000,
         `svc answering ${live.version} (cycle ${cycle}; kills: ${kills.join('; ')}; ${random.replay})`,
       );
@@ -173,7 +161,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
       'no temp folder left in installs',
     );
     expect(hasRule(await sys.rules(), app)).toBe(true);
-    expect(await ask(app.port)).toBe(last.version);
+    expect(await versionOn(app.port)).toBe(last.version);
   }, 170_000);
 
   it('converges the good apps and reports the bad ones failed in every agent, removing nothing of theirs', async () => {
@@ -191,7 +179,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     for (const app of [good1, good2]) await sys.putIntent(app.name, intentOf(app, [{ artifact: v2.get(app.name)!, state: 'live' }]));
 
     for (const app of [good1, good2])
-      await eventually(async () => (await ask(app.port)) === '2.0.0', 60_000, `${app.name} answering 2.0.0`);
+      await eventually(async () => (await versionOn(app.port)) === '2.0.0', 60_000, `${app.name} answering 2.0.0`);
     for (const agent of AGENTS) {
       for (const app of [good1, good2]) {
         await eventually(
@@ -218,7 +206,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     expect(await watch.stop()).toEqual([]);
     expect(watch.samples).toBeGreaterThan(5);
     for (const app of [badfield, notjson]) {
-      expect(await ask(app.port)).toBe('1.0.0');
+      expect(await versionOn(app.port)).toBe('1.0.0');
       expect(await installedVersion(app, '2.0.0')).toBeUndefined();
     }
     expect(await linkOf(good1.basedir, 'current')).toBe(installOf(good1, '2.0.0'));
@@ -246,7 +234,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     await sys.putIntent('wrongsum', next(wrongsum, wrong));
     await sys.putIntent('truncated', next(truncated));
 
-    await eventually(async () => (await ask(good.port)) === '2.0.0', 60_000, 'good answering 2.0.0');
+    await eventually(async () => (await versionOn(good.port)) === '2.0.0', 60_000, 'good answering 2.0.0');
     for (const agent of AGENTS)
       await eventually(async () => (await sys.reality(agent, 'good'))?.status === 'converged', 20_000, `${agent}: good converged`);
     await eventually(async () => (await sys.reality('preparer', 'wrongsum'))?.status === 'failed', 30_000, 'preparer: wrongsum failed');
@@ -273,7 +261,7 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     expect(await watch.stop()).toEqual([]);
     expect(watch.samples).toBeGreaterThan(5);
     for (const app of [wrongsum, truncated]) {
-      expect(await ask(app.port)).toBe('1.0.0');
+      expect(await versionOn(app.port)).toBe('1.0.0');
       expect(await installedVersion(app, '2.0.0')).toBeUndefined();
     }
   }, 150_000);

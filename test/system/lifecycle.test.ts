@@ -7,18 +7,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startConsul, type RunningConsul } from '../support/consul-agent.js';
 import { eventually } from '../support/intent-fixtures.js';
-import {
-  ask,
-  buildArtifact,
-  hasRule,
-  installedVersion,
-  installOf,
-  intentOf,
-  linkOf,
-  newApp,
-  stopWatchdogs,
-  Watchdog,
-} from './support/apps.js';
+import { buildArtifact, versionOn } from '../support/version-server.js';
+import { hasRule, installedVersion, installOf, intentOf, linkOf, newApp, stopWatchdogs, Watchdog } from './support/apps.js';
 import { startSystem, AGENTS, type System } from './support/system.js';
 
 let consul: RunningConsul | undefined;
@@ -50,7 +40,7 @@ describe('the whole system against a real Consul', () => {
     const v2 = await buildArtifact(s.root, 'hello', '2.0.0');
 
     await s.putIntent('hello', intentOf(app, [{ artifact: v1, state: 'live' }]));
-    await eventually(async () => (await ask(app.port)) === '1.0.0', 60_000, 'hello answering 1.0.0');
+    await eventually(async () => (await versionOn(app.port)) === '1.0.0', 60_000, 'hello answering 1.0.0');
     await eventually(async () => hasRule(await s.rules(), app), 20_000, 'the firewall rule for hello');
     expect(await linkOf(app.basedir, 'current')).toBe(installOf(app, '1.0.0'));
     for (const agent of AGENTS)
@@ -66,7 +56,7 @@ describe('the whole system against a real Consul', () => {
       },
       async () => (hasRule(await s.rules(), app) ? undefined : 'rule for hello missing'),
       async () => {
-        const a = await ask(app.port);
+        const a = await versionOn(app.port);
         return /^(1\.0\.0|2\.0\.0|error ECONNREFUSED|error ECONNRESET)$/.test(a) ? undefined : `hello answered ${a}`;
       },
     ]);
@@ -77,7 +67,7 @@ describe('the whole system against a real Consul', () => {
         { artifact: v1, state: 'prepared' },
       ]),
     );
-    await eventually(async () => (await ask(app.port)) === '2.0.0', 60_000, 'hello answering 2.0.0');
+    await eventually(async () => (await versionOn(app.port)) === '2.0.0', 60_000, 'hello answering 2.0.0');
     expect(await watch.stop()).toEqual([]);
     expect(await linkOf(app.basedir, 'current')).toBe(installOf(app, '2.0.0'));
     expect(await linkOf(app.basedir, 'last')).toBe(installOf(app, '1.0.0'));
@@ -91,7 +81,7 @@ describe('the whole system against a real Consul', () => {
     // The last app removed: pp writes the drained marker, so the agents may (and must) take it away.
     await s.pp(['intent', 'rm', s.node, 'hello']);
     expect(await s.getRaw(s.drainedKey())).toBeDefined();
-    await eventually(async () => (await ask(app.port)) === 'error ECONNREFUSED', 30_000, 'hello gone');
+    await eventually(async () => (await versionOn(app.port)) === 'error ECONNREFUSED', 30_000, 'hello gone');
     await eventually(async () => !hasRule(await s.rules(), app), 20_000, 'the rule for hello gone');
     await eventually(async () => (await linkOf(join(s.root, 'service'), 'hello' as 'current')) === 'missing', 20_000, 'service link gone');
     await eventually(
@@ -107,7 +97,7 @@ describe('the whole system against a real Consul', () => {
     const v1 = await buildArtifact(s.root, 'web', '1.0.0');
     const v2 = await buildArtifact(s.root, 'web', '2.0.0');
     await s.putIntent('web', intentOf(app, [{ artifact: v1, state: 'live' }]));
-    await eventually(async () => (await ask(app.port)) === '1.0.0', 60_000, 'web answering 1.0.0');
+    await eventually(async () => (await versionOn(app.port)) === '1.0.0', 60_000, 'web answering 1.0.0');
     await eventually(async () => hasRule(await s.rules(), app), 20_000, 'the firewall rule for web');
 
     // v2 is served by a loopback HTTP server that holds the download open until we let it go.
@@ -128,7 +118,7 @@ describe('the whole system against a real Consul', () => {
     try {
       const watch = new Watchdog([
         async () => {
-          const a = await ask(app.port);
+          const a = await versionOn(app.port);
           return a === '1.0.0' ? undefined : `web answered ${a}`;
         },
         async () => {
@@ -176,7 +166,7 @@ describe('the whole system against a real Consul', () => {
         ]),
       );
       release();
-      await eventually(async () => (await ask(app.port)) === '2.0.0', 60_000, 'web answering 2.0.0');
+      await eventually(async () => (await versionOn(app.port)) === '2.0.0', 60_000, 'web answering 2.0.0');
       expect(await linkOf(app.basedir, 'current')).toBe(installOf(app, '2.0.0'));
       expect(await linkOf(app.basedir, 'last')).toBe(installOf(app, '1.0.0'));
       expect(hasRule(await s.rules(), app)).toBe(true);

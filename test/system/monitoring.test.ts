@@ -9,7 +9,8 @@ import { freePort } from '../support/free-port.js';
 import { eventually } from '../support/intent-fixtures.js';
 import { promtoolCheck } from '../support/promtool.js';
 import { runCli } from '../support/run-cli.js';
-import { ask, buildArtifact, intentOf, newApp } from './support/apps.js';
+import { buildArtifact, versionOn } from '../support/version-server.js';
+import { intentOf, newApp } from './support/apps.js';
 import { AGENTS, startSystem, type System } from './support/system.js';
 
 let consul: RunningConsul | undefined;
@@ -73,7 +74,7 @@ describe('a running system, watched', () => {
     const app = await newApp(s.root, 'hello');
     const v1 = await buildArtifact(s.root, 'hello', '1.0.0');
     await s.putIntent('hello', intentOf(app, [{ artifact: v1, state: 'live' }]));
-    await eventually(async () => (await ask(app.port)) === '1.0.0', 60_000, 'hello answering 1.0.0');
+    await eventually(async () => (await versionOn(app.port)) === '1.0.0', 60_000, 'hello answering 1.0.0');
     for (const agent of AGENTS)
       await eventually(async () => (await s.reality(agent, 'hello'))?.status === 'converged', 20_000, `${agent} converged`);
     const pp = (...args: string[]) =>

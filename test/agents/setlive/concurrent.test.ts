@@ -8,19 +8,8 @@ import { runAgent } from '../../../shared/loop/run-agent.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { freePort } from '../../support/free-port.js';
 import { eventually } from '../../support/intent-fixtures.js';
-import {
-  ask,
-  intentFor,
-  linkTarget,
-  makeInstall,
-  NODE,
-  PREFIX,
-  putIntent,
-  reality,
-  startRunit,
-  testConfig,
-  type Runit,
-} from './helpers.js';
+import { startRunit, type Runit } from '../../support/runit.js';
+import { ask, intentFor, linkTarget, makeInstall, NODE, PREFIX, putIntent, reality, testConfig } from './helpers.js';
 
 let runit: Runit;
 let storeDir: string;

@@ -9,19 +9,8 @@ import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { freePort } from '../../support/free-port.js';
-import {
-  ask,
-  intentFor,
-  linkTarget,
-  makeInstall,
-  NODE,
-  PREFIX,
-  putIntent,
-  reality,
-  startRunit,
-  testConfig,
-  type Runit,
-} from './helpers.js';
+import { startRunit, type Runit } from '../../support/runit.js';
+import { ask, intentFor, linkTarget, makeInstall, NODE, PREFIX, putIntent, reality, testConfig } from './helpers.js';
 
 const AGENT = resolve(import.meta.dirname, '../../../dist/agents/setlive/index.js');
 const SIGKILL_ENTRY = resolve(import.meta.dirname, '../../support/sigkill-after-actions.mjs');

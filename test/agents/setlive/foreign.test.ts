@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSetliveAgent } from '../../../agents/setlive/agent.js';
-import { readRunsvStatus } from '../../../agents/setlive/runsv-status.js';
 import { appIntentKey, drainedKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { freePort } from '../../support/free-port.js';
-import { ask, intentFor, makeInstall, NODE, PREFIX, putIntent, reality, startRunit, testConfig, type Runit } from './helpers.js';
+import { servicePid, startRunit, waitForService, type Runit } from '../../support/runit.js';
+import { ask, intentFor, makeInstall, NODE, PREFIX, putIntent, reality, testConfig } from './helpers.js';
 
 const AGENT = resolve(import.meta.dirname, '../../../dist/agents/setlive/index.js');
 const FOREIGN_RUN = '#!/bin/sh\nexec sleep 600\n';
@@ -33,17 +33,6 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
-
-async function until(what: () => Promise<boolean>, ms = 15_000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (await what()) return true;
-  return what();
-}
-
-/** The pid runsv reports for the service in `dir`, once it runs. */
-async function runningPid(dir: string): Promise<number | undefined> {
-  const s = await readRunsvStatus(dir);
-  return s.state === 'run' ? s.pid : undefined;
-}
 
 /** Runs the pp-setlive process with `args`; resolves to its exit code and stderr. */
 function runProcess(args: string[]): Promise<{ code: number | null; stderr: string }> {
@@ -70,8 +59,8 @@ beforeAll(async () => {
   await symlink(stage('sshd'), join(runit.serviceDir, 'sshd'));
   await mkdir(stage('notes'));
   await writeFile(join(stage('notes'), 'todo.txt'), 'keep me\n');
-  expect(await until(async () => (await runningPid(stage('sshd'))) !== undefined)).toBe(true);
-  sshdPid = await runningPid(stage('sshd'));
+  await waitForService(stage('sshd'), 'run');
+  sshdPid = await servicePid(stage('sshd'));
 });
 
 afterAll(async () => {
@@ -80,7 +69,7 @@ afterAll(async () => {
 });
 
 async function expectForeignIntact() {
-  expect(await runningPid(stage('sshd'))).toBe(sshdPid);
+  expect(await servicePid(stage('sshd'))).toBe(sshdPid);
   expect(await readFile(join(stage('sshd'), 'run'), 'utf8')).toBe(FOREIGN_RUN);
   expect(await exists(join(runit.serviceDir, 'sshd'))).toBe(true);
   expect(await readFile(join(stage('notes'), 'todo.txt'), 'utf8')).toBe('keep me\n');

@@ -1,15 +1,14 @@
-import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SetliveConfig } from '../../../agents/setlive/options.js';
 import { awaitHealthy, upAtLeastMs } from '../../../agents/setlive/health.js';
 import { readRunsvStatus } from '../../../agents/setlive/runsv-status.js';
-import { runCommand } from '../../../shared/process.js';
-import { sleepService } from './helpers.js';
+import { sleepService, startRunsv, type Runsv } from '../../support/runit.js';
 
 let root: string;
 let dir: string;
+let runsv: Runsv;
 const config = { settleMs: 0 } as SetliveConfig;
 
 /** A check that records each time it runs (one line in `checks`), then passes or fails as told. */
@@ -18,14 +17,13 @@ const checksRun = async () => (await readFile(join(root, 'checks'), 'utf8').catc
 
 beforeAll(async () => {
   ({ root, dir } = await sleepService('health-wait'));
-  spawn('runsv', [dir], { stdio: 'ignore', detached: true }).unref();
+  runsv = await startRunsv(dir);
   // The waits below are about a process that has been up a while, as after an agent restart mid-wait.
   for (let i = 0; i < 1000 && upAtLeastMs(await readRunsvStatus(dir)) < 1500; i += 1) await new Promise((r) => setTimeout(r, 10));
 });
 
 afterAll(async () => {
-  await runCommand(['sv', '-w', '5', 'force-stop', dir]);
-  await runCommand(['sv', 'exit', dir]);
+  await runsv?.stop();
   await rm(root, { recursive: true, force: true });
 });
 

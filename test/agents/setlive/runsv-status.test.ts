@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendRunsvCommand } from '../../../agents/setlive/runsv-control.js';
 import { decodeRunsvStatus, readRunsvStatus, type SvStatus } from '../../../agents/setlive/runsv-status.js';
 import { runChecked } from '../../../shared/process.js';
-import { sleepService } from './helpers.js';
+import { sleepService, startRunsv, stopEverythingUnder } from '../../support/runit.js';
 
 /** A status record as runsv writes it: TAI64N of the last change, pid LE, paused, want, got TERM, state. */
 function record(sinceMs: number, pid: number, want: string, state: number, term = 0): Buffer {
@@ -54,7 +54,7 @@ describe('decodeRunsvStatus', () => {
 describe('readRunsvStatus against a real runsv', () => {
   let root: string;
   let dir: string;
-  let runsv: ReturnType<typeof spawn>;
+  let runsv: ChildProcess;
   const until = async (want: (s: SvStatus) => boolean): Promise<SvStatus> => {
     for (let i = 0; i < 500; i += 1) {
       const s = await readRunsvStatus(dir);
@@ -68,13 +68,13 @@ describe('readRunsvStatus against a real runsv', () => {
     ({ root, dir } = await sleepService('runsv-status'));
   });
   afterAll(async () => {
-    runsv?.kill('SIGKILL');
+    await stopEverythingUnder(root);
     await rm(root, { recursive: true, force: true });
   });
 
   it('says unsupervised before runsv runs, then agrees with sv through a run and a stop', async () => {
     expect((await readRunsvStatus(dir)).text).toMatch(/^fail: .*unable to open supervise\/ok: ENOENT/);
-    runsv = spawn('runsv', [dir], { stdio: 'ignore' });
+    runsv = (await startRunsv(dir)).child;
     const running = await until((s) => s.state === 'run');
     expect((await runChecked(['sv', 'status', dir])).startsWith(`run: ${dir}: (pid ${running.pid}) `)).toBe(true);
     expect(Date.now() - running.sinceMs!).toBeLessThan(60_000);
@@ -89,7 +89,7 @@ describe('readRunsvStatus against a real runsv', () => {
   });
 
   it('controls runsv through its FIFO as sv does, and says when no runsv reads it', async () => {
-    runsv = spawn('runsv', [dir], { stdio: 'ignore' });
+    runsv = (await startRunsv(dir)).child;
     const first = await until((s) => s.state === 'run');
     expect(await sendRunsvCommand(dir, 'down')).toBe(true);
     await until((s) => s.state === 'down');

@@ -11,7 +11,8 @@ import { FolderStore } from '../../../shared/store/folder-store.js';
 import type { IntentStore } from '../../../shared/store/types.js';
 import { freePort } from '../../support/free-port.js';
 import { eventually } from '../../support/intent-fixtures.js';
-import { ask, intentFor, makeInstall, NODE, PREFIX, putIntent, reality, type Runit, startRunit, testConfig } from './helpers.js';
+import { type Runit, startRunit } from '../../support/runit.js';
+import { ask, intentFor, makeInstall, NODE, PREFIX, putIntent, reality, testConfig } from './helpers.js';
 
 let runit: Runit;
 let storeDir: string;

@@ -1,36 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, readlink, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { freePort } from '../../support/free-port.js';
-
-const SERVER = resolve(import.meta.dirname, '../../../test-data/system/version-server.mjs');
-
-export interface Artifact {
-  version: string;
-  path: string;
-  url: string;
-  sha256: string;
-}
-
-/** Packs version-server.mjs and a VERSION file (and UNHEALTHY, for a broken version) into a real gzipped tarball under `dir`. */
-export async function buildArtifact(dir: string, app: string, version: string, options: { unhealthy?: boolean } = {}): Promise<Artifact> {
-  const src = join(dir, `${app}-${version}.src`);
-  await mkdir(src, { recursive: true });
-  await copyFile(SERVER, join(src, 'version-server.mjs'));
-  // version-server answers 503 on /health when this file lies beside it: a version broken everywhere.
-  if (options.unhealthy) execFileSync('touch', [join(src, 'UNHEALTHY')]);
-  execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2/VERSION"`, 'sh', version, src]);
-  // The app's name too: otherwise two apps' artifacts built in the same second are byte-identical, and a digest
-  // "of another artifact" would be the right one.
-  execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2/APP"`, 'sh', app, src]);
-  const path = join(dir, `${app}-${version}.tar.gz`);
-  execFileSync('tar', ['-czf', path, '-C', src, '.']);
-  const sha256 = createHash('sha256')
-    .update(await readFile(path))
-    .digest('hex');
-  return { version, path, url: `file://${path}`, sha256 };
-}
+import type { Artifact } from '../../support/version-server.js';
 
 /** One app of a system test: where it lives, its port. */
 export interface TestApp {
@@ -60,17 +31,6 @@ export function intentOf(app: TestApp, versions: VersionEntry[]): object {
     service: { command: [process.execPath, 'version-server.mjs'], env: { PORT: String(app.port) } },
     health: { http: `http://127.0.0.1:${app.port}/health`, timeoutMs: 15_000 },
   };
-}
-
-/** What the app answers on GET /: its version, or the error (e.g. ECONNREFUSED). */
-export async function ask(port: number): Promise<string> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000), headers: { connection: 'close' } });
-    return `${res.status === 200 ? '' : `HTTP ${res.status} `}${(await res.text()).trim()}`;
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    return `error ${cause?.code ?? (err as Error).message}`;
-  }
 }
 
 /** The folder `<basedir>/<name>` points at; "missing" when there is no link; "dangling -> X" when it leads nowhere. */

@@ -1,21 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { agentNames } from '../../../shared/agent-list.js';
 import { appIntentKey, drainedKey, realityKey } from '../../../shared/keys.js';
 import type { RealityRecord } from '../../../shared/loop/types.js';
 import { runChecked, runCommand } from '../../../shared/process.js';
 import { freePort } from '../../support/free-port.js';
+import { REPO } from '../../support/repo.js';
 import { distProgram, runCli } from '../../support/run-cli.js';
+import { inTurn, servicePid, startRunsvdir, stopEverythingUnder } from '../../support/runit.js';
 
-const REPO = resolve(import.meta.dirname, '../../..');
 export const AGENTS = agentNames();
 /** An agent's name as agents/agents.json lists it, e.g. preparer. */
 export type AgentName = string;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every agent as a runit service of one runsvdir, the apps under another, iptables in a netns of its own. */
 export interface System {
@@ -50,33 +48,6 @@ export interface SystemOptions {
   consulAddress: string;
   settleSeconds?: number;
   resyncSeconds?: number;
-}
-
-async function runsvGone(dir: string): Promise<boolean> {
-  const r = await runCommand(['sv', 'status', dir]);
-  return /runsv not running|unable to change to service directory|unable to open supervise/.test(r.stdout + r.stderr);
-}
-
-/** Brings every runsv under `dirs` down and out, then waits until none is left. */
-async function exitServices(dirs: string[]): Promise<void> {
-  for (const dir of dirs) {
-    await runCommand(['sv', '-w', '10', 'force-stop', dir]);
-    await runCommand(['sv', 'exit', dir, join(dir, 'log')]);
-  }
-  for (const dir of dirs) {
-    for (let i = 0; i < 50 && !(await runsvGone(dir)); i++) await sleep(200);
-  }
-}
-
-async function stopRunsvdir(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGHUP'); // runsvdir sends TERM to every runsv it still watches (none by now) and exits
-  await exited;
-}
-
-function spawnRunsvdir(dir: string): ChildProcess {
-  return spawn('runsvdir', ['-P', dir], { stdio: 'ignore' });
 }
 
 /** Writes the agents' runit folders with deploy/runit/install.sh, as an operator would, plus per-agent args. */
@@ -137,8 +108,8 @@ export async function startSystem(o: SystemOptions): Promise<System> {
   for (const d of ['agents', 'service', 'stage']) await mkdir(join(root, d));
   const metrics: Record<AgentName, string> = {};
   const sv = await installAgents(root, netns, o, prefix, node, metrics);
-  const agentsDir = spawnRunsvdir(join(root, 'agents'));
-  const appsDir = spawnRunsvdir(join(root, 'service'));
+  const agentsDir = await startRunsvdir(join(root, 'agents'));
+  const appsDir = await startRunsvdir(join(root, 'service'));
   for (const agent of AGENTS) await symlink(join(sv, `pp-${agent}`), join(root, 'agents', `pp-${agent}`));
   const kv = (key: string) => `http://${o.consulAddress}/v1/kv/${key}`;
   const store = ['--store', `consul://${o.consulAddress}`, '--prefix', prefix];
@@ -174,11 +145,7 @@ export async function startSystem(o: SystemOptions): Promise<System> {
     },
     intentKey: (app) => appIntentKey(prefix, node, app),
     drainedKey: () => drainedKey(prefix, node),
-    agentPid: async (agent) => {
-      const r = await runCommand(['sv', 'status', join(sv, `pp-${agent}`)]);
-      const m = /^run: [^:]+: \(pid (\d+)\)/.exec(r.stdout);
-      return m ? Number(m[1]) : undefined;
-    },
+    agentPid: (agent) => servicePid(join(sv, `pp-${agent}`)),
     rules: () => runChecked(['iptables-save', '-t', 'filter'], { prefix: ['ip', 'netns', 'exec', netns] }),
     log: logOf,
     logs: async (lines = 15) => {
@@ -186,18 +153,15 @@ export async function startSystem(o: SystemOptions): Promise<System> {
       for (const agent of AGENTS) out += `--- pp-${agent}\n${(await logOf(agent)).split('\n').slice(-lines).join('\n')}\n`;
       return out;
     },
-    stop: async () => {
-      // Agents first, so pp-setlive cannot re-link an app while its service is taken down.
-      for (const agent of AGENTS) await unlink(join(root, 'agents', `pp-${agent}`)).catch(() => {});
-      await exitServices(AGENTS.map((a) => join(sv, `pp-${a}`)));
-      for (const name of await readdir(join(root, 'service')).catch(() => [])) await unlink(join(root, 'service', name)).catch(() => {});
-      const apps = (await readdir(join(root, 'stage')).catch(() => [])).filter((n) => !n.startsWith('.'));
-      await exitServices(apps.map((a) => join(root, 'stage', a)));
-      await stopRunsvdir(agentsDir);
-      await stopRunsvdir(appsDir);
-      await runCommand(['ip', 'netns', 'delete', netns]);
-      await rm(root, { recursive: true, force: true });
-    },
+    // Agents first, so pp-setlive cannot link an app again while its service is taken down.
+    stop: () =>
+      inTurn([
+        () => agentsDir.stop(),
+        () => appsDir.stop(),
+        () => stopEverythingUnder(root),
+        () => runCommand(['ip', 'netns', 'delete', netns]),
+        () => rm(root, { recursive: true, force: true, maxRetries: 5 }),
+      ]),
   };
   return system;
 }
