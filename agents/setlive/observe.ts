@@ -33,7 +33,11 @@ export interface AppObserved {
   status: SvStatus;
   /** The install recorded as having passed its health check. */
   confirmed?: string;
-  /** One health probe, taken only when the intended version is current and settled and a check is given. */
+  /**
+   * One health probe of the install `current` points at, taken only when a check is given, the process is
+   * settled and runs the current setup, and that install is the intended version or, while the flip to it is
+   * held, the one that stands in for it.
+   */
   probe?: CheckResult;
   /** Leftovers of a killed run: temp links beside `<basedir>/current`, temp files in the app's service folder. */
   temps: string[];
@@ -126,8 +130,9 @@ async function observeIntended(
   const flipDue = live !== undefined && installed && current.target !== target;
   const verdicts = flipDue ? await verdictsOn(app, intent, live.version, fleet) : {};
   const observed = { ...base, current, last, installed, temps: [...base.temps, ...temps], stale, held, heldRollbackTo, ...verdicts };
-  if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
-    observed.probe = await runHealthCheck(intent.health, target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
+  const probed = current.target === target || (held !== undefined && current.valid);
+  if (intent.health && current.target && probed && !stale && settled(base.status, config)) {
+    observed.probe = await runHealthCheck(intent.health, current.target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
   }
   return observed;
 }

@@ -7,7 +7,7 @@ import { serviceLinkPath, stagePath } from './stage-layout.js';
 import type { SetliveConfig } from './options.js';
 import { installPath, versionOfInstall } from '../../shared/install-layout.js';
 import { flipFingerprint } from './failed-flip.js';
-import { upAtLeastMs } from './health.js';
+import { settled, upAtLeastMs } from './health.js';
 import { livenessOf, requiresBlocker, requiresCycle, serviceInPlace } from './liveness.js';
 import type { AppObserved, SetliveObserved } from './observe.js';
 import { renderServiceFiles, type ServiceFiles } from './service-files.js';
@@ -178,16 +178,17 @@ function planIntended(
   if (blocker) return { ...base, actions: cleanup, pending: blocker };
   // Each retry of a flip that failed would take the working version down again: the same attempt waits. The hold
   // only keeps the app off the failed version: a rollback cut short is finished, and the version it went back to
-  // is started when it is down.
+  // is started when it is down. A process that runs is not yet a rollback done: until it has settled and passes
+  // the check, roll-back waits for it (counted from its start) and fails if it never does.
   if (o.held) {
     const to = o.current.target === target ? o.heldRollbackTo : o.current.valid ? o.current.target : undefined;
     const error = `${live.version}: ${o.held}`;
     if (to !== undefined) {
       const restart = o.current.target !== to || o.stale;
-      const up = o.status.state === 'run' && !o.status.wantDown;
+      const healthy = settled(o.status, config) && (!intent.health || o.probe?.ok === true);
       const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
       const back: SetliveAction[] =
-        restart || !up
+        restart || !healthy
           ? [
               {
                 kind: 'roll-back',

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSetliveAgent } from '../../../agents/setlive/agent.js';
+import { readRunsvStatus } from '../../../agents/setlive/runsv-status.js';
 import { silentLogger } from '../../../shared/logger.js';
+import { runCommand } from '../../../shared/process.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { freePort } from '../../support/free-port.js';
@@ -229,5 +231,22 @@ describe('pp-setlive killed with SIGKILL and restarted', () => {
     // Held, and left running.
     expect(await restartInProcess()).toBe(1);
     expect(await ask(port)).toMatchObject({ version: before });
+  });
+
+  it('waits for the version rolled back to when a run killed after starting it left it booting', async () => {
+    await makeInstall(base(), 'web', '4', undefined, 3000);
+    await intendLive('4');
+    expect(await runAgentProcess()).toBe(0);
+    await intendLive('3', { timeoutMs: 5500 });
+    expect(await runAgentProcess({ onLog: 'current points back at the previous install' })).toBe('killed');
+    expect(await linkTarget(base(), 'current')).toBe(install('4'));
+    // What the killed run was about to do: start the version it went back to, which boots for 3 s.
+    const dir = join(runit.stageDir, 'web');
+    expect((await runCommand(['sv', 'up', dir])).exitCode).toBe(0);
+    const deadline = Date.now() + 30_000;
+    while ((await readRunsvStatus(dir)).state !== 'run') expect(Date.now()).toBeLessThan(deadline);
+    expect(await restartInProcess()).toBe(1);
+    expect((await reality(store, 'web'))?.error).toMatch(/^3: this version failed at .* and is not tried again before /);
+    expect(await ask(port)).toMatchObject({ version: '4' });
   });
 });

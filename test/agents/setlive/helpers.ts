@@ -94,13 +94,17 @@ export function testConfig(r: Runit): SetliveConfig {
   };
 }
 
-/** Builds `<basedir>/installs/<app>_<version>/` as the preparer would: the server, its VERSION, maybe a HEALTH. */
-export async function makeInstall(basedir: string, app: string, version: string, health?: string): Promise<string> {
+/**
+ * Builds `<basedir>/installs/<app>_<version>/` as the preparer would: the server, its VERSION, maybe a HEALTH,
+ * maybe a LISTEN_DELAY_MS (a server that starts listening that late).
+ */
+export async function makeInstall(basedir: string, app: string, version: string, health?: string, listenDelayMs?: number): Promise<string> {
   const dir = join(basedir, 'installs', `${app}_${version}`);
   await mkdir(dir, { recursive: true });
   await copyFile(SERVER, join(dir, 'version-server.mjs'));
   await writeFile(join(dir, 'VERSION'), `${version}\n`);
   if (health) await writeFile(join(dir, 'HEALTH'), `${health}\n`);
+  if (listenDelayMs !== undefined) await writeFile(join(dir, 'LISTEN_DELAY_MS'), `${listenDelayMs}\n`);
   return dir;
 }
 
