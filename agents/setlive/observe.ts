@@ -1,4 +1,4 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { readFile } from '../../shared/read-file.js';
 import { join } from 'node:path';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
@@ -27,6 +27,9 @@ export interface AppObserved {
   installed: boolean;
   runScript?: string;
   logRunScript?: string;
+  /** Permission bits of `run` and `log/run` (undefined when missing). */
+  runMode?: number;
+  logRunMode?: number;
   logMain: boolean;
   /** `<serviceDir>/<app>`. */
   link: LinkState;
@@ -84,6 +87,10 @@ const UNOBSERVED: AppObserved = {
 
 const readText = (path: string) => readFile(path, 'utf8').catch(() => undefined);
 const mtimeMs = async (path: string) => (await lstat(path).catch(() => undefined))?.mtimeMs ?? 0;
+const modeOf = async (path: string) => {
+  const info = await stat(path).catch(() => undefined);
+  return info?.isFile() ? info.mode & 0o7777 : undefined;
+};
 
 /** Names of the app folders in the stage folder (temp and hidden names skipped). */
 export async function stagedApps(config: SetliveConfig): Promise<string[]> {
@@ -146,9 +153,11 @@ async function observeApp(
 ): Promise<AppObserved> {
   const dir = stagePath(config, app);
   const staged = ownership !== 'missing';
-  const [runScript, logRunScript, logMain, link, confirmed, status, temps, logTemps] = await Promise.all([
+  const [runScript, logRunScript, runMode, logRunMode, logMain, link, confirmed, status, temps, logTemps] = await Promise.all([
     readText(join(dir, 'run')),
     readText(join(dir, 'log', 'run')),
+    modeOf(join(dir, 'run')),
+    modeOf(join(dir, 'log', 'run')),
     isDir(join(dir, 'log', 'main')),
     readLinkState(serviceLinkPath(config, app)),
     readText(join(dir, CONFIRMED_FILE)),
@@ -164,6 +173,8 @@ async function observeApp(
     installed: false,
     runScript,
     logRunScript,
+    runMode,
+    logRunMode,
     logMain,
     link,
     status,

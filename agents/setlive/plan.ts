@@ -73,7 +73,7 @@ function flipActions(
 ): SetliveAction[] {
   const dir = stagePath(config, app);
   const target = installPath(intent.basedir, app, version);
-  const { filesOk, linked } = serviceInPlace(o, files, config, app);
+  const { filesOk, modesOk, linked } = serviceInPlace(o, files, config, app);
   const needsFlip = o.current.target !== target;
   const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
   // A version never confirmed healthy that fails its check within its health timeout may still be booting:
@@ -102,7 +102,7 @@ function flipActions(
   // Stopping first makes "down" the durable mark of a flip in progress: a run killed after it finds the
   // service down and carries on, and never mistakes an old process for the new configuration.
   if (stop) actions.push({ kind: 'stop', app, dir });
-  if (!filesOk) actions.push({ kind: 'write-service', app, dir, ...files });
+  if (!filesOk || !modesOk) actions.push({ kind: 'write-service', app, dir, ...files });
   if (needsFlip) actions.push({ kind: 'swap-current', app, basedir: intent.basedir, target, dir });
   if (!linked) actions.push({ kind: 'link-service', app, link: serviceLinkPath(config, app), dir });
   if (restart || !up) actions.push({ kind: 'start', app, dir });
@@ -169,8 +169,10 @@ function planIntended(
   if (!files) return { ...base, actions: [], error: 'field service: required when a version is live' };
   const target = installPath(intent.basedir, app, live.version);
   if (livenessOf(app, intent, o, files, config).live) {
-    const confirm: SetliveAction[] = o.confirmed === target ? [] : [{ kind: 'confirm', app, dir: stagePath(config, app), target }];
-    return { ...base, actions: [...cleanup, ...confirm] };
+    const dir = stagePath(config, app);
+    const repair: SetliveAction[] = serviceInPlace(o, files, config, app).modesOk ? [] : [{ kind: 'write-service', app, dir, ...files }];
+    const confirm: SetliveAction[] = o.confirmed === target ? [] : [{ kind: 'confirm', app, dir, target }];
+    return { ...base, actions: [...cleanup, ...repair, ...confirm] };
   }
   const cycle = requiresCycle(app, node);
   if (cycle) return { ...base, actions: [], error: `field requires: cycle ${cycle}` };

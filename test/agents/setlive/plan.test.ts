@@ -53,6 +53,8 @@ function liveState(app: string, intent: AppIntent, version: string, over: Partia
     installed: true,
     runScript: files.run,
     logRunScript: files.logRun,
+    runMode: 0o755,
+    logRunMode: 0o755,
     logMain: true,
     link: link(`/stage/${app}`),
     status: running(),
@@ -79,6 +81,17 @@ describe('planSetlive', () => {
     expect(plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2') })[0]).toMatchObject({ app: 'web', version: '2', actions: [] });
     const unconfirmed = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { confirmed: undefined }) })[0];
     expect(kinds(unconfirmed?.actions ?? [])).toEqual(['confirm']);
+  });
+
+  it('sets a drifted script mode back without a restart, also during a flip', () => {
+    const drifted = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { runMode: 0o644 }) })[0];
+    expect(drifted?.actions).toEqual([
+      { kind: 'write-service', app: 'web', dir: '/stage/web', ...renderServiceFiles('web', web2, config) },
+    ]);
+    const logDrifted = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { logRunMode: 0o600, confirmed: undefined }) })[0];
+    expect(kinds(logDrifted?.actions ?? [])).toEqual(['write-service', 'confirm']);
+    const flip = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { runMode: 0o644 }) })[0];
+    expect(kinds(flip?.actions ?? [])).toEqual(['stop', 'write-service', 'swap-current', 'start', 'await-health', 'confirm']);
   });
 
   it('waits for the install of the live version', () => {
@@ -193,6 +206,8 @@ describe('planSetlive', () => {
       current: link(),
       runScript: undefined,
       logRunScript: undefined,
+      runMode: undefined,
+      logRunMode: undefined,
       logMain: false,
       link: link(),
       status: { ...down, state: 'unsupervised' },
