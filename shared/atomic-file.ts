@@ -29,26 +29,62 @@ export async function renameIntoPlace(temp: string, path: string): Promise<void>
   await fsyncDir(dirname(path));
 }
 
-/**
- * Writes `content` to `path` atomically (temp → fsync → rename → fsync dir) unless the file already holds
- * exactly that content. Returns true when it wrote.
- */
-export async function writeFileAtomic(path: string, content: string | Buffer, mode = 0o644): Promise<boolean> {
-  const wanted = typeof content === 'string' ? Buffer.from(content) : content;
+/** Who a written file must belong to. */
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+/** What differs between the file at `path` and what is wanted: nothing, its metadata only, or its content (or it is missing). */
+async function driftOf(path: string, wanted: Buffer, mode: number, owner: FileOwner | undefined): Promise<'none' | 'metadata' | 'content'> {
+  const info = await stat(path).catch(() => undefined);
   // Only a file of the same size can hold the same content: one of another size (a huge one another tool left in a
   // store key) is replaced without being read.
-  const size = await stat(path).then(
-    (info) => (info.isFile() ? info.size : undefined),
-    () => undefined,
-  );
-  const current = size === wanted.length ? await readFile(path).catch(() => undefined) : undefined;
-  if (current?.equals(wanted)) return false;
+  if (!info?.isFile() || info.size !== wanted.length) return 'content';
+  const current = await readFile(path).catch(() => undefined);
+  if (!current?.equals(wanted)) return 'content';
+  const modeOk = (info.mode & 0o7777) === mode;
+  const ownerOk = owner === undefined || (info.uid === owner.uid && info.gid === owner.gid);
+  return modeOk && ownerOk ? 'none' : 'metadata';
+}
+
+/** Sets the mode (and owner) of the file in place and fsyncs it; false when that is not allowed here. */
+async function fixMetadata(path: string, mode: number, owner: FileOwner | undefined): Promise<boolean> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      if (owner) await handle.chown(owner.uid, owner.gid);
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EPERM') return false;
+    throw err;
+  }
+}
+
+/**
+ * Makes `path` hold exactly `content` with permission bits `mode` (and owner `owner`, when given), as
+ * consul-template compares a rendered file's content and metadata. Content that differs is written atomically
+ * (temp → fsync → rename → fsync dir); when only the mode or owner drifted (a run script chmod'ed 0644), they
+ * are set in place, or through the same atomic write where this process may not change them on that file.
+ * Returns true when anything changed.
+ */
+export async function writeFileAtomic(path: string, content: string | Buffer, mode = 0o644, owner?: FileOwner): Promise<boolean> {
+  const wanted = typeof content === 'string' ? Buffer.from(content) : content;
+  const drift = await driftOf(path, wanted, mode, owner);
+  if (drift === 'none') return false;
+  if (drift === 'metadata' && (await fixMetadata(path, mode, owner))) return true;
   await mkdir(dirname(path), { recursive: true });
   const temp = tempPathBeside(path);
   try {
     const handle = await open(temp, 'w', mode);
     try {
       await handle.writeFile(wanted);
+      if (owner) await handle.chown(owner.uid, owner.gid);
       await handle.chmod(mode);
       await handle.sync();
     } finally {

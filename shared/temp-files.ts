@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { processAlive } from './process-liveness.js';
 
 /** `.pp-tmp-<label>.<pid>.<hex>`: every temp name Platypus writes, so a later run can spot a killed run's leftovers. */
 const TEMP_NAME = /^\.pp-tmp-(.+)\.(\d+)\.[0-9a-f]+$/;
@@ -28,14 +29,13 @@ export async function usingTemp<T>(path: string, work: () => Promise<T>): Promis
   }
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether the writer named in a temp name may still be using it. The name carries the pid only: a pid reused by
+ * another process merely keeps that leftover until the pid is free again.
+ */
+function writerAlive(pid: number): boolean {
   if (pid === process.pid) return false; // our own in-flight temps are in `inUse`
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return processAlive(pid);
 }
 
 /**
@@ -52,7 +52,7 @@ export function staleAmong(dir: string, entries: string[], labels?: string[]): s
   for (const entry of entries) {
     const m = TEMP_NAME.exec(entry);
     const path = join(dir, entry);
-    if (m && (!labels || labels.includes(m[1]!)) && !inUse.has(path) && !processAlive(Number(m[2]))) out.push(path);
+    if (m && (!labels || labels.includes(m[1]!)) && !inUse.has(path) && !writerAlive(Number(m[2]))) out.push(path);
   }
   return out;
 }

@@ -16,18 +16,20 @@ import { removeAside } from '../../shared/install-layout.js';
 import { removeLeftovers } from '../../shared/leftovers.js';
 import { svExit, svStop, svUp } from './sv.js';
 import { assertOurs, markOurs } from './ownership.js';
+import { SCRIPT_MODE } from './service-files.js';
 
 /**
  * Writes the marker first (so even a folder cut short is known as ours), then log/main, log/run, then run
- * (last, so a folder with a run script is complete); compare-before-write. Never writes into a folder not ours.
+ * (last, so a folder with a run script is complete); compare-before-write, and a script whose mode alone drifted
+ * gets it back in place. Never writes into a folder not ours.
  */
 async function writeService(app: string, dir: string, run: string, logRun: string): Promise<boolean> {
   await assertOurs(dir, app);
   await mkdir(dir, { recursive: true });
   const marked = await markOurs(dir, app);
   const madeMain = (await mkdir(join(dir, 'log', 'main'), { recursive: true })) !== undefined;
-  const wroteLog = await writeFileAtomic(join(dir, 'log', 'run'), logRun, 0o755);
-  const wroteRun = await writeFileAtomic(join(dir, 'run'), run, 0o755);
+  const wroteLog = await writeFileAtomic(join(dir, 'log', 'run'), logRun, SCRIPT_MODE);
+  const wroteRun = await writeFileAtomic(join(dir, 'run'), run, SCRIPT_MODE);
   return marked || madeMain || wroteLog || wroteRun;
 }
 

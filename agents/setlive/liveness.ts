@@ -5,7 +5,7 @@ import type { SetliveConfig } from './options.js';
 import { installPath } from '../../shared/install-layout.js';
 import { settled } from './health.js';
 import type { AppObserved, SetliveObserved } from './observe.js';
-import type { ServiceFiles } from './service-files.js';
+import { SCRIPT_MODE, type ServiceFiles } from './service-files.js';
 
 /** Whether an app is live on its intended version, and if not, why (for logs and requires). */
 export interface Liveness {
@@ -13,16 +13,21 @@ export interface Liveness {
   reason: string;
 }
 
-/** The service folder holds exactly the scripts it should and is linked where runsvdir looks. */
+/**
+ * The service folder holds exactly the scripts it should (`filesOk`), executable as written (`modesOk`: a mode
+ * alone is set back without a restart, since the running process does not depend on it), and is linked where
+ * runsvdir looks.
+ */
 export function serviceInPlace(
   o: AppObserved,
   files: ServiceFiles,
   config: SetliveConfig,
   app: string,
-): { filesOk: boolean; linked: boolean } {
+): { filesOk: boolean; modesOk: boolean; linked: boolean } {
   const filesOk = o.runScript === files.run && o.logRunScript === files.logRun && o.logMain;
+  const modesOk = o.runMode === SCRIPT_MODE && o.logRunMode === SCRIPT_MODE;
   const linked = o.link.kind === 'link' && o.link.target === stagePath(config, app);
-  return { filesOk, linked };
+  return { filesOk, modesOk, linked };
 }
 
 /** Live = current points at the intended install, runit says run for the settle time, and the probe passed. */

@@ -1,4 +1,4 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { readFile } from '../../shared/read-file.js';
 import { join } from 'node:path';
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
@@ -27,13 +27,20 @@ export interface AppObserved {
   installed: boolean;
   runScript?: string;
   logRunScript?: string;
+  /** Permission bits of `run` and `log/run` (undefined when missing). */
+  runMode?: number;
+  logRunMode?: number;
   logMain: boolean;
   /** `<serviceDir>/<app>`. */
   link: LinkState;
   status: SvStatus;
   /** The install recorded as having passed its health check. */
   confirmed?: string;
-  /** One health probe, taken only when the intended version is current and settled and a check is given. */
+  /**
+   * One health probe of the install `current` points at, taken only when a check is given, the process is
+   * settled and runs the current setup, and that install is the intended version or, while the flip to it is
+   * held, the one that stands in for it.
+   */
   probe?: CheckResult;
   /** Leftovers of a killed run: temp links beside `<basedir>/current`, temp files in the app's service folder. */
   temps: string[];
@@ -82,6 +89,10 @@ const UNOBSERVED: AppObserved = {
 
 const readText = (path: string) => readFile(path, 'utf8').catch(() => undefined);
 const mtimeMs = async (path: string) => (await lstat(path).catch(() => undefined))?.mtimeMs ?? 0;
+const modeOf = async (path: string) => {
+  const info = await stat(path).catch(() => undefined);
+  return info?.isFile() ? info.mode & 0o7777 : undefined;
+};
 
 /** Names of the app folders in the stage folder (temp and hidden names skipped). */
 export async function stagedApps(config: SetliveConfig): Promise<string[]> {
@@ -128,8 +139,9 @@ async function observeIntended(
   const flipDue = live !== undefined && installed && current.target !== target;
   const verdicts = flipDue ? await verdictsOn(app, intent, live.version, fleet) : {};
   const observed = { ...base, current, last, installed, temps: [...base.temps, ...temps], stale, held, heldRollbackTo, ...verdicts };
-  if (intent.health && target && current.target === target && !stale && settled(base.status, config)) {
-    observed.probe = await runHealthCheck(intent.health, target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
+  const probed = current.target === target || (held !== undefined && current.valid);
+  if (intent.health && current.target && probed && !stale && settled(base.status, config)) {
+    observed.probe = await runHealthCheck(intent.health, current.target, Math.min(PROBE_LIMIT_MS, intent.health.timeoutMs));
   }
   return observed;
 }
@@ -143,9 +155,11 @@ async function observeApp(
 ): Promise<AppObserved> {
   const dir = stagePath(config, app);
   const staged = ownership !== 'missing';
-  const [runScript, logRunScript, logMain, link, confirmed, status, temps, logTemps] = await Promise.all([
+  const [runScript, logRunScript, runMode, logRunMode, logMain, link, confirmed, status, temps, logTemps] = await Promise.all([
     readText(join(dir, 'run')),
     readText(join(dir, 'log', 'run')),
+    modeOf(join(dir, 'run')),
+    modeOf(join(dir, 'log', 'run')),
     isDir(join(dir, 'log', 'main')),
     readLinkState(serviceLinkPath(config, app)),
     readText(join(dir, CONFIRMED_FILE)),
@@ -161,6 +175,8 @@ async function observeApp(
     installed: false,
     runScript,
     logRunScript,
+    runMode,
+    logRunMode,
     logMain,
     link,
     status,

@@ -7,7 +7,7 @@ import { serviceLinkPath, stagePath } from './stage-layout.js';
 import type { SetliveConfig } from './options.js';
 import { installPath, versionOfInstall } from '../../shared/install-layout.js';
 import { flipFingerprint } from './failed-flip.js';
-import { upAtLeastMs } from './health.js';
+import { settled, upAtLeastMs } from './health.js';
 import { livenessOf, requiresBlocker, requiresCycle, serviceInPlace } from './liveness.js';
 import type { AppObserved, SetliveObserved } from './observe.js';
 import { renderServiceFiles, type ServiceFiles } from './service-files.js';
@@ -73,7 +73,7 @@ function flipActions(
 ): SetliveAction[] {
   const dir = stagePath(config, app);
   const target = installPath(intent.basedir, app, version);
-  const { filesOk, linked } = serviceInPlace(o, files, config, app);
+  const { filesOk, modesOk, linked } = serviceInPlace(o, files, config, app);
   const needsFlip = o.current.target !== target;
   const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
   // A version never confirmed healthy that fails its check within its health timeout may still be booting:
@@ -102,7 +102,7 @@ function flipActions(
   // Stopping first makes "down" the durable mark of a flip in progress: a run killed after it finds the
   // service down and carries on, and never mistakes an old process for the new configuration.
   if (stop) actions.push({ kind: 'stop', app, dir });
-  if (!filesOk) actions.push({ kind: 'write-service', app, dir, ...files });
+  if (!filesOk || !modesOk) actions.push({ kind: 'write-service', app, dir, ...files });
   if (needsFlip) actions.push({ kind: 'swap-current', app, basedir: intent.basedir, target, dir });
   if (!linked) actions.push({ kind: 'link-service', app, link: serviceLinkPath(config, app), dir });
   if (restart || !up) actions.push({ kind: 'start', app, dir });
@@ -169,8 +169,10 @@ function planIntended(
   if (!files) return { ...base, actions: [], error: 'field service: required when a version is live' };
   const target = installPath(intent.basedir, app, live.version);
   if (livenessOf(app, intent, o, files, config).live) {
-    const confirm: SetliveAction[] = o.confirmed === target ? [] : [{ kind: 'confirm', app, dir: stagePath(config, app), target }];
-    return { ...base, actions: [...cleanup, ...confirm] };
+    const dir = stagePath(config, app);
+    const repair: SetliveAction[] = serviceInPlace(o, files, config, app).modesOk ? [] : [{ kind: 'write-service', app, dir, ...files }];
+    const confirm: SetliveAction[] = o.confirmed === target ? [] : [{ kind: 'confirm', app, dir, target }];
+    return { ...base, actions: [...cleanup, ...repair, ...confirm] };
   }
   const cycle = requiresCycle(app, node);
   if (cycle) return { ...base, actions: [], error: `field requires: cycle ${cycle}` };
@@ -178,16 +180,17 @@ function planIntended(
   if (blocker) return { ...base, actions: cleanup, pending: blocker };
   // Each retry of a flip that failed would take the working version down again: the same attempt waits. The hold
   // only keeps the app off the failed version: a rollback cut short is finished, and the version it went back to
-  // is started when it is down.
+  // is started when it is down. A process that runs is not yet a rollback done: until it has settled and passes
+  // the check, roll-back waits for it (counted from its start) and fails if it never does.
   if (o.held) {
     const to = o.current.target === target ? o.heldRollbackTo : o.current.valid ? o.current.target : undefined;
     const error = `${live.version}: ${o.held}`;
     if (to !== undefined) {
       const restart = o.current.target !== to || o.stale;
-      const up = o.status.state === 'run' && !o.status.wantDown;
+      const healthy = settled(o.status, config) && (!intent.health || o.probe?.ok === true);
       const timeoutMs = intent.health?.timeoutMs ?? config.startTimeoutMs;
       const back: SetliveAction[] =
-        restart || !up
+        restart || !healthy
           ? [
               {
                 kind: 'roll-back',

@@ -2,6 +2,9 @@ import { join } from 'node:path';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import type { SetliveConfig } from './options.js';
 
+/** The permission bits of both scripts: runsv executes them. */
+export const SCRIPT_MODE = 0o755;
+
 /** The two scripts of an app's runit service folder, as they should read. */
 export interface ServiceFiles {
   run: string;

@@ -1,21 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { ownStartTime, processAlive } from '../process-liveness.js';
 import { ConflictError, type IntentStore, type KvEntry, type LeaseKeeper } from './types.js';
-
-/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined when it is gone. */
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count fields after its closing parenthesis.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /** `host:pid:start`: a pid alone could name another process once this one is gone. */
 function ownLeaseId(): string {
-  return `${hostname()}:${process.pid}:${startTimeOf(process.pid) ?? '0'}`;
+  return `${hostname()}:${process.pid}:${ownStartTime() ?? '0'}`;
 }
 
 /** True while the process named by a lease id runs (a lease of another host is taken as alive: it cannot be checked). */
@@ -23,8 +12,7 @@ export function leaseProcessLives(lease: unknown): boolean {
   if (typeof lease !== 'string') return false;
   const [host, pid, start] = lease.split(':');
   if (host !== hostname()) return true;
-  const n = Number(pid);
-  return Number.isInteger(n) && n > 0 && startTimeOf(n) === start;
+  return processAlive(Number(pid), start);
 }
 
 function leaseOf(value: string): unknown {

@@ -17,6 +17,7 @@ import { fsyncDir, writeFileAtomic } from '../atomic-file.js';
 import { sleep } from '../backoff.js';
 import { staleTemps, tempPathIn } from '../temp-files.js';
 import { FolderLeases } from './folder-leases.js';
+import { ownStartTime, processAlive } from '../process-liveness.js';
 import {
   ConflictError,
   refuseTooLarge,
@@ -175,14 +176,26 @@ async function sweepDeadTemps(dir: string): Promise<void> {
   for (const e of entries) if (e.isDirectory() && !e.name.startsWith(TEMP_PREFIX)) await sweepDeadTemps(join(dir, e.name));
 }
 
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * The content of a lock file taken by this process: `<pid> <nonce> <start time>`, the nonce telling this holder
+ * from another FolderStore of the same process, the start time (none without /proc) telling this process from a
+ * later one given the same pid.
+ */
+function lockContent(): string {
+  const start = ownStartTime();
+  return `${process.pid} ${randomBytes(8).toString('hex')}${start === undefined ? '' : ` ${start}`}\n`;
+}
+
+/** The holder named by a lock file's content; a lock written before locks carried a start time has none. */
+export function lockHolder(content: string): { pid: number; start?: string } {
+  const [pid, , start] = content.trim().split(' ');
+  return { pid: Number(pid), start: start || undefined };
+}
+
+/** True while the process that wrote this lock content runs (the same pid and, when recorded, start time). */
+export function lockHolderLives(content: string): boolean {
+  const { pid, start } = lockHolder(content);
+  return processAlive(pid, start);
 }
 
 /** Watches `dir` (recursively) from now on: `signal` aborts on the first change, an error, or when `outer` aborts. */
@@ -212,7 +225,8 @@ function watchFolder(dir: string, outer?: AbortSignal): { signal: AbortSignal; c
  * `rescanMs` in case an event was missed.
  *
  * Writes hold a lock file in the root (`.pp-store-lock`, made with link(2) so it never exists empty; a lock
- * whose pid is dead is broken). Under it a transaction checks its `ifIndex` conditions, then — if it has
+ * whose process is gone is broken, also when its pid now names another process: the lock records the holder's
+ * start time too). Under it a transaction checks its `ifIndex` conditions, then — if it has
  * more than one write — commits by renaming a journal of every write into the root (`.pp-store-journal`),
  * applies the writes, bumps a commit counter and removes the journal. A crash after the journal's rename
  * leaves it behind and the next writer, or reader, applies it again (applying is idempotent); a crash
@@ -450,7 +464,7 @@ export class FolderStore implements IntentStore {
     await mkdir(this.root, { recursive: true }).catch((err: Error) => {
       throw new StoreError(`cannot create ${this.root}: ${err.message}`, { cause: err });
     });
-    const mine = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
+    const mine = lockContent();
     // Written aside and linked into place, so the lock never exists without the holder's pid in it.
     const temp = tempPathIn(this.root, 'lock');
     await writeFile(temp, mine);
@@ -466,14 +480,13 @@ export class FolderStore implements IntentStore {
         }
         const holder = await readFile(this.lockPath(), 'utf8').catch(() => undefined);
         if (holder === undefined) continue; // released meanwhile
-        const pid = Number(holder.split(' ')[0]);
-        if (!processAlive(pid)) {
+        if (!lockHolderLives(holder)) {
           await this.breakLock(holder);
           continue;
         }
         if (Date.now() > deadline) {
           throw new StoreError(
-            `${this.lockPath()} has been held by pid ${pid} for over ${LOCK_WAIT_MS / 1000} s; if that process is not a Platypus writer, remove the file`,
+            `${this.lockPath()} has been held by pid ${lockHolder(holder).pid} for over ${LOCK_WAIT_MS / 1000} s; if that process is not a Platypus writer, remove the file`,
           );
         }
         await sleep(Math.min(attempt, 25));

@@ -2,6 +2,7 @@
 // listens on 127.0.0.1:$PORT and answers GET / with {"version", "greeting", "pid"} (version from ./VERSION,
 // greeting from $GREETING). GET /health answers 200, or the status and text in ./HEALTH when that file exists
 // (e.g. "503 database unreachable"), which is how a test builds a version that fails its health check.
+// With ./LISTEN_DELAY_MS it starts listening that many milliseconds late, as an app with a slow boot does.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -28,5 +29,11 @@ const server = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ version, greeting: process.env.GREETING ?? null, pid: process.pid }));
 });
-server.listen(port, '127.0.0.1', () => console.log(`version ${version} listening on 127.0.0.1:${port}`));
+let listenDelayMs = 0;
+try {
+  listenDelayMs = Number(readFileSync('LISTEN_DELAY_MS', 'utf8').trim());
+} catch {
+  // no LISTEN_DELAY_MS file: listens at once
+}
+setTimeout(() => server.listen(port, '127.0.0.1', () => console.log(`version ${version} listening on 127.0.0.1:${port}`)), listenDelayMs);
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));

@@ -15,6 +15,8 @@ export const UNHEALTHY = '503 unhealthy';
 export interface VersionOptions {
   /** What its /health answers, as `<status> <text>` (e.g. UNHEALTHY, `503 database unreachable`); 200 ok when not given. */
   health?: string;
+  /** How many milliseconds late it starts listening, as an app with a slow boot does. */
+  listenDelayMs?: number;
 }
 
 /** Lays out `dir` as an install of `version`: the server, its VERSION and, when told, the HEALTH it answers. */
@@ -23,6 +25,7 @@ export async function writeVersion(dir: string, version: string, o: VersionOptio
   await copyFile(VERSION_SERVER, join(dir, 'version-server.mjs'));
   await writeFile(join(dir, 'VERSION'), `${version}\n`);
   if (o.health !== undefined) await writeFile(join(dir, 'HEALTH'), `${o.health}\n`);
+  if (o.listenDelayMs !== undefined) await writeFile(join(dir, 'LISTEN_DELAY_MS'), `${o.listenDelayMs}\n`);
 }
 
 export interface Artifact {

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSetliveAgent } from '../../../agents/setlive/agent.js';
+import { readRunsvStatus } from '../../../agents/setlive/runsv-status.js';
 import { silentLogger } from '../../../shared/logger.js';
+import { runCommand } from '../../../shared/process.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { freePort } from '../../support/free-port.js';
@@ -98,6 +100,11 @@ async function expectNoLeftovers(): Promise<void> {
   expect([...(await readdir(stage)), ...(await readdir(join(stage, 'log')))].filter((n) => n.startsWith('.pp-tmp-'))).toEqual([]);
 }
 
+/**
+ * A failing version's health timeout also bounds the wait for the version rolled back to, so the ones given here
+ * leave a loaded machine time to start a node process. Each test gives its own: a new attempt, which no hold
+ * left by an earlier test covers.
+ */
 function intendLive(v: string, health?: { timeoutMs: number }) {
   return putIntent(
     store,
@@ -171,14 +178,14 @@ describe('pp-setlive killed with SIGKILL and restarted', () => {
 
   it('rolls back a failing version whose health wait was killed, on the next run', async () => {
     const before = (await ask(port)).version ?? '';
-    await intendLive('3', { timeoutMs: 2000 });
+    await intendLive('3', { timeoutMs: 4000 });
     expect(await runAgentProcess({ onApplying: 1, kind: 'await-health', delayMs: 500 })).toBe('killed');
     expect(await linkTarget(base(), 'current')).toBe(install('3'));
     expect(await runAgentProcess()).toBe(1);
+    expect((await reality(store, 'web'))?.error).toMatch(/HTTP 500: broken build; rolled back to \d, which is up and healthy$/);
     expect(await ask(port)).toMatchObject({ version: before });
     expect(await linkTarget(base(), 'current')).toBe(install(before));
     expect(await linkTarget(base(), 'last')).not.toBe(install(before));
-    expect((await reality(store, 'web'))?.error).toContain('HTTP 500: broken build');
   });
 
   it('puts last back where it was when a flip cut short after the swap is rolled back', async () => {
@@ -186,10 +193,11 @@ describe('pp-setlive killed with SIGKILL and restarted', () => {
     const lastBefore = await linkTarget(base(), 'last');
     expect(lastBefore).toBeDefined();
     expect(lastBefore).not.toBe(install(before));
-    await intendLive('3', { timeoutMs: 1500 });
+    await intendLive('3', { timeoutMs: 4500 });
     expect(await runAgentProcess({ onApplying: 1, kind: 'start' })).toBe('killed');
     expect(await linkTarget(base(), 'current')).toBe(install('3'));
     expect(await runAgentProcess()).toBe(1);
+    expect((await reality(store, 'web'))?.error).toMatch(/rolled back to \d, which is up and healthy$/);
     expect(await ask(port)).toMatchObject({ version: before });
     expect(await linkTarget(base(), 'current')).toBe(install(before));
     expect(await linkTarget(base(), 'last')).toBe(lastBefore);
@@ -198,7 +206,7 @@ describe('pp-setlive killed with SIGKILL and restarted', () => {
   it('finishes a rollback killed after current is back, without taking the working version down to retry the failed one', async () => {
     const before = (await ask(port)).version ?? '';
     const lastBefore = await linkTarget(base(), 'last');
-    await intendLive('3', { timeoutMs: 1200 });
+    await intendLive('3', { timeoutMs: 5000 });
     expect(await runAgentProcess({ onLog: 'current points back at the previous install' })).toBe('killed');
     expect(await linkTarget(base(), 'current')).toBe(install(before));
     const applied: string[] = [];
@@ -209,14 +217,31 @@ describe('pp-setlive killed with SIGKILL and restarted', () => {
     } finally {
       unsubscribe('platypus:action-applied', listen);
     }
-    // The failed version was never made current again: only the rollback was finished.
+    // The failed version was never made current again: only the rollback was finished, and it passed its check.
     expect(applied.filter((a) => !a.startsWith('start it and await it'))).toEqual([]);
+    expect((await reality(store, 'web'))?.error).toMatch(/^3: this version failed at .* and is not tried again before /);
     expect(await ask(port)).toMatchObject({ version: before });
     expect(await linkTarget(base(), 'current')).toBe(install(before));
     expect(await linkTarget(base(), 'last')).toBe(lastBefore);
-    expect((await reality(store, 'web'))?.error).toContain('is not tried again before');
     // Held, and left running.
     expect(await restartInProcess()).toBe(1);
     expect(await ask(port)).toMatchObject({ version: before });
+  });
+
+  it('waits for the version rolled back to when a run killed after starting it left it booting', async () => {
+    await makeInstall(base(), 'web', '4', undefined, 3000);
+    await intendLive('4');
+    expect(await runAgentProcess()).toBe(0);
+    await intendLive('3', { timeoutMs: 5500 });
+    expect(await runAgentProcess({ onLog: 'current points back at the previous install' })).toBe('killed');
+    expect(await linkTarget(base(), 'current')).toBe(install('4'));
+    // What the killed run was about to do: start the version it went back to, which boots for 3 s.
+    const dir = join(runit.stageDir, 'web');
+    expect((await runCommand(['sv', 'up', dir])).exitCode).toBe(0);
+    const deadline = Date.now() + 30_000;
+    while ((await readRunsvStatus(dir)).state !== 'run') expect(Date.now()).toBeLessThan(deadline);
+    expect(await restartInProcess()).toBe(1);
+    expect((await reality(store, 'web'))?.error).toMatch(/^3: this version failed at .* and is not tried again before /);
+    expect(await ask(port)).toMatchObject({ version: '4' });
   });
 });

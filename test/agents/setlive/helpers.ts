@@ -25,10 +25,16 @@ export function testConfig(r: Runit): SetliveConfig {
   };
 }
 
-/** Builds `<basedir>/installs/<app>_<version>/` as the preparer would, the version server's install; `health` is what its /health answers. */
-export async function makeInstall(basedir: string, app: string, version: string, health?: string): Promise<string> {
+/**
+ * Builds `<basedir>/installs/<app>_<version>/` as the preparer would, the version server's install; `health` is what
+ * its /health answers, `listenDelayMs` how late it starts listening.
+ */
+export async function makeInstall(basedir: string, app: string, version: string, health?: string, listenDelayMs?: number): Promise<string> {
   const dir = join(basedir, 'installs', `${app}_${version}`);
-  await writeVersion(dir, version, health === undefined ? {} : { health });
+  await writeVersion(dir, version, {
+    ...(health === undefined ? {} : { health }),
+    ...(listenDelayMs === undefined ? {} : { listenDelayMs }),
+  });
   return dir;
 }
 

@@ -54,6 +54,8 @@ function liveState(app: string, intent: AppIntent, version: string, over: Partia
     installed: true,
     runScript: files.run,
     logRunScript: files.logRun,
+    runMode: 0o755,
+    logRunMode: 0o755,
     logMain: true,
     link: link(`/stage/${app}`),
     status: running(),
@@ -80,6 +82,17 @@ describe('planSetlive', () => {
     expect(plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2') })[0]).toMatchObject({ app: 'web', version: '2', actions: [] });
     const unconfirmed = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { confirmed: undefined }) })[0];
     expect(kinds(unconfirmed?.actions ?? [])).toEqual(['confirm']);
+  });
+
+  it('sets a drifted script mode back without a restart, also during a flip', () => {
+    const drifted = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { runMode: 0o644 }) })[0];
+    expect(drifted?.actions).toEqual([
+      { kind: 'write-service', app: 'web', dir: '/stage/web', ...renderServiceFiles('web', web2, config) },
+    ]);
+    const logDrifted = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '2', { logRunMode: 0o600, confirmed: undefined }) })[0];
+    expect(kinds(logDrifted?.actions ?? [])).toEqual(['write-service', 'confirm']);
+    const flip = plan(nodeOf({ web: web2 }), { web: liveState('web', web2, '1', { runMode: 0o644 }) })[0];
+    expect(kinds(flip?.actions ?? [])).toEqual(['stop', 'write-service', 'swap-current', 'start', 'await-health', 'confirm']);
   });
 
   it('waits for the install of the live version', () => {
@@ -167,8 +180,23 @@ describe('planSetlive', () => {
     const back = liveState('web', web2, '1', { held, heldRollbackTo: inst('web', '1'), status: down });
     const q = plan(nodeOf({ web: web2 }), { web: back })[0];
     expect(q).toMatchObject({ error: `2: ${held}`, actions: [{ kind: 'roll-back', to: inst('web', '1'), restart: false }] });
-    // Back and running: nothing to do but report the hold.
+    // Back, settled and healthy: nothing to do but report the hold.
     expect(plan(nodeOf({ web: web2 }), { web: { ...back, status: running() } })[0]).toMatchObject({ actions: [], error: `2: ${held}` });
+  });
+
+  it('counts a rollback done only once the version it went back to has settled and passes its check', () => {
+    const held = 'this version failed at … unless its intent changes: HTTP 503';
+    const back = liveState('web', web2, '1', { held, heldRollbackTo: inst('web', '1') });
+    const awaited = { actions: [{ kind: 'roll-back', to: inst('web', '1'), restart: false }], error: `2: ${held}` };
+    // Started by a run killed right after, and not settled yet (so not probed either).
+    expect(plan(nodeOf({ web: web2 }), { web: { ...back, status: running(0), probe: undefined } })[0]).toMatchObject(awaited);
+    // Settled, but not answering its check.
+    const failing = { ok: false, output: 'GET http://127.0.0.1:8080/health: ECONNREFUSED' };
+    expect(plan(nodeOf({ web: web2 }), { web: { ...back, probe: failing } })[0]).toMatchObject(awaited);
+    // Without a check, settled is enough.
+    const noCheck = appIntent('web', { live: '2', prepared: ['1'], noHealth: true });
+    const bare = liveState('web', noCheck, '1', { held, heldRollbackTo: inst('web', '1'), probe: undefined });
+    expect(plan(nodeOf({ web: noCheck }), { web: bare })[0]).toMatchObject({ actions: [], error: `2: ${held}` });
   });
 
   it('deploys a first version: service folder, swap, link, start, and nothing to roll back to', () => {
@@ -179,6 +207,8 @@ describe('planSetlive', () => {
       current: link(),
       runScript: undefined,
       logRunScript: undefined,
+      runMode: undefined,
+      logRunMode: undefined,
       logMain: false,
       link: link(),
       status: { ...down, state: 'unsupervised' },

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +134,21 @@ describe('pp-setlive under a real runsvdir', () => {
     await runCommand(['ln', '-sfn', install('web', '2'), join(base('web'), 'current')]);
     expect((await converge()).exit).toBe(0);
     expect(await ask(ports.web)).toMatchObject({ version: '2', greeting: "it's me" });
+  });
+
+  it('sets the mode of scripts chmod-ed by hand back on the next pass, leaving the running process alone', async () => {
+    const stage = join(runit.stageDir, 'web');
+    const before = await ask(ports.web);
+    await chmod(join(stage, 'run'), 0o644);
+    await chmod(join(stage, 'log', 'run'), 0o600);
+    const repaired = await converge();
+    expect(repaired.exit).toBe(0);
+    expect(repaired.result?.changed).toBe(1);
+    expect((await stat(join(stage, 'run'))).mode & 0o7777).toBe(0o755);
+    expect((await stat(join(stage, 'log', 'run'))).mode & 0o7777).toBe(0o755);
+    expect(await ask(ports.web)).toMatchObject({ version: '2', pid: before.pid });
+    expect(await reality(store, 'web')).toMatchObject({ status: 'converged', version: '2' });
+    expect((await converge()).result?.changed).toBe(0);
   });
 
   it('does not start an app before the apps it requires are live and healthy here', async () => {

@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FolderStore } from '../../../shared/store/folder-store.js';
+import { ownStartTime } from '../../../shared/process-liveness.js';
+import { FolderStore, lockHolderLives } from '../../../shared/store/folder-store.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('folder', async () => new FolderStore(await mkdtemp(join(tmpdir(), 'pp-folder-')), 200));
@@ -135,5 +136,52 @@ describe('folder store value limit', () => {
     await store.transaction([{ key: big.key, value: 'B', ifIndex: big.modifyIndex! }]);
     await expect(store.transaction([{ key: big.key, value: 'C', ifIndex: big.modifyIndex! }])).rejects.toThrow(/changed since it was read/);
     expect(await store.get(big.key)).toBe('B');
+  });
+});
+
+describe('folder store lock', () => {
+  const LOCK = '.pp-store-lock';
+  const start = ownStartTime()!;
+
+  it('takes over a lock whose pid runs but started at another time: that pid was given to another process', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
+    // This very pid, alive, but not the process that took the lock: its start time differs.
+    await writeFile(join(root, LOCK), `${process.pid} 00112233aabbccdd ${Number(start) - 1}\n`);
+    const store = new FolderStore(root);
+    await store.put('p/k', 'v');
+    expect(await store.get('p/k')).toBe('v');
+    expect((await readdir(root)).filter((n) => n.startsWith('.pp-store-lock') || n.startsWith('.pp-tmp-'))).toEqual([]);
+  });
+
+  it('takes over a lock of a gone process, also one written before locks carried a start time', async () => {
+    const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    await new Promise((done) => child.once('exit', done));
+    for (const content of [`${child.pid} 00112233aabbccdd\n`, `${child.pid}\n`, `${child.pid} 00112233aabbccdd ${start}\n`]) {
+      const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
+      await writeFile(join(root, LOCK), content);
+      await new FolderStore(root).put('p/k', content);
+      expect(await readdir(root)).not.toContain(LOCK);
+    }
+  });
+
+  it('waits for a lock held by this very process, in the format with a start time or the one without', async () => {
+    for (const content of [`${process.pid} 00112233aabbccdd ${start}\n`, `${process.pid} 00112233aabbccdd\n`]) {
+      expect(lockHolderLives(content)).toBe(true);
+      const root = await mkdtemp(join(tmpdir(), 'pp-folder-'));
+      await writeFile(join(root, LOCK), content);
+      let written = false;
+      const put = new FolderStore(root).put('p/k', 'v').then(() => {
+        written = true;
+      });
+      // The writer's own lock content, written aside before it tries the lock, shows it is waiting.
+      while (!(await readdir(root)).some((n) => n.startsWith('.pp-tmp-lock.'))) await new Promise((r) => setImmediate(r));
+      expect(await readFile(join(root, LOCK), 'utf8')).toBe(content);
+      expect(written).toBe(false);
+      await rm(join(root, LOCK));
+      await put;
+      expect(await readFile(join(root, 'p/k'), 'utf8')).toBe('v');
+    }
+    expect(lockHolderLives(`${process.pid} 00112233aabbccdd ${Number(start) + 1}\n`)).toBe(false);
+    expect(lockHolderLives('not a lock\n')).toBe(false);
   });
 });
