@@ -1,7 +1,6 @@
+import { NAGIOS_EXIT as NAGIOS } from '../shared/exit-codes.js';
 import type { NodeView } from './fleet-view.js';
 
-/** Nagios plugin exit codes. */
-export const NAGIOS = { ok: 0, warning: 1, critical: 2, unknown: 3 } as const;
 const LABEL = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
 
 export interface CheckOptions {
