@@ -1,7 +1,7 @@
 import { intentDigest } from '../shared/intent/digest.js';
 import { nodeIntentFromSnapshot, type NodeIntent } from '../shared/intent/node-intent.js';
 import { parseJson } from '../shared/json-depth.js';
-import { HEARTBEAT_NAME, realityPrefix } from '../shared/keys.js';
+import { HEARTBEAT_NAME, intentPrefix, nodeIntentPrefix, realityPrefix } from '../shared/keys.js';
 import { parseHeartbeat, type HeartbeatRecord } from '../shared/loop/heartbeat.js';
 import type { RealityRecord } from '../shared/loop/types.js';
 import { type IntentStore, type KvEntry, valueTooLarge } from '../shared/store/types.js';
@@ -74,10 +74,10 @@ export async function readFleet(
   nodes: string[] = [],
   now = Date.now(),
 ): Promise<Map<string, NodeView>> {
-  const intentBase = `${prefix}/intent/`;
+  const intentBase = intentPrefix(prefix);
   const realityBase = realityPrefix(prefix);
   const reads = nodes.length
-    ? nodes.map((n) => [`${intentBase}${n}/`, realityPrefix(prefix, n)] as const)
+    ? nodes.map((n) => [nodeIntentPrefix(prefix, n), realityPrefix(prefix, n)] as const)
     : [[intentBase, realityBase] as const];
   const snapshots = await Promise.all(reads.map(async ([i, r]) => Promise.all([store.read(i), store.read(r)])));
   const views = new Map<string, NodeView>();

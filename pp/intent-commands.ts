@@ -1,6 +1,6 @@
 import { PP_EXIT } from '../shared/exit-codes.js';
 import { jsonDepthProblem } from '../shared/json-depth.js';
-import { appIntentKey, DRAINED_MARKER, drainedKey, intentSerialKey, nodeIntentPrefix } from '../shared/keys.js';
+import { appIntentKey, DRAINED_MARKER, drainedKey, intentPrefix, intentSerialKey, nodeIntentPrefix } from '../shared/keys.js';
 import { assertSafeName } from '../shared/names.js';
 import { ConflictError, type IntentStore, type KvEntry, type KvWrite } from '../shared/store/types.js';
 import { basedirConflicts } from '../shared/intent/node-intent.js';
@@ -159,7 +159,7 @@ export async function getIntent(store: IntentStore, prefix: string, node: string
 
 /** App names under a node, or node names when no node is given. */
 export async function listIntent(store: IntentStore, prefix: string, node?: string): Promise<string[]> {
-  const base = node ? nodeIntentPrefix(prefix, nodesOf(node)[0]!) : `${prefix}/intent/`;
+  const base = node ? nodeIntentPrefix(prefix, nodesOf(node)[0]!) : intentPrefix(prefix);
   const snapshot = await store.read(base);
   const names = new Set<string>();
   for (const { key, value } of snapshot.entries) {

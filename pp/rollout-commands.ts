@@ -1,4 +1,4 @@
-import { flipLockPrefix } from '../shared/keys.js';
+import { flipContenderKey, flipLockPrefix, verdictPrefix } from '../shared/keys.js';
 import { readSlots, removeHolder, type SlotNode } from '../shared/rollout/semaphore.js';
 import { readVerdicts } from '../shared/rollout/verdicts.js';
 import type { IntentStore } from '../shared/store/types.js';
@@ -27,10 +27,10 @@ export async function rolloutStatus(store: IntentStore, prefix: string, app: str
  * yet expired): off the lock's holders, and its contender key deleted. A node still flipping finishes its flip.
  */
 export async function rolloutRelease(store: IntentStore, prefix: string, app: string, node: string): Promise<string> {
-  const lockPrefix = flipLockPrefix(prefix, app);
-  const listed = await removeHolder(store, lockPrefix, node);
-  const contender = (await store.read(lockPrefix + node)).entries.some((e) => e.key === lockPrefix + node);
-  if (contender) await store.delete(lockPrefix + node);
+  const listed = await removeHolder(store, prefix, app, node);
+  const key = flipContenderKey(prefix, app, node);
+  const contender = (await store.read(key)).entries.some((e) => e.key === key);
+  if (contender) await store.delete(key);
   if (!listed && !contender) return `${node} holds no rollout slot of ${app} and does not wait for one`;
   return `released ${node}'s ${listed ? 'rollout slot' : 'wait'} of ${app}`;
 }
@@ -50,7 +50,7 @@ export async function listVerdicts(store: IntentStore, prefix: string, app?: str
 }
 
 async function verdictApps(store: IntentStore, prefix: string): Promise<string[]> {
-  const base = `${prefix}/verdicts/`;
+  const base = verdictPrefix(prefix);
   const { entries } = await store.read(base);
   return [...new Set(entries.map((e) => e.key.slice(base.length).split('/')[0]!))].sort();
 }
