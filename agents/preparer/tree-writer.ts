@@ -1,13 +1,6 @@
 import { execFile } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import {
-  type TreeBatch,
-  type TreeOp,
-  type TreeWorkerControl,
-  type TreeWorkerMessage,
-  type TreeWorkerSetup,
-  treeWriterWorker,
-} from './tree-writer-worker.js';
+import type { TreeBatch, TreeOp, TreeWorkerControl, TreeWorkerMessage, TreeWorkerSetup } from './tree-writer-protocol.js';
 
 /** Bytes of file content per batch (the worker writes them with one call per file); batches are sent when full, or once the event loop turns. */
 const ARENA = 256 << 10;
@@ -110,8 +103,8 @@ export class TreeWriter {
     } else {
       this.stopFlag = new Int32Array(new SharedArrayBuffer(4));
       const setup: TreeWorkerSetup = { root, stop: this.stopFlag, bigFile: BIG_FILE, maxSyncing: 2 };
-      this.worker = new Worker(`(${treeWriterWorker.toString()})()`, {
-        eval: true,
+      // The compiled module beside this one (vitest, running the sources, bundles it: test/support/worker-modules.ts).
+      this.worker = new Worker(new URL('./tree-writer-worker.js', import.meta.url), {
         workerData: setup,
         resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
       });
