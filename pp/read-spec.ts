@@ -12,6 +12,17 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * All of stdin as text, for every command that reads it. A terminal on stdin means nothing was piped in, and
+ * waiting for the operator to type would look like a hang: that is a usage error saying `whenTerminal`.
+ */
+export async function readStdin(whenTerminal: string): Promise<string> {
+  if (process.stdin.isTTY) throw new CliError(whenTerminal, PP_EXIT.usage);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** Reads an intent spec from a file, or from stdin when `file` is '-' or absent. */
 export async function readSpecText(file: string | undefined): Promise<string> {
   if (file && file !== '-') {
@@ -19,10 +30,7 @@ export async function readSpecText(file: string | undefined): Promise<string> {
       throw new CliError(`cannot read ${file}: ${err.message}`, PP_EXIT.usage);
     });
   }
-  if (process.stdin.isTTY) throw new CliError('no spec given: pass --file spec.json or pipe the JSON on stdin', PP_EXIT.usage);
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return readStdin('no spec given: pass --file spec.json or pipe the JSON on stdin');
 }
 
 /** Validates spec text for `app` at `where` ("key K"/"file F"); throws a CliError (exit 2) naming it and the fields. */
