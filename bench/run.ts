@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench`: runs the benchmarks of issue 6 and prints one table of figures beside their targets and the
-// baselines measured in the same run. Progress goes to stderr, the table to stdout.
+// `npm run bench`: runs the benchmarks and prints one table of figures beside their targets and the baselines
+// measured in the same run, so a figure is judged against this machine's load rather than another's. Progress goes to stderr, the table to stdout.
 // Usage: node dist-bench/bench/run.js [--only flip|idle|scale|rollout|throughput|fleet] [--rollout-nodes 12] [--flips 50] [--service-starts 20] [--cli-runs 20] [--flip-store both|folder|consul]
 //   [--idle-seconds 600] [--idle-settle-seconds 70] [--idle-metrics] [--keep-files]
 //   [--agent-node-options '--max-semi-space-size=1'] [--scale-apps 1000] [--skip-throughput] [--size-mb 640] [--throughput-runs 3]

@@ -11,7 +11,7 @@ import { secondsSince } from './render.js';
 export interface AgentReport {
   record: RealityRecord;
   ageSeconds: number;
-  /** Whether the record answers today's intent of the app (by digest); unknown without a digest on either side. */
+  /** Whether the record answers the app's intent as it stands in the store (by digest); unknown without a digest on either side. */
   intent: 'current' | 'stale' | 'unknown';
 }
 

@@ -15,7 +15,7 @@ export interface StatusRow {
       version?: string;
       detail?: string;
       ageSeconds?: number;
-      /** Whether the report answers today's intent of the app (its digest), see README "Reality". */
+      /** Whether the report answers the app's intent as it stands in the store (by its digest), see README "Reality". */
       intent?: 'current' | 'stale' | 'unknown';
       /** Seconds since the agent's heartbeat on this node (absent: it never wrote one). */
       heartbeatAgeSeconds?: number;
