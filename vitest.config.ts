@@ -2,8 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configDefaults, defineConfig } from 'vitest/config';
+import { workerModules } from './test/support/worker-modules.js';
 
 export default defineConfig({
+  // A worker thread started from a module file (the preparer's tree writer) runs that module's source, bundled.
+  plugins: [workerModules()],
   test: {
     include: ['test/**/*.test.ts'],
     // The cluster fault tests take minutes: `npm run test:fleet` (vitest.fleet.config.ts).

@@ -6,6 +6,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import { mustRun } from './processes.js';
 import { REPO } from './support.js';
+import { appIntentKey, realityKey } from '../shared/keys.js';
 
 export const SERVER = join(REPO, 'test-data/setlive/version-server.mjs');
 export const PREFIX = 'platypus';
@@ -74,8 +75,8 @@ export function askVersion(port: number): Promise<string | undefined> {
 /** Path of a key in a folder store rooted at `root`. */
 export const folderKey = (root: string, key: string): string => join(root, key);
 
-export const intentKey = (app: string): string => `${PREFIX}/intent/${NODE}/${app}`;
-export const realityKeyOf = (agent: string, app: string): string => `${PREFIX}/reality/${NODE}/${agent}/${app}`;
+export const intentKey = (app: string): string => appIntentKey(PREFIX, NODE, app);
+export const realityKeyOf = (agent: string, app: string): string => realityKey(PREFIX, NODE, agent, app);
 
 export interface RealityRecord {
   status: string;

@@ -2,14 +2,14 @@
 // Benchmark: how long, and how much memory, pp-preparer takes to refuse an archive with too many entries.
 // Builds a tar.gz of --entries one-byte files, runs `pp-preparer --once --max-entries N` on it (file:// URL)
 // under GNU time and prints the wall time, the peak RSS and the refusal reality shows.
-// Usage: npx tsc -p . && node dist/bench/entries-bench.js [--entries 200000] [--max-entries 100000] [--dir /var/tmp]
+// Usage: npm run build && npx tsc -p tsconfig.bench.json && node dist-bench/bench/entries-bench.js [--entries 200000] [--max-entries 100000] [--dir /var/tmp]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { flag, shebangNodeFlags } from './support.js';
+import { join } from 'node:path';
+import { agentBin, flag, shebangNodeFlags } from './support.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
@@ -19,7 +19,7 @@ import { Header } from 'tar';
 const ENTRIES = Number(flag('entries', '200000'));
 const MAX_ENTRIES = Number(flag('max-entries', '100000'));
 const ROOT = flag('dir', tmpdir());
-const PREPARER = resolve(import.meta.dirname, '../agents/preparer/index.js');
+const PREPARER = agentBin('preparer');
 /** The node flags of the preparer's shebang: the bench runs it as the `pp-preparer` bin runs. */
 const PREPARER_FLAGS = shebangNodeFlags(PREPARER);
 

@@ -20,6 +20,7 @@ import { makeArtifact, type Artifact } from './apps.js';
 import { benchConsulBinary } from './consul-env.js';
 import { procFigures, startDaemon, stopDaemon } from './processes.js';
 import { agentBin, hasFlag, mb, ms, percentile, say, shebangNodeFlags, sleep, verdict, waitUntil, type Row } from './support.js';
+import { intentPrefix } from '../shared/keys.js';
 
 const PREFIX = 'platypus';
 const APP = 'app';
@@ -211,11 +212,11 @@ export async function fleetBench(nodes: number, rounds: number, idleNodes: numbe
     await sleep(15_000);
     const consulBefore = await consulFigures(cluster);
     const requestsBefore = proxy.count();
-    const kvBefore = proxy.count(`/v1/kv/${PREFIX}/intent/`);
+    const kvBefore = proxy.count(`/v1/kv/${intentPrefix(PREFIX)}`);
     say(`fleet: ${total} nodes idle; measuring for ${idleSeconds} s`);
     await sleep(idleSeconds * 1000);
     const requests = proxy.count() - requestsBefore;
-    const intentReads = proxy.count(`/v1/kv/${PREFIX}/intent/`) - kvBefore;
+    const intentReads = proxy.count(`/v1/kv/${intentPrefix(PREFIX)}`) - kvBefore;
     const consulAfter = await consulFigures(cluster);
     const perNodePerS = requests / total / idleSeconds;
     const floor = 1 / WAIT_SECONDS;

@@ -6,6 +6,7 @@
 import { APP, FlipFleet, type FleetNode } from '../test/system/support/flip-fleet.js';
 import { startBenchConsul } from './consul-env.js';
 import { percentile, say, sec, sleep, verdict, type Row } from './support.js';
+import { appIntentKey } from '../shared/keys.js';
 
 const V1 = { version: '1.0' };
 const V2 = { version: '2.0' };
@@ -17,7 +18,7 @@ async function rollOut(fleet: FlipFleet, nodes: FleetNode[], to: typeof V1, maxP
   const rollout = maxParallel === undefined ? undefined : { maxParallel, minHealthySeconds: MIN_HEALTHY_SECONDS };
   const started = Date.now();
   await fleet.store.transaction(
-    nodes.map((n) => ({ key: `${fleet.prefix}/intent/${n.name}/${APP}`, value: JSON.stringify(fleet.intentOf(n, to, [from], rollout)) })),
+    nodes.map((n) => ({ key: appIntentKey(fleet.prefix, n.name, APP), value: JSON.stringify(fleet.intentOf(n, to, [from], rollout)) })),
   );
   const deadline = started + 600_000;
   for (;;) {

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// `npm run bench`: runs the benchmarks of issue 6 and prints one table of figures beside their targets and the
-// baselines measured in the same run. Progress goes to stderr, the table to stdout.
-// Usage: node dist/bench/run.js [--only flip|idle|scale|rollout|throughput|fleet] [--rollout-nodes 12] [--flips 50] [--service-starts 20] [--cli-runs 20] [--flip-store both|folder|consul]
+// `npm run bench`: runs the benchmarks and prints one table of figures beside their targets and the baselines
+// measured in the same run, so a figure is judged against this machine's load rather than another's. Progress goes to stderr, the table to stdout.
+// Usage: node dist-bench/bench/run.js [--only flip|idle|scale|rollout|throughput|fleet] [--rollout-nodes 12] [--flips 50] [--service-starts 20] [--cli-runs 20] [--flip-store both|folder|consul]
 //   [--idle-seconds 600] [--idle-settle-seconds 70] [--idle-metrics] [--keep-files]
 //   [--agent-node-options '--max-semi-space-size=1'] [--scale-apps 1000] [--skip-throughput] [--size-mb 640] [--throughput-runs 3]
 //   [--fleet-nodes 50] [--fleet-rounds 3] [--fleet-idle-nodes 200] [--fleet-idle-seconds 300]
 import { cpus, loadavg } from 'node:os';
+import { BENCH_EXIT } from '../shared/exit-codes.js';
 import { fleetBench } from './fleet-bench.js';
 import { flipBench } from './flip-bench.js';
 import { idleBench } from './idle-bench.js';
@@ -47,7 +48,7 @@ async function main(): Promise<number> {
   const only = flag('only', '');
   if (only !== '' && !(only in BENCHES)) {
     process.stderr.write(`bench: --only ${only}: expected one of ${Object.keys(BENCHES).join(', ')}\n`);
-    return 2;
+    return BENCH_EXIT.usage;
   }
   const chosen = only ? [only] : Object.keys(BENCHES).filter((b) => !(b === 'throughput' && hasFlag('skip-throughput')));
   const rows: Row[] = [];
@@ -72,7 +73,7 @@ async function main(): Promise<number> {
     baseline: `bench started at load ${startLoad.toFixed(2)}`,
   });
   printTable(rows);
-  return failed ? 1 : 0;
+  return failed ? BENCH_EXIT.failed : BENCH_EXIT.ok;
 }
 
 process.exitCode = await main();

@@ -4,6 +4,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AGENT_EXIT } from '../shared/exit-codes.js';
 import { appIntent, intentKey, makeArtifact, NODE, type Artifact } from './apps.js';
 import { iptablesSetup, type IptablesSetup } from './consul-env.js';
 import { timedRun, type TimedRun } from './processes.js';
@@ -28,7 +29,7 @@ async function once(agent: string, store: string, extra: string[]): Promise<Time
     'warn',
     ...extra,
   ]);
-  if (r.code !== 0) throw new Error(`pp-${agent} --once exited ${r.code}: ${r.stderr.slice(-1500)}`);
+  if (r.code !== AGENT_EXIT.converged) throw new Error(`pp-${agent} --once exited ${r.code}: ${r.stderr.slice(-1500)}`);
   return r;
 }
 

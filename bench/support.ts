@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-/** The repository root, from dist/bench/ (compiled) where these modules run. */
+/** The repository root, from dist-bench/bench/ (tsconfig.bench.json) where these modules run. */
 export const REPO = resolve(import.meta.dirname, '../..');
 
 /** The compiled entry of `pp` or of an agent of agents/agents.json (e.g. `preparer`). */

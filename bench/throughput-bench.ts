@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { timedRun } from './processes.js';
 import { REPO, say, type Row } from './support.js';
 
-const SCRIPT = join(REPO, 'dist/bench/preparer-bench.js');
+const SCRIPT = join(REPO, 'dist-bench/bench/preparer-bench.js');
 
 /** The first capture of `re` in `text`, or '?' (so a changed report shows up as '?' rather than a crash). */
 const grab = (text: string, re: RegExp): string => re.exec(text)?.[1] ?? '?';
 
 /** Runs preparer-bench with `--size-mb` and `--runs`; throws with its output when it fails. */
 export async function throughputBench(sizeMb: number, runs: number): Promise<Row[]> {
-  say(`throughput: node dist/bench/preparer-bench.js --size-mb ${sizeMb} --runs ${runs} (takes minutes)`);
+  say(`throughput: node dist-bench/bench/preparer-bench.js --size-mb ${sizeMb} --runs ${runs} (takes minutes)`);
   const r = await timedRun([process.execPath, SCRIPT, '--size-mb', String(sizeMb), '--runs', String(runs)]);
   process.stderr.write(
     r.stdout

@@ -1,7 +1,7 @@
+import { NAGIOS_EXIT as NAGIOS } from '../shared/exit-codes.js';
 import type { NodeView } from './fleet-view.js';
+import { formatAge } from './render.js';
 
-/** Nagios plugin exit codes. */
-export const NAGIOS = { ok: 0, warning: 1, critical: 2, unknown: 3 } as const;
 const LABEL = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
 
 export interface CheckOptions {
@@ -27,7 +27,6 @@ export function parseDuration(flag: string, text: string): number {
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[(m[2] ?? 's') as 's'];
 }
 
-const ago = (s: number) => (s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`);
 const oneLine = (text: string, max = 120) => {
   // A '|' would start the perfdata early.
   const flat = text.replace(/\s+/g, ' ').replace(/\|/g, '/').trim();
@@ -65,7 +64,7 @@ export function evaluateCheck(views: Map<string, NodeView>, o: CheckOptions): Ch
         if (r.record.status !== 'converged') allConverged = false;
         if (r.record.status === 'failed') failed.push(`${where}: ${oneLine(r.record.error ?? 'failed')}`);
         else if (r.record.status === 'pending' && r.ageSeconds > o.pendingSeconds)
-          late.push(`${where} pending for ${ago(r.ageSeconds)}${r.record.reason ? `: ${oneLine(r.record.reason, 60)}` : ''}`);
+          late.push(`${where} pending for ${formatAge(r.ageSeconds)}${r.record.reason ? `: ${oneLine(r.record.reason, 60)}` : ''}`);
         if (r.intent === 'stale') stale.push(where);
       }
       if (allConverged && v.intent?.apps.has(app)) converged += 1;
@@ -75,8 +74,8 @@ export function evaluateCheck(views: Map<string, NodeView>, o: CheckOptions): Ch
     for (const agent of [...expected].sort()) {
       const beat = v.beats.get(agent);
       if (!beat) silent.push(`${node} ${agent}: no heartbeat`);
-      else if (beat.heartbeat.stopped) silent.push(`${node} ${agent}: stopped ${ago(beat.ageSeconds)} ago`);
-      else if (beat.ageSeconds > o.maxAgeSeconds) silent.push(`${node} ${agent}: last heartbeat ${ago(beat.ageSeconds)} ago`);
+      else if (beat.heartbeat.stopped) silent.push(`${node} ${agent}: stopped ${formatAge(beat.ageSeconds)} ago`);
+      else if (beat.ageSeconds > o.maxAgeSeconds) silent.push(`${node} ${agent}: last heartbeat ${formatAge(beat.ageSeconds)} ago`);
     }
   }
   const code = failed.length || silent.length ? NAGIOS.critical : late.length || stale.length ? NAGIOS.warning : NAGIOS.ok;

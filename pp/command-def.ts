@@ -43,6 +43,11 @@ export interface CommandDef<F extends FlagSpecs, P extends readonly string[]> {
    * agent flag placed before it (`pp plan --log-level debug setlive`) is passed on, not taken for the agent.
    */
   choices?: readonly string[];
+  /**
+   * How a usage error of this command is reported (commander's message in `text`), when not as every other
+   * command's: exit 2 and the message on stderr only.
+   */
+  usageError?: (text: string) => { code: number; stdout?: string };
   run: (a: CommandArgs<F, P>, rest: string[]) => Promise<number | void>;
 }
 

@@ -10,10 +10,13 @@ import { COMMANDS } from './commands.js';
  * has its own flags, positionals and --help.
  */
 
-/** What the command line asks for: text to print and leave with 0 (help, version) or 2 (usage), or a command to run. */
+/**
+ * What the command line asks for: text to print and leave with 0 (help, version), a usage error (of `command` when
+ * it was one command's; see its usageError), or a command to run.
+ */
 export type PpInvocation =
   | { kind: 'help'; text: string }
-  | { kind: 'usage'; text: string }
+  | { kind: 'usage'; text: string; command?: PpCommand }
   | { kind: 'run'; command: PpCommand; args: Record<string, unknown>; rest: string[] };
 
 const ABOUT = "The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans; the intent's JSON Schema.";
@@ -88,10 +91,26 @@ function givenToParent(cmd: Command): Record<string, unknown> {
   return Object.fromEntries(given.map((name) => [name, parent.getOptionValue(name)]));
 }
 
+/** Commander's error, thrown for one pp command, so its own way of reporting usage errors can be found. */
+class CommandError extends CommanderError {
+  constructor(
+    readonly command: PpCommand,
+    error: CommanderError,
+  ) {
+    super(error.exitCode, error.code, error.message);
+  }
+}
+
 /** Adds `command` under `parent`: its positionals, flags, help, and an action that hands the parsed values to `found`. */
 function addCommand(parent: Command, command: PpCommand, found: (invocation: PpInvocation) => void): void {
   const words = command.path.split(' ');
-  const cmd = parent.command(words.at(-1)!).description(command.describe).showHelpAfterError(`Run pp ${command.path} --help for usage.`);
+  const cmd = parent
+    .command(words.at(-1)!)
+    .description(command.describe)
+    .showHelpAfterError(`Run pp ${command.path} --help for usage.`)
+    .exitOverride((error) => {
+      throw new CommandError(command, error);
+    });
   for (const arg of command.args)
     cmd.argument(arg.startsWith('[') ? arg : `<${arg}>`, command.choices ? `one of ${command.choices.join(', ')}` : undefined);
   for (const [name, spec] of Object.entries(command.flags)) cmd.addOption(toOption(name, spec));
@@ -179,7 +198,8 @@ export function parsePpArgs(argv: readonly string[]): PpInvocation {
     program.parse([...argv], { from: 'user' });
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
-    return error.exitCode === 0 ? { kind: 'help', text: out } : { kind: 'usage', text: err };
+    if (error.exitCode === 0) return { kind: 'help', text: out };
+    return error instanceof CommandError ? { kind: 'usage', text: err, command: error.command } : { kind: 'usage', text: err };
   }
   return invocation ?? { kind: 'usage', text: err };
 }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { agentNames, everyNodeAgents } from '../shared/agent-list.js';
+import { NAGIOS_EXIT, PP_EXIT } from '../shared/exit-codes.js';
 import { appIntentKey } from '../shared/keys.js';
 import { defineCommand, withStore, type PpCommand } from './command-def.js';
 import { DEPLOY_COMMANDS } from './deploy/commands.js';
@@ -8,7 +9,7 @@ import { drainNodes, getIntent, listIntent, putIntent, removeIntent } from './in
 import { runPlan } from './plan-command.js';
 import { checkedSpec, readSpecText } from './read-spec.js';
 import { clearVerdicts, listVerdicts, rolloutRelease, rolloutStatus, verdictLines } from './rollout-commands.js';
-import { evaluateCheck, NAGIOS, parseDuration } from './check.js';
+import { evaluateCheck, parseDuration } from './check.js';
 import { readFleet } from './fleet-view.js';
 import { openStore } from '../shared/store/open-store.js';
 import { readStoredValue, specJsonOf } from '../shared/trust/envelope.js';
@@ -77,7 +78,7 @@ const INTENT_COMMANDS = [
         checkedSpec(`key ${key}`, a.app, await readSpecText(a.file)),
       );
       out(diff || 'no difference');
-      return diff ? 5 : 0;
+      return diff ? PP_EXIT.differs : PP_EXIT.ok;
     }),
   }),
 ];
@@ -158,8 +159,12 @@ export const COMMANDS: readonly PpCommand[] = [
         describe: 'comma-separated agents every node with intent must run (default: the agents agents.json marks everyNode)',
       },
     },
+    // Nagios: a problem of the check itself (usage, store) is UNKNOWN, never CRITICAL, and its one line is on stdout.
+    usageError: (text) => ({
+      code: NAGIOS_EXIT.unknown,
+      stdout: `PLATYPUS UNKNOWN - usage: ${text.split('\n')[0]!.replace(/^pp: /, '')}\n`,
+    }),
     run: async (a) => {
-      // Nagios: a problem of the check itself (usage, store) is UNKNOWN, never CRITICAL.
       let line: string;
       let code: number;
       try {
@@ -176,7 +181,7 @@ export const COMMANDS: readonly PpCommand[] = [
           await store.close();
         }
       } catch (err) {
-        code = NAGIOS.unknown;
+        code = NAGIOS_EXIT.unknown;
         line = `PLATYPUS UNKNOWN - ${(err as Error).message.replace(/\s+/g, ' ').replace(/\|/g, '/')}`;
       }
       out(line);

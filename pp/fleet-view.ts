@@ -1,16 +1,17 @@
 import { intentDigest } from '../shared/intent/digest.js';
 import { nodeIntentFromSnapshot, type NodeIntent } from '../shared/intent/node-intent.js';
 import { parseJson } from '../shared/json-depth.js';
-import { HEARTBEAT_NAME, realityPrefix } from '../shared/keys.js';
+import { HEARTBEAT_NAME, intentPrefix, nodeIntentPrefix, realityPrefix } from '../shared/keys.js';
 import { parseHeartbeat, type HeartbeatRecord } from '../shared/loop/heartbeat.js';
 import type { RealityRecord } from '../shared/loop/types.js';
 import { type IntentStore, type KvEntry, valueTooLarge } from '../shared/store/types.js';
+import { secondsSince } from './render.js';
 
 /** One agent's report for one app, as a reader sees it now. */
 export interface AgentReport {
   record: RealityRecord;
   ageSeconds: number;
-  /** Whether the record answers today's intent of the app (by digest); unknown without a digest on either side. */
+  /** Whether the record answers the app's intent as it stands in the store (by digest); unknown without a digest on either side. */
   intent: 'current' | 'stale' | 'unknown';
 }
 
@@ -62,8 +63,6 @@ function readRecord(entry: KvEntry): RealityRecord | string {
   return bad ? why(`field ${bad}: expected a string`) : value;
 }
 
-const ageOf = (at: string, now: number) => Math.max(0, Math.round((now - Date.parse(at)) / 1000)) || 0;
-
 /**
  * Reads intent and reality for the given nodes (every node when none is given): two prefix reads per node, or
  * two in all for the fleet, then a pure join. Throws when the store cannot answer.
@@ -74,10 +73,10 @@ export async function readFleet(
   nodes: string[] = [],
   now = Date.now(),
 ): Promise<Map<string, NodeView>> {
-  const intentBase = `${prefix}/intent/`;
+  const intentBase = intentPrefix(prefix);
   const realityBase = realityPrefix(prefix);
   const reads = nodes.length
-    ? nodes.map((n) => [`${intentBase}${n}/`, realityPrefix(prefix, n)] as const)
+    ? nodes.map((n) => [nodeIntentPrefix(prefix, n), realityPrefix(prefix, n)] as const)
     : [[intentBase, realityBase] as const];
   const snapshots = await Promise.all(reads.map(async ([i, r]) => Promise.all([store.read(i), store.read(r)])));
   const views = new Map<string, NodeView>();
@@ -97,7 +96,7 @@ export async function readFleet(
       if (!n || !agent || !name || more.length > 0) continue;
       if (name === HEARTBEAT_NAME) {
         const heartbeat = parseHeartbeat(e.value);
-        if (heartbeat) view(n).beats.set(agent, { heartbeat, ageSeconds: ageOf(heartbeat.at, now) });
+        if (heartbeat) view(n).beats.set(agent, { heartbeat, ageSeconds: secondsSince(heartbeat.at, now) });
         continue;
       }
       if (name.startsWith('.')) continue; // another marker, not an app
@@ -111,7 +110,7 @@ export async function readFleet(
       const today = v.digests.get(name);
       const intent = !today || !record.intentDigest ? 'unknown' : today === record.intentDigest ? 'current' : 'stale';
       if (!v.reports.has(name)) v.reports.set(name, new Map());
-      v.reports.get(name)!.set(agent, { record, ageSeconds: ageOf(record.at, now), intent });
+      v.reports.get(name)!.set(agent, { record, ageSeconds: secondsSince(record.at, now), intent });
     }
   }
   return views;

@@ -1,5 +1,6 @@
+import { PP_EXIT } from '../shared/exit-codes.js';
 import { jsonDepthProblem } from '../shared/json-depth.js';
-import { appIntentKey, DRAINED_MARKER, drainedKey, intentSerialKey, nodeIntentPrefix } from '../shared/keys.js';
+import { appIntentKey, DRAINED_MARKER, drainedKey, intentPrefix, intentSerialKey, nodeIntentPrefix } from '../shared/keys.js';
 import { assertSafeName } from '../shared/names.js';
 import { ConflictError, type IntentStore, type KvEntry, type KvWrite } from '../shared/store/types.js';
 import { basedirConflicts } from '../shared/intent/node-intent.js';
@@ -11,19 +12,18 @@ import { readSignedOnly, refuseUnsigned, signed } from './signing.js';
 const TXN_LIMIT = 64;
 /** Read-modify-write attempts on one node before pp gives up on a store that keeps changing under it. */
 const CAS_ATTEMPTS = 5;
-const EXIT_CONFLICT = 3;
 
 function nodesOf(list: string): string[] {
   const nodes = list
     .split(',')
     .map((n) => n.trim())
     .filter(Boolean);
-  if (nodes.length === 0) throw new CliError('no node given', 2);
+  if (nodes.length === 0) throw new CliError('no node given', PP_EXIT.usage);
   for (const n of nodes) {
     try {
       assertSafeName('node', n);
     } catch (err) {
-      throw new CliError((err as Error).message, 2);
+      throw new CliError((err as Error).message, PP_EXIT.usage);
     }
   }
   return nodes;
@@ -53,7 +53,7 @@ async function updateNode(store: IntentStore, prefix: string, node: string, plan
       if (attempt >= CAS_ATTEMPTS) {
         throw new CliError(
           `node ${node}: its intent changed under every one of ${CAS_ATTEMPTS} attempts (another writer is busy on it); nothing written by this attempt, try again (${err.message})`,
-          EXIT_CONFLICT,
+          PP_EXIT.conflict,
         );
       }
     }
@@ -65,7 +65,7 @@ function appName(app: string): string {
   try {
     assertSafeName('app', app);
   } catch (err) {
-    throw new CliError((err as Error).message, 2);
+    throw new CliError((err as Error).message, PP_EXIT.usage);
   }
   return app;
 }
@@ -102,7 +102,7 @@ function refuseSharedBasedir(prefix: string, node: string, app: string, value: s
     }
   }
   const problem = basedirConflicts(basedirs).get(app);
-  if (problem) throw new CliError(`node ${node}: app ${app}: field basedir: ${problem}`, 2);
+  if (problem) throw new CliError(`node ${node}: app ${app}: field basedir: ${problem}`, PP_EXIT.usage);
 }
 
 /**
@@ -142,12 +142,12 @@ export async function getIntent(store: IntentStore, prefix: string, node: string
   appName(app);
   const key = appIntentKey(prefix, nodesOf(node)[0]!, app);
   const stored = await store.get(key);
-  if (stored === undefined) throw new CliError(`no intent at ${key}`, 4);
+  if (stored === undefined) throw new CliError(`no intent at ${key}`, PP_EXIT.notFound);
   const deep = jsonDepthProblem(stored);
-  if (deep) throw new CliError(`invalid intent at key ${key}: ${deep}`, 1);
+  if (deep) throw new CliError(`invalid intent at key ${key}: ${deep}`, PP_EXIT.failure);
   const read = readStoredValue(stored);
   if (read.form === 'signed' && read.order.kind !== 'intent')
-    throw new CliError(`no intent at ${key}: a signed ${read.order.kind} order of ${read.order.signedAt} stands there`, 4);
+    throw new CliError(`no intent at ${key}: a signed ${read.order.kind} order of ${read.order.signedAt} stands there`, PP_EXIT.notFound);
   // A signed envelope prints as its spec, so `pp intent get … | pp intent put …` works the same for both.
   const value = specJsonOf(read) ?? stored;
   try {
@@ -159,7 +159,7 @@ export async function getIntent(store: IntentStore, prefix: string, node: string
 
 /** App names under a node, or node names when no node is given. */
 export async function listIntent(store: IntentStore, prefix: string, node?: string): Promise<string[]> {
-  const base = node ? nodeIntentPrefix(prefix, nodesOf(node)[0]!) : `${prefix}/intent/`;
+  const base = node ? nodeIntentPrefix(prefix, nodesOf(node)[0]!) : intentPrefix(prefix);
   const snapshot = await store.read(base);
   const names = new Set<string>();
   for (const { key, value } of snapshot.entries) {
@@ -187,7 +187,7 @@ export async function removeIntent(store: IntentStore, prefix: string, nodeList:
     const key = appIntentKey(prefix, node, app);
     await updateNode(store, prefix, node, (entries) => {
       const apps = entries.filter((e) => !isMarker(e.key) && !isTombstone(e.value)).map((e) => e.key);
-      if (!apps.includes(key)) throw new CliError(`no intent at ${key}`, 4);
+      if (!apps.includes(key)) throw new CliError(`no intent at ${key}`, PP_EXIT.notFound);
       const writes: KvWrite[] = [{ key, value: tombstone }];
       if (apps.length === 1) writes.unshift({ key: drainedKey(prefix, node), value: JSON.stringify({ at: new Date().toISOString() }) });
       return writes;

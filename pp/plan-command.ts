@@ -1,3 +1,4 @@
+import { PP_EXIT } from '../shared/exit-codes.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,12 +15,12 @@ export const AGENTS: readonly string[] = agentNames();
  */
 export async function runPlan(agent: string, passThrough: string[]): Promise<number> {
   const name = agent.replace(/^pp-/, '');
-  if (!AGENTS.includes(name)) throw new CliError(`unknown agent ${agent}: expected one of ${AGENTS.join(', ')}`, 2);
+  if (!AGENTS.includes(name)) throw new CliError(`unknown agent ${agent}: expected one of ${AGENTS.join(', ')}`, PP_EXIT.usage);
   const program = join(dirname(fileURLToPath(import.meta.url)), '..', 'agents', name, 'index.js');
-  if (!existsSync(program)) throw new CliError(`agent program not found at ${program} (run npm run build)`, 1);
+  if (!existsSync(program)) throw new CliError(`agent program not found at ${program} (run npm run build)`, PP_EXIT.failure);
   const child = spawn(process.execPath, [program, '--dry-run', '--log-level', 'warn', ...passThrough], { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => resolve(code ?? 1));
+    child.on('exit', (code) => resolve(code ?? PP_EXIT.failure));
   });
 }

@@ -1,10 +1,13 @@
-import { flipLockPrefix } from '../shared/keys.js';
+import { flipContenderKey, flipLockPrefix, verdictPrefix } from '../shared/keys.js';
 import { readSlots, removeHolder, type SlotNode } from '../shared/rollout/semaphore.js';
 import { readVerdicts } from '../shared/rollout/verdicts.js';
 import type { IntentStore } from '../shared/store/types.js';
+import { renderTable } from './render.js';
 
-const row = (n: SlotNode, what: string) =>
-  `  ${n.node.padEnd(16)} ${what} since ${n.since || '?'}${n.version ? ` (version ${n.version})` : ''}${n.live ? '' : ' [lease gone]'}`;
+const row = (n: SlotNode, what: string) => [
+  `  ${n.node}`,
+  `${what} since ${n.since || '?'}${n.version ? ` (version ${n.version})` : ''}${n.live ? '' : ' [lease gone]'}`,
+];
 
 /** `pp rollout status <app>`: the limit the lock records, who holds a slot, who waits. */
 export async function rolloutStatus(store: IntentStore, prefix: string, app: string): Promise<string> {
@@ -13,10 +16,9 @@ export async function rolloutStatus(store: IntentStore, prefix: string, app: str
     const state = await readSlots(store, leases, prefix, app);
     if (state.limit === undefined && state.holders.length === 0 && state.waiters.length === 0)
       return `${app}: no rollout in progress (nothing under ${flipLockPrefix(prefix, app)})`;
-    const lines = [`${app}: ${state.holders.length} of ${state.limit ?? '?'} slots held, ${state.waiters.length} waiting`];
-    for (const h of state.holders) lines.push(row(h, 'holds'));
-    for (const w of state.waiters) lines.push(row(w, w.live ? 'waits' : 'waited'));
-    return lines.join('\n');
+    const rows = [...state.holders.map((h) => row(h, 'holds')), ...state.waiters.map((w) => row(w, w.live ? 'waits' : 'waited'))];
+    const heading = `${app}: ${state.holders.length} of ${state.limit ?? '?'} slots held, ${state.waiters.length} waiting`;
+    return rows.length ? `${heading}\n${renderTable(rows)}` : heading;
   } finally {
     await leases.close();
   }
@@ -27,10 +29,10 @@ export async function rolloutStatus(store: IntentStore, prefix: string, app: str
  * yet expired): off the lock's holders, and its contender key deleted. A node still flipping finishes its flip.
  */
 export async function rolloutRelease(store: IntentStore, prefix: string, app: string, node: string): Promise<string> {
-  const lockPrefix = flipLockPrefix(prefix, app);
-  const listed = await removeHolder(store, lockPrefix, node);
-  const contender = (await store.read(lockPrefix + node)).entries.some((e) => e.key === lockPrefix + node);
-  if (contender) await store.delete(lockPrefix + node);
+  const listed = await removeHolder(store, prefix, app, node);
+  const key = flipContenderKey(prefix, app, node);
+  const contender = (await store.read(key)).entries.some((e) => e.key === key);
+  if (contender) await store.delete(key);
   if (!listed && !contender) return `${node} holds no rollout slot of ${app} and does not wait for one`;
   return `released ${node}'s ${listed ? 'rollout slot' : 'wait'} of ${app}`;
 }
@@ -50,7 +52,7 @@ export async function listVerdicts(store: IntentStore, prefix: string, app?: str
 }
 
 async function verdictApps(store: IntentStore, prefix: string): Promise<string[]> {
-  const base = `${prefix}/verdicts/`;
+  const base = verdictPrefix(prefix);
   const { entries } = await store.read(base);
   return [...new Set(entries.map((e) => e.key.slice(base.length).split('/')[0]!))].sort();
 }

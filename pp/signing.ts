@@ -1,3 +1,4 @@
+import { PP_EXIT } from '../shared/exit-codes.js';
 import { HEARTBEAT_NAME, realityPrefix } from '../shared/keys.js';
 import { isLiveHeartbeat, parseHeartbeat } from '../shared/loop/heartbeat.js';
 import type { IntentStore, KvEntry } from '../shared/store/types.js';
@@ -21,7 +22,7 @@ export async function signed<T>(what: string, sign: () => Promise<T>): Promise<T
   try {
     return await sign();
   } catch (err) {
-    throw new CliError(`cannot sign ${what}: ${(err as Error).message}`, 2);
+    throw new CliError(`cannot sign ${what}: ${(err as Error).message}`, PP_EXIT.usage);
   }
 }
 
@@ -61,6 +62,6 @@ export function refuseUnsigned(signedOnly: Map<string, string[]>): void {
   const list = named.length > SHOWN ? `${named.slice(0, SHOWN).join(', ')} and ${named.length - SHOWN} more` : named.join(', ');
   throw new CliError(
     `refused to write unsigned intent to ${list}: their heartbeats say they run with --trusted-signers and act only on signed intent; sign it with --sign-key KEY (nothing written)`,
-    2,
+    PP_EXIT.usage,
   );
 }

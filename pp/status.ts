@@ -1,5 +1,6 @@
 import type { IntentStore } from '../shared/store/types.js';
 import { readFleet } from './fleet-view.js';
+import { formatAge, renderTable } from './render.js';
 
 /** One row of `pp status`: an app on a node, its intended versions and each agent's last report. */
 export interface StatusRow {
@@ -14,7 +15,7 @@ export interface StatusRow {
       version?: string;
       detail?: string;
       ageSeconds?: number;
-      /** Whether the report answers today's intent of the app (its digest), see README "Reality". */
+      /** Whether the report answers the app's intent as it stands in the store (by its digest), see README "Reality". */
       intent?: 'current' | 'stale' | 'unknown';
       /** Seconds since the agent's heartbeat on this node (absent: it never wrote one). */
       heartbeatAgeSeconds?: number;
@@ -78,13 +79,6 @@ export async function collectStatus(store: IntentStore, prefix: string, node?: s
   return [...rows.values()].sort((a, b) => (a.node + a.app < b.node + b.app ? -1 : 1));
 }
 
-export function age(s?: number): string {
-  if (s === undefined) return '';
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  return `${Math.round(s / 3600)}h`;
-}
-
 /**
  * Renders rows as an aligned text table, one column per agent seen; details of failures below, then each agent's
  * heartbeat per node. A report that answers an older intent of its app says `older intent`.
@@ -97,7 +91,7 @@ export function renderStatus(rows: StatusRow[]): string {
   for (const r of rows) {
     for (const [a, s] of Object.entries(r.agents))
       if (s.heartbeatAgeSeconds !== undefined)
-        beats.set(`${r.node} ${a}`, `${r.node} ${a}: heartbeat ${age(s.heartbeatAgeSeconds)} ago${s.stopped ? ' (stopped)' : ''}`);
+        beats.set(`${r.node} ${a}`, `${r.node} ${a}: heartbeat ${formatAge(s.heartbeatAgeSeconds)} ago${s.stopped ? ' (stopped)' : ''}`);
     if (r.app === '.agents') continue;
     table.push([
       r.node,
@@ -107,20 +101,14 @@ export function renderStatus(rows: StatusRow[]): string {
         const s = r.agents[a];
         if (!s) return '-';
         if (s.detail && s.status !== 'converged') notes.push(`${r.node}/${r.app} ${a}: ${s.detail}`);
-        const when = [age(s.ageSeconds), s.intent === 'stale' ? 'older intent' : ''].filter(Boolean).join(', ');
+        const when = [s.ageSeconds === undefined ? '' : formatAge(s.ageSeconds), s.intent === 'stale' ? 'older intent' : '']
+          .filter(Boolean)
+          .join(', ');
         return `${s.status}${s.version ? ` ${s.version}` : ''}${when ? ` (${when})` : ''}`;
       }),
     ]);
   }
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
-  const text = table
-    .map((line) =>
-      line
-        .map((cell, i) => cell.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  const text = renderTable(table);
   const beatLines = [...beats.keys()].sort().map((k) => beats.get(k)!);
   return `${text}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}${beatLines.length ? `\n${beatLines.join('\n')}\n` : ''}`;
 }

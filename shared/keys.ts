@@ -9,10 +9,15 @@ export const DEFAULT_PREFIX = 'platypus';
  */
 export const DRAINED_MARKER = '.drained';
 
+/** `<prefix>/intent/`: every node's intent folder lies below it. */
+export function intentPrefix(prefix: string): string {
+  return `${prefix}/intent/`;
+}
+
 /** `<prefix>/intent/<node>/`: the one prefix an agent watches (trailing slash so web1 never matches web10). */
 export function nodeIntentPrefix(prefix: string, node: string): string {
   assertSafeName('node', node);
-  return `${prefix}/intent/${node}/`;
+  return `${intentPrefix(prefix)}${node}/`;
 }
 
 /** `<prefix>/intent/<node>/<app>`: one app's whole intent as JSON. */
@@ -59,10 +64,34 @@ export function flipLockPrefix(prefix: string, app: string): string {
   return `${prefix}/locks/${app}/flip/`;
 }
 
-/** `<prefix>/verdicts/<app>/` (or one attempt's folder below it): which nodes saw a version fail its health check. */
-export function verdictPrefix(prefix: string, app: string, fingerprint?: string): string {
+/** Name of the key in an app's rollout semaphore that holds the limit and the holders. */
+export const FLIP_LOCK_NAME = '.lock';
+
+/** `<prefix>/locks/<app>/flip/.lock`: the limit and the holders of the app's rollout slots. */
+export function flipLockKey(prefix: string, app: string): string {
+  return flipLockPrefix(prefix, app) + FLIP_LOCK_NAME;
+}
+
+/** `<prefix>/locks/<app>/flip/<node>`: held with the node's lease while it holds or waits for a rollout slot. */
+export function flipContenderKey(prefix: string, app: string, node: string): string {
+  assertSafeName('node', node);
+  return flipLockPrefix(prefix, app) + node;
+}
+
+/**
+ * `<prefix>/verdicts/` (every app's), `<prefix>/verdicts/<app>/` or one attempt's folder below it: which nodes saw
+ * a version fail its health check.
+ */
+export function verdictPrefix(prefix: string, app?: string, fingerprint?: string): string {
+  if (app === undefined) return `${prefix}/verdicts/`;
   assertSafeName('app', app);
   return fingerprint === undefined ? `${prefix}/verdicts/${app}/` : `${prefix}/verdicts/${app}/${fingerprint}/`;
+}
+
+/** `<prefix>/verdicts/<app>/<fingerprint>/<node>`: one node's verdict on one attempt. */
+export function verdictKey(prefix: string, app: string, fingerprint: string, node: string): string {
+  assertSafeName('node', node);
+  return verdictPrefix(prefix, app, fingerprint) + node;
 }
 
 /**

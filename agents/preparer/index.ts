@@ -3,6 +3,7 @@
 import '../../shared/cli/stop-signal.js';
 import { runAgentMain } from '../../shared/cli/agent-cli.js';
 import { parseAgentArgs } from '../../shared/cli/agent-flags.js';
+import { AGENT_EXIT } from '../../shared/exit-codes.js';
 import { createPreparerAgent } from './agent.js';
 import { checkPreparerFlags, PREPARER_FLAGS, preparerOptions } from './options.js';
 import type { PreparerOptions } from './types.js';
@@ -14,7 +15,7 @@ function optionsOrExit(): PreparerOptions {
     return preparerOptions(args);
   } catch (err) {
     process.stderr.write(`pp-preparer: ${(err as Error).message}\n`);
-    process.exit(2);
+    process.exit(AGENT_EXIT.usage);
   }
 }
 

@@ -1,13 +1,6 @@
 import { execFile } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import {
-  type TreeBatch,
-  type TreeOp,
-  type TreeWorkerControl,
-  type TreeWorkerMessage,
-  type TreeWorkerSetup,
-  treeWriterWorker,
-} from './tree-writer-worker.js';
+import type { TreeBatch, TreeOp, TreeWorkerControl, TreeWorkerMessage, TreeWorkerSetup } from './tree-writer-protocol.js';
 
 /** Bytes of file content per batch (the worker writes them with one call per file); batches are sent when full, or once the event loop turns. */
 const ARENA = 256 << 10;
@@ -110,8 +103,8 @@ export class TreeWriter {
     } else {
       this.stopFlag = new Int32Array(new SharedArrayBuffer(4));
       const setup: TreeWorkerSetup = { root, stop: this.stopFlag, bigFile: BIG_FILE, maxSyncing: 2 };
-      this.worker = new Worker(`(${treeWriterWorker.toString()})()`, {
-        eval: true,
+      // The compiled module beside this one (vitest, running the sources, bundles it: test/support/worker-modules.ts).
+      this.worker = new Worker(new URL('./tree-writer-worker.js', import.meta.url), {
         workerData: setup,
         resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
       });
@@ -127,7 +120,7 @@ export class TreeWriter {
       this.worker.once('exit', this.onExit);
     });
     // Small trees are fsynced file by file (a syncfs per install would flush every other writer's dirty pages each
-    // time: 1,000 small installs took 8x longer); past INLINE_FILES files one syncfs at the end is cheaper.
+    // time, which makes 1,000 small installs 8x slower); past INLINE_FILES files one syncfs at the end is cheaper.
     this.ops.push(['inline-sync', true]);
   }
 

@@ -5,7 +5,7 @@ import type { AwaitHealthAction, RollBackAction } from './actions.js';
 import type { SetliveConfig } from './options.js';
 import { versionOfInstall } from '../../shared/install-layout.js';
 import { readFlipStart, recordFailedFlip } from './failed-flip.js';
-import type { ApplyContext } from './apply.js';
+import type { ApplyContext } from './apply-context.js';
 import { awaitHealthy, holdHealthy } from './health.js';
 import { isDir, readLinkState, replaceLink } from './links.js';
 import { svStop, svUp } from './sv.js';

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
 import type { ActionResult } from '../../shared/loop/types.js';
 import type { AcquireSlotAction, SetliveAction } from './actions.js';
-import type { FlipFleet } from './fleet.js';
+import type { ApplyContext } from './apply-context.js';
 import { verdictBlock } from '../../shared/rollout/verdicts.js';
 import { applyAwaitHealth, applyRollBack } from './apply-health.js';
 import { readFlipStart, recordFlipStart } from './failed-flip.js';
@@ -75,13 +75,6 @@ async function removeStage(app: string, dir: string): Promise<boolean> {
 
 async function adoptService(app: string, dir: string): Promise<boolean> {
   return (await assertOurs(dir, app)) !== 'missing' && markOurs(dir, app);
-}
-
-/** What an action needs beyond its own fields: the fleet (slots, verdicts), the stop signal, a way to say why it waits. */
-export interface ApplyContext {
-  fleet?: FlipFleet;
-  signal?: AbortSignal;
-  waiting?: (reason: string) => void;
 }
 
 /**

@@ -28,7 +28,7 @@ export interface SetliveConfig {
 
 /** The flags pp-setlive adds to the shared ones. */
 export const SETLIVE_FLAGS = defineFlags({
-  // Accepted so that args files written for earlier versions keep working; pp-setlive talks to runsv directly now.
+  // Accepted and ignored, so an args file that passes it still starts the agent: pp-setlive commands runsv through supervise/control.
   sv: { type: 'string', hidden: true, describe: 'ignored (deprecated)' },
   chpst: { type: 'string', default: 'chpst', describe: "path of runit's chpst (used in run scripts when an app names a user)" },
   svlogd: { type: 'string', default: 'svlogd', describe: "path of runit's svlogd (used in log/run scripts)" },

@@ -7,6 +7,7 @@ import { stableJson } from '../../shared/stable-json.js';
 import { readVerdicts } from '../../shared/rollout/verdicts.js';
 import type { IntentStore, KvEntry } from '../../shared/store/types.js';
 import { readStoredValue, type SignedOrder, specJsonOf } from '../../shared/trust/envelope.js';
+import { DEPLOY_EXIT } from '../../shared/exit-codes.js';
 import { CliError } from '../read-spec.js';
 import { signedOnlyAgents } from '../signing.js';
 
@@ -97,7 +98,7 @@ export function parseNodes(text: string, separator: RegExp): string[] {
     try {
       nodeIntentPrefix('p', n);
     } catch (err) {
-      throw new CliError((err as Error).message, 2);
+      throw new CliError((err as Error).message, DEPLOY_EXIT.usage);
     }
   }
   return nodes;
@@ -121,9 +122,13 @@ export function deploySpec(
   text: string,
 ): { intent: AppIntent; raw: RawIntent; version: string; sha256: string } {
   const result = validateAppIntent(`file ${file}`, app, text);
-  if (!result.ok) throw new CliError(result.error, 2);
+  if (!result.ok) throw new CliError(result.error, DEPLOY_EXIT.usage);
   const live = result.intent.versions.find((v) => v.state === 'live');
-  if (!live) throw new CliError(`file ${file}: field versions: pp deploy needs one version with state "live" (the version to deploy)`, 2);
+  if (!live)
+    throw new CliError(
+      `file ${file}: field versions: pp deploy needs one version with state "live" (the version to deploy)`,
+      DEPLOY_EXIT.usage,
+    );
   return { intent: result.intent, raw: JSON.parse(text) as RawIntent, version: live.version, sha256: live.sha256 };
 }
 

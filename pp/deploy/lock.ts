@@ -1,10 +1,8 @@
 import { hostname, userInfo } from 'node:os';
 import { assertSafeName } from '../../shared/names.js';
 import type { IntentStore, LeaseKeeper } from '../../shared/store/types.js';
+import { DEPLOY_EXIT } from '../../shared/exit-codes.js';
 import { CliError } from '../read-spec.js';
-
-export const EXIT_LOCKED = 6;
-export const EXIT_LOCK_LOST = 9;
 
 /** `<prefix>/locks/<app>/deploy`: held by the one `pp deploy` of the app running now. */
 export function deployLockKey(prefix: string, app: string): string {
@@ -52,13 +50,13 @@ export class DeployLock {
     const fields = { user: currentUser(), host: hostname(), pid: process.pid, since: new Date().toISOString() };
     if (await leases.claim(key, fields)) return lock;
     await leases.close();
-    throw new CliError(`another pp deploy of ${app} is running: ${describeHolder(await store.get(key))} holds ${key}`, EXIT_LOCKED);
+    throw new CliError(`another pp deploy of ${app} is running: ${describeHolder(await store.get(key))} holds ${key}`, DEPLOY_EXIT.locked);
   }
 
   /** Throws (exit 9) once the lock is lost: nothing more may be written. */
   assertHeld(): void {
     if (this.lost)
-      throw new CliError(`${this.lost}; stopped writing: the intent written so far stays and the agents go on`, EXIT_LOCK_LOST);
+      throw new CliError(`${this.lost}; stopped writing: the intent written so far stays and the agents go on`, DEPLOY_EXIT.lockLost);
   }
 
   async release(): Promise<void> {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { readFile } from 'node:fs/promises';
+import { DEPLOY_EXIT } from '../../shared/exit-codes.js';
 import { stableJson } from '../../shared/stable-json.js';
 import type { IntentStore } from '../../shared/store/types.js';
 import { signIntent, signRemoval, type SignOptions } from '../../shared/trust/envelope.js';
@@ -34,19 +35,6 @@ import { Progress } from './progress.js';
 import { newDeploymentId, readDeployments, writeDeployment, type DeploymentRecord } from './record.js';
 import { readNodeState, writeNodes, type NodeState } from './write.js';
 
-/** pp deploy's exit codes (README, "Deploying to a fleet"). */
-export const DEPLOY_EXIT = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  changed: 3,
-  locked: 6,
-  versionFailed: 7,
-  timeout: 8,
-  lockLost: 9,
-  declined: 10,
-} as const;
-
 export interface DeployOptions {
   app: string;
   file?: string;
@@ -65,7 +53,7 @@ export interface DeployOptions {
 }
 
 async function readStdinLines(): Promise<string> {
-  if (process.stdin.isTTY) throw new CliError('--nodes - reads node names from stdin, one per line: pipe them in', 2);
+  if (process.stdin.isTTY) throw new CliError('--nodes - reads node names from stdin, one per line: pipe them in', DEPLOY_EXIT.usage);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
@@ -73,13 +61,15 @@ async function readStdinLines(): Promise<string> {
 
 async function targets(store: IntentStore, prefix: string, o: DeployOptions): Promise<string[]> {
   const given = [o.nodes !== undefined, o.all].filter(Boolean).length;
-  if (given !== 1) throw new CliError('name the target nodes with exactly one of --nodes a,b, --nodes - (stdin) or --all', 2);
+  if (given !== 1)
+    throw new CliError('name the target nodes with exactly one of --nodes a,b, --nodes - (stdin) or --all', DEPLOY_EXIT.usage);
   const nodes = o.all
     ? await nodesWithApp(store, prefix, o.app)
     : o.nodes === '-'
       ? parseNodes(await readStdinLines(), /\r?\n/)
       : parseNodes(o.nodes!, /,/);
-  if (nodes.length === 0) throw new CliError(o.all ? `no node's intent holds ${o.app}: --all found no node` : 'no node given', 2);
+  if (nodes.length === 0)
+    throw new CliError(o.all ? `no node's intent holds ${o.app}: --all found no node` : 'no node given', DEPLOY_EXIT.usage);
   return nodes;
 }
 
@@ -248,15 +238,17 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
   let spec: ReturnType<typeof deploySpec>;
   if (given) spec = deploySpec(o.app, given.where, JSON.stringify(given.spec));
   else {
-    if (!o.file || (o.file === '-' && o.nodes === '-')) throw new CliError('pp deploy needs the spec in a file: --file spec.json', 2);
+    if (!o.file || (o.file === '-' && o.nodes === '-'))
+      throw new CliError('pp deploy needs the spec in a file: --file spec.json', DEPLOY_EXIT.usage);
     const specText = await readFile(o.file, 'utf8').catch((err: Error) => {
-      throw new CliError(`cannot read ${o.file}: ${err.message}`, 2);
+      throw new CliError(`cannot read ${o.file}: ${err.message}`, DEPLOY_EXIT.usage);
     });
     spec = deploySpec(o.app, o.file, specText);
   }
-  if (!(o.lockTtl >= 10 && o.lockTtl <= 86400)) throw new CliError(`--lock-ttl: expected 10..86400 seconds, got ${o.lockTtl}`, 2);
-  if (!(o.timeout > 0)) throw new CliError(`--timeout: expected a positive number of seconds, got ${o.timeout}`, 2);
-  if (o.autoRevert && o.continueOnError) throw new CliError('--auto-revert and --continue-on-error exclude each other', 2);
+  if (!(o.lockTtl >= 10 && o.lockTtl <= 86400))
+    throw new CliError(`--lock-ttl: expected 10..86400 seconds, got ${o.lockTtl}`, DEPLOY_EXIT.usage);
+  if (!(o.timeout > 0)) throw new CliError(`--timeout: expected a positive number of seconds, got ${o.timeout}`, DEPLOY_EXIT.usage);
+  if (o.autoRevert && o.continueOnError) throw new CliError('--auto-revert and --continue-on-error exclude each other', DEPLOY_EXIT.usage);
   const nodes = given ? given.nodes : await targets(store, prefix, o);
   const sign = signWith(o.signKey);
   const plan = await analyze(store, prefix, o.app, nodes, spec, { silentAfterSeconds: o.silentAfter, signing: sign !== undefined });
@@ -273,7 +265,10 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
   }
   if (!o.yes && !resume) {
     if (!process.stdin.isTTY || !process.stderr.isTTY)
-      throw new CliError('no terminal to confirm on: pass --yes to deploy without confirmation (or --dry-run to only see the plan)', 2);
+      throw new CliError(
+        'no terminal to confirm on: pass --yes to deploy without confirmation (or --dry-run to only see the plan)',
+        DEPLOY_EXIT.usage,
+      );
     if (!(await confirm(`Deploy ${o.app} ${plan.version} to ${todo.length} node(s)? [y/N] `))) {
       log('not confirmed: nothing written');
       return DEPLOY_EXIT.declined;
@@ -318,7 +313,7 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
   const onSignal = () => {
     record.outcome = 'interrupted';
     record.endedAt = new Date().toISOString();
-    void saveRecord(ctx).finally(() => lock.release().finally(() => process.exit(130)));
+    void saveRecord(ctx).finally(() => lock.release().finally(() => process.exit(DEPLOY_EXIT.interrupted)));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -502,7 +497,7 @@ function finish(
 /** The app's latest deployment record; CliError 4 when there is none. */
 async function latestDeployment(store: IntentStore, prefix: string, app: string): Promise<DeploymentRecord> {
   const last = (await readDeployments(store, prefix, app)).at(-1);
-  if (!last) throw new CliError(`no deploy of ${app} is recorded under ${prefix}/deployments/${app}/`, 4);
+  if (!last) throw new CliError(`no deploy of ${app} is recorded under ${prefix}/deployments/${app}/`, DEPLOY_EXIT.notFound);
   return last;
 }
 
@@ -513,8 +508,8 @@ async function latestDeployment(store: IntentStore, prefix: string, app: string)
 export async function resumeDeploy(store: IntentStore, prefix: string, o: DeployOptions): Promise<number> {
   const last = await latestDeployment(store, prefix, o.app);
   if (!['running', 'interrupted', 'lock-lost', 'timed-out'].includes(last.outcome))
-    throw new CliError(`the latest deploy of ${o.app} (${last.id}) ended: ${last.outcome}; nothing to resume`, 4);
-  if (!last.spec) throw new CliError(`deployment ${last.id} has no spec recorded; deploy again with --file`, 4);
+    throw new CliError(`the latest deploy of ${o.app} (${last.id}) ended: ${last.outcome}; nothing to resume`, DEPLOY_EXIT.notFound);
+  if (!last.spec) throw new CliError(`deployment ${last.id} has no spec recorded; deploy again with --file`, DEPLOY_EXIT.notFound);
   const mode = last.policy.mode;
   const policy = {
     yes: true,
@@ -536,15 +531,20 @@ export async function resumeDeploy(store: IntentStore, prefix: string, o: Deploy
 export async function rollbackDeploy(store: IntentStore, prefix: string, o: DeployOptions): Promise<number> {
   const records = await readDeployments(store, prefix, o.app);
   const last = records.at(-1);
-  if (!last) throw new CliError(`no deploy of ${o.app} is recorded under ${prefix}/deployments/${o.app}/: nothing to roll back`, 4);
+  if (!last)
+    throw new CliError(
+      `no deploy of ${o.app} is recorded under ${prefix}/deployments/${o.app}/: nothing to roll back`,
+      DEPLOY_EXIT.notFound,
+    );
   const before = [...new Set(Object.values(last.from).filter((v): v is string => v !== null))];
   if (before.length !== 1)
     throw new CliError(
       `the latest deploy of ${o.app} (${last.id}) started from ${before.length ? `several versions (${before.join(', ')})` : 'no live version'}: deploy the version you want with --file`,
-      4,
+      DEPLOY_EXIT.notFound,
     );
   const earlier = records.filter((r) => r.version === before[0] && r.spec && r.id < last.id).at(-1);
-  if (!earlier?.spec) throw new CliError(`no recorded deploy of ${o.app} ${before[0]} holds its spec: deploy it with --file`, 4);
+  if (!earlier?.spec)
+    throw new CliError(`no recorded deploy of ${o.app} ${before[0]} holds its spec: deploy it with --file`, DEPLOY_EXIT.notFound);
   process.stderr.write(`rolling ${o.app} back to ${before[0]} on ${last.nodes.length} node(s), with the spec of deploy ${earlier.id}\n`);
   return runDeploy(store, prefix, o, { spec: earlier.spec, nodes: last.nodes, where: `deployment ${earlier.id}` });
 }

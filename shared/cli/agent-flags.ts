@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { DEFAULT_PREFIX } from '../keys.js';
 import { defaultStateDir } from '../loop/agent-state.js';
-import { EXIT } from '../loop/run-agent.js';
+import { AGENT_EXIT } from '../exit-codes.js';
 import { parseListenAddress } from '../metrics/listen-address.js';
 import { nameProblem } from '../names.js';
 import { defineFlags, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './flags.js';
@@ -131,16 +131,16 @@ export function parseAgentFlags<S extends FlagSpecs>(extra: AgentFlags<S>, argv:
 export function parseAgentArgs<S extends FlagSpecs>(name: string, extra: AgentFlags<S>, argv = process.argv.slice(2)) {
   if (wantsVersion(argv)) {
     process.stdout.write(`${name} ${platypusVersion()}\n`);
-    process.exit(0);
+    process.exit(AGENT_EXIT.ok);
   }
   try {
     const values = parseAgentFlags(extra, argv);
     if (values !== 'help') return values;
     process.stdout.write(agentHelp(name, extra.flags));
-    process.exit(0);
+    process.exit(AGENT_EXIT.ok);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`${name}: ${err.message}\nRun ${name} --help for usage.\n`);
-    process.exit(EXIT.usage);
+    process.exit(AGENT_EXIT.usage);
   }
 }

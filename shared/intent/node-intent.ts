@@ -1,4 +1,4 @@
-import { DRAINED_MARKER, nodeIntentPrefix } from '../keys.js';
+import { appIntentKey, DRAINED_MARKER, drainedKey, nodeIntentPrefix } from '../keys.js';
 import { type Snapshot, valueTooLarge } from '../store/types.js';
 import { readStoredValue, specJsonOf } from '../trust/envelope.js';
 import type { TrustGate } from '../trust/gate.js';
@@ -66,11 +66,12 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
   }
   for (const [app, problem] of basedirConflicts(apps)) {
     apps.delete(app);
-    invalid.set(app, `invalid intent at key ${base}${app}: field basedir: ${problem}`);
+    invalid.set(app, `invalid intent at key ${appIntentKey(prefix, node, app)}: field basedir: ${problem}`);
   }
-  const intent = judge(node, snapshot.index, base, apps, invalid, drained);
+  const marker = drainedKey(prefix, node);
+  const intent = judge(node, snapshot.index, marker, apps, invalid, drained);
   if (trust) {
-    const settled = trust.settle(prefix, node, base, base + DRAINED_MARKER, drainValue, present);
+    const settled = trust.settle(prefix, node, base, marker, drainValue, present);
     for (const [app, why] of settled.vanished) invalid.set(app, why);
     intent.removable = settled.removable;
   }
@@ -101,14 +102,14 @@ function specOf(
 function judge(
   node: string,
   index: number,
-  base: string,
+  marker: string,
   apps: Map<string, AppIntent>,
   invalid: Map<string, string>,
   drained: boolean,
 ): NodeIntent {
   const empty = apps.size === 0 && invalid.size === 0;
   if (drained && !empty) {
-    const distrust = `the node is marked drained yet still has app keys (${[...apps.keys(), ...invalid.keys()].join(', ')}) beside its marker ${base}${DRAINED_MARKER}: a drain or a put was interrupted, so nothing is removed until it is finished (pp intent drain or pp intent put)`;
+    const distrust = `the node is marked drained yet still has app keys (${[...apps.keys(), ...invalid.keys()].join(', ')}) beside its marker ${marker}: a drain or a put was interrupted, so nothing is removed until it is finished (pp intent drain or pp intent put)`;
     return { node, index, apps, invalid, drained: false, trusted: false, distrust };
   }
   if (!drained && empty) {

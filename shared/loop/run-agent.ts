@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { AGENT_EXIT as EXIT } from '../exit-codes.js';
 import type { NodeIntent } from '../intent/node-intent.js';
 import { nodeIntentPrefix } from '../keys.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
@@ -43,8 +44,7 @@ export const DEFAULT_HEARTBEAT_MS = 300_000;
 
 const MIN_PAUSE_MS = 250;
 
-/** Exit codes shared by every agent. */
-export const EXIT = { converged: 0, failed: 1, usage: 2, pending: 3 } as const;
+export { EXIT };
 
 /** 0 when every app converged, 1 when any failed (or reality could not be written), 3 when some are still pending. */
 export function exitCodeOf(result: PassResult | undefined): number {

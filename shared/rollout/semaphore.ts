@@ -1,9 +1,6 @@
 import { assertSafeName } from '../names.js';
-import { flipLockPrefix } from '../keys.js';
+import { flipContenderKey, flipLockKey, flipLockPrefix } from '../keys.js';
 import { ConflictError, type IntentStore, type KvEntry, type LeaseKeeper } from '../store/types.js';
-
-/** The name of the key under an app's lock prefix that lists the holders; every other key there is a contender. */
-export const LOCK_KEY_NAME = '.lock';
 
 /** One node in a semaphore: a holder (since it took its slot) or a waiter (since it started waiting). */
 export interface SlotNode {
@@ -51,11 +48,18 @@ function contenderFields(entry: KvEntry): { since: string; version?: string } {
 
 /** Reads an app's semaphore: holders are the nodes the lock lists whose contender key is still held by a live lease. */
 export async function readSlots(store: IntentStore, leases: LeaseKeeper, prefix: string, app: string): Promise<SlotState> {
-  return slotsOf(await store.read(flipLockPrefix(prefix, app)), leases, flipLockPrefix(prefix, app));
+  return slotsOf(await store.read(flipLockPrefix(prefix, app)), leases, prefix, app);
 }
 
-async function slotsOf(snapshot: { index: number; entries: KvEntry[] }, leases: LeaseKeeper, lockPrefix: string): Promise<SlotState> {
-  const lockEntry = snapshot.entries.find((e) => e.key === lockPrefix + LOCK_KEY_NAME);
+/** The semaphore in `snapshot` (of the app's lock prefix): `.lock` lists the holders; every other key there is a contender. */
+async function slotsOf(
+  snapshot: { index: number; entries: KvEntry[] },
+  leases: LeaseKeeper,
+  prefix: string,
+  app: string,
+): Promise<SlotState> {
+  const lockPrefix = flipLockPrefix(prefix, app);
+  const lockEntry = snapshot.entries.find((e) => e.key === flipLockKey(prefix, app));
   const lock = parseLock(lockEntry);
   const contenders = new Map<string, SlotNode>();
   for (const entry of snapshot.entries) {
@@ -111,7 +115,7 @@ export class FlipSemaphore {
     // A lost lease lost the slots with it: an app kept in `held` would flip again (on a retry) without one.
     leases.onLost((keys) => {
       for (const app of [...this.held, ...this.contending])
-        if (keys.includes(flipLockPrefix(this.prefix, app) + this.node)) {
+        if (keys.includes(flipContenderKey(this.prefix, app, this.node))) {
           this.held.delete(app);
           this.contending.delete(app);
         }
@@ -143,7 +147,7 @@ export class FlipSemaphore {
   ): Promise<{ held: true } | { held: false; reason: string; changed: Promise<unknown> }> {
     if (this.held.has(app)) return { held: true };
     const lockPrefix = flipLockPrefix(this.prefix, app);
-    const mine = lockPrefix + this.node;
+    const mine = flipContenderKey(this.prefix, app, this.node);
     const waitFor = (reason: string, index: number) => ({
       held: false as const,
       reason,
@@ -164,7 +168,7 @@ export class FlipSemaphore {
         snapshot = await this.store.read(lockPrefix);
         if (!snapshot.entries.some((e) => e.key === mine)) continue;
       }
-      const state = await slotsOf(snapshot, this.leases, lockPrefix);
+      const state = await slotsOf(snapshot, this.leases, this.prefix, app);
       // Listed already (by an earlier run of this node) is no slot: every admission goes through the check-and-set.
       const others = state.holders.filter((h) => h.node !== this.node);
       if (state.limit !== undefined && state.limit !== limit && others.length > 0)
@@ -178,7 +182,7 @@ export class FlipSemaphore {
       const holders = [...others.map(({ node, since: s }) => ({ node, since: s })), { node: this.node, since: this.now().toISOString() }];
       try {
         await this.store.transaction([
-          { key: lockPrefix + LOCK_KEY_NAME, value: JSON.stringify({ limit, holders }), ifIndex: state.lockEntry?.modifyIndex ?? 0 },
+          { key: flipLockKey(this.prefix, app), value: JSON.stringify({ limit, holders }), ifIndex: state.lockEntry?.modifyIndex ?? 0 },
         ]);
       } catch (err) {
         if (err instanceof ConflictError) continue;
@@ -205,7 +209,7 @@ export class FlipSemaphore {
         await attempt.changed;
       }
     } catch (err) {
-      if (this.contending.delete(app)) await this.leases.unclaim(flipLockPrefix(this.prefix, app) + this.node).catch(() => {});
+      if (this.contending.delete(app)) await this.leases.unclaim(flipContenderKey(this.prefix, app, this.node)).catch(() => {});
       if (signal.aborted) throw new AbortError(`stopped while waiting for a rollout slot of ${app}`);
       throw err;
     }
@@ -213,10 +217,9 @@ export class FlipSemaphore {
 
   /** Gives the slot back: off the lock's holders (check-and-set), then the contender key. True when it held one. */
   async release(app: string): Promise<boolean> {
-    const lockPrefix = flipLockPrefix(this.prefix, app);
     const had = this.held.has(app);
-    await removeHolder(this.store, lockPrefix, this.node);
-    await this.leases.unclaim(lockPrefix + this.node);
+    await removeHolder(this.store, this.prefix, app, this.node);
+    await this.leases.unclaim(flipContenderKey(this.prefix, app, this.node));
     this.held.delete(app);
     this.contending.delete(app);
     return had;
@@ -224,9 +227,10 @@ export class FlipSemaphore {
 }
 
 /** Takes `node` off an app's lock (check-and-set, read again on conflict); true when it was listed. */
-export async function removeHolder(store: IntentStore, lockPrefix: string, node: string): Promise<boolean> {
+export async function removeHolder(store: IntentStore, prefix: string, app: string, node: string): Promise<boolean> {
+  const key = flipLockKey(prefix, app);
   for (let attempt = 0; ; attempt++) {
-    const entry = (await store.read(lockPrefix + LOCK_KEY_NAME)).entries.find((e) => e.key === lockPrefix + LOCK_KEY_NAME);
+    const entry = (await store.read(key)).entries.find((e) => e.key === key);
     const lock = parseLock(entry);
     if (!entry || !lock?.holders.some((h) => h.node === node)) return false;
     const holders = lock.holders.filter((h) => h.node !== node);

@@ -1,4 +1,4 @@
-import { verdictPrefix } from '../keys.js';
+import { verdictKey, verdictPrefix } from '../keys.js';
 import type { IntentStore } from '../store/types.js';
 
 /**
@@ -18,7 +18,7 @@ const OUTPUT_CHARS = 300;
 
 export async function recordVerdict(store: IntentStore, prefix: string, app: string, fingerprint: string, verdict: Verdict): Promise<void> {
   const output = verdict.output.length > OUTPUT_CHARS ? `${verdict.output.slice(0, OUTPUT_CHARS)}…` : verdict.output;
-  await store.put(verdictPrefix(prefix, app, fingerprint) + verdict.node, JSON.stringify({ ...verdict, output }));
+  await store.put(verdictKey(prefix, app, fingerprint, verdict.node), JSON.stringify({ ...verdict, output }));
 }
 
 function parseVerdict(value: string): Verdict | undefined {

@@ -40,7 +40,7 @@ export interface SignedOrder {
   signature: string;
 }
 
-/** What a stored intent value is: a plain spec (today's format), a signed order, or an envelope that is broken. */
+/** What a stored intent value is: a plain spec (what pp writes without --sign-key), a signed order, or an envelope that is broken. */
 export type StoredValue = { form: 'plain'; json: string } | { form: 'signed'; order: SignedOrder } | { form: 'broken'; error: string };
 
 /** The exact bytes the signature of `order` covers. */

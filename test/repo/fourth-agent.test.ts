@@ -41,7 +41,7 @@ const pp = (...args: string[]) => sh(process.execPath, [join(copy, 'dist/pp/inde
 
 beforeAll(async () => {
   copy = await mkdtemp(join(tmpdir(), 'pp-fourth-agent-'));
-  // The programs' sources (tsconfig.json also names bench/, left out to keep the build short), the scripts, deploy/.
+  // The programs' sources, the scripts, deploy/.
   for (const path of ['agents', 'pp', 'shared', 'scripts', 'deploy', 'package.json', 'tsconfig.json']) {
     await cp(join(REPO, path), join(copy, path), { recursive: true });
   }
