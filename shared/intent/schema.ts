@@ -8,48 +8,13 @@ import { APP_INTENT, LIMITS } from './structure.js';
  * the rules across fields are checked here.
  */
 
-export interface VersionIntent {
-  version: string;
-  url: string;
-  sha256: string;
-  /** The artifact's exact length in bytes (compressed), when intent knows it: the preparer refuses any other. */
-  size?: number;
-  state: 'prepared' | 'live';
-}
-
-export interface PortIntent {
-  port: number;
-  protocol: 'tcp' | 'udp';
-}
-
-export interface ServiceIntent {
-  command: string[];
-  env: Record<string, string>;
-  user?: string | undefined;
-}
-
-export interface HealthIntent {
-  http?: string | undefined;
-  command?: string[] | undefined;
-  timeoutMs: number;
-}
-
-export interface RolloutIntent {
-  maxParallel: number;
-  minHealthySeconds: number;
-  maxFailures: number;
-}
-
-export interface AppIntent {
-  schema: 1;
-  basedir: string;
-  versions: VersionIntent[];
-  ports: PortIntent[];
-  service?: ServiceIntent | undefined;
-  health?: HealthIntent | undefined;
-  requires: string[];
-  rollout?: RolloutIntent | undefined;
-}
+/** An app's intent as validated: fresh, defaults filled in. Its type is the schema's output, so the two cannot drift. */
+export type AppIntent = v.InferOutput<typeof APP_INTENT>;
+export type VersionIntent = AppIntent['versions'][number];
+export type PortIntent = AppIntent['ports'][number];
+export type ServiceIntent = NonNullable<AppIntent['service']>;
+export type HealthIntent = NonNullable<AppIntent['health']>;
+export type RolloutIntent = NonNullable<AppIntent['rollout']>;
 
 export type Checked = { ok: true; intent: AppIntent } | { ok: false; problems: Problem[] };
 
@@ -58,9 +23,8 @@ export function checkAppIntent(raw: unknown): Checked {
   const result = v.safeParse(APP_INTENT, raw);
   const problems = result.issues ? problemsFromIssues(result.issues) : [];
   // Cross-field checks need every field of the right type; pattern and range problems do not stop them.
-  const intent = result.output as AppIntent;
-  if (result.typed) checkAcrossFields(problems, intent);
-  return problems.length === 0 ? { ok: true, intent } : { ok: false, problems };
+  if (result.typed) checkAcrossFields(problems, result.output);
+  return problems.length === 0 && result.typed ? { ok: true, intent: result.output } : { ok: false, problems };
 }
 
 /** Returns a fresh, defaulted intent from `raw`, or throws "invalid intent: field P: message; ..." naming every problem. */

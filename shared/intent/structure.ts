@@ -32,13 +32,15 @@ const plainObject = () => v.custom<Record<string, unknown>>(isPlainObject, expec
  * field is never silently ignored. A missing field gets the message of its own schema, so it reads
  * "missing: expected a string" rather than naming the object.
  */
-function fields<const E extends v.ObjectEntries>(entries: E) {
+function fields<const E extends v.ObjectEntries>(entries: E): v.GenericSchema<unknown, v.InferOutput<v.ObjectSchema<E, undefined>>> {
   const missing: IssueMessage = (issue) => {
     const key = issue.path?.[0]?.key;
     const message = typeof key === 'string' && Object.hasOwn(entries, key) ? (entries[key] as { message?: unknown }).message : undefined;
     if (typeof message === 'function') return (message as IssueMessage)(issue);
     return typeof message === 'string' ? message : 'missing';
   };
+  // valibot types the output with the rest's index signature, `never` here: no key outside `entries` gets through,
+  // so the output is the entries' output alone, as an object schema's is.
   return v.pipe(plainObject(), v.rawCheck(refuseHiddenKeys(entries)), v.objectWithRest(entries, v.never('unknown field'), missing));
 }
 
