@@ -15,6 +15,7 @@ import { openStore } from '../shared/store/open-store.js';
 import { readStoredValue, specJsonOf } from '../shared/trust/envelope.js';
 import { collectStatus, renderStatus } from './status.js';
 import { SIGN_KEY, signWith } from './signing.js';
+import { FORCE } from './understood.js';
 
 const out = (text: string): void => {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -25,10 +26,10 @@ const INTENT_COMMANDS = [
   defineCommand({
     path: 'intent put',
     args: ['node', 'app'],
-    flags: { ...FILE, ...SIGN_KEY },
+    flags: { ...FILE, ...SIGN_KEY, ...FORCE },
     describe: 'validate a spec and write it for one or more nodes (comma-separated)',
     run: withStore(async (store, a) => {
-      const keys = await putIntent(store, a.prefix, a.node, a.app, await readSpecText(a.file), signWith(a['sign-key']));
+      const keys = await putIntent(store, a.prefix, a.node, a.app, await readSpecText(a.file), signWith(a['sign-key']), a.force);
       out(keys.map((k) => `wrote ${k}`).join('\n'));
     }),
   }),

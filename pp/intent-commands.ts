@@ -5,8 +5,10 @@ import { assertSafeName } from '../shared/names.js';
 import { ConflictError, type IntentStore, type KvEntry, type KvWrite } from '../shared/store/types.js';
 import { basedirConflicts } from '../shared/intent/node-intent.js';
 import { readStoredValue, type SignOptions, signDrain, signIntent, signRemoval, specJsonOf } from '../shared/trust/envelope.js';
+import { type NodeBeats, readHeartbeats } from './heartbeats.js';
 import { checkedSpec, CliError } from './read-spec.js';
-import { readSignedOnly, refuseUnsigned, signed } from './signing.js';
+import { refuseUnsigned, signed, signedOnlyNodes } from './signing.js';
+import { refuseSectionsNotUnderstood } from './understood.js';
 
 /** Consul's limit on operations in one transaction. */
 const TXN_LIMIT = 64;
@@ -78,10 +80,12 @@ const isTombstone = (value: string) => {
   return stored.form === 'signed' && stored.order.kind === 'remove';
 };
 
-/** Signs the order with `sign`; without it, first refuses (nothing written) when an agent of `nodes` would refuse it. */
-async function orderValue<T>(store: IntentStore, prefix: string, nodes: string[], what: string, sign: (() => Promise<T>) | undefined) {
+type Beats = () => Promise<ReadonlyMap<string, NodeBeats>>;
+
+/** Signs the order with `sign`; without it, first refuses (nothing written) when an agent of the nodes of `beats` would refuse it. */
+async function orderValue<T>(beats: Beats, what: string, sign: (() => Promise<T>) | undefined) {
   if (sign) return signed(what, sign);
-  refuseUnsigned(await readSignedOnly(store, prefix, nodes));
+  refuseUnsigned(signedOnlyNodes(await beats()));
   return undefined;
 }
 
@@ -107,7 +111,8 @@ function refuseSharedBasedir(prefix: string, node: string, app: string, value: s
 
 /**
  * Validates the spec once per node key, then writes it to every node (and lifts a drained marker) in transactions.
- * With `sign`, the value written is a signed envelope: one signature (one ssh-keygen run) covers every node.
+ * With `sign`, the value written is a signed envelope: one signature (one ssh-keygen run) covers every node. Unless
+ * `force`, a section that an agent of a node would not understand (by the agents' heartbeats) is refused first.
  */
 export async function putIntent(
   store: IntentStore,
@@ -116,13 +121,17 @@ export async function putIntent(
   app: string,
   text: string,
   sign?: SignOptions,
+  force = false,
 ): Promise<string[]> {
   appName(app);
   const nodes = nodesOf(nodeList);
   const keys = nodes.map((n) => appIntentKey(prefix, n, app));
   const spec = checkedSpec(`key ${keys[0]!}`, app, text);
-  const value =
-    (await orderValue(store, prefix, nodes, `the intent of ${app}`, sign && (() => signIntent(prefix, app, nodes, spec, sign)))) ?? spec;
+  const beats = await readHeartbeats(store, prefix, nodes);
+  // Before signing: a passphrase or a touch is not asked for an intent that is refused anyway.
+  refuseSectionsNotUnderstood(JSON.parse(spec), beats, force);
+  const signing = sign && (() => signIntent(prefix, app, nodes, spec, sign));
+  const value = (await orderValue(async () => beats, `the intent of ${app}`, signing)) ?? spec;
   for (const node of nodes) {
     await updateNode(store, prefix, node, (entries) => {
       refuseSharedBasedir(prefix, node, app, spec, entries);
@@ -181,8 +190,8 @@ export async function listIntent(store: IntentStore, prefix: string, node?: stri
 export async function removeIntent(store: IntentStore, prefix: string, nodeList: string, app: string, sign?: SignOptions): Promise<void> {
   appName(app);
   const nodes = nodesOf(nodeList);
-  const tombstone =
-    (await orderValue(store, prefix, nodes, `the removal of ${app}`, sign && (() => signRemoval(prefix, app, nodes, sign)))) ?? null;
+  const beats = () => readHeartbeats(store, prefix, nodes);
+  const tombstone = (await orderValue(beats, `the removal of ${app}`, sign && (() => signRemoval(prefix, app, nodes, sign)))) ?? null;
   for (const node of nodes) {
     const key = appIntentKey(prefix, node, app);
     await updateNode(store, prefix, node, (entries) => {
@@ -204,7 +213,8 @@ export async function removeIntent(store: IntentStore, prefix: string, nodeList:
 export async function drainNodes(store: IntentStore, prefix: string, nodeList: string, sign?: SignOptions): Promise<number> {
   let removed = 0;
   const nodes = nodesOf(nodeList);
-  const marker = await orderValue(store, prefix, nodes, 'the drain', sign && (() => signDrain(prefix, nodes, sign)));
+  const beats = () => readHeartbeats(store, prefix, nodes);
+  const marker = await orderValue(beats, 'the drain', sign && (() => signDrain(prefix, nodes, sign)));
   for (const node of nodes) {
     for (;;) {
       const applied = await updateNode(store, prefix, node, (entries) => {

@@ -1,8 +1,7 @@
 import { PP_EXIT } from '../shared/exit-codes.js';
-import { HEARTBEAT_NAME, realityPrefix } from '../shared/keys.js';
-import { isLiveHeartbeat, parseHeartbeat } from '../shared/loop/heartbeat.js';
-import type { IntentStore, KvEntry } from '../shared/store/types.js';
+import type { KvEntry } from '../shared/store/types.js';
 import type { SignOptions } from '../shared/trust/envelope.js';
+import { liveHeartbeats, type NodeBeats, nodeHeartbeats } from './heartbeats.js';
 import { CliError } from './read-spec.js';
 
 /** The --sign-key flag of every pp command that writes intent. */
@@ -26,28 +25,25 @@ export async function signed<T>(what: string, sign: () => Promise<T>): Promise<T
   }
 }
 
+/** The agents among `beats` that act only on signed intent: running ones whose heartbeat says --trusted-signers. */
+export function signedOnlyOf(beats: NodeBeats, now = Date.now()): string[] {
+  return [...liveHeartbeats(beats, now)]
+    .filter(([, beat]) => beat.requiresSignatures === true)
+    .map(([agent]) => agent)
+    .sort();
+}
+
 /**
  * The agents of `node` that act only on signed intent, from the node's reality entries: those whose heartbeat says
  * they run with --trusted-signers and is a running agent's (a cleanly stopped or long silent one does not count).
  */
 export function signedOnlyAgents(prefix: string, node: string, reality: KvEntry[], now = Date.now()): string[] {
-  const base = realityPrefix(prefix, node);
-  const agents: string[] = [];
-  for (const e of reality) {
-    const [agent, name, more] = e.key.slice(base.length).split('/');
-    if (!agent || name !== HEARTBEAT_NAME || more !== undefined) continue;
-    const beat = parseHeartbeat(e.value);
-    if (beat?.requiresSignatures === true && isLiveHeartbeat(beat, now)) agents.push(agent);
-  }
-  return agents.sort();
+  return signedOnlyOf(nodeHeartbeats(prefix, node, reality), now);
 }
 
-/** For each of `nodes`, its agents that act only on signed intent (nodes with none are left out). */
-export async function readSignedOnly(store: IntentStore, prefix: string, nodes: string[]): Promise<Map<string, string[]>> {
-  const found = await Promise.all(
-    nodes.map(async (node) => [node, signedOnlyAgents(prefix, node, (await store.read(realityPrefix(prefix, node))).entries)] as const),
-  );
-  return new Map(found.filter(([, agents]) => agents.length > 0));
+/** For each node of `beats`, its agents that act only on signed intent (nodes with none are left out). */
+export function signedOnlyNodes(beats: ReadonlyMap<string, NodeBeats>, now = Date.now()): Map<string, string[]> {
+  return new Map([...beats].map(([node, b]) => [node, signedOnlyOf(b, now)] as const).filter(([, agents]) => agents.length > 0));
 }
 
 const SHOWN = 10;

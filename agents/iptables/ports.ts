@@ -1,19 +1,14 @@
 import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import type { PortIntent } from '../../shared/intent/schema.js';
 import type { Action, AppPlan } from '../../shared/loop/types.js';
 
-/** One port to accept, as the intent names it. */
-export interface PortSpec {
-  port: number;
-  protocol: 'tcp' | 'udp';
-}
-
 /** `8080/tcp`: how ports are named in errors, details and conflict checks. */
-export function portId(p: PortSpec): string {
+export function portId(p: PortIntent): string {
   return `${p.port}/${p.protocol}`;
 }
 
 /** Deterministic port order: by number, then protocol. */
-export function comparePorts(a: PortSpec, b: PortSpec): number {
+export function comparePorts(a: PortIntent, b: PortIntent): number {
   return a.port - b.port || (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0);
 }
 
@@ -24,7 +19,7 @@ export function compareNames(a: string, b: string): number {
 
 /** What the intent grants: the ports each app gets, and why other apps get none this pass. */
 export interface PortClaims {
-  granted: Map<string, PortSpec[]>;
+  granted: Map<string, PortIntent[]>;
   errors: Map<string, string>;
 }
 
@@ -54,7 +49,7 @@ export function claimPorts(intent: NodeIntent, holders: Map<string, Set<string>>
       errors.set(loser, before ? `${before}; ${problem}` : problem);
     }
   }
-  const granted = new Map<string, PortSpec[]>();
+  const granted = new Map<string, PortIntent[]>();
   for (const [app, appIntent] of intent.apps) {
     if (!errors.has(app)) granted.set(app, [...appIntent.ports].sort(comparePorts));
   }

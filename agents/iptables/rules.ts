@@ -1,4 +1,4 @@
-import type { PortSpec } from './ports.js';
+import type { PortIntent } from '../../shared/intent/schema.js';
 
 /** Every rule we write carries this comment prefix followed by the app name. */
 export const COMMENT_PREFIX = 'platypus:';
@@ -7,7 +7,7 @@ export const COMMENT_PREFIX = 'platypus:';
 export interface ChainRule {
   line: string;
   app?: string;
-  port?: PortSpec;
+  port?: PortIntent;
 }
 
 /** Our chain and its INPUT jumps as seen in one family's filter table. */
@@ -28,7 +28,7 @@ export function chainProblem(name: string): string | undefined {
 }
 
 /** The canonical iptables-save form of the rule accepting `p` for `app` in `chain`. */
-export function ruleLine(chain: string, app: string, p: PortSpec): string {
+export function ruleLine(chain: string, app: string, p: PortIntent): string {
   return `-A ${chain} -p ${p.protocol} -m ${p.protocol} --dport ${p.port} -m comment --comment "${COMMENT_PREFIX}${app}" -j ACCEPT`;
 }
 
@@ -45,7 +45,7 @@ export function parseRule(chain: string, line: string): ChainRule {
   const comment = m ? (m[4] ?? m[5] ?? '') : '';
   if (!m || m[1] !== chain || !comment.startsWith(COMMENT_PREFIX)) return { line };
   const app = comment.slice(COMMENT_PREFIX.length);
-  const port: PortSpec = { port: Number(m[3]), protocol: m[2] as PortSpec['protocol'] };
+  const port: PortIntent = { port: Number(m[3]), protocol: m[2] as PortIntent['protocol'] };
   if (app === '' || port.port < 1 || port.port > 65535) return { line };
   return { line: ruleLine(chain, app, port), app, port };
 }

@@ -1,5 +1,5 @@
 import { describeCleanLeftovers, type CleanLeftoversAction } from '../../shared/leftovers.js';
-import type { HealthIntent } from './health.js';
+import type { HealthIntent } from '../../shared/intent/schema.js';
 import { MANAGED_FILE } from './ownership.js';
 
 /**

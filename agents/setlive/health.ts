@@ -1,11 +1,9 @@
 import { sleep } from '../../shared/backoff.js';
-import type { AppIntent } from '../../shared/intent/schema.js';
+import type { HealthIntent } from '../../shared/intent/schema.js';
 import { runCommand } from '../../shared/process.js';
 import { httpGetText } from './http-get.js';
 import type { SetliveConfig } from './options.js';
 import { readRunsvStatus, type SvStatus } from './runsv-status.js';
-
-export type HealthIntent = NonNullable<AppIntent['health']>;
 
 /** One health check's verdict and what it said (kept short enough for a reality record). */
 export interface CheckResult {

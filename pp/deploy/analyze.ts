@@ -1,5 +1,4 @@
-import { parseHeartbeat, type HeartbeatRecord } from '../../shared/loop/heartbeat.js';
-import { appIntentKey, DRAINED_MARKER, HEARTBEAT_NAME, intentSerialKey, nodeIntentPrefix, realityPrefix } from '../../shared/keys.js';
+import { appIntentKey, DRAINED_MARKER, intentSerialKey, nodeIntentPrefix, realityPrefix } from '../../shared/keys.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { validateAppIntent } from '../../shared/intent/validate.js';
 import type { RealityRecord } from '../../shared/loop/types.js';
@@ -9,7 +8,8 @@ import type { IntentStore, KvEntry } from '../../shared/store/types.js';
 import { readStoredValue, type SignedOrder, specJsonOf } from '../../shared/trust/envelope.js';
 import { DEPLOY_EXIT } from '../../shared/exit-codes.js';
 import { CliError } from '../read-spec.js';
-import { signedOnlyAgents } from '../signing.js';
+import { type NodeBeats, nodeHeartbeats } from '../heartbeats.js';
+import { signedOnlyOf } from '../signing.js';
 
 /** Raw intent JSON as the operator wrote it (written back as such: defaults are not spelled out). */
 export type RawIntent = Record<string, unknown> & { versions: Array<Record<string, unknown> & { version: string; state: string }> };
@@ -37,6 +37,8 @@ export interface NodePlan {
   reality: Record<string, { status: string; version?: string; ageSeconds: number; detail?: string }>;
   /** The node's agents that act only on signed intent (their heartbeats say they run with --trusted-signers). */
   signedOnly: string[];
+  /** The node's agents' heartbeats, by agent. */
+  heartbeats: NodeBeats;
   warnings: string[];
 }
 
@@ -169,6 +171,8 @@ export async function analyze(
         store.read(serialKey),
       ]);
       const key = appIntentKey(prefix, node, app);
+      // An agent refreshes its heartbeat even when nothing changes: that, not its last record, tells a silent agent.
+      const beats = nodeHeartbeats(prefix, node, reality.entries);
       const entry: KvEntry | undefined = intent.entries.find((e) => e.key === key);
       const drained = intent.entries.some((e) => e.key.endsWith(`/${DRAINED_MARKER}`));
       const otherApps = intent.entries.filter((e) => e.key !== key && !e.key.endsWith(`/${DRAINED_MARKER}`) && !isRemoval(e.value)).length;
@@ -182,16 +186,10 @@ export async function analyze(
         drained,
         otherApps,
         reality: Object.create(null) as NodePlan['reality'],
-        signedOnly: signedOnlyAgents(prefix, node, reality.entries, now),
+        signedOnly: signedOnlyOf(beats, now),
+        heartbeats: beats,
         warnings: [],
       };
-      // An agent refreshes its heartbeat even when nothing changes: that, not its last record, tells a silent agent.
-      const beats = new Map<string, HeartbeatRecord>();
-      for (const e of reality.entries) {
-        const [agent, name] = e.key.slice(realityPrefix(prefix, node).length).split('/');
-        const beat = name === HEARTBEAT_NAME ? parseHeartbeat(e.value) : undefined;
-        if (agent && beat) beats.set(agent, beat);
-      }
       const ageOf = (at: string) => Math.max(0, Math.round((now - Date.parse(at)) / 1000));
       for (const e of reality.entries) {
         const [agent, recApp] = e.key.slice(realityPrefix(prefix, node).length).split('/');

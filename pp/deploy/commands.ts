@@ -1,6 +1,7 @@
 import { defineFlags } from '../../shared/cli/flags.js';
 import { defineCommand, withStore } from '../command-def.js';
 import { SIGN_KEY } from '../signing.js';
+import { FORCE } from '../understood.js';
 import { readDeployments, renderHistory } from './record.js';
 import { followDeploy, resumeDeploy, rollbackDeploy, runDeploy, type DeployOptions } from './run.js';
 
@@ -23,7 +24,16 @@ const CONFIRM_FLAGS = defineFlags({
   'dry-run': { type: 'boolean', default: false, describe: 'print the plan and change nothing' },
 });
 
-type Values = { app: string; file?: string; nodes?: string; all?: boolean; yes?: boolean; 'dry-run'?: boolean; 'sign-key'?: string } & {
+type Values = {
+  app: string;
+  file?: string;
+  nodes?: string;
+  all?: boolean;
+  yes?: boolean;
+  'dry-run'?: boolean;
+  'sign-key'?: string;
+  force?: boolean;
+} & {
   'auto-revert': boolean;
   'continue-on-error': boolean;
   timeout: number;
@@ -47,6 +57,7 @@ function options(a: Values): DeployOptions {
     silentAfter: a['silent-after'],
     lockTtl: a['lock-ttl'],
     signKey: a['sign-key'],
+    force: a.force ?? false,
   };
 }
 
@@ -63,13 +74,14 @@ export const DEPLOY_COMMANDS = [
       ...CONFIRM_FLAGS,
       ...FOLLOW_FLAGS,
       ...SIGN_KEY,
+      ...FORCE,
     },
     run: withStore((store, a) => runDeploy(store, a.prefix, options(a))),
   }),
   defineCommand({
     path: 'deploy resume',
     args: ['app'],
-    flags: { ...FOLLOW_FLAGS, ...SIGN_KEY },
+    flags: { ...FOLLOW_FLAGS, ...SIGN_KEY, ...FORCE },
     describe: 'take the lock again and carry on the latest deploy of the app (interrupted or timed out) from its record',
     run: withStore((store, a) => resumeDeploy(store, a.prefix, options(a))),
   }),
@@ -93,7 +105,7 @@ export const DEPLOY_COMMANDS = [
   defineCommand({
     path: 'rollback',
     args: ['app'],
-    flags: { ...CONFIRM_FLAGS, ...FOLLOW_FLAGS, ...SIGN_KEY },
+    flags: { ...CONFIRM_FLAGS, ...FOLLOW_FLAGS, ...SIGN_KEY, ...FORCE },
     describe: 'deploy again, the same way, the version live before the latest deploy of the app',
     run: withStore((store, a) => rollbackDeploy(store, a.prefix, options(a))),
   }),

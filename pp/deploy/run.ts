@@ -7,6 +7,7 @@ import type { IntentStore } from '../../shared/store/types.js';
 import { signIntent, signRemoval, type SignOptions } from '../../shared/trust/envelope.js';
 import { CliError } from '../read-spec.js';
 import { refuseUnsigned, signed, signWith } from '../signing.js';
+import { refuseSectionsNotUnderstood } from '../understood.js';
 import {
   analyze,
   deploySpec,
@@ -50,6 +51,8 @@ export interface DeployOptions {
   lockTtl: number;
   /** --sign-key: every value written is a signed envelope (shared/trust/envelope.ts). */
   signKey?: string;
+  /** --force: write sections that agents of a node may not understand (pp/understood.ts). */
+  force: boolean;
 }
 
 async function readStdinLines(): Promise<string> {
@@ -257,6 +260,7 @@ export async function runDeploy(store: IntentStore, prefix: string, o: DeployOpt
   const todo = plan.nodes.filter((n) => n.action === 'flip' || n.action === 'first-install');
   // Before the lock and the record: a deploy its agents would refuse writes nothing (a dry run says so too).
   if (!sign) refuseUnsigned(new Map(todo.filter((n) => n.signedOnly.length > 0).map((n) => [n.node, n.signedOnly])));
+  refuseSectionsNotUnderstood(plan.spec, new Map(todo.map((n) => [n.node, n.heartbeats])), o.force);
   if (o.dryRun) return DEPLOY_EXIT.ok;
   // A resumed deploy follows its nodes even when every intent is written already (it was killed while following).
   if (todo.length === 0 && !resume) {

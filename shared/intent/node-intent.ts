@@ -30,9 +30,11 @@ export interface NodeIntent {
  * Builds the node's intent from a snapshot of `<prefix>/intent/<node>/`. A value may be a plain spec or a signed
  * envelope (shared/trust/envelope.ts): without `trust` the spec inside an envelope is read like a plain one and a
  * signed removal counts as no key; with `trust` (--trusted-signers) only signed orders count (see TrustGate). A value
- * over the store's size limit or nested too deep makes its app invalid, and only that app.
+ * over the store's size limit or nested too deep makes its app invalid, and only that app. `reader` is the agent
+ * that reads it: it checks the core and its own sections and passes over the others' (checkAppIntent); none (pp)
+ * checks every section.
  */
-export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot, trust?: TrustGate): NodeIntent {
+export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot, trust?: TrustGate, reader?: string): NodeIntent {
   const base = nodeIntentPrefix(prefix, node);
   const apps = new Map<string, AppIntent>();
   const invalid = new Map<string, string>();
@@ -60,7 +62,7 @@ export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: S
       invalid.set(app, json.error);
       continue;
     }
-    const result = validateAppIntent(`key ${key}`, app, json);
+    const result = validateAppIntent(`key ${key}`, app, json, reader);
     if (result.ok) apps.set(app, result.intent);
     else invalid.set(app, result.error);
   }

@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { nameProblem, SAFE_NAME_PATTERN } from '../names.js';
 import { typeName } from './problems.js';
+import { CORE_SECTIONS, checks, ownerSentence, type SectionName } from './sections.js';
 
 /**
  * The structure of an app intent as a valibot schema: types, patterns, ranges, defaults, unknown fields,
@@ -8,12 +9,18 @@ import { typeName } from './problems.js';
  * fields of the whole intent are checked by hand in schema.ts and only named in the descriptions here,
  * which become the published JSON Schema (json-schema.ts).
  *
+ * Each agent checks the intent with the schema of its reader (schemaFor): sections it neither owns nor shares as core
+ * are passed over (sections.ts).
+ *
  * Messages keep the form operators know: "expected a string, got number", "missing: expected …".
  * A schema issue (wrong type, missing, not an option) makes the value untyped, so cross-field checks
  * are skipped; a failed pattern or range is a validation issue that leaves it typed.
  */
 
 type IssueMessage = (issue: v.BaseIssue<unknown>) => string;
+
+/** The message of a field no schema here knows. */
+export const UNKNOWN_FIELD = 'unknown field';
 
 /** "expected a string, got number", or "missing: expected a string" when the field is absent. */
 export const expecting =
@@ -32,14 +39,16 @@ const plainObject = () => v.custom<Record<string, unknown>>(isPlainObject, expec
  * field is never silently ignored. A missing field gets the message of its own schema, so it reads
  * "missing: expected a string" rather than naming the object.
  */
-function fields<const E extends v.ObjectEntries>(entries: E) {
+function fields<const E extends v.ObjectEntries>(entries: E): v.GenericSchema<unknown, v.InferOutput<v.ObjectSchema<E, undefined>>> {
   const missing: IssueMessage = (issue) => {
     const key = issue.path?.[0]?.key;
     const message = typeof key === 'string' && Object.hasOwn(entries, key) ? (entries[key] as { message?: unknown }).message : undefined;
     if (typeof message === 'function') return (message as IssueMessage)(issue);
     return typeof message === 'string' ? message : 'missing';
   };
-  return v.pipe(plainObject(), v.rawCheck(refuseHiddenKeys(entries)), v.objectWithRest(entries, v.never('unknown field'), missing));
+  // valibot types the output with the rest's index signature, `never` here: no key outside `entries` gets through,
+  // so the output is the entries' output alone, as an object schema's is.
+  return v.pipe(plainObject(), v.rawCheck(refuseHiddenKeys(entries)), v.objectWithRest(entries, v.never(UNKNOWN_FIELD), missing));
 }
 
 // valibot's object schemas pass over these keys when they look for unknown ones.
@@ -53,7 +62,7 @@ const refuseHiddenKeys =
     const input = dataset.value;
     for (const key of HIDDEN_KEYS) {
       if (Object.hasOwn(input, key) && !Object.hasOwn(entries, key)) {
-        addIssue({ message: 'unknown field', path: [{ type: 'object', origin: 'key', input, key, value: input[key] }] });
+        addIssue({ message: UNKNOWN_FIELD, path: [{ type: 'object', origin: 'key', input, key, value: input[key] }] });
       }
     }
   };
@@ -217,7 +226,7 @@ const service = v.pipe(
     user: v.optional(v.pipe(matching(/^[a-z_][a-z0-9_-]*$/, 'expected a user name'), v.description('User the service runs as.'))),
   }),
   v.description(
-    'What runs the live version. Required when a version is live (a rule across fields: checked by pp validate and the agents, not by this schema).',
+    `What runs the live version. Required when a version is live (a rule across fields: checked by pp validate and the agents, not by this schema). ${ownerSentence('service')}`,
   ),
 );
 
@@ -238,7 +247,9 @@ export const ONE_HEALTH_CHECK = v.check(
 const health = v.pipe(
   healthFields,
   ONE_HEALTH_CHECK,
-  v.description('How pp-setlive tells that a version is healthy: exactly one of http (a 2xx answer) or command (exit 0).'),
+  v.description(
+    `How pp-setlive tells that a version is healthy: exactly one of http (a 2xx answer) or command (exit 0). ${ownerSentence('health')}`,
+  ),
 );
 
 const rollout = v.pipe(
@@ -259,49 +270,92 @@ const rollout = v.pipe(
     ),
   }),
   v.description(
-    'Paces flips across nodes through the store (a semaphore per app) and stops a version that fails on maxFailures nodes everywhere. Absent: each node flips on its own. Agents before this field refuse it: upgrade them first.',
+    `Paces flips across nodes through the store (a semaphore per app) and stops a version that fails on maxFailures nodes everywhere. Absent: each node flips on its own. ${ownerSentence('rollout')}`,
   ),
 );
 
-/** The whole app intent; its output is a fresh, defaulted AppIntent with keys in this order. */
-export const APP_INTENT = v.pipe(
-  fields({
-    schema: v.pipe(v.literal(1, 'expected schema version 1'), v.description('Version of this format.')),
-    basedir: v.pipe(
-      text(),
-      v.regex(NORMAL_PATH, (issue) => basedirProblem(String(issue.input))),
-      v.maxLength(LIMITS.basedirChars, `expected at most ${LIMITS.basedirChars} characters`),
-      v.description(
-        "Absolute, normalized folder of the app on the node, not shared with or nested in another app's basedir on the node (checked by the agents and pp intent put).",
-      ),
+/** Each section's schema, by name: the fields of the whole intent, in this order. */
+const SECTION_SCHEMAS = {
+  schema: v.pipe(v.literal(1, 'expected schema version 1'), v.description(`Version of this format. ${ownerSentence('schema')}`)),
+  basedir: v.pipe(
+    text(),
+    v.regex(NORMAL_PATH, (issue) => basedirProblem(String(issue.input))),
+    v.maxLength(LIMITS.basedirChars, `expected at most ${LIMITS.basedirChars} characters`),
+    v.description(
+      `Absolute, normalized folder of the app on the node, not shared with or nested in another app's basedir on the node (checked by the agents and pp intent put). ${ownerSentence('basedir')}`,
     ),
-    versions: v.pipe(
-      v.optional(v.array(version, expecting('an array')), () => []),
-      v.maxLength(LIMITS.versions, `expected at most ${LIMITS.versions} versions`),
-      v.description(
-        'Versions to keep on the node. At most one is live, and version names are unique (rules across entries: checked by pp validate and the agents, not by this schema).',
-      ),
-    ),
-    ports: v.pipe(
-      v.optional(v.array(port, expecting('an array')), () => []),
-      v.maxLength(LIMITS.ports, `expected at most ${LIMITS.ports} ports`),
-      v.description('Ports to open. Each port/protocol pair appears once (checked by pp validate and the agents, not by this schema).'),
-    ),
-    service: v.optional(service),
-    health: v.optional(health),
-    requires: v.pipe(
-      v.optional(v.array(safeName('required app'), expecting('an array')), () => []),
-      v.maxLength(LIMITS.requires, `expected at most ${LIMITS.requires} apps`),
-      v.description(
-        'Apps that must be live and healthy on this node before this one is flipped. An app does not require itself (checked by pp validate and the agents, which know the app name from the key).',
-      ),
-    ),
-    rollout: v.optional(rollout),
-  }),
-  v.title('Platypus app intent'),
-  v.description(
-    'What one node needs to run one app, stored as JSON at <prefix>/intent/<node>/<app>. This schema checks the structure; ' +
-      'rules across fields are checked by pp validate, pp intent put and the agents: at most one live version, a service when a version is live, ' +
-      'unique version names, each port/protocol once, and no app requiring itself.',
   ),
-);
+  versions: v.pipe(
+    v.optional(v.array(version, expecting('an array')), () => []),
+    v.maxLength(LIMITS.versions, `expected at most ${LIMITS.versions} versions`),
+    v.description(
+      `Versions to keep on the node. At most one is live, and version names are unique (rules across entries: checked by pp validate and the agents, not by this schema). ${ownerSentence('versions')}`,
+    ),
+  ),
+  ports: v.pipe(
+    v.optional(v.array(port, expecting('an array')), () => []),
+    v.maxLength(LIMITS.ports, `expected at most ${LIMITS.ports} ports`),
+    v.description(
+      `Ports to open. Each port/protocol pair appears once (checked by pp validate and the agents, not by this schema). ${ownerSentence('ports')}`,
+    ),
+  ),
+  service: v.optional(service),
+  health: v.optional(health),
+  requires: v.pipe(
+    v.optional(v.array(safeName('required app'), expecting('an array')), () => []),
+    v.maxLength(LIMITS.requires, `expected at most ${LIMITS.requires} apps`),
+    v.description(
+      `Apps that must be live and healthy on this node before this one is flipped. An app does not require itself (checked by pp validate and the agents, which know the app name from the key). ${ownerSentence('requires')}`,
+    ),
+  ),
+  rollout: v.optional(rollout),
+} satisfies Record<SectionName, v.GenericSchema>;
+
+/**
+ * The schema of a section as `reader` checks it: as it is, or, for a section it passes over, one that takes any value
+ * and yields what the section's absence means (the reader does not act on it, so it does not read it).
+ */
+function sectionFor<const S extends SectionName>(reader: string | undefined, section: S) {
+  const schema: v.GenericSchema<unknown, v.InferOutput<(typeof SECTION_SCHEMAS)[S]>> = SECTION_SCHEMAS[section];
+  if (checks(reader, section)) return schema;
+  // A fresh default each time: an array shared by every intent would be one intent's to change.
+  return v.fallback(schema, () => v.getDefault(schema));
+}
+
+/** The whole app intent as `reader` checks it (undefined: every section, as pp checks). */
+function intentSchema(reader: string | undefined) {
+  return v.pipe(
+    fields({
+      schema: sectionFor(reader, 'schema'),
+      basedir: sectionFor(reader, 'basedir'),
+      versions: sectionFor(reader, 'versions'),
+      ports: sectionFor(reader, 'ports'),
+      service: sectionFor(reader, 'service'),
+      health: sectionFor(reader, 'health'),
+      requires: sectionFor(reader, 'requires'),
+      rollout: sectionFor(reader, 'rollout'),
+    }),
+    v.title('Platypus app intent'),
+    v.description(
+      'What one node needs to run one app, stored as JSON at <prefix>/intent/<node>/<app>. This schema checks the structure; ' +
+        'rules across fields are checked by pp validate, pp intent put and the agents: at most one live version, a service when a version is live, ' +
+        'unique version names, each port/protocol once, and no app requiring itself. ' +
+        `Every agent checks the core (${CORE_SECTIONS.join(', ')}); any other section is checked by the agent that acts on it, and the other agents pass over it.`,
+    ),
+  );
+}
+
+/** The whole app intent, every section checked; its output is a fresh, defaulted AppIntent with keys in this order. */
+export const APP_INTENT = intentSchema(undefined);
+
+const readers = new Map<string, typeof APP_INTENT>();
+
+/** The schema agent `reader` checks intent with: the core and its own sections checked, the other sections passed over. */
+export function schemaFor(reader: string | undefined): typeof APP_INTENT {
+  if (reader === undefined) return APP_INTENT;
+  const known = readers.get(reader);
+  if (known) return known;
+  const schema = intentSchema(reader);
+  readers.set(reader, schema);
+  return schema;
+}

@@ -3,11 +3,15 @@ import { nameProblem } from '../names.js';
 import { bytesOverLimit, valueTooLarge } from '../store/types.js';
 import { formatProblems } from './problems.js';
 import { type AppIntent, checkAppIntent } from './schema.js';
+import { checks } from './sections.js';
 
 export type Validated = { ok: true; intent: AppIntent } | { ok: false; error: string };
 
-/** Parses and validates one app's intent JSON; the error names `where` ("key K" or "file F"), each bad field and what was expected. */
-export function validateAppIntent(where: string, app: string, json: string): Validated {
+/**
+ * Parses and validates one app's intent JSON; the error names `where` ("key K" or "file F"), each bad field and what
+ * was expected. `reader`: the agent that reads it, which passes over the sections of other agents (checkAppIntent).
+ */
+export function validateAppIntent(where: string, app: string, json: string, reader?: string): Validated {
   const problem = nameProblem(app);
   if (problem) return { ok: false, error: `invalid intent at ${where}: app name ${problem}` };
   const bytes = bytesOverLimit(json);
@@ -24,9 +28,9 @@ export function validateAppIntent(where: string, app: string, json: string): Val
   } catch (err) {
     return { ok: false, error: `invalid intent at ${where}: not JSON (${(err as Error).message})` };
   }
-  const checked = checkAppIntent(raw);
+  const checked = checkAppIntent(raw, reader);
   if (!checked.ok) return { ok: false, error: `invalid intent at ${where}: ${formatProblems(checked.problems)}` };
-  const selfRequired = checked.intent.requires.includes(app);
+  const selfRequired = checks(reader, 'requires') && checked.intent.requires.includes(app);
   if (selfRequired) return { ok: false, error: `invalid intent at ${where}: field requires: an app cannot require itself` };
   return { ok: true, intent: checked.intent };
 }

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { platypusVersion } from '../cli/version.js';
+import { SECTION_NAMES } from '../intent/sections.js';
 import { parseJson } from '../json-depth.js';
 import { heartbeatKey } from '../keys.js';
 import type { IntentStore } from '../store/types.js';
@@ -27,6 +29,13 @@ export interface HeartbeatRecord {
    * intent to its node rather than let the agent refuse it there.
    */
   requiresSignatures?: boolean;
+  /** The agent's Platypus version (its package.json's). */
+  version?: string;
+  /**
+   * The intent sections the agent understands (shared/intent/sections.ts): pp refuses to write a section to its node
+   * that a running agent there does not list. Absent from older agents' heartbeats: they understand BASELINE_SECTIONS.
+   */
+  sections?: string[];
 }
 
 /** Parses a heartbeat value; undefined when it is not one. */
@@ -52,6 +61,8 @@ export function isLiveHeartbeat(beat: HeartbeatRecord, now: number): boolean {
   const at = Date.parse(beat.at);
   return !Number.isNaN(at) && now - at <= Math.max(LIVE_INTERVALS * beat.everySeconds, LIVE_MIN_SECONDS) * 1000;
 }
+
+const VERSION = platypusVersion();
 
 /** After a failed write, try again this soon (but never sooner than MIN_RETRY_MS: the loop must not spin on it). */
 const RETRY_MS = 30_000;
@@ -96,6 +107,8 @@ export class Heartbeat {
       pid: process.pid,
       ...(stopped ? { stopped: true } : {}),
       ...(this.requiresSignatures ? { requiresSignatures: true } : {}),
+      version: VERSION,
+      sections: SECTION_NAMES,
     };
   }
 

@@ -15,7 +15,7 @@ export class LoopMemory {
   private readonly firstSeen = new Map<string, string>();
 
   constructor(
-    private readonly agent: Pick<Agent<unknown, Action>, 'memory'>,
+    private readonly agent: Pick<Agent<unknown, Action>, 'memory' | 'name'>,
     private readonly state: AgentStateStore,
     private readonly trust: TrustGate | undefined,
     private readonly log: Logger,
@@ -35,10 +35,10 @@ export class LoopMemory {
           this.firstSeen.set(e[0], e[1]);
   }
 
-  /** The node's intent from a read of its prefix, judged by the trust gate when there is one. */
+  /** The node's intent from a read of its prefix as this agent reads it, judged by the trust gate when there is one. */
   judge(prefix: string, node: string, snapshot: Snapshot): NodeIntent {
     this.trust?.knowFirstSeen(this.firstSeen);
-    const intent = nodeIntentFromSnapshot(prefix, node, snapshot, this.trust);
+    const intent = nodeIntentFromSnapshot(prefix, node, snapshot, this.trust, this.agent.name);
     const now = this.clock().toISOString();
     for (const app of intent.apps.keys()) if (!this.firstSeen.has(app)) this.firstSeen.set(app, now);
     return intent;

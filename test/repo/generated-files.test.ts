@@ -1,7 +1,8 @@
-// package.json's bin and deploy/systemd/ are generated from agents/agents.json (scripts/generate.mjs) and checked
-// in; these tests fail when someone changed the list and forgot `npm run generate`.
+// package.json's bin and deploy/systemd/ are generated from agents/agents.json, schema/intent.schema.json and README's
+// table of intent sections from shared/intent/ (scripts/generate.mjs), and checked in; these tests fail when someone
+// changed the list or the schema and forgot `npm run generate`.
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,13 +16,20 @@ const run = promisify(execFile);
 async function generatorCopy(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pp-generate-'));
   await mkdir(join(dir, 'agents'));
-  await mkdir(join(dir, 'scripts'));
   await cp(join(REPO, 'agents/agents.json'), join(dir, 'agents/agents.json'));
-  await cp(join(REPO, 'scripts/generate.mjs'), join(dir, 'scripts/generate.mjs'));
-  await cp(join(REPO, 'package.json'), join(dir, 'package.json'));
-  await cp(join(REPO, 'deploy/systemd'), join(dir, 'deploy/systemd'), { recursive: true });
+  for (const path of ['scripts', 'shared', 'schema', 'package.json', 'README.md', 'deploy/systemd'])
+    await cp(join(REPO, path), join(dir, path), { recursive: true });
+  await symlink(await realpath(join(REPO, 'node_modules')), join(dir, 'node_modules'));
   return dir;
 }
+
+/** The files the generator writes besides the units, as the copy at `root` holds them. */
+const texts = async (root: string) =>
+  Object.fromEntries(
+    await Promise.all(
+      ['package.json', 'schema/intent.schema.json', 'README.md'].map(async (f) => [f, await readFile(join(root, f), 'utf8')]),
+    ),
+  );
 
 const units = async (root: string) => (await readdir(join(root, 'deploy/systemd'))).sort();
 
@@ -31,13 +39,12 @@ describe('generated files', () => {
     for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
   });
 
-  it('the checked-in package.json bin and systemd units are what npm run generate writes', async () => {
+  it('the checked-in package.json bin, systemd units, JSON Schema and README table are what npm run generate writes', async () => {
     const dir = await generatorCopy();
     dirs.push(dir);
     const { stdout } = await run(process.execPath, [join(dir, 'scripts/generate.mjs')]);
-    expect(await readFile(join(dir, 'package.json'), 'utf8'), 'package.json is stale: run npm run generate').toBe(
-      await readFile(join(REPO, 'package.json'), 'utf8'),
-    );
+    const repo = await texts(REPO);
+    for (const [file, text] of Object.entries(await texts(dir))) expect(text, `${file} is stale: run npm run generate`).toBe(repo[file]);
     expect(await units(dir)).toEqual(await units(REPO));
     for (const unit of await units(dir)) {
       expect(await readFile(join(dir, 'deploy/systemd', unit), 'utf8'), `${unit} is stale: run npm run generate`).toBe(
@@ -106,6 +113,48 @@ describe('generated files', () => {
     await refused([a, { ...a, name: 'b' }], "agent b: field metricsPort: 9500 is agent a's already");
     await refused([{ name: 'a', summary: 'x', everyNode: true }], 'agent a: field metricsPort');
     await refused([{ name: 'a', summary: 'x', metricsPort: 9500 }], 'agent a: field everyNode');
+    expect(await units(dir)).toEqual(await units(REPO));
+  });
+
+  it("takes each section's agent from shared/intent/sections.ts into README's table and the JSON Schema's descriptions", async () => {
+    const dir = await generatorCopy();
+    dirs.push(dir);
+    const sections = join(dir, 'shared/intent/sections.ts');
+    const source = await readFile(sections, 'utf8');
+    expect(source).toContain("ports: { owner: 'iptables', since: '0.1.0' },");
+    await writeFile(
+      sections,
+      source.replace("ports: { owner: 'iptables', since: '0.1.0' },", "ports: { owner: 'setlive', since: '0.1.0' },"),
+    );
+    const { stdout } = await run(process.execPath, [join(dir, 'scripts/generate.mjs')]);
+    expect(stdout).toBe('generated schema/intent.schema.json\ngenerated README.md\n');
+    const readme = await readFile(join(dir, 'README.md'), 'utf8');
+    expect(readme).toContain('| `ports` | pp-setlive | 0.1.0 |\n');
+    expect(readme).not.toContain('| `ports` | pp-iptables |');
+    const schema = JSON.parse(await readFile(join(dir, 'schema/intent.schema.json'), 'utf8'));
+    expect(schema.properties.ports.description).toContain('Section of pp-setlive, which checks and acts on it');
+    // Everything else is as before: only the lines of the ports row and description differ.
+    const repo = await texts(REPO);
+    const changed = (a: string, b: string) => a.split('\n').filter((line, i) => line !== b.split('\n')[i]).length;
+    expect(changed(readme, repo['README.md']!)).toBe(1);
+    expect(changed(await readFile(join(dir, 'schema/intent.schema.json'), 'utf8'), repo['schema/intent.schema.json']!)).toBe(1);
+  });
+
+  it("refuses a README without the table's marker lines, and writes nothing", async () => {
+    const dir = await generatorCopy();
+    dirs.push(dir);
+    const readme = (await readFile(join(dir, 'README.md'), 'utf8')).replace('<!-- end of the generated table -->', '');
+    await writeFile(join(dir, 'README.md'), readme);
+    await writeFile(
+      join(dir, 'agents/agents.json'),
+      JSON.stringify({ agents: [{ name: 'setlive', summary: 'flips', metricsPort: 9466, everyNode: true }] }),
+    );
+    await expect(run(process.execPath, [join(dir, 'scripts/generate.mjs')])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('README.md: expected the lines'),
+    });
+    expect(await readFile(join(dir, 'README.md'), 'utf8')).toBe(readme);
+    expect(await readFile(join(dir, 'package.json'), 'utf8')).toBe(await readFile(join(REPO, 'package.json'), 'utf8'));
     expect(await units(dir)).toEqual(await units(REPO));
   });
 });

@@ -164,21 +164,25 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
     expect(await versionOn(app.port)).toBe(last.version);
   }, 170_000);
 
-  it('converges the good apps and reports the bad ones failed in every agent, removing nothing of theirs', async () => {
+  it('converges the good apps and reports the bad ones failed in every agent that checks the bad part, removing nothing of theirs', async () => {
     const sys = await system();
-    const apps = await Promise.all(['good1', 'good2', 'badfield', 'notjson'].map((n) => newApp(sys.root, n)));
-    const [good1, good2, badfield, notjson] = apps as [TestApp, TestApp, TestApp, TestApp];
+    const apps = await Promise.all(['good1', 'good2', 'badfield', 'notjson', 'badport'].map((n) => newApp(sys.root, n)));
+    const [good1, good2, badfield, notjson, badport] = apps as [TestApp, TestApp, TestApp, TestApp, TestApp];
     const { v2 } = await liveOnV1(sys, apps);
 
     const watch = new Watchdog([...keepsV1(sys, badfield), ...keepsV1(sys, notjson)]);
-    // Another tool writes a new version with a port out of range, and text that is not JSON at all.
-    const bad = intentOf(badfield, [{ artifact: v2.get('badfield')!, state: 'live' }]) as { ports: Array<{ port: number }> };
-    bad.ports[0]!.port = 70000;
+    // Another tool writes a new version with a size out of range (a core field, which every agent checks), text that
+    // is not JSON at all, and a new version with a port out of range (pp-iptables's section, which the others pass over).
+    const bad = intentOf(badfield, [{ artifact: v2.get('badfield')!, state: 'live' }]) as { versions: Array<{ size?: number }> };
+    bad.versions[0]!.size = 0;
     await sys.putRaw(sys.intentKey('badfield'), JSON.stringify(bad));
     await sys.putRaw(sys.intentKey('notjson'), '{"schema": 1, "basedir": ');
+    const badPorts = intentOf(badport, [{ artifact: v2.get('badport')!, state: 'live' }]) as { ports: Array<{ port: number }> };
+    badPorts.ports[0]!.port = 70000;
+    await sys.putRaw(sys.intentKey('badport'), JSON.stringify(badPorts));
     for (const app of [good1, good2]) await sys.putIntent(app.name, intentOf(app, [{ artifact: v2.get(app.name)!, state: 'live' }]));
 
-    for (const app of [good1, good2])
+    for (const app of [good1, good2, badport])
       await eventually(async () => (await versionOn(app.port)) === '2.0.0', 60_000, `${app.name} answering 2.0.0`);
     for (const agent of AGENTS) {
       for (const app of [good1, good2]) {
@@ -190,11 +194,19 @@ describe.concurrent('faults, with the agents under runit against a real Consul',
       }
       await eventually(async () => (await sys.reality(agent, 'badfield'))?.status === 'failed', 20_000, `${agent}: badfield failed`);
       expect((await sys.reality(agent, 'badfield'))?.error).toContain(
-        `invalid intent at key ${sys.intentKey('badfield')}: field ports[0].port`,
+        `invalid intent at key ${sys.intentKey('badfield')}: field versions[0].size`,
       );
       await eventually(async () => (await sys.reality(agent, 'notjson'))?.status === 'failed', 20_000, `${agent}: notjson failed`);
       expect((await sys.reality(agent, 'notjson'))?.error).toContain(`invalid intent at key ${sys.intentKey('notjson')}: not JSON`);
+      const portStatus = agent === 'iptables' ? 'failed' : 'converged';
+      await eventually(async () => (await sys.reality(agent, 'badport'))?.status === portStatus, 20_000, `${agent}: badport ${portStatus}`);
     }
+    expect((await sys.reality('iptables', 'badport'))?.error).toContain(
+      `invalid intent at key ${sys.intentKey('badport')}: field ports[0].port`,
+    );
+    // pp-iptables keeps the rule it had for badport; pp-setlive put its new version live.
+    expect(hasRule(await sys.rules(), badport)).toBe(true);
+    expect((await sys.reality('setlive', 'badport'))?.version).toBe('2.0.0');
     // A resync of every agent later, the bad apps still have everything they had.
     const marks = await Promise.all(AGENTS.map(async (a) => (await sys.log(a)).length));
     await eventually(

@@ -1,7 +1,8 @@
 import type { NodeIntent } from '../../../shared/intent/node-intent.js';
 import { assignLeftovers, cleanActionsFor, type CleanLeftoversAction } from '../../../shared/leftovers.js';
 import type { AppPlan } from '../../../shared/loop/types.js';
-import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims, type PortSpec } from '../ports.js';
+import type { PortIntent } from '../../../shared/intent/schema.js';
+import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims } from '../ports.js';
 import { MANAGED_HEADER, renderAppFile } from './files.js';
 
 /** One `<app>.yml` found in the config folder. */
@@ -9,7 +10,7 @@ export interface PaFile {
   path: string;
   content: string;
   managed: boolean;
-  ports: PortSpec[];
+  ports: PortIntent[];
 }
 
 /** What observe saw in port_authority mode. */

@@ -48,14 +48,30 @@ describe('convergence loop as a daemon against a real Consul agent', () => {
   });
 
   it("records an invalid intent as failed, naming key and field, and keeps that app's state", async () => {
-    await store.put(appIntentKey(prefix, node, 'api'), JSON.stringify({ ...appIntent('8'), ports: [{ port: 70000 }] }));
+    const bad = appIntent('8');
+    bad.versions[0]!.sha256 = 'not hex';
+    await store.put(appIntentKey(prefix, node, 'api'), JSON.stringify(bad));
     await put('web', '3.0');
     await eventually(async () => (await files(dir)).web === '3.0', 20_000, 'web=3.0');
     await eventually(async () => (await reality('api'))?.status === 'failed', 20_000, 'api failed');
     const api = await reality('api');
     expect(api.error).toContain(`key ${appIntentKey(prefix, node, 'api')}`);
-    expect(api.error).toContain('field ports[0].port');
+    expect(api.error).toContain('field versions[0].sha256');
     expect((await files(dir)).api).toBe('7');
+  });
+
+  it("passes over a section another agent owns, and refuses a field no agent owns naming this agent's version", async () => {
+    // ports are pp-iptables's: this agent, which acts on the core alone, does not check them.
+    await store.put(appIntentKey(prefix, node, 'api'), JSON.stringify({ ...appIntent('9'), ports: [{ port: 70000 }] }));
+    await eventually(async () => (await files(dir)).api === '9', 20_000, 'api=9 beside a bad ports section');
+    await eventually(async () => (await reality('api'))?.status === 'converged', 20_000, 'api converged');
+    const version = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')).version as string;
+    await store.put(appIntentKey(prefix, node, 'api'), JSON.stringify({ ...appIntent('10'), hooks: [] }));
+    await eventually(async () => (await reality('api'))?.status === 'failed', 20_000, 'api failed on a section no agent owns');
+    expect((await reality('api')).error).toBe(
+      `invalid intent at key ${appIntentKey(prefix, node, 'api')}: field hooks: unknown field: pp-files ${version} knows no such field (if a later Platypus introduced it, upgrade this agent)`,
+    );
+    expect((await files(dir)).api).toBe('9');
   });
 
   it('removes an app deleted from intent, but nothing when the node prefix becomes empty without a drained marker', async () => {
