@@ -1,3 +1,4 @@
+import type { ExecuteOptions } from '../../shared/cli/agent-cli.js';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,4 +55,23 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 2
 export function agentStateFor(store: { description: string }, agent: string, node: string, prefix: string): AgentStateFile {
   const dir = process.env.PLATYPUS_STATE_DIR ?? join(tmpdir(), 'pp-test-state');
   return new AgentStateFile(stateFilePath(dir, agent, node, store.description, prefix), { agent, node, prefix, store: store.description });
+}
+
+/**
+ * executeAgent's options for one `--once` run on prefix p, node n1 of a test store, output dropped; `over`
+ * replaces any of them (trust, state, dryRun…).
+ */
+export function onceOptions(over: Partial<ExecuteOptions> = {}): ExecuteOptions {
+  return {
+    prefix: 'p',
+    node: 'n1',
+    once: true,
+    dryRun: false,
+    json: false,
+    resyncMs: 60_000,
+    waitMs: 1000,
+    signal: new AbortController().signal,
+    out: () => {},
+    ...over,
+  };
 }

@@ -8,19 +8,9 @@ import { silentLogger } from '../../../shared/logger.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import type { IntentStore, KvWrite } from '../../../shared/store/types.js';
 import { fileAgent } from '../../support/file-agent.js';
-import { appIntent } from '../../support/intent-fixtures.js';
+import { appIntent, onceOptions } from '../../support/intent-fixtures.js';
 
-const options = {
-  prefix: 'p',
-  node: 'n1',
-  once: true,
-  dryRun: false,
-  json: false,
-  resyncMs: 60_000,
-  waitMs: 1000,
-  signal: new AbortController().signal,
-  out: () => {},
-};
+const options = onceOptions();
 const files = async (dir: string) =>
   Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
 

@@ -11,19 +11,9 @@ import { FolderStore } from '../../../shared/store/folder-store.js';
 import type { IntentStore } from '../../../shared/store/types.js';
 import { ENVELOPE_FORMAT } from '../../../shared/trust/envelope.js';
 import { fileAgent } from '../../support/file-agent.js';
-import { appIntent } from '../../support/intent-fixtures.js';
+import { appIntent, onceOptions } from '../../support/intent-fixtures.js';
 
-const options = {
-  prefix: 'p',
-  node: 'n1',
-  once: true,
-  dryRun: false,
-  json: false,
-  resyncMs: 60_000,
-  waitMs: 1000,
-  signal: new AbortController().signal,
-  out: () => {},
-};
+const options = onceOptions();
 const spec = (live: string) => JSON.stringify(appIntent(live));
 const apiKey = appIntentKey('p', 'n1', 'api');
 const files = async (dir: string) =>

@@ -15,7 +15,7 @@ import { parseAllowedSigners } from '../../../shared/trust/allowed-signers.js';
 import { readStoredValue, SIGN_NAMESPACE, signDrain, signIntent } from '../../../shared/trust/envelope.js';
 import { TrustGate } from '../../../shared/trust/gate.js';
 import { fileAgent } from '../../support/file-agent.js';
-import { appIntent } from '../../support/intent-fixtures.js';
+import { appIntent, onceOptions } from '../../support/intent-fixtures.js';
 import { makeSshKey, type SshKey } from '../../support/ssh-keys.js';
 
 /** The attacks of a session against --trusted-signers, each replayed against the real ssh-keygen's signatures. */
@@ -44,15 +44,7 @@ async function node(prefix = 'p', maxAgeMs?: number) {
   const stateFile = join(root, 'state', 'pp-files.json');
   const run = (trusting = true) =>
     executeAgent(fileAgent(dir), store, silentLogger(), {
-      prefix,
-      node: 'n1',
-      once: true,
-      dryRun: false,
-      json: false,
-      resyncMs: 60_000,
-      waitMs: 1000,
-      signal: new AbortController().signal,
-      out: () => {},
+      ...onceOptions({ prefix }),
       trust: trusting ? TrustGate.fromFile(signersFile, undefined, maxAgeMs) : undefined,
       state: new AgentStateFile(stateFile, { agent: 'pp-files', node: 'n1', prefix, store: store.description }),
     });

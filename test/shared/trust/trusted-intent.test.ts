@@ -24,7 +24,7 @@ import {
 } from '../../../shared/trust/envelope.js';
 import { TrustGate } from '../../../shared/trust/gate.js';
 import { fileAgent } from '../../support/file-agent.js';
-import { appIntent } from '../../support/intent-fixtures.js';
+import { appIntent, onceOptions } from '../../support/intent-fixtures.js';
 import { makeSshKey, type SshKey, sshKeygenSignDirect, sshKeygenVerify } from '../../support/ssh-keys.js';
 
 let keys: string;
@@ -126,19 +126,7 @@ describe('signed envelopes', () => {
   });
 });
 
-const options = (trust?: TrustGate, state?: AgentStateStore) => ({
-  prefix: 'p',
-  node: 'n1',
-  once: true,
-  dryRun: false,
-  json: false,
-  resyncMs: 60_000,
-  waitMs: 1000,
-  signal: new AbortController().signal,
-  out: () => {},
-  trust,
-  state,
-});
+const options = (trust?: TrustGate, state?: AgentStateStore) => onceOptions({ trust, state });
 const files = async (dir: string) =>
   Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, await readFile(join(dir, f), 'utf8')])));
 const reality = async (store: IntentStore, app: string) => JSON.parse((await store.get(realityKey('p', 'n1', 'pp-files', app))) ?? 'null');
