@@ -8,13 +8,13 @@ import { planNative, type NativeObserved, type SyncChainAction } from './plan.js
 export const AGENT_NAME = 'iptables';
 
 /**
- * The native-mode agent: our own chain in the filter table, replaced atomically when it differs from intent.
- * Every app whose rules change carries the same whole-chain action; once one of them has written and
- * verified it, the others of the same iteration are no-ops without re-reading the table (the memo is
- * dropped at every observe, so each new iteration compares against the real table again).
+ * The native-mode agent: our own chain in the filter table, replaced atomically when it differs from intent. The
+ * chain holds every app's rules, so each write is one node-wide action per family serving the apps whose rules it
+ * changes (the loop applies it once per pass and reports it on each of them). It plans nothing per app, so the
+ * order against per-app actions (Agent.nodeOrder) does not matter to it. A write drops the rules of removed apps:
+ * a removal, admitted only when every app it serves may lose them.
  */
 export function createNativeAgent(options: NativeOptions, metrics: MetricsRegistry = NO_METRICS): Agent<NativeObserved, SyncChainAction> {
-  const synced = new Set<string>();
   const rewrites = metrics.counter(
     'platypus_iptables_chain_rewrites_total',
     'Times our chain was replaced (iptables-restore), by family.',
@@ -22,19 +22,12 @@ export function createNativeAgent(options: NativeOptions, metrics: MetricsRegist
   );
   return {
     name: AGENT_NAME,
-    observe: () => {
-      synced.clear();
-      return observeNative(options);
-    },
+    observe: () => observeNative(options),
     plan: planNative,
-    // Its one action rewrites the whole chain: the plan keeps the rules of apps that are not removable (frozenApps).
-    removals: [],
+    removals: ['sync-chain'],
     apply: async (action, { log: actionLog }) => {
-      const key = `${action.family}\n${action.lines.join('\n')}`;
-      if (synced.has(key)) return { changed: false };
       const result = await syncChain(options, action, actionLog);
       if (result.changed) rewrites.inc({ family: action.family });
-      synced.add(key);
       return result;
     },
     describe: (a) => `replace ${a.family} chain ${a.chain} with ${a.lines.length} rule(s)`,

@@ -1,5 +1,5 @@
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
-import type { AppPlan } from '../../shared/loop/types.js';
+import type { NodeAction, PassPlan } from '../../shared/loop/types.js';
 import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims } from './ports.js';
 import { foreignChainProblem, linesByApp, ruleLine, type ChainState } from './rules.js';
 
@@ -74,39 +74,44 @@ function openPorts(state: ChainState, app: string): string[] {
 }
 
 /**
- * The native plan: every app with intent, rules or a reality record gets an entry; apps whose rules must
- * change carry one sync-chain action per family (the first one run rewrites the whole chain, the others
- * find nothing left to do). Nothing at all when the intent is untrusted; no action, and every app failed, while
- * a family cannot be read or its chain holds a rule that is not ours. Pure.
+ * The native plan: every app with intent, rules or a reality record gets an entry, and each family whose chain
+ * differs from intent one node-wide sync-chain action with the whole chain, serving the apps whose rules it changes
+ * (any other difference, a jump or a stray rule, serves every app with rules). The rules of an app that may not
+ * lose them yet (removalHeld: untrusted intent, no signed removal, unreadable intent) are kept as they are, so
+ * such an app is never served and its removal holds up no other app's change. No action, and every app failed,
+ * while a family cannot be read or its chain holds a rule that is not ours. Pure.
  */
-export function planNative(intent: NodeIntent, observed: NativeObserved): AppPlan<SyncChainAction>[] {
-  if (!intent.trusted) return [];
+export function planNative(intent: NodeIntent, observed: NativeObserved): PassPlan<SyncChainAction> {
   const unreadable = observed.families.filter((f) => f.error).map((f) => f.error!);
-  if (unreadable.length > 0) return reportOnly(intent, unreadable.join('; '));
+  if (unreadable.length > 0) return { apps: reportOnly(intent, unreadable.join('; ')), node: [] };
   const foreign = observed.families
     .map(({ family, state }) => foreignChainProblem(observed.chain, family, state))
     .filter((p) => p !== undefined);
-  if (foreign.length > 0) return reportOnly(intent, foreign.join('; '));
+  if (foreign.length > 0) return { apps: reportOnly(intent, foreign.join('; ')), node: [] };
   const [first] = observed.families;
   const claims = claimPorts(intent, heldPorts(first?.state));
   const apps = new Set<string>([...intent.apps.keys(), ...intent.invalid.keys()]);
-  const actions = new Map<string, SyncChainAction[]>();
+  const node: NodeAction<SyncChainAction>[] = [];
   for (const { family, state } of observed.families) {
-    const present = linesByApp(state.rules).keys();
-    const wanted = desiredByApp(observed.chain, claims, frozenApps(intent, claims, present), state);
+    const present = [...linesByApp(state.rules).keys()];
+    const frozen = frozenApps(intent, claims, present);
+    const wanted = desiredByApp(observed.chain, claims, frozen, state);
     const lines = [...wanted.values()].flat();
-    for (const app of linesByApp(state.rules).keys()) apps.add(app);
-    for (const app of affectedApps(intent, state, wanted, lines)) {
-      apps.add(app);
-      actions.set(app, [...(actions.get(app) ?? []), { kind: 'sync-chain', family, chain: observed.chain, lines }]);
-    }
+    for (const app of present) apps.add(app);
+    // A kept app's rules are in `lines` as they are: the write changes nothing of it, so it does not serve it.
+    const served = [...affectedApps(intent, state, wanted, lines)]
+      .filter((app) => intent.apps.has(app) || !frozen.has(app))
+      .sort(compareNames);
+    for (const app of served) apps.add(app);
+    if (served.length > 0) node.push({ action: { kind: 'sync-chain', family, chain: observed.chain, lines }, apps: served });
   }
-  return [...apps].sort(compareNames).map((app) => ({
+  const plans = [...apps].sort(compareNames).map((app) => ({
     app,
-    actions: actions.get(app) ?? [],
+    actions: [],
     error: claims.errors.get(app),
     details: Object.fromEntries(
       observed.families.map(({ family, state }) => [family === 'ipv4' ? 'open' : 'open6', openPorts(state, app)]),
     ),
   }));
+  return { apps: plans, node };
 }

@@ -1,4 +1,5 @@
-import { isKept, type NodeIntent } from '../../shared/intent/node-intent.js';
+import type { NodeIntent } from '../../shared/intent/node-intent.js';
+import { removalHeld } from '../../shared/loop/admit.js';
 import type { PortIntent } from '../../shared/intent/schema.js';
 import type { Action, AppPlan } from '../../shared/loop/types.js';
 
@@ -62,10 +63,15 @@ export function claimPorts(intent: NodeIntent, holders: Map<string, Set<string>>
   return { granted, errors };
 }
 
-/** Apps whose existing rules must stay as they are: kept by isKept but not granted anything this pass. */
+/**
+ * Apps whose existing rules (or files) stay as they are, granted nothing this pass: an intended app whose ports
+ * clash, and an app that may not lose anything yet by the loop's own removal rule (removalHeld). Folding such an
+ * app's removal into a write that serves other apps too would have the loop hold that write whole.
+ */
 export function frozenApps(intent: NodeIntent, claims: PortClaims, present: Iterable<string>): Set<string> {
   const frozen = new Set<string>();
-  for (const app of present) if (!claims.granted.has(app) && isKept(intent, app)) frozen.add(app);
+  for (const app of present)
+    if (!claims.granted.has(app) && (intent.apps.has(app) || removalHeld(intent, app) !== undefined)) frozen.add(app);
   return frozen;
 }
 

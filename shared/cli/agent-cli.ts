@@ -42,7 +42,7 @@ export async function executeAgent<O, A extends Action>(
 ): Promise<number> {
   if (o.dryRun) {
     // The same judge → plan → admit as a run's first pass (memory read, never saved): what it prints is what --once applies.
-    const { intent, plans } = await previewAgent(agent, {
+    const { intent, pass } = await previewAgent(agent, {
       store,
       prefix: o.prefix,
       node: o.node,
@@ -50,7 +50,7 @@ export async function executeAgent<O, A extends Action>(
       trust: o.trust,
       state: o.state,
     });
-    o.out(printPlan(agent, intent, plans, o.json));
+    o.out(printPlan(agent, intent, pass, o.json));
     return EXIT.converged;
   }
   const result = await runAgent(agent, {

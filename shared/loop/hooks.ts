@@ -15,8 +15,8 @@ export interface LoopHooks {
   watched?(err?: unknown): void;
   /** A pass ended. `observeError`: the host could not be observed; `realityError`: its reality was not written. */
   passDone?(pass: { outcomes: AppOutcome[]; seconds: number; observeError?: string; realityError?: string }): void;
-  /** One action ended; `kind` is the action's `kind` field (bounded), else the agent's name. */
-  actionDone?(action: { app: string; kind: string; end: ActionEnd; seconds: number }): void;
+  /** One action ended; `kind` is the action's `kind` field (bounded); `app` is absent for a node-wide action. */
+  actionDone?(action: { app?: string; kind: string; end: ActionEnd; seconds: number }): void;
   /** The loop has stopped (a clean stop): its last outcomes. */
   stopped?(outcomes: AppOutcome[]): void;
 }

@@ -8,11 +8,11 @@ import { Heartbeat } from './heartbeat.js';
 import { LoopMemory } from './loop-memory.js';
 import type { LoopHooks } from './hooks.js';
 import type { TrustGate } from '../trust/gate.js';
-import { type AdmittedPlan, admitPlans } from './admit.js';
+import { type AdmittedPass, type AdmittedPlan, admitPass } from './admit.js';
 import { Converger, convergePass, type PassResult, planOrBlame } from './pass.js';
 import { RealityWriter } from './reality.js';
 import { RetryBook } from './retry-book.js';
-import type { Action, Agent, AppOutcome } from './types.js';
+import { type Action, type Agent, type AppOutcome, planParts } from './types.js';
 import { DEFAULT_WATCH, watchPrefix, type WatchOptions } from './watcher.js';
 
 export interface RunOptions {
@@ -96,9 +96,10 @@ class AgentDriver<O, A extends Action> {
   }
 
   /** What a pass would do now: the same observe → plan → admit as the run's first pass, applying nothing. */
-  async preview(intent: NodeIntent): Promise<AdmittedPlan<A>[]> {
+  async preview(intent: NodeIntent): Promise<AdmittedPass<A>> {
     const observed = await this.agent.observe(intent, this.options.log);
-    return admitPlans(this.agent.removals, intent, planOrBlame(this.agent, intent, observed, this.options.log));
+    const plan = planParts(planOrBlame(this.agent, intent, observed, this.options.log));
+    return admitPass(this.agent.removals, this.agent.nodeOrder ?? 'before', intent, plan);
   }
 
   /** Saves memory, then writes the outcomes (stamped with what the trust gate accepted) to reality. */
@@ -124,15 +125,19 @@ export async function runAgent<O, A extends Action>(agent: Agent<O, A>, options:
   }
 }
 
-/** The actions one pass would apply now, as --dry-run prints them: judged and admitted like a run, nothing saved. */
+/**
+ * The actions one pass would apply now, as --dry-run prints them: judged and admitted like a run, nothing saved.
+ * `plans` are the apps' (`pass.apps`), `pass` holds the node-wide actions too.
+ */
 export async function previewAgent<O, A extends Action>(
   agent: Agent<O, A>,
   options: RunOptions,
-): Promise<{ intent: NodeIntent; plans: AdmittedPlan<A>[] }> {
+): Promise<{ intent: NodeIntent; plans: AdmittedPlan<A>[]; pass: AdmittedPass<A> }> {
   const driver = new AgentDriver(agent, options, false);
   driver.memory.load();
   const { intent } = await driver.judge(await driver.readIntent());
-  return { intent, plans: await driver.preview(intent) };
+  const pass = await driver.preview(intent);
+  return { intent, plans: pass.apps, pass };
 }
 
 async function closeAgent(agent: Agent<unknown, Action>, log: Logger): Promise<void> {

@@ -25,6 +25,31 @@ export interface Action {
   readonly kind: string;
 }
 
+/**
+ * An action that belongs to the node rather than to one app (pp-iptables' whole-chain write, a batched package
+ * transaction): planned once, applied at most once per pass, and reported in the reality of every app it serves.
+ */
+export interface NodeAction<A extends Action = Action> {
+  action: A;
+  /**
+   * The apps it serves: the apps whose part of the node it changes. Its outcome (to do, in flight, failed, not yet)
+   * is reported in each one's record; if its kind is a removal, it is admitted only when each of them may lose
+   * something (see Agent.removals).
+   */
+  apps: string[];
+}
+
+/** What `plan` returns when it has node-wide actions: the per-app plans, and the node's actions in order. */
+export interface PassPlan<A extends Action = Action> {
+  apps: AppPlan<A>[];
+  node: NodeAction<A>[];
+}
+
+/** A plan as `plan` may return it, split into its per-app plans and its node-wide actions (none for a bare list). */
+export function planParts<A extends Action>(plan: AppPlan<A>[] | PassPlan<A>): PassPlan<A> {
+  return Array.isArray(plan) ? { apps: plan, node: [] } : plan;
+}
+
 /** What `apply` gets besides the action. */
 export interface ApplyContext {
   /** The app's logger (agent, node, app, version bound). */
@@ -65,22 +90,33 @@ export class TerminalError extends Error {
 
 /**
  * The reconcile contract every agent implements. `observe` reads the agent's slice of the host,
- * `plan` is pure (intent + observed → per-app actions; every app to act on or report, removals
+ * `plan` is pure (intent + observed → per-app actions, and node-wide ones; every app to act on or report, removals
  * included, with no safety check of its own), `apply` performs one action and throws on failure. The loop
- * applies several apps at once, each app's actions in order, so `apply` must not assume it is alone.
+ * applies several apps at once, each app's actions in order, and the node-wide actions in order as one more run
+ * beside them, so `apply` must not assume it is alone.
  */
 export interface Agent<Observed, A extends Action> {
   name: string;
-  /** How many apps the loop applies at once (default 1). */
+  /** How many apps the loop applies at once (default 1); the node-wide actions of a pass take one of these slots. */
   parallel?: number;
   observe(intent: NodeIntent, log?: Logger): Promise<Observed>;
-  plan(intent: NodeIntent, observed: Observed): AppPlan<A>[];
+  /** Per-app plans, or `{ apps, node }` with the node-wide actions besides them (see NodeAction). */
+  plan(intent: NodeIntent, observed: Observed): AppPlan<A>[] | PassPlan<A>;
   /**
    * The kinds of action that remove or stop something of an app that intent no longer names (a prune, a service
    * stopped for good). The loop admits them only on trusted intent and, with --trusted-signers, only for an app a
-   * signed order removed; any action planned for an app that is neither intended nor removable is held too.
+   * signed order removed; any action planned for an app that is neither intended nor removable is held too. A
+   * node-wide action is admitted only if it would be admitted in the plan of every app it serves.
    */
   removals: readonly A['kind'][];
+  /**
+   * Whether a pass applies the node-wide actions before or after the per-app actions of the apps they serve (default
+   * 'before'). 'before': while a node-wide action serving an app is to do, that app's own actions wait for a later
+   * pass, planned again from what the node-wide action left (a package transaction before the files that use the
+   * packages). 'after': the node-wide actions wait while an app they serve has actions of its own to run (a rebuild
+   * that reads what the per-app actions wrote); an app whose own actions wait out a failure holds nothing back.
+   */
+  nodeOrder?: 'before' | 'after';
   /** Performs one action (see ApplyContext); throws on failure, TerminalError when retrying cannot help. */
   apply(action: A, context: ApplyContext): Promise<ActionResult>;
   /**

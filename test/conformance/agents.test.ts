@@ -1,9 +1,12 @@
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
+import { createNativeAgent } from '../../agents/iptables/agent.js';
 import { createPortAuthorityAgent } from '../../agents/iptables/port-authority/agent.js';
 import { createPreparerAgent } from '../../agents/preparer/agent.js';
 import type { Action, Agent } from '../../shared/loop/types.js';
+import { chainLines, createNetns, jumpCount, type TestNetns } from '../agents/iptables/netns.js';
 import { describeTree, makeArtifact, testOptions, version } from '../agents/preparer/support.js';
 import { conformance } from '../support/conformance.js';
 import { fileAgent } from '../support/file-agent.js';
@@ -50,6 +53,7 @@ conformance('preparer', {
 });
 
 conformance('iptables', {
+  title: 'iptables (port_authority mode)',
   memory: false,
   program: true,
   async make(root) {
@@ -64,6 +68,44 @@ conformance('iptables', {
       intent: { web: spec(8080), api: spec(8081) },
       host: () => filesIn(configDir),
       program: { path: program('iptables'), args: ['--mode', 'port-authority', '--config-dir', configDir, '--refresh-command', refresh] },
+    };
+  },
+});
+
+// Native mode, whose every action is node-wide: in a network namespace of its own, one fresh chain per host.
+let ns: TestNetns;
+let chains = 0;
+beforeAll(async () => {
+  ns = await createNetns();
+});
+afterAll(async () => {
+  await ns?.remove();
+});
+
+conformance('iptables', {
+  title: 'iptables (native mode)',
+  memory: false,
+  program: true,
+  async make() {
+    chains += 1;
+    const chain = `PPCONF${chains}`;
+    const spec = (port: number) => JSON.stringify(appIntent('1', { ports: [{ port, protocol: 'tcp' }] }));
+    const options = {
+      chain,
+      families: ['ipv4' as const],
+      save: { ipv4: 'iptables-save', ipv6: 'ip6tables-save' },
+      restore: { ipv4: 'iptables-restore', ipv6: 'ip6tables-restore' },
+      prefix: ns.prefix,
+    };
+    return {
+      agent: () => createNativeAgent(options) as unknown as Agent<unknown, Action>,
+      intent: { web: spec(8080), api: spec(8081), db: spec(5432) },
+      host: async () => {
+        const save = await ns.sh('iptables-save -t filter');
+        // Each host has a chain of its own: compared by content, whatever its name.
+        return { rules: chainLines(save, chain).map((l) => l.replace(` ${chain} `, ' <chain> ')), jumps: jumpCount(save, chain) };
+      },
+      program: { path: program('iptables'), args: ['--chain', chain, '--command-prefix', ns.prefix.join(' ')] },
     };
   },
 });

@@ -34,6 +34,8 @@ export interface ConformanceHost {
 }
 
 export interface ConformanceHarness {
+  /** What the suite's title calls the agent (default: its name), when one agent runs it in several modes. */
+  title?: string;
   /** Makes a fresh host in `root`. */
   make(root: string): Promise<ConformanceHost>;
   /** The agent keeps memory across restarts (Agent.memory). */
@@ -80,14 +82,17 @@ async function execute(n: Node, mode: 'once' | 'dry-run', agent = n.host.agent()
 }
 
 async function preview(n: Node, agent = n.host.agent()): Promise<string[]> {
-  const { plans } = await previewAgent(agent, {
+  const { pass } = await previewAgent(agent, {
     store: n.store,
     prefix: PREFIX,
     node: NODE,
     log: silentLogger(),
     state: stateOf(n, agent.name),
   });
-  return plans.flatMap((p) => p.actions.map((a) => `${p.plan.app}: ${agent.describe(a)}`)).sort();
+  // What the first pass applies: the apps' actions not left for a later pass, and the node-wide ones, once each.
+  const apps = pass.apps.filter((p) => !p.deferred).flatMap((p) => p.actions.map((a) => `${p.plan.app}: ${agent.describe(a)}`));
+  const node = pass.nodeDeferred ? [] : pass.node.filter((x) => x.held === undefined).map((x) => `node: ${agent.describe(x.action)}`);
+  return [...apps, ...node].sort();
 }
 
 /** Everything in the store (intent, reality, heartbeats), for "changed nothing" checks. */
@@ -114,7 +119,7 @@ async function killedRun(n: Node, agentName: string, after: number): Promise<boo
 
 /** The suite: each case on a fresh host. `name` is the agent's name in reality keys. */
 export function conformance(name: string, harness: ConformanceHarness): void {
-  describe(`${name} conforms to the agent contract`, () => {
+  describe(`${harness.title ?? name} conforms to the agent contract`, () => {
     it('a second pass plans nothing', async () => {
       const n = await freshNode(harness);
       await intend(n);
@@ -129,8 +134,8 @@ export function conformance(name: string, harness: ConformanceHarness): void {
       expect(listed.length).toBeGreaterThan(0);
       const applied: string[] = [];
       const onApplied = (m: unknown) => {
-        const { app, action, agent, pass } = m as { app: string; action: string; agent: string; pass: number };
-        if (agent === name && pass === 1) applied.push(`${app}: ${action}`);
+        const { app, node, action, agent, pass } = m as { app?: string; node?: true; action: string; agent: string; pass: number };
+        if (agent === name && pass === 1) applied.push(`${node ? 'node' : app}: ${action}`);
       };
       subscribe('platypus:action-applied', onApplied);
       try {

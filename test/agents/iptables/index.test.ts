@@ -52,7 +52,8 @@ describe('pp-iptables as a process', () => {
     await setIntent({ web: [8080], api: [9090] });
     const dry = await runAgentProcess([...baseArgs(), '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toContain('api: replace ipv4 chain PLATYPUS with 2 rule(s)');
+    // The whole-chain write is one node-wide action: listed once, under the node's heading, with the apps it serves.
+    expect(dry.stdout).toBe(`node ${NODE}:\n  replace ipv4 chain PLATYPUS with 2 rule(s) (for api, web)\n`);
     expect(await ours()).toEqual([]);
     expect((await runAgentProcess([...baseArgs(), '--once'])).code).toBe(0);
     expect(await ours()).toEqual([rule('api', 9090), rule('web', 8080)]);

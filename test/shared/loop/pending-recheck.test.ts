@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { pendingRecheckMs, runAgent } from '../../../shared/loop/run-agent.js';
+import { planParts } from '../../../shared/loop/types.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { fileAgent } from '../../support/file-agent.js';
 import { appIntent, eventually } from '../../support/intent-fixtures.js';
@@ -19,7 +20,9 @@ describe('an app pending on something outside the agent', () => {
     const agent = {
       ...base,
       plan: (intent: Parameters<typeof base.plan>[0], observed: Map<string, string> & { gateOpen?: boolean }) =>
-        base.plan(intent, observed).map((p) => (observed.gateOpen ? p : { ...p, actions: [], pending: 'waiting for the gate' })),
+        planParts(base.plan(intent, observed)).apps.map((p) =>
+          observed.gateOpen ? p : { ...p, actions: [], pending: 'waiting for the gate' },
+        ),
       observe: async (intent: Parameters<typeof base.observe>[0]) =>
         Object.assign(await base.observe(intent), {
           gateOpen: await access(gate).then(
