@@ -1,5 +1,6 @@
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppPlan } from '../../shared/loop/types.js';
+import type { IptablesDetails } from '../../shared/reality/details.js';
 import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims } from './ports.js';
 import { foreignChainProblem, linesByApp, ruleLine, type ChainState } from './rules.js';
 
@@ -107,6 +108,6 @@ export function planNative(intent: NodeIntent, observed: NativeObserved): AppPla
     error: claims.errors.get(app),
     details: Object.fromEntries(
       observed.families.map(({ family, state }) => [family === 'ipv4' ? 'open' : 'open6', openPorts(state, app)]),
-    ),
+    ) satisfies IptablesDetails,
   }));
 }

@@ -291,6 +291,7 @@ export class Converger<O, A extends Action> {
         app: plan.app,
         version: plan.version,
         details: plan.details,
+        memory: plan.memory,
         status: 'pending',
         reason: `stopped before: ${stoppedAt}`,
         attempts: this.retries.get(plan.app)?.attempts ?? 0,
@@ -302,6 +303,7 @@ export class Converger<O, A extends Action> {
       app: plan.app,
       version: plan.version,
       details: plan.details,
+      memory: plan.memory,
       status: 'pending',
       reason: 'applied; checking the result',
       attempts: 0,
@@ -329,6 +331,7 @@ export class Converger<O, A extends Action> {
       app,
       version: plan.version,
       details: plan.details,
+      memory: plan.memory,
       status: 'pending',
       reason: notYet.reason,
       attempts: this.retries.get(app)?.attempts ?? 0,
@@ -357,7 +360,7 @@ export class Converger<O, A extends Action> {
 
   private outcomeOf({ plan, actions, held }: AdmittedPlan<A>, intent: NodeIntent | undefined): AppOutcome {
     const failure = this.retries.get(plan.app);
-    const base = { app: plan.app, version: plan.version, details: plan.details, attempts: failure?.attempts ?? 0 };
+    const base = { app: plan.app, version: plan.version, details: plan.details, memory: plan.memory, attempts: failure?.attempts ?? 0 };
     const flight = this.inFlight.get(plan.app);
     const intended = intent?.apps.has(plan.app) ?? true;
     const facts: AppFacts = {
