@@ -7,9 +7,11 @@ import { silentLogger } from '../../shared/logger.js';
 import { RealityWriter } from '../../shared/loop/reality.js';
 import { memoryOf } from '../../shared/reality/memory.js';
 import { FolderStore } from '../../shared/store/folder-store.js';
+import { analyze, deploySpec } from '../../pp/deploy/analyze.js';
 import { flipState, readRecords, stageState } from '../../pp/deploy/follow.js';
 import { collectStatus } from '../../pp/status.js';
 import { readRecord } from '../support/reality.js';
+import { appIntent } from '../support/intent-fixtures.js';
 import { OLD_PREPARER, OLD_SETLIVE } from '../support/old-records.js';
 
 let dir: string;
@@ -48,5 +50,24 @@ describe('reality records written before records carried memory', () => {
     const rewritten = await readRecord(store, preparerKey);
     expect(rewritten).toMatchObject({ details, memory });
     expect(memoryOf(rewritten!)).toEqual(memory);
+  });
+});
+
+describe('a reality record that cannot be read', () => {
+  it('is shown by pp status and warned about by pp deploy in the same words, naming key and field; the others are read', async () => {
+    const store = new FolderStore(join(dir, 'unreadable'));
+    const badKey = realityKey('p', 'n1', 'setlive', 'web');
+    const why = `reality record at key ${badKey}: field status: expected one of converged, pending, failed, got "held"`;
+    await store.put(badKey, JSON.stringify({ app: 'web', agent: 'setlive', status: 'held', attempts: 0, at: new Date().toISOString() }));
+    await store.put(realityKey('p', 'n1', 'preparer', 'web'), OLD_PREPARER);
+
+    const [row] = await collectStatus(store, 'p', 'n1');
+    expect(row?.agents).toMatchObject({ setlive: { status: 'unreadable', detail: why }, preparer: { status: 'converged' } });
+    const plan = await analyze(store, 'p', 'web', ['n1'], deploySpec('web', 'spec.json', JSON.stringify(appIntent('2'))), {
+      silentAfterSeconds: 1e9,
+    });
+    expect(plan.nodes[0]?.warnings).toContain(`n1's setlive: ${why}`);
+    expect(Object.keys(plan.nodes[0]?.reality ?? {})).toEqual(['preparer']);
+    expect((await readRecords(store, 'p', 'setlive', 'web')).size).toBe(0);
   });
 });
