@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { mustRun } from './processes.js';
 import { REPO } from './support.js';
 import { appIntentKey, realityKey } from '../shared/keys.js';
+import { decodeRecord, type RealityRecord } from '../shared/reality/record.js';
 
 export const SERVER = join(REPO, 'test-data/setlive/version-server.mjs');
 export const PREFIX = 'platypus';
@@ -78,21 +79,24 @@ export const folderKey = (root: string, key: string): string => join(root, key);
 export const intentKey = (app: string): string => appIntentKey(PREFIX, NODE, app);
 export const realityKeyOf = (agent: string, app: string): string => realityKey(PREFIX, NODE, agent, app);
 
-export interface RealityRecord {
-  status: string;
-  version?: string;
-  [k: string]: unknown;
+export type { RealityRecord } from '../shared/reality/record.js';
+
+/** The record `raw` at `key` as pp reads it; throws naming the key and the field when it is not one. */
+function decoded(key: string, raw: string): RealityRecord {
+  const d = decodeRecord(key, raw);
+  if (!d.ok) throw new Error(d.error);
+  return d.record;
 }
 
 /** An agent's reality record of `app` in a folder store, or undefined. */
 export async function folderReality(storeRoot: string, agent: string, app: string): Promise<RealityRecord | undefined> {
   const raw = await readFile(folderKey(storeRoot, realityKeyOf(agent, app)), 'utf8').catch(() => undefined);
-  return raw === undefined ? undefined : (JSON.parse(raw) as RealityRecord);
+  return raw === undefined ? undefined : decoded(realityKeyOf(agent, app), raw);
 }
 
 /** An agent's reality record of `app` read straight from Consul's KV API (not through any counting proxy). */
 export async function consulReality(consul: string, agent: string, app: string): Promise<RealityRecord | undefined> {
   const res = await fetch(`http://${consul}/v1/kv/${realityKeyOf(agent, app)}?raw`).catch(() => undefined);
   if (res?.status !== 200) return undefined;
-  return JSON.parse(await res.text()) as RealityRecord;
+  return decoded(realityKeyOf(agent, app), await res.text());
 }

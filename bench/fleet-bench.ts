@@ -10,7 +10,7 @@ import { freemem } from 'node:os';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RealityRecord } from '../shared/loop/types.js';
+import type { RealityRecord } from '../shared/reality/record.js';
 import { consulConfigFrom } from '../shared/store/consul-config.js';
 import { ConsulStore } from '../shared/store/consul-store.js';
 import { startConsulCluster, type ConsulCluster } from '../test/support/consul-cluster.js';

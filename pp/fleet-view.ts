@@ -1,10 +1,10 @@
 import { intentDigest } from '../shared/intent/digest.js';
 import { nodeIntentFromSnapshot, type NodeIntent } from '../shared/intent/node-intent.js';
-import { parseJson } from '../shared/json-depth.js';
-import { HEARTBEAT_NAME, intentPrefix, nodeIntentPrefix, realityPrefix } from '../shared/keys.js';
-import { parseHeartbeat, type HeartbeatRecord } from '../shared/loop/heartbeat.js';
-import type { RealityRecord } from '../shared/loop/types.js';
-import { type IntentStore, type KvEntry, valueTooLarge } from '../shared/store/types.js';
+import { intentPrefix, nodeIntentPrefix, realityPrefix } from '../shared/keys.js';
+import type { HeartbeatRecord } from '../shared/loop/heartbeat.js';
+import { type RealityRecord, realityEntries } from '../shared/reality/record.js';
+import type { IntentStore, KvEntry } from '../shared/store/types.js';
+import { nodeHeartbeats } from './heartbeats.js';
 import { secondsSince } from './render.js';
 
 /** One agent's report for one app, as a reader sees it now. */
@@ -44,25 +44,6 @@ function groupByNode(entries: KvEntry[], base: string): Map<string, KvEntry[]> {
   return byNode;
 }
 
-/** Fields a reader shows as text: another tool's record with anything else there would break the rendering. */
-const TEXT_FIELDS = ['app', 'version', 'reason', 'error', 'at', 'intentDigest'] as const;
-
-/** The record at `entry`, or why it cannot be read, naming its key: one bad record never hides the others. */
-function readRecord(entry: KvEntry): RealityRecord | string {
-  const why = (problem: string) => `reality record at key ${entry.key}: ${problem}`;
-  if (entry.tooLarge !== undefined) return why(valueTooLarge(entry.tooLarge));
-  let value: RealityRecord;
-  try {
-    value = parseJson(entry.value) as RealityRecord;
-  } catch (err) {
-    return why((err as Error).message);
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value) || typeof value.status !== 'string')
-    return why('field status: expected a JSON object with a status');
-  const bad = TEXT_FIELDS.find((f) => value[f] !== undefined && typeof value[f] !== 'string');
-  return bad ? why(`field ${bad}: expected a string`) : value;
-}
-
 /**
  * Reads intent and reality for the given nodes (every node when none is given): two prefix reads per node, or
  * two in all for the fleet, then a pure join. Throws when the store cannot answer.
@@ -91,26 +72,20 @@ export async function readFleet(
       v.intent = nodeIntentFromSnapshot(prefix, n, { index: intent.index, entries });
       for (const [app, spec] of v.intent.apps) v.digests.set(app, intentDigest(spec));
     }
-    for (const e of reality.entries) {
-      const [n, agent, name, ...more] = e.key.slice(realityBase.length).split('/');
-      if (!n || !agent || !name || more.length > 0) continue;
-      if (name === HEARTBEAT_NAME) {
-        const heartbeat = parseHeartbeat(e.value);
-        if (heartbeat) view(n).beats.set(agent, { heartbeat, ageSeconds: secondsSince(heartbeat.at, now) });
-        continue;
-      }
-      if (name.startsWith('.')) continue; // another marker, not an app
-      const record = readRecord(e);
+    for (const [n, entries] of groupByNode(reality.entries, realityBase))
+      for (const [agent, heartbeat] of nodeHeartbeats(prefix, n, entries))
+        view(n).beats.set(agent, { heartbeat, ageSeconds: secondsSince(heartbeat.at, now) });
+    for (const { node: n, agent, app, record, error } of realityEntries(prefix, reality.entries)) {
       const v = view(n);
-      if (typeof record === 'string') {
-        if (!v.unreadable.has(name)) v.unreadable.set(name, new Map());
-        v.unreadable.get(name)!.set(agent, record);
+      if (error !== undefined) {
+        if (!v.unreadable.has(app)) v.unreadable.set(app, new Map());
+        v.unreadable.get(app)!.set(agent, error);
         continue;
       }
-      const today = v.digests.get(name);
+      const today = v.digests.get(app);
       const intent = !today || !record.intentDigest ? 'unknown' : today === record.intentDigest ? 'current' : 'stale';
-      if (!v.reports.has(name)) v.reports.set(name, new Map());
-      v.reports.get(name)!.set(agent, { record, ageSeconds: secondsSince(record.at, now), intent });
+      if (!v.reports.has(app)) v.reports.set(app, new Map());
+      v.reports.get(app)!.set(agent, { record, ageSeconds: secondsSince(record.at, now), intent });
     }
   }
   return views;

@@ -1,5 +1,6 @@
 import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { NodeAction, PassPlan } from '../../shared/loop/types.js';
+import type { IptablesDetails } from '../../shared/reality/details.js';
 import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims } from './ports.js';
 import { foreignChainProblem, linesByApp, ruleLine, type ChainState } from './rules.js';
 
@@ -111,7 +112,7 @@ export function planNative(intent: NodeIntent, observed: NativeObserved): PassPl
     error: claims.errors.get(app),
     details: Object.fromEntries(
       observed.families.map(({ family, state }) => [family === 'ipv4' ? 'open' : 'open6', openPorts(state, app)]),
-    ),
+    ) satisfies IptablesDetails,
   }));
   return { apps: plans, node };
 }

@@ -2,6 +2,7 @@ import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent, VersionIntent } from '../../shared/intent/schema.js';
 import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
+import type { PreparerDetails } from '../../shared/reality/details.js';
 import { appOfInstall, installName } from '../../shared/install-layout.js';
 import type { BasedirState, InstallAction, InstallDir, PreparerAction, PreparerObserved, PruneAction } from './types.js';
 
@@ -103,9 +104,16 @@ function planApp(
 ): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(spec.basedir) ?? EMPTY;
   const live = spec.versions.find((v) => v.state === 'live') ?? spec.versions[spec.versions.length - 1];
-  // basedir is reported so a restarted agent can still prune this app's installs once intent drops it.
-  const plan: AppPlan<PreparerAction> = { app, version: live?.version, actions: [], details: { basedir: spec.basedir } };
-  if (state.error) return { ...plan, error: state.error }; // details keep basedir, for a restarted agent to recall
+  // The basedir is remembered (in the state file; the record's memory reports it): once intent drops the app, its
+  // installs there are still pruned.
+  const plan: AppPlan<PreparerAction> = {
+    app,
+    version: live?.version,
+    actions: [],
+    details: { basedir: spec.basedir } satisfies PreparerDetails,
+    memory: { basedir: spec.basedir },
+  };
+  if (state.error) return { ...plan, error: state.error };
   const failures = observed.failures.get(app) ?? new Map<string, string>();
   const present: string[] = [];
   const pending: Record<string, string> = {};
@@ -133,7 +141,7 @@ function planApp(
     failures: failed,
     current: state.current ?? null,
     kept: prunes.kept,
-  };
+  } satisfies PreparerDetails;
   if (errors.length > 0) plan.error = errors.join('; ');
   return withFormerBasedirs(plan, app, intent, observed, keep, owners);
 }
@@ -164,24 +172,35 @@ function withFormerBasedirs(
     plan.actions.push(...prunes.actions);
     if (prunes.kept.length > 0) left.push(`${dir} (${prunes.kept.join(', ')})`);
   }
+  // In details too, where readers of older versions look for it.
   const details = { ...plan.details, formerBasedirs: former };
+  const memory = { ...plan.memory, formerBasedirs: former };
   const warning =
     left.length > 0 ? `installs left in a former basedir: ${left.join('; ')}; remove them by hand once nothing runs there` : undefined;
-  return { ...plan, details, ...(warning && !plan.warning ? { warning } : {}) };
+  return { ...plan, details, memory, ...(warning && !plan.warning ? { warning } : {}) };
 }
 
 /** Pure: an app gone from (trusted) intent keeps only its current install and the newest --keep others. */
 function planRemoved(app: string, basedir: string, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(basedir) ?? EMPTY;
-  // Reported, not dropped: a dropped record would take the basedir out of what a restarted agent recalls. Not a
-  // failure either: nothing is intended for the app, so nothing it needs is undone (a basedir that is gone has no
-  // error, and the record goes).
-  if (state.error) return { app, actions: [], warning: `installs not pruned: ${state.error}`, details: { basedir } };
+  // Reported, not dropped, so an operator sees which installs stay and why. Not a failure either: nothing is
+  // intended for the app, so nothing it needs is undone (a basedir that is gone has no error, and the record goes).
+  const memory = { basedir };
+  if (state.error)
+    return { app, actions: [], warning: `installs not pruned: ${state.error}`, details: { basedir } satisfies PreparerDetails, memory };
   const prunes = choosePrunes(app, basedir, state, new Set(), owners, keep);
   return {
     app,
     actions: prunes.actions,
-    details: { basedir, present: [], pending: {}, failures: {}, current: state.current ?? null, kept: prunes.kept },
+    details: {
+      basedir,
+      present: [],
+      pending: {},
+      failures: {},
+      current: state.current ?? null,
+      kept: prunes.kept,
+    } satisfies PreparerDetails,
+    memory,
   };
 }
 

@@ -2,6 +2,7 @@ import type { NodeIntent } from '../../shared/intent/node-intent.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { assignLeftovers, cleanActionsFor } from '../../shared/leftovers.js';
 import type { AppPlan } from '../../shared/loop/types.js';
+import type { SetliveDetails } from '../../shared/reality/details.js';
 import type { SetliveAction } from './actions.js';
 import { serviceLinkPath, stagePath } from './stage-layout.js';
 import type { SetliveConfig } from './options.js';
@@ -145,7 +146,10 @@ function planIntended(
 ): Plan {
   const o = observed.apps.get(app) ?? UNSEEN;
   const live = intent.versions.find((v) => v.state === 'live');
-  const details = { current: versionOfInstall(app, o.current.target) ?? null, last: versionOfInstall(app, o.last.target) ?? null };
+  const details = {
+    current: versionOfInstall(app, o.current.target) ?? null,
+    last: versionOfInstall(app, o.last.target) ?? null,
+  } satisfies SetliveDetails;
   const leftovers = [...o.temps, ...(stageLeftovers.get(app) ?? [])];
   const cleanup: SetliveAction[] = [
     ...(leftovers.length > 0 ? [{ kind: 'clean-leftovers' as const, app, paths: leftovers }] : []),
@@ -155,7 +159,7 @@ function planIntended(
   if (!live) {
     // Nothing is meant to run: a service we still run is stopped (its folder stays, so it can come back).
     const stop: SetliveAction[] = isOurs(o.ownership) && mayRun(o.status) ? [{ kind: 'stop', app, dir: stagePath(config, app) }] : [];
-    return { app, actions: [...cleanup, ...stop], details: { ...details, live: null } };
+    return { app, actions: [...cleanup, ...stop], details: { ...details, live: null } satisfies SetliveDetails };
   }
   const base = { app, version: live.version, details };
   const problem = obstacle(app, intent, o, config);

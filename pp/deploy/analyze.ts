@@ -1,7 +1,7 @@
 import { appIntentKey, DRAINED_MARKER, intentSerialKey, nodeIntentPrefix, realityPrefix } from '../../shared/keys.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { validateAppIntent } from '../../shared/intent/validate.js';
-import type { RealityRecord } from '../../shared/loop/types.js';
+import { realityEntries } from '../../shared/reality/record.js';
 import { stableJson } from '../../shared/stable-json.js';
 import { readVerdicts } from '../../shared/rollout/verdicts.js';
 import type { IntentStore, KvEntry } from '../../shared/store/types.js';
@@ -134,15 +134,6 @@ export function deploySpec(
   return { intent: result.intent, raw: JSON.parse(text) as RawIntent, version: live.version, sha256: live.sha256 };
 }
 
-function parseRecord(value: string): RealityRecord | undefined {
-  try {
-    const r = JSON.parse(value) as RealityRecord;
-    return r && typeof r.status === 'string' ? r : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function age(seconds: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
@@ -191,10 +182,10 @@ export async function analyze(
         warnings: [],
       };
       const ageOf = (at: string) => Math.max(0, Math.round((now - Date.parse(at)) / 1000));
-      for (const e of reality.entries) {
-        const [agent, recApp] = e.key.slice(realityPrefix(prefix, node).length).split('/');
-        const rec = parseRecord(e.value);
-        if (!agent || recApp !== app || !rec) continue;
+      for (const { agent, app: recApp, record: rec, error } of realityEntries(prefix, reality.entries)) {
+        if (recApp !== app) continue;
+        if (error !== undefined) plan.warnings.push(`${node}'s ${agent}: ${error}`);
+        if (!rec) continue;
         const ageSeconds = ageOf(rec.at);
         plan.reality[agent] = { status: rec.status, version: rec.version, ageSeconds, detail: rec.error ?? rec.reason };
         if (rec.status === 'failed') plan.warnings.push(`${node}'s ${agent} reports ${app} failed: ${rec.error ?? '?'}`);

@@ -1,5 +1,6 @@
 import { realityPrefix } from '../../shared/keys.js';
-import type { RealityRecord } from '../../shared/loop/types.js';
+import { detailsOf } from '../../shared/reality/details.js';
+import { type RealityRecord, realityEntries } from '../../shared/reality/record.js';
 import { readVerdicts } from '../../shared/rollout/verdicts.js';
 import type { IntentStore } from '../../shared/store/types.js';
 
@@ -21,34 +22,19 @@ export function answersThisDeploy(record: RealityRecord, expected: Expectation):
   return record.app === expected.app;
 }
 
-function parse(value: string): RealityRecord | undefined {
-  try {
-    const r = JSON.parse(value) as RealityRecord;
-    return r && typeof r.status === 'string' ? r : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The record of `agent` for the app on every node, from one read of the reality tree. */
+/** The record of `agent` for the app on every node, from one read of the reality tree; an unreadable one is none yet. */
 export async function readRecords(store: IntentStore, prefix: string, agent: string, app: string): Promise<Map<string, RealityRecord>> {
-  const base = realityPrefix(prefix);
-  const { entries } = await store.read(base);
+  const { entries } = await store.read(realityPrefix(prefix));
   const out = new Map<string, RealityRecord>();
-  for (const e of entries) {
-    const [node, a, recApp] = e.key.slice(base.length).split('/');
-    if (a !== agent || recApp !== app || !node) continue;
-    const rec = parse(e.value);
-    if (rec) out.set(node, rec);
-  }
+  for (const e of realityEntries(prefix, entries)) if (e.agent === agent && e.app === app && e.record) out.set(e.node, e.record);
   return out;
 }
 
 /** Staging: the preparer reports the version present (done), failing (failed), or not yet. */
 export function stageState(node: string, rec: RealityRecord | undefined, x: Expectation): NodePhaseState {
   if (!rec || !answersThisDeploy(rec, x)) return { node, state: 'waiting', note: 'no preparer report yet' };
-  const d = (rec.details ?? {}) as { present?: unknown; pending?: Record<string, string>; failures?: Record<string, string> };
-  if (Array.isArray(d.present) && d.present.includes(x.version)) return { node, state: 'done' };
+  const d = detailsOf('preparer', rec) ?? {};
+  if (d.present?.includes(x.version)) return { node, state: 'done' };
   const failure = d.failures?.[x.version];
   if (failure) return { node, state: 'failed', note: `preparer: ${failure}` };
   const pending = d.pending?.[x.version];
@@ -67,7 +53,7 @@ export function flipState(node: string, rec: RealityRecord | undefined, failedHe
   if (failedHere) return { node, state: 'busy', note: `failed its health check (${failedHere}); rolling back` };
   if (!rec || !answersThisDeploy(rec, x) || rec.version !== x.version)
     return { node, state: 'waiting', note: 'setlive has not seen the new intent yet' };
-  const current = (rec.details as { current?: unknown } | undefined)?.current;
+  const current = detailsOf('setlive', rec)?.current;
   if (rec.status === 'converged' && current === x.version) return { node, state: 'done' };
   if (rec.status === 'failed') return { node, state: 'failed', note: rec.error };
   return { node, state: current === x.version ? 'busy' : 'waiting', note: rec.reason };
@@ -76,7 +62,7 @@ export function flipState(node: string, rec: RealityRecord | undefined, failedHe
 /** Revert: the node runs its previous version again (or, for a first install, nothing is live). */
 export function revertState(node: string, rec: RealityRecord | undefined, from: string | undefined, x: Expectation): NodePhaseState {
   if (!rec || !answersThisDeploy(rec, x)) return { node, state: from ? 'waiting' : 'done' };
-  const current = (rec.details as { current?: unknown } | undefined)?.current;
+  const current = detailsOf('setlive', rec)?.current;
   if (from === undefined) return { node, state: 'done' };
   if (rec.version === from && rec.status === 'converged' && current === from) return { node, state: 'done' };
   if (rec.version === from && rec.status === 'failed') return { node, state: 'failed', note: rec.error };

@@ -388,7 +388,7 @@ export class Converger<O, A extends Action> {
     const appLog = this.log.child({ app: plan.app, version: plan.version });
     const failedBefore = this.retries.get(plan.app)?.attempts;
     const ended = await this.applyInOrder(actions, entry, appLog, plan.app, () => [plan.app]);
-    const base = { app: plan.app, version: plan.version, details: plan.details };
+    const base = { app: plan.app, version: plan.version, details: plan.details, memory: plan.memory };
     if (ended.end === 'not-yet') {
       this.park(plan.app, ended.notYet);
       this.settledOutcomes.set(plan.app, {
@@ -432,12 +432,12 @@ export class Converger<O, A extends Action> {
       undefined,
       (i) => node[i]!.apps,
     );
-    const settle = (apps: Iterable<string>, outcome: Omit<AppOutcome, 'app' | 'version' | 'details'>) => {
+    const settle = (apps: Iterable<string>, outcome: Omit<AppOutcome, 'app' | 'version' | 'details' | 'memory'>) => {
       const last = new Map(this.lastOutcomes.map((o) => [o.app, o]));
       for (const app of apps) {
         if (this.inFlight.has(app)) continue;
         const o = last.get(app);
-        this.settledOutcomes.set(app, { app, version: o?.version, details: o?.details, ...outcome });
+        this.settledOutcomes.set(app, { app, version: o?.version, details: o?.details, memory: o?.memory, ...outcome });
       }
     };
     if (ended.end === 'not-yet') {
@@ -511,7 +511,7 @@ export class Converger<O, A extends Action> {
   private outcomeOf({ plan, actions, held }: AdmittedPlan<A>, intent: NodeIntent | undefined): AppOutcome {
     const { app } = plan;
     const failure = this.retries.get(app) ?? (this.nodeFailedApps.has(app) ? this.retries.get(NODE) : undefined);
-    const base = { app, version: plan.version, details: plan.details, attempts: failure?.attempts ?? 0 };
+    const base = { app, version: plan.version, details: plan.details, memory: plan.memory, attempts: failure?.attempts ?? 0 };
     const flight = this.flightOf(app);
     const intended = intent?.apps.has(app) ?? true;
     const node = this.nodeView.get(app);

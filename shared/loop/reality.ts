@@ -6,8 +6,7 @@ import { parseJson } from '../json-depth.js';
 import { isAppRecordKey, realityKey, realityPrefix } from '../keys.js';
 import { stableJson } from '../stable-json.js';
 import type { IntentStore, Snapshot } from '../store/types.js';
-import type { AppOutcome } from './pass.js';
-import type { RealityRecord } from './types.js';
+import { type AppOutcome, decodeEntry, type RealityRecord } from '../reality/record.js';
 
 /** The part of a record that matters for "did anything change": everything but the timestamp. */
 function comparable(record: Omit<RealityRecord, 'at'> | RealityRecord): string {
@@ -15,32 +14,22 @@ function comparable(record: Omit<RealityRecord, 'at'> | RealityRecord): string {
   return stableJson(rest);
 }
 
-/** The record in `json`; undefined when it is none (not JSON, nested too deep, or an entry too large to be read: ''). */
-function parseRecord(json: string): RealityRecord | undefined {
-  try {
-    const value = parseJson(json) as RealityRecord;
-    return value && typeof value === 'object' && typeof value.app === 'string' ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The records in a read of an agent's reality prefix; values that are not records are skipped. */
+/** The records in a read of an agent's reality prefix; values that are not records (shared/reality/record.ts) are skipped. */
 export function recordsOf(snapshot: Snapshot): RealityRecord[] {
   return snapshot.entries.flatMap((e) => {
     if (!isAppRecordKey(e.key)) return [];
-    const record = parseRecord(e.value);
-    return record ? [record] : [];
+    const decoded = decodeEntry(e);
+    return decoded.ok ? [decoded.record] : [];
   });
 }
+
+/** Writes per store transaction: Consul takes at most 64 operations in one. */
+const TXN_WRITES = 64;
 
 /**
  * Writes one agent's reality records, only when something other than the time changed, and deletes
  * the records of apps that are gone. Remembers what the store holds so an idle agent writes nothing.
  */
-/** Writes per store transaction: Consul takes at most 64 operations in one. */
-const TXN_WRITES = 64;
-
 export class RealityWriter {
   private known = new Map<string, string>();
   private loaded = false;
@@ -89,6 +78,7 @@ export class RealityWriter {
     return digest;
   }
 
+  /** The stored value as compared with what would be written: as it is, not decoded (decoding drops unknown fields). */
   private comparableOf(json: string): string {
     try {
       return comparable(parseJson(json) as RealityRecord);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { NodeIntent } from '../intent/node-intent.js';
+import type { RecordMemory } from '../reality/memory.js';
 
 /** What one agent intends to do for one app in one pass, computed by its pure `plan`. */
 export interface AppPlan<A extends Action = Action> {
@@ -16,8 +17,13 @@ export interface AppPlan<A extends Action = Action> {
    * be read to prune them): the app is reported converged with it as its reason, and its record stays.
    */
   warning?: string;
-  /** Observations worth reporting in reality (e.g. versions present). */
+  /** Observations worth reporting in reality (e.g. versions present): shown, never read back. */
   details?: Record<string, unknown>;
+  /**
+   * What the agent remembers of the app across a restart (e.g. pp-preparer's basedir), reported in the record's
+   * `memory`; the agent recalls it from its state file (`memory` below), never from reality.
+   */
+  memory?: RecordMemory;
 }
 
 /** What every action is: a plain value with a bounded `kind` (it labels metrics and names removals). */
@@ -142,28 +148,5 @@ export interface Agent<Observed, A extends Action> {
   close?(): Promise<void>;
 }
 
-export type AppStatus = 'converged' | 'pending' | 'failed';
-
-/** What a pass concluded for one app. */
-export interface AppOutcome {
-  app: string;
-  status: AppStatus;
-  version?: string;
-  reason?: string;
-  error?: string;
-  attempts: number;
-  details?: Record<string, unknown>;
-  /**
-   * With --trusted-signers: the newest signed order this agent accepted for the app (time, signer, whether it
-   * removed the app), read back at start for rollback protection (shared/trust/gate.ts).
-   */
-  signed?: { at?: string; by?: string; removed?: boolean };
-}
-
-/** What an agent records in reality for one app: the outcome, who wrote it and when. */
-export interface RealityRecord extends AppOutcome {
-  agent: string;
-  /** sha256 of the app's intent the outcome answers (shared/intent/digest.ts); absent when none is valid. */
-  intentDigest?: string;
-  at: string;
-}
+/** What a pass concludes for one app, and the record it is written as: one schema, shared/reality/record.ts. */
+export type { AppOutcome, AppStatus, RealityRecord } from '../reality/record.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { AppOutcome } from '../loop/types.js';
+import type { SignedMemory } from '../reality/memory.js';
+import type { AppOutcome } from '../reality/record.js';
 import { parseAllowedSigners, type AllowedSigner } from './allowed-signers.js';
 import {
   checkSignature,
@@ -13,16 +14,6 @@ import {
   type Verified,
 } from './envelope.js';
 import { type SshSignature, VERIFIABLE_KEY_TYPES } from './sshsig.js';
-
-/** What an agent remembers of an app's signed orders: the newest one accepted, and whether it removed the app. */
-export interface SignedMemory {
-  /** ISO time of the newest accepted order; absent for an app known (from reality) but never accepted signed. */
-  at?: string;
-  by?: string;
-  removed?: boolean;
-  /** sha256 of the accepted order's signed text: a different order signed at the same instant is refused. */
-  digest?: string;
-}
 
 /** When this agent first saw each app intended on this node (ISO times): no removal signed before that applies. */
 export type FirstSeen = ReadonlyMap<string, string>;
@@ -216,19 +207,24 @@ export class TrustGate {
   }
 
   /**
-   * The outcomes to record, each with what was accepted for its app (`signed`, a report: the agent recalls it
-   * from its state file), plus a record for every app removed by a signed order that has none, so an operator
-   * sees which removal was carried out.
+   * The outcomes to record, each with what was accepted for its app (`memory.signed`, a report: the agent recalls
+   * it from its state file; also in the top-level `signed` that readers of older versions take), plus a record for
+   * every app removed by a signed order that has none, so an operator sees which removal was carried out.
    */
   stamp(outcomes: AppOutcome[]): AppOutcome[] {
+    const withSigned = (o: AppOutcome, known: SignedMemory): AppOutcome => ({
+      ...o,
+      signed: { ...known },
+      memory: { ...o.memory, signed: { ...known } },
+    });
     const out = outcomes.map((o) => {
       const known = this.memory.get(o.app);
-      return known?.at ? { ...o, signed: { ...known } } : o;
+      return known?.at ? withSigned(o, known) : o;
     });
     const seen = new Set(outcomes.map((o) => o.app));
     for (const [app, known] of this.memory) {
       if (seen.has(app) || !known.removed || known.at === undefined) continue;
-      out.push({ app, status: 'converged', reason: `removed by a signed order of ${known.at}`, attempts: 0, signed: { ...known } });
+      out.push(withSigned({ app, status: 'converged', reason: `removed by a signed order of ${known.at}`, attempts: 0 }, known));
     }
     return out;
   }

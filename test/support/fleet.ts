@@ -10,8 +10,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { appIntentKey, intentSerialKey, realityKey } from '../../shared/keys.js';
-import type { RealityRecord } from '../../shared/loop/types.js';
+import { appIntentKey, intentSerialKey, isAppRecordKey, realityKey } from '../../shared/keys.js';
+import { recordOf } from './reality.js';
+import { detailsOf } from '../../shared/reality/details.js';
+import type { RealityRecord } from '../../shared/reality/record.js';
 import { openStore } from '../../shared/store/open-store.js';
 import type { IntentStore, KvWrite } from '../../shared/store/types.js';
 import { freePort } from './free-port.js';
@@ -237,8 +239,8 @@ export class Fleet {
 
   /** The node's reality record of `app` from `agent`. */
   async reality(node: FleetNode, agent = 'setlive', app = APP): Promise<RealityRecord | undefined> {
-    const raw = await this.store.get(realityKey(this.prefix, node.name, agent, app)).catch(() => undefined);
-    return raw === undefined ? undefined : (JSON.parse(raw) as RealityRecord);
+    const key = realityKey(this.prefix, node.name, agent, app);
+    return recordOf(key, await this.store.get(key).catch(() => undefined));
   }
 
   /** What each node's app answers on GET / right now: its version, or `error <why>`. */
@@ -317,16 +319,16 @@ export async function fleetReality(address: string, prefix: string): Promise<Map
   const out = new Map<string, Map<string, RealityRecord>>();
   for (const { Key, Value } of (await res.json()) as Array<{ Key: string; Value: string | null }>) {
     const [node, agent, app] = Key.slice(`${prefix}/reality/`.length).split('/');
-    if (!node || !agent || !app || Value === null) continue;
+    if (!node || !agent || !app || !isAppRecordKey(Key) || Value === null) continue;
     if (!out.has(node)) out.set(node, new Map());
-    out.get(node)!.set(`${agent}/${app}`, JSON.parse(Buffer.from(Value, 'base64').toString('utf8')) as RealityRecord);
+    out.get(node)!.set(`${agent}/${app}`, recordOf(Key, Buffer.from(Value, 'base64').toString('utf8'))!);
   }
   return out;
 }
 
 /** True when pp-preparer's record says `app` converged with exactly `versions` present. */
 export function preparedExactly(record: RealityRecord | undefined, versions: string[]): boolean {
-  const present = (record?.details as { present?: unknown } | undefined)?.present;
+  const present = detailsOf('preparer', record)?.present;
   return record?.status === 'converged' && JSON.stringify(present) === JSON.stringify([...versions].sort());
 }
 

@@ -1,6 +1,7 @@
 import type { NodeIntent } from '../../../shared/intent/node-intent.js';
 import { assignLeftovers, cleanActionsFor, type CleanLeftoversAction } from '../../../shared/leftovers.js';
 import type { AppPlan } from '../../../shared/loop/types.js';
+import type { IptablesDetails } from '../../../shared/reality/details.js';
 import type { PortIntent } from '../../../shared/intent/schema.js';
 import { claimPorts, compareNames, frozenApps, portId, reportOnly, type PortClaims } from '../ports.js';
 import { MANAGED_HEADER, renderAppFile } from './files.js';
@@ -52,8 +53,8 @@ function refreshCarriers(observed: PaObserved, apps: string[]): Set<string> {
   return new Set(observed.refresh.apps.length > 0 ? observed.refresh.apps : apps);
 }
 
-function detailsOf(app: string, observed: PaObserved, carriers: Set<string>): Record<string, unknown> {
-  const details: Record<string, unknown> = { ports: (observed.files.get(app)?.ports ?? []).map(portId) };
+function detailsOf(app: string, observed: PaObserved, carriers: Set<string>): IptablesDetails {
+  const details: IptablesDetails = { ports: (observed.files.get(app)?.ports ?? []).map(portId) };
   if (carriers.has(app)) details.refreshPending = true;
   return details;
 }

@@ -2,6 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appIntentKey, drainedKey, realityKey } from '../../../shared/keys.js';
+import { readRecord } from '../../support/reality.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 
 export const PREFIX = 'platypus';
@@ -29,8 +30,7 @@ export async function testStore() {
     drain: () => store.put(drainedKey(PREFIX, NODE), ''),
     undrain: () => store.delete(drainedKey(PREFIX, NODE)),
     reality: async (app: string, agent = 'iptables') => {
-      const raw = await store.get(realityKey(PREFIX, NODE, agent, app));
-      return raw === undefined ? undefined : (JSON.parse(raw) as { status: string; error?: string; details?: Record<string, unknown> });
+      return readRecord(store, realityKey(PREFIX, NODE, agent, app));
     },
   };
 }

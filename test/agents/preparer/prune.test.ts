@@ -238,21 +238,24 @@ describe('pp-preparer pruning', () => {
     // A link as setlive leaves it: the version running from the old basedir is kept until nothing points at it.
     await symlink(join(oldBase, 'installs', 'web_2'), join(oldBase, 'current'));
     await putIntent(store, 'web', newBase, versions('3'));
-    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0); // a fresh agent: it knows the old basedir from reality
+    expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0); // a fresh agent: it knows the old basedir from its state file
     expect(await dirsIn(newBase)).toEqual(['web_3']);
     expect(await dirsIn(oldBase)).toEqual(['web_2']);
+    // What it remembers is reported in memory, and in details where readers of the release before look.
     expect(await reality(store, 'web')).toMatchObject({
       status: 'converged',
       reason: expect.stringContaining(`installs left in a former basedir: ${oldBase} (web_2)`),
       details: { basedir: newBase, formerBasedirs: [oldBase] },
+      memory: { basedir: newBase, formerBasedirs: [oldBase] },
     });
     await rm(join(oldBase, 'current'));
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
     expect(await dirsIn(oldBase)).toEqual([]);
     expect(exitCodeOf(await runOnce(store, { keep: 0 }))).toBe(0);
     const settled = await reality(store, 'web');
-    expect(settled).toMatchObject({ status: 'converged', details: { basedir: newBase } });
+    expect(settled).toMatchObject({ status: 'converged', details: { basedir: newBase }, memory: { basedir: newBase } });
     expect(settled?.reason).toBeUndefined();
     expect(settled?.details).not.toHaveProperty('formerBasedirs');
+    expect(settled?.memory).not.toHaveProperty('formerBasedirs');
   });
 });

@@ -11,7 +11,8 @@ import type { PreparerOptions } from '../../../agents/preparer/types.js';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
 import { silentLogger } from '../../../shared/logger.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
-import type { RealityRecord } from '../../../shared/loop/types.js';
+import type { RealityRecord } from '../../../shared/reality/record.js';
+import { readRecord } from '../../support/reality.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { agentStateFor } from '../../support/intent-fixtures.js';
 
@@ -73,8 +74,7 @@ export async function putIntent(store: FolderStore, app: string, basedir: string
 }
 
 export async function reality(store: FolderStore, app: string): Promise<RealityRecord | undefined> {
-  const raw = await store.get(realityKey(PREFIX, NODE, 'preparer', app));
-  return raw === undefined ? undefined : (JSON.parse(raw) as RealityRecord);
+  return readRecord(store, realityKey(PREFIX, NODE, 'preparer', app));
 }
 
 /** One `--once` pass of a fresh agent in this process. */

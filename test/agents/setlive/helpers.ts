@@ -2,6 +2,8 @@ import { readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SetliveConfig } from '../../../agents/setlive/options.js';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
+import type { RealityRecord } from '../../../shared/reality/record.js';
+import { readRecord } from '../../support/reality.js';
 import type { IntentStore } from '../../../shared/store/types.js';
 import type { Runit } from '../../support/runit.js';
 import { writeVersion } from '../../support/version-server.js';
@@ -65,9 +67,8 @@ export async function putIntent(store: IntentStore, app: string, intent: object)
   await store.put(appIntentKey(PREFIX, NODE, app), JSON.stringify(intent));
 }
 
-export async function reality(store: IntentStore, app: string): Promise<Record<string, unknown> | undefined> {
-  const raw = await store.get(realityKey(PREFIX, NODE, 'setlive', app));
-  return raw === undefined ? undefined : (JSON.parse(raw) as Record<string, unknown>);
+export async function reality(store: IntentStore, app: string): Promise<RealityRecord | undefined> {
+  return readRecord(store, realityKey(PREFIX, NODE, 'setlive', app));
 }
 
 /** The install `<basedir>/<name>` points at, or undefined; throws when it is not a link to an existing folder. */

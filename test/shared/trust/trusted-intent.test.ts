@@ -212,7 +212,9 @@ describe('agents with --trusted-signers', () => {
     const old = (await store.get(webKey))!;
     await putIntent(store, 'p', 'n1', 'web', spec('1.1'), sign);
     expect(await run()).toBe(0);
-    expect((await reality(store, 'web')).signed).toMatchObject({ at: orderOf((await store.get(webKey))!).signedAt });
+    const accepted = await reality(store, 'web');
+    expect(accepted.memory.signed).toMatchObject({ at: orderOf((await store.get(webKey))!).signedAt, removed: false });
+    expect(accepted.signed).toEqual(accepted.memory.signed); // where readers of the release before look
     await store.put(webKey, old);
     expect(await run()).toBe(1);
     expect(await files(dir)).toEqual({ web: '1.1', api: '2.0' });
