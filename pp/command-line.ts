@@ -21,7 +21,7 @@ export type PpInvocation =
 
 const ABOUT = "The Platypus operator CLI: write, read, validate and diff intent; fleet status; agent plans; the intent's JSON Schema.";
 const EPILOGUE =
-  "\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences;\npp deploy: 3 a node's intent changed under it, 6 another deploy holds the lock, 7 the version failed, 8 --timeout, 9 lock lost, 10 not confirmed.";
+  "\nExit codes: 0 ok, 1 store or agent failure, 2 invalid input or usage, 4 not found, 5 diff found differences;\npp deploy: 3 a node's intent changed under it, 6 another deploy holds the lock, 7 the version failed, 8 --timeout, 9 lock lost, 10 not confirmed, 130 SIGINT or SIGTERM.";
 const GROUPS: Readonly<Record<string, string>> = { intent: 'write, read, list, remove, drain and diff app intent' };
 
 /** A flag of the command table as a commander option: `--name <name>` unless boolean, its default and choices. */

@@ -2,8 +2,10 @@ import { defineFlags } from '../../shared/cli/flags.js';
 import { defineCommand, withStore } from '../command-def.js';
 import { SIGN_KEY } from '../signing.js';
 import { FORCE } from '../understood.js';
+import type { IntentStore } from '../../shared/store/types.js';
+import { type DeployEnd, deployExitCode } from './outcome.js';
 import { readDeployments, renderHistory } from './record.js';
-import { followDeploy, resumeDeploy, rollbackDeploy, runDeploy, type DeployOptions } from './run.js';
+import { type DeployOptions, followDeploy, resumeDeploy, rollbackDeploy, runDeploy } from './run.js';
 
 const out = (text: string): void => {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -61,6 +63,33 @@ function options(a: Values): DeployOptions {
   };
 }
 
+/**
+ * Runs a deploy command with an AbortSignal that the first SIGINT or SIGTERM aborts (its reason: the signal's name)
+ * and leaves with the exit code of how it ended: interrupted is 130. The deploy stops at its next step, records where,
+ * and gives its lock back; a second signal finds no handler and ends the process at once, as a kill would.
+ */
+function deployCommand(
+  run: (store: IntentStore, prefix: string, o: DeployOptions, signal: AbortSignal) => Promise<DeployEnd>,
+): (a: Values & { prefix: string; store?: string }) => Promise<number | void> {
+  return withStore(async (store, a: Values & { prefix: string; store?: string }) => {
+    const abort = new AbortController();
+    const stop = (signal: NodeJS.Signals) => {
+      process.removeListener('SIGINT', stop);
+      process.removeListener('SIGTERM', stop);
+      process.stderr.write(`pp: ${signal}: stopping at the next step (a second signal stops at once)\n`);
+      abort.abort(signal);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      return deployExitCode(await run(store, a.prefix, options(a), abort.signal));
+    } finally {
+      process.removeListener('SIGINT', stop);
+      process.removeListener('SIGTERM', stop);
+    }
+  });
+}
+
 /** `pp deploy`, `pp deploy resume|follow|history`, `pp rollback` (README, "Deploying to a fleet"). */
 export const DEPLOY_COMMANDS = [
   defineCommand({
@@ -76,21 +105,21 @@ export const DEPLOY_COMMANDS = [
       ...SIGN_KEY,
       ...FORCE,
     },
-    run: withStore((store, a) => runDeploy(store, a.prefix, options(a))),
+    run: deployCommand(runDeploy),
   }),
   defineCommand({
     path: 'deploy resume',
     args: ['app'],
     flags: { ...FOLLOW_FLAGS, ...SIGN_KEY, ...FORCE },
     describe: 'take the lock again and carry on the latest deploy of the app (interrupted or timed out) from its record',
-    run: withStore((store, a) => resumeDeploy(store, a.prefix, options(a))),
+    run: deployCommand(resumeDeploy),
   }),
   defineCommand({
     path: 'deploy follow',
     args: ['app'],
     flags: FOLLOW_FLAGS,
     describe: 'only watch the latest deploy of the app until its version is live on its nodes or fails (writes nothing)',
-    run: withStore((store, a) => followDeploy(store, a.prefix, options(a))),
+    run: deployCommand(followDeploy),
   }),
   defineCommand({
     path: 'deploy history',
@@ -107,6 +136,6 @@ export const DEPLOY_COMMANDS = [
     args: ['app'],
     flags: { ...CONFIRM_FLAGS, ...FOLLOW_FLAGS, ...SIGN_KEY, ...FORCE },
     describe: 'deploy again, the same way, the version live before the latest deploy of the app',
-    run: withStore((store, a) => rollbackDeploy(store, a.prefix, options(a))),
+    run: deployCommand(rollbackDeploy),
   }),
 ];

@@ -75,8 +75,14 @@ export async function verdictNodes(store: IntentStore, prefix: string, x: Expect
   return new Map(verdicts.filter((v) => v.version === x.version && v.sha256 === x.sha256).map((v) => [v.node, v.output]));
 }
 
-/** Blocks until the reality tree changes or `ms` pass (a Consul blocking query; never a busy loop). */
-export async function awaitRealityChange(store: IntentStore, prefix: string, index: number, ms: number): Promise<number> {
-  const snap = await store.watch(realityPrefix(prefix), index, Math.max(100, ms));
+/** Blocks until the reality tree changes, `ms` pass or `signal` aborts (a Consul blocking query; never a busy loop). */
+export async function awaitRealityChange(
+  store: IntentStore,
+  prefix: string,
+  index: number,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<number> {
+  const snap = await store.watch(realityPrefix(prefix), index, Math.max(100, ms), signal);
   return snap.index;
 }

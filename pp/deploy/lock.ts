@@ -38,16 +38,18 @@ export class DeployLock {
   private constructor(
     private readonly leases: LeaseKeeper,
     readonly key: string,
+    /** Who holds it, as its value says: the deploy's record names the same user. */
+    readonly holder: { user: string; host: string; pid: number; since: string },
   ) {}
 
   static async take(store: IntentStore, prefix: string, app: string, ttlMs: number): Promise<DeployLock> {
     const key = deployLockKey(prefix, app);
     const leases = store.leases({ name: `pp deploy ${app}`, ttlMs });
-    const lock = new DeployLock(leases, key);
+    const fields = { user: currentUser(), host: hostname(), pid: process.pid, since: new Date().toISOString() };
+    const lock = new DeployLock(leases, key, fields);
     leases.onLost(() => {
       lock.lost = `the deploy lock ${key} was lost at ${new Date().toISOString()} (its session expired: the store was unreachable for longer than the TTL)`;
     });
-    const fields = { user: currentUser(), host: hostname(), pid: process.pid, since: new Date().toISOString() };
     if (await leases.claim(key, fields)) return lock;
     await leases.close();
     throw new CliError(`another pp deploy of ${app} is running: ${describeHolder(await store.get(key))} holds ${key}`, DEPLOY_EXIT.locked);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { REPO } from './repo.js';
 
@@ -31,4 +31,33 @@ export function runCli(
     child.on('exit', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(input ?? '');
   });
+}
+
+/** A built CLI started by startCli: its output so far, and `done` once it has exited. */
+export interface RunningCli {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** The exit code, or the signal that ended it. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts a built CLI with `args`; `input` is written to its stdin, which stays open unless `endInput`. */
+export function startCli(relative: string, args: string[], input = '', endInput = true): RunningCli {
+  const child = spawn(process.execPath, [distProgram(relative), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const run: RunningCli = {
+    child,
+    stdout: '',
+    stderr: '',
+    done: new Promise((resolvePromise) => child.on('exit', (code, signal) => resolvePromise({ code, signal }))),
+  };
+  child.stdout!.on('data', (d) => {
+    run.stdout += String(d);
+  });
+  child.stderr!.on('data', (d) => {
+    run.stderr += String(d);
+  });
+  if (endInput) child.stdin!.end(input);
+  else child.stdin!.write(input);
+  return run;
 }
