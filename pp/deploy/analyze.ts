@@ -117,18 +117,21 @@ export async function nodesWithApp(store: IntentStore, prefix: string, app: stri
     .sort();
 }
 
-/** The spec's checked intent and its raw JSON; it must name exactly one live version (the one deployed). */
+/**
+ * The spec's checked intent and its raw JSON; it must name exactly one live version (the one deployed). `where` names
+ * its origin in errors: `file spec.json`, `stdin`, `deployment <id>`.
+ */
 export function deploySpec(
   app: string,
-  file: string,
+  where: string,
   text: string,
 ): { intent: AppIntent; raw: RawIntent; version: string; sha256: string } {
-  const result = validateAppIntent(`file ${file}`, app, text);
+  const result = validateAppIntent(where, app, text);
   if (!result.ok) throw new CliError(result.error, DEPLOY_EXIT.usage);
   const live = result.intent.versions.find((v) => v.state === 'live');
   if (!live)
     throw new CliError(
-      `file ${file}: field versions: pp deploy needs one version with state "live" (the version to deploy)`,
+      `${where}: field versions: pp deploy needs one version with state "live" (the version to deploy)`,
       DEPLOY_EXIT.usage,
     );
   return { intent: result.intent, raw: JSON.parse(text) as RawIntent, version: live.version, sha256: live.sha256 };

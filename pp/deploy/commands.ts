@@ -97,7 +97,11 @@ export const DEPLOY_COMMANDS = [
     args: ['app'],
     describe: 'deploy a spec to nodes: show the plan, confirm, stage the version, flip it live, follow the rollout',
     flags: {
-      file: { type: 'string', short: 'f', describe: 'the spec JSON file; its live version is the one deployed' },
+      file: {
+        type: 'string',
+        short: 'f',
+        describe: 'the spec JSON file, or - to read it from stdin; its live version is the one deployed',
+      },
       nodes: { type: 'string', describe: 'target nodes, comma-separated, or - to read them from stdin (one per line)' },
       all: { type: 'boolean', default: false, describe: 'every node whose intent holds the app now' },
       ...CONFIRM_FLAGS,

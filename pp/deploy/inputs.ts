@@ -7,6 +7,7 @@ import { deploySpec, nodesWithApp, parseNodes } from './analyze.js';
 /** What `pp deploy`, `resume`, `follow` and `rollback` are asked to do, from their flags (commands.ts). */
 export interface DeployOptions {
   app: string;
+  /** The spec's file, or `-`: stdin. */
   file?: string;
   /** `a,b`, or `-`: one name a line on stdin. */
   nodes?: string;
@@ -33,14 +34,18 @@ export function checkOptions(o: DeployOptions): void {
   if (o.autoRevert && o.continueOnError) throw new CliError('--auto-revert and --continue-on-error exclude each other', DEPLOY_EXIT.usage);
 }
 
-/** The spec of `--file`, checked: one version live. */
+/** The spec of `--file`: a file, or stdin for `-` (as `pp intent put --file -` reads it); checked, one version live. */
 export async function readDeploySpec(o: Pick<DeployOptions, 'app' | 'file' | 'nodes'>): Promise<ReturnType<typeof deploySpec>> {
-  if (!o.file || (o.file === '-' && o.nodes === '-'))
-    throw new CliError('pp deploy needs the spec in a file: --file spec.json', DEPLOY_EXIT.usage);
+  if (!o.file) throw new CliError('pp deploy needs the spec: --file spec.json, or --file - to read it from stdin', DEPLOY_EXIT.usage);
+  if (o.file === '-') {
+    if (o.nodes === '-')
+      throw new CliError('--file - and --nodes - both read stdin: give the nodes with --nodes a,b or --all', DEPLOY_EXIT.usage);
+    return deploySpec(o.app, 'stdin', await readStdin('--file - reads the spec from stdin: pipe it in'));
+  }
   const text = await readFile(o.file, 'utf8').catch((err: Error) => {
     throw new CliError(`cannot read ${o.file}: ${err.message}`, DEPLOY_EXIT.usage);
   });
-  return deploySpec(o.app, o.file, text);
+  return deploySpec(o.app, `file ${o.file}`, text);
 }
 
 /** The target nodes: exactly one of `--nodes a,b`, `--nodes -` (stdin, one a line) or `--all` (every node holding the app). */
