@@ -1,6 +1,6 @@
 import { flippedIntent, intentOf, type RawIntent } from './analyze.js';
 import { type Expectation, flipState } from './follow.js';
-import { type Followed, followPhase, type Watch } from './follow-phase.js';
+import { digestsOf, type Followed, followPhase, type Watch } from './follow-phase.js';
 import { type PhaseWrite, type Writer, writePhase } from './write-phase.js';
 
 /**
@@ -28,8 +28,8 @@ export function writeFlip(
 
 /**
  * Follows the flip on the nodes holding `values` (those just written, and those that held the spec already: holding
- * it is not running it): done once `agent` reports the version converged and current; failed once a verdict names
- * the node and its rollback is reported, or the agent reports the version failed.
+ * it is not running it): done once `agent` reports the version converged and current in a record answering that
+ * value; failed once a verdict names the node and its rollback is reported, or the agent reports the version failed.
  */
 export function followFlip(
   watch: Watch,
@@ -43,7 +43,7 @@ export function followFlip(
     agent,
     nodes: [...values.keys()],
     stopOnFailure,
-    x,
+    x: { ...x, digests: digestsOf(x.app, values) },
     stateOf: flipState,
   });
 }

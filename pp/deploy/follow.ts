@@ -11,15 +11,22 @@ export interface Expectation {
   app: string;
   version: string;
   sha256: string;
+  /**
+   * Per node, the digest of the intent this phase wrote or found there (shared/intent/digest.ts): the one a record
+   * must name to answer it. A node without one (no digest known, or no valid intent written) takes any record.
+   */
+  digests?: ReadonlyMap<string, string>;
 }
 
 /**
- * Whether a reality record answers the intent this deploy wrote, rather than an older one. Today a record names
- * the version it acts on and nothing more, so a record about `version` is taken as the answer; once agents put the
- * digest of the intent they answer in their records, the check belongs here, and only here.
+ * Whether `node`'s reality record answers the intent this deploy wrote, rather than an older one: the record names
+ * the digest of the intent it answers. A record without a digest comes from an agent older than digests, and the
+ * version it names is all there is to go on.
  */
-export function answersThisDeploy(record: RealityRecord, expected: Expectation): boolean {
-  return record.app === expected.app;
+export function answersThisDeploy(record: RealityRecord, expected: Expectation, node: string): boolean {
+  if (record.app !== expected.app) return false;
+  const digest = expected.digests?.get(node);
+  return digest === undefined || record.intentDigest === undefined || record.intentDigest === digest;
 }
 
 /** The record of `agent` for the app on every node, from one read of the reality tree; an unreadable one is none yet. */
@@ -32,7 +39,7 @@ export async function readRecords(store: IntentStore, prefix: string, agent: str
 
 /** Staging: the preparer reports the version present (done), failing (failed), or not yet. */
 export function stageState(node: string, rec: RealityRecord | undefined, x: Expectation): NodePhaseState {
-  if (!rec || !answersThisDeploy(rec, x)) return { node, state: 'waiting', note: 'no preparer report yet' };
+  if (!rec || !answersThisDeploy(rec, x, node)) return { node, state: 'waiting', note: 'no preparer report yet' };
   const d = detailsOf('preparer', rec) ?? {};
   if (d.present?.includes(x.version)) return { node, state: 'done' };
   const failure = d.failures?.[x.version];
@@ -48,11 +55,11 @@ export function stageState(node: string, rec: RealityRecord | undefined, x: Expe
  */
 export function flipState(node: string, rec: RealityRecord | undefined, failedHere: string | undefined, x: Expectation): NodePhaseState {
   // The verdict is written before the rollback starts: the node counts as failed once setlive reports the end of it.
-  if (failedHere && rec?.status === 'failed')
+  const answers = rec !== undefined && answersThisDeploy(rec, x, node);
+  if (failedHere && answers && rec.status === 'failed')
     return { node, state: 'failed', note: `flipped, failed its health check, rolled back: ${failedHere}` };
   if (failedHere) return { node, state: 'busy', note: `failed its health check (${failedHere}); rolling back` };
-  if (!rec || !answersThisDeploy(rec, x) || rec.version !== x.version)
-    return { node, state: 'waiting', note: 'setlive has not seen the new intent yet' };
+  if (!answers || rec.version !== x.version) return { node, state: 'waiting', note: 'setlive has not seen the new intent yet' };
   const current = detailsOf('setlive', rec)?.current;
   if (rec.status === 'converged' && current === x.version) return { node, state: 'done' };
   if (rec.status === 'failed') return { node, state: 'failed', note: rec.error };
@@ -61,7 +68,7 @@ export function flipState(node: string, rec: RealityRecord | undefined, failedHe
 
 /** Revert: the node runs its previous version again (or, for a first install, nothing is live). */
 export function revertState(node: string, rec: RealityRecord | undefined, from: string | undefined, x: Expectation): NodePhaseState {
-  if (!rec || !answersThisDeploy(rec, x)) return { node, state: from ? 'waiting' : 'done' };
+  if (!rec || !answersThisDeploy(rec, x, node)) return { node, state: from ? 'waiting' : 'done' };
   const current = detailsOf('setlive', rec)?.current;
   if (from === undefined) return { node, state: 'done' };
   if (rec.version === from && rec.status === 'converged' && current === from) return { node, state: 'done' };

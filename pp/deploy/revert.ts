@@ -1,6 +1,6 @@
 import { intentOf } from './analyze.js';
 import { type Expectation, revertState } from './follow.js';
-import { type Followed, followPhase, type Watch } from './follow-phase.js';
+import { digestsOf, type Followed, followPhase, type Watch } from './follow-phase.js';
 import { type PhaseWrite, type Writer, writePhase } from './write-phase.js';
 
 /**
@@ -21,12 +21,13 @@ export function writeRevert(
   );
 }
 
-/** Follows the revert on `nodes`: done once `agent` runs the version live before (`from`) again. */
+/** Follows the revert on `nodes`: done once `agent`, answering the intent written back, runs the version live before (`from`). */
 export function followRevert(
   watch: Watch,
   x: Expectation,
   agent: string,
   nodes: string[],
+  reverted: PhaseWrite,
   from: (node: string) => string | undefined,
 ): Promise<Followed> {
   return followPhase(watch, {
@@ -34,7 +35,7 @@ export function followRevert(
     agent,
     nodes,
     stopOnFailure: false,
-    x,
+    x: { ...x, digests: digestsOf(x.app, reverted.values) },
     stateOf: (node, record, _verdict, expected) => revertState(node, record, from(node), expected),
   });
 }

@@ -78,6 +78,7 @@ export async function rollOut(r: RollOut, todo: string[], unchanged: string[]): 
       x,
       r.agents.putsLive,
       back.written.filter((n) => flipped.has(n)),
+      back,
       (n) => fromOf.get(n),
     );
     for (const s of revert.states)

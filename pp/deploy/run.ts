@@ -1,13 +1,14 @@
 import { hostname } from 'node:os';
 import { agentFor } from '../../shared/agent-names.js';
 import { DEPLOY_EXIT } from '../../shared/exit-codes.js';
+import { intentPrefix } from '../../shared/keys.js';
 import type { IntentStore } from '../../shared/store/types.js';
 import { CliError } from '../read-spec.js';
 import { signWith } from '../signing.js';
 import { type DeployPlan, deploySpec } from './analyze.js';
 import { confirmDeploy } from './confirm.js';
 import { flipState } from './follow.js';
-import { followPhase } from './follow-phase.js';
+import { digestOfValue, followPhase } from './follow-phase.js';
 import { checkOptions, type DeployOptions, readDeploySpec, targetNodes } from './inputs.js';
 import { Interrupted, throwIfInterrupted, untilInterrupted } from './interrupt.js';
 import { DeployLock } from './lock.js';
@@ -238,7 +239,23 @@ export async function rollbackDeploy(store: IntentStore, prefix: string, o: Depl
   return runDeploy(store, prefix, o, signal, { spec: earlier.spec, nodes: last.nodes, where: `deployment ${earlier.id}` });
 }
 
-/** `pp deploy follow <app>`: watches the latest deploy's nodes until the version is live on all, fails, or --timeout; writes nothing. */
+/** The digest of the app's intent each of `nodes` holds now, from one read. */
+async function digestsNow(store: IntentStore, prefix: string, app: string, nodes: string[]): Promise<Map<string, string>> {
+  const base = intentPrefix(prefix);
+  const { entries } = await store.read(base);
+  const values = new Map(entries.map((e) => [e.key.slice(base.length), e.value]));
+  const digests = new Map<string, string>();
+  for (const node of nodes) {
+    const digest = digestOfValue(app, values.get(`${node}/${app}`));
+    if (digest !== undefined) digests.set(node, digest);
+  }
+  return digests;
+}
+
+/**
+ * `pp deploy follow <app>`: watches the latest deploy's nodes until the version is live on all, fails, or --timeout;
+ * writes nothing. A record counts once it answers the intent its node holds at that look.
+ */
 export async function followDeploy(store: IntentStore, prefix: string, o: DeployOptions, signal: AbortSignal): Promise<DeployEnd> {
   const started = Date.now();
   const last = await latestDeployment(store, prefix, o.app);
@@ -259,6 +276,7 @@ export async function followDeploy(store: IntentStore, prefix: string, o: Deploy
       nodes: last.nodes,
       stopOnFailure: !o.continueOnError,
       x: { app: o.app, version: last.version, sha256: last.sha256 },
+      digests: () => digestsNow(store, prefix, o.app, last.nodes),
       stateOf: flipState,
     });
   } catch (err) {

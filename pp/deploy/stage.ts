@@ -1,7 +1,7 @@
 import type { RawIntent } from './analyze.js';
 import { stagedIntent } from './analyze.js';
 import { type Expectation, stageState } from './follow.js';
-import { type Followed, followPhase, type Watch } from './follow-phase.js';
+import { digestsOf, type Followed, followPhase, type Watch } from './follow-phase.js';
 import { type PhaseWrite, type Writer, writePhase } from './write-phase.js';
 
 /**
@@ -18,14 +18,14 @@ export function writeStage(
   return writePhase(w, nodes, found, (_node, current) => ({ intent: stagedIntent(spec, current, version) }));
 }
 
-/** Follows staging: a node is done once `agent`'s record lists the version present. */
+/** Follows staging: a node is done once `agent`'s record answering the staged intent lists the version present. */
 export function followStage(watch: Watch, x: Expectation, agent: string, staged: PhaseWrite, stopOnFailure: boolean): Promise<Followed> {
   return followPhase(watch, {
     phase: 'stage',
     agent,
     nodes: staged.written,
     stopOnFailure,
-    x,
+    x: { ...x, digests: digestsOf(x.app, staged.values) },
     stateOf: (node, record, _verdict, expected) => stageState(node, record, expected),
   });
 }

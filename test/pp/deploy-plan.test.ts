@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { flippedIntent, parseNodes, stagedIntent, summaryLine, type DeployPlan, type RawIntent } from '../../pp/deploy/analyze.js';
-import { flipState, stageState } from '../../pp/deploy/follow.js';
+import { flipState, revertState, stageState } from '../../pp/deploy/follow.js';
 import { parsePpArgs } from '../../pp/command-line.js';
 import type { RealityRecord } from '../../shared/loop/types.js';
 
@@ -60,6 +60,35 @@ describe('following reality', () => {
     expect(
       flipState('w', rec({ version: '2.0', status: 'failed', error: 'rolled back', details: { current: '1.0' } }), 'HTTP 503', x).state,
     ).toBe('failed');
+  });
+});
+
+describe('records that answer another intent than the one the deploy wrote (by intentDigest)', () => {
+  const now = 'd'.repeat(64);
+  const older = 'e'.repeat(64);
+  const y = { ...x, digests: new Map([['w', now]]) };
+  const live = { version: '2.0', details: { current: '2.0' } };
+
+  it('count neither as done nor as failed', () => {
+    expect(flipState('w', rec({ ...live, intentDigest: older }), undefined, y)).toMatchObject({ state: 'waiting' });
+    expect(flipState('w', rec({ ...live, status: 'failed', error: 'boom', intentDigest: older }), undefined, y).state).toBe('waiting');
+    expect(stageState('w', rec({ agent: 'preparer', details: { present: ['2.0'] }, intentDigest: older }), y).state).toBe('waiting');
+    expect(
+      stageState('w', rec({ agent: 'preparer', details: { failures: { '2.0': 'sha256 mismatch' } }, intentDigest: older }), y).state,
+    ).toBe('waiting');
+    expect(revertState('w', rec({ version: '1.0', details: { current: '1.0' }, intentDigest: older }), '1.0', y).state).toBe('waiting');
+    // A verdict on the version with a record of the intent before: it has not rolled back from this deploy's flip yet.
+    expect(flipState('w', rec({ ...live, status: 'failed', intentDigest: older }), 'HTTP 503', y).state).toBe('busy');
+  });
+
+  it('count once they name the digest written; a record without a digest (an older agent) is judged by its version', () => {
+    expect(flipState('w', rec({ ...live, intentDigest: now }), undefined, y).state).toBe('done');
+    expect(flipState('w', rec({ ...live, status: 'failed', error: 'boom', intentDigest: now }), undefined, y).state).toBe('failed');
+    expect(stageState('w', rec({ agent: 'preparer', details: { present: ['2.0'] }, intentDigest: now }), y).state).toBe('done');
+    expect(revertState('w', rec({ version: '1.0', details: { current: '1.0' }, intentDigest: now }), '1.0', y).state).toBe('done');
+    expect(flipState('w', rec(live), undefined, y).state).toBe('done');
+    // Another node's digest says nothing about this one.
+    expect(flipState('v', rec({ ...live, intentDigest: older }), undefined, y).state).toBe('done');
   });
 });
 
