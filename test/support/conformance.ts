@@ -198,10 +198,12 @@ interface ProgramRun {
   firstPass: string[];
 }
 
+let programRuns = 0;
+
 /** Runs the agent's built program once with `--once` (through the SIGKILL entry), as a restart of the agent would. */
 async function runProgram(n: Node, o: { killAfter?: number } = {}): Promise<ProgramRun> {
   const { path, args } = n.host.program;
-  const log = join(n.root, `applied-${Date.now()}-${Math.random().toString(36).slice(2)}.jsonl`);
+  const log = join(n.root, `applied-${++programRuns}.jsonl`);
   const flags = ['--once', '--store', `folder:${n.store.root}`, '--prefix', PREFIX, '--node', NODE, '--state-dir', n.stateDir];
   const env = {
     ...process.env,
@@ -232,6 +234,7 @@ export function conformance(name: string, harness: ConformanceHarness): void {
       const root = await mkdtemp(join(tmpdir(), 'pp-conformance-'));
       const store = new FolderStore(join(root, 'store'));
       const host = await harness.make(root);
+      if (Object.keys(host.intent).length < 2) throw new Error(`${name}'s harness: intent for two apps at least, so one can be removed`);
       const file = o.trusted ? (await signers()).file : undefined;
       const n: Node = { host, store, root, stateDir: join(root, 'state'), ...(file ? { trust: () => TrustGate.fromFile(file) } : {}) };
       made.push(n);
@@ -314,8 +317,9 @@ export function conformance(name: string, harness: ConformanceHarness): void {
       await dropLast(n);
       await execute(n, 'once'); // reports the app's vanished intent as failed
       expect(await n.host.host()).toEqual(converged);
-      await putIntent(n.store, PREFIX, NODE, last, n.host.intent[last]!, { keyPath: (await signers()).keyPath }, true);
-      await removeIntent(n.store, PREFIX, NODE, last, { keyPath: (await signers()).keyPath });
+      const { keyPath } = await signers();
+      await putIntent(n.store, PREFIX, NODE, last, n.host.intent[last]!, { keyPath }, true);
+      await removeIntent(n.store, PREFIX, NODE, last, { keyPath });
       expect(await execute(n, 'once')).toBe(0);
       expect(await n.host.host()).not.toEqual(converged);
     });
