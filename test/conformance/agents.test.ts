@@ -78,8 +78,12 @@ conformance('setlive', {
     const seen = (dir: string) => tree(dir, { root, skip: runitOwn });
     return {
       agent: () => createSetliveAgent(config) as unknown as Agent<unknown, Action>,
+      // A health wait long enough for a loaded machine to start a node process.
       intent: Object.fromEntries(
-        Object.entries(ports).map(([app, port]) => [app, JSON.stringify(intentFor(basedir(app), port, { live: '1' }))]),
+        Object.entries(ports).map(([app, port]) => [
+          app,
+          JSON.stringify(intentFor(basedir(app), port, { live: '1', healthTimeoutMs: 20_000 })),
+        ]),
       ),
       host: async () => ({
         apps: await seen(join(root, 'apps')),
@@ -89,17 +93,16 @@ conformance('setlive', {
       }),
       program: {
         path: program('setlive'),
-        args: [
-          '--service-dir',
-          serviceDir,
-          '--stage-dir',
-          stageDir,
-          '--settle-seconds',
-          '0',
-          '--parallel',
-          '2',
-          ...['--stop-timeout-seconds', '5', '--start-timeout-seconds', '10', '--pickup-timeout-seconds', '15'],
-        ],
+        // The same settings as the agent above, as flags.
+        args: Object.entries({
+          'service-dir': serviceDir,
+          'stage-dir': stageDir,
+          'settle-seconds': config.settleMs / 1000,
+          parallel: config.parallel,
+          'stop-timeout-seconds': config.stopTimeoutMs / 1000,
+          'start-timeout-seconds': config.startTimeoutMs / 1000,
+          'pickup-timeout-seconds': config.pickupTimeoutMs / 1000,
+        }).flatMap(([flag, value]) => [`--${flag}`, String(value)]),
       },
       // Each step of one app's first flip; the other app's are the same steps.
       crashApps: ['web'],
