@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -104,19 +104,17 @@ interface Node {
   stateDir: string;
   /** With --trusted-signers: a fresh gate for each run (what it accepted comes back from the state file). */
   trust?: () => TrustGate;
+  /** With --trusted-signers: the key that signs the node's intent. */
+  keyPath?: string;
 }
 
-/** Signing keys, made once: an allowed_signers file and the key that signs. */
-let signing: Promise<{ file: string; keyPath: string }> | undefined;
-function signers(): Promise<{ file: string; keyPath: string }> {
-  signing ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pp-conformance-keys-'));
-    const key = makeSshKey(dir, 'operator');
-    const file = join(dir, 'allowed_signers');
-    await writeFile(file, `operator@example namespaces="${SIGN_NAMESPACE}" ${key.publicKey}\n`);
-    return { file, keyPath: key.path };
-  })();
-  return signing;
+/** A signing key in `dir` and the allowed_signers file that trusts it. */
+async function signers(dir: string): Promise<{ file: string; keyPath: string }> {
+  await mkdir(dir);
+  const key = makeSshKey(dir, 'operator');
+  const file = join(dir, 'allowed_signers');
+  await writeFile(file, `operator@example namespaces="${SIGN_NAMESPACE}" ${key.publicKey}\n`);
+  return { file, keyPath: key.path };
 }
 
 function stateOf(n: Node, agent: string): AgentStateFile {
@@ -126,10 +124,9 @@ function stateOf(n: Node, agent: string): AgentStateFile {
 
 /** Writes the intent of `apps` (default: all of the host's), signed when the node trusts signers only. */
 async function intend(n: Node, apps = Object.keys(n.host.intent)): Promise<void> {
-  const keyPath = n.trust ? (await signers()).keyPath : undefined;
   for (const app of apps) {
     const spec = n.host.intent[app]!;
-    if (keyPath) await putIntent(n.store, PREFIX, NODE, app, spec, { keyPath }, true);
+    if (n.keyPath) await putIntent(n.store, PREFIX, NODE, app, spec, { keyPath: n.keyPath }, true);
     else await n.store.put(appIntentKey(PREFIX, NODE, app), spec);
   }
 }
@@ -235,8 +232,9 @@ export function conformance(name: string, harness: ConformanceHarness): void {
       const store = new FolderStore(join(root, 'store'));
       const host = await harness.make(root);
       if (Object.keys(host.intent).length < 2) throw new Error(`${name}'s harness: intent for two apps at least, so one can be removed`);
-      const file = o.trusted ? (await signers()).file : undefined;
-      const n: Node = { host, store, root, stateDir: join(root, 'state'), ...(file ? { trust: () => TrustGate.fromFile(file) } : {}) };
+      const keys = o.trusted ? await signers(join(root, 'keys')) : undefined;
+      const trust = keys && { trust: () => TrustGate.fromFile(keys.file), keyPath: keys.keyPath };
+      const n: Node = { host, store, root, stateDir: join(root, 'state'), ...trust };
       made.push(n);
       return n;
     };
@@ -317,7 +315,7 @@ export function conformance(name: string, harness: ConformanceHarness): void {
       await dropLast(n);
       await execute(n, 'once'); // reports the app's vanished intent as failed
       expect(await n.host.host()).toEqual(converged);
-      const { keyPath } = await signers();
+      const keyPath = n.keyPath!;
       await putIntent(n.store, PREFIX, NODE, last, n.host.intent[last]!, { keyPath }, true);
       await removeIntent(n.store, PREFIX, NODE, last, { keyPath });
       expect(await execute(n, 'once')).toBe(0);
