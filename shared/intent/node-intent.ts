@@ -1,7 +1,6 @@
 import { appIntentKey, DRAINED_MARKER, drainedKey, nodeIntentPrefix } from '../keys.js';
 import { type Snapshot, valueTooLarge } from '../store/types.js';
-import { readStoredValue, specJsonOf } from '../trust/envelope.js';
-import type { TrustGate } from '../trust/gate.js';
+import { readStoredValue, specJsonOf, type StoredValue } from '../trust/envelope.js';
 import type { AppIntent } from './schema.js';
 import { validateAppIntent } from './validate.js';
 
@@ -26,15 +25,37 @@ export interface NodeIntent {
   removable?: ReadonlySet<string> | 'all';
 }
 
+/** The verdict of an intent gate on one app key. */
+export type Admitted = { json: string } | { removed: true } | { error: string };
+
+/** What an intent gate concludes for a node once every key was admitted. */
+export interface Settled {
+  /** Apps this agent knew that have no key and no signed removal: kept, and reported failed with why. */
+  vanished: Map<string, string>;
+  /** Apps that may be removed: those removed by a signed order, or every app when a signed drain covers them. */
+  removable: ReadonlySet<string> | 'all';
+}
+
+/**
+ * What reading a node's intent asks of `--trusted-signers` (shared/trust/gate.ts implements it): declared here,
+ * where it is used, so reading intent depends on no gate and the gate may depend on what it needs.
+ */
+export interface IntentGate {
+  /** Judges the value at `key` (app `app` of `node`): a spec to validate, a signed removal, or why it is refused. */
+  admit(key: string, prefix: string, app: string, node: string, stored: StoredValue, value?: string): Admitted;
+  /** What may be removed, and what vanished, given the node's drain marker and the app keys `present`. */
+  settle(prefix: string, node: string, base: string, drainedKey: string, drainValue: string | undefined, present: Set<string>): Settled;
+}
+
 /**
  * Builds the node's intent from a snapshot of `<prefix>/intent/<node>/`. A value may be a plain spec or a signed
  * envelope (shared/trust/envelope.ts): without `trust` the spec inside an envelope is read like a plain one and a
- * signed removal counts as no key; with `trust` (--trusted-signers) only signed orders count (see TrustGate). A value
+ * signed removal counts as no key; with `trust` (--trusted-signers) only signed orders count (see IntentGate). A value
  * over the store's size limit or nested too deep makes its app invalid, and only that app. `reader` is the agent
  * that reads it: it checks the core and its own sections and passes over the others' (checkAppIntent); none (pp)
  * checks every section.
  */
-export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot, trust?: TrustGate, reader?: string): NodeIntent {
+export function nodeIntentFromSnapshot(prefix: string, node: string, snapshot: Snapshot, trust?: IntentGate, reader?: string): NodeIntent {
   const base = nodeIntentPrefix(prefix, node);
   const apps = new Map<string, AppIntent>();
   const invalid = new Map<string, string>();
@@ -87,7 +108,7 @@ function specOf(
   app: string,
   node: string,
   value: string,
-  trust?: TrustGate,
+  trust?: IntentGate,
 ): string | undefined | { error: string } {
   const stored = readStoredValue(value);
   if (trust) {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Admitted, IntentGate, Settled } from '../intent/node-intent.js';
 import type { SignedMemory } from '../reality/memory.js';
 import type { AppOutcome } from '../reality/record.js';
 import { parseAllowedSigners, type AllowedSigner } from './allowed-signers.js';
@@ -18,17 +19,6 @@ import { type SshSignature, VERIFIABLE_KEY_TYPES } from './sshsig.js';
 /** When this agent first saw each app intended on this node (ISO times): no removal signed before that applies. */
 export type FirstSeen = ReadonlyMap<string, string>;
 
-/** The verdict on one app key. */
-export type Admitted = { json: string } | { removed: true } | { error: string };
-
-/** What the gate concludes for a node once every key was admitted. */
-export interface Settled {
-  /** Apps this agent knew that have no key and no signed removal: kept, and reported failed with why. */
-  vanished: Map<string, string>;
-  /** Apps that may be removed: those removed by a signed order, or every app when a signed drain covers them. */
-  removable: ReadonlySet<string> | 'all';
-}
-
 /**
  * The trust an agent run with `--trusted-signers` puts in intent: only orders signed by a key of the
  * allowed_signers file for this prefix count, an order older than the newest accepted for its app is refused (a
@@ -36,7 +26,7 @@ export interface Settled {
  * was accepted is remembered per app in the agent's state file on the node's disk (`save`, `load`): never read
  * back from reality, which others can write. Reality's `signed` field only reports it.
  */
-export class TrustGate {
+export class TrustGate implements IntentGate {
   private readonly memory = new Map<string, SignedMemory>();
   /**
    * Signatures found valid, by stored value, for the node's last read and the one being judged: an intent change

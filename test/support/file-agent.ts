@@ -8,7 +8,8 @@ type FileAction = { kind: 'write'; app: string; content: string } | { kind: 'rem
 
 /**
  * A small agent built on the loop for tests: one file per app under `dir`, holding the app's live version.
- * `failApps` makes writes for those apps throw, to show one failing app does not block the others.
+ * `failApps` makes writes for those apps throw, to show one failing app does not block the others. It imports
+ * shared/ only, from two folders down: test/repo/fourth-agent.test.ts builds it as a fourth agent, agents/files/.
  */
 export function fileAgent(dir: string, failApps: Set<string> = new Set()): Agent<Map<string, string>, FileAction> {
   return {

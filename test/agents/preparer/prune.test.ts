@@ -10,6 +10,7 @@ import { silentLogger } from '../../../shared/logger.js';
 import { exitCodeOf, runAgent } from '../../../shared/loop/run-agent.js';
 import { SIGN_NAMESPACE } from '../../../shared/trust/envelope.js';
 import { TrustGate } from '../../../shared/trust/gate.js';
+import { onceOptions } from '../../support/intent-fixtures.js';
 import { makeSshKey } from '../../support/ssh-keys.js';
 import {
   FolderStore,
@@ -122,23 +123,21 @@ describe('pp-preparer pruning', () => {
     expect(await reality(store, 'api')).toMatchObject({ details: { basedir: apiBase } });
     await store.delete(appIntentKey(PREFIX, NODE, 'api'));
     let printed = '';
-    const dry = {
-      prefix: PREFIX,
-      node: NODE,
-      once: false,
-      dryRun: true,
-      json: false,
-      resyncMs: 60_000,
-      waitMs: 1000,
-      signal: new AbortController().signal,
-    };
-    await executeAgent(createPreparerAgent(testOptions({ keep: 1 })), store, silentLogger(), {
-      ...dry,
-      state: preparerState(store),
-      out: (t) => {
-        printed += t;
-      },
-    });
+    await executeAgent(
+      createPreparerAgent(testOptions({ keep: 1 })),
+      store,
+      silentLogger(),
+      onceOptions({
+        prefix: PREFIX,
+        node: NODE,
+        once: false,
+        dryRun: true,
+        state: preparerState(store),
+        out: (t) => {
+          printed += t;
+        },
+      }),
+    );
     expect(printed).toContain(`prune ${apiBase}/installs/api_1`); // pp plan preparer shows it, and changes nothing
     expect(await dirsIn(apiBase)).toEqual(['api_1', 'api_2', 'api_3']);
     expect(exitCodeOf(await runOnce(store, { keep: 1 }))).toBe(0);

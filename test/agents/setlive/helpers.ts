@@ -13,7 +13,7 @@ export const PREFIX = 'pp';
 export const NODE = 'node1';
 
 /** Agent settings for tests: short settle and timeouts. */
-export function testConfig(r: Runit): SetliveConfig {
+export function testConfig(r: Pick<Runit, 'serviceDir' | 'stageDir'>): SetliveConfig {
   return {
     chpst: 'chpst',
     svlogd: 'svlogd',

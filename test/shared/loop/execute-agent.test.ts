@@ -7,18 +7,7 @@ import { appIntentKey, realityKey, realityPrefix } from '../../../shared/keys.js
 import { silentLogger } from '../../../shared/logger.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { fileAgent } from '../../support/file-agent.js';
-import { appIntent } from '../../support/intent-fixtures.js';
-
-const options = {
-  prefix: 'p',
-  node: 'n1',
-  once: false,
-  dryRun: false,
-  json: false,
-  resyncMs: 60_000,
-  waitMs: 1000,
-  signal: new AbortController().signal,
-};
+import { appIntent, onceOptions } from '../../support/intent-fixtures.js';
 
 async function setup() {
   const root = await mkdtemp(join(tmpdir(), 'pp-exec-'));
@@ -33,13 +22,18 @@ describe('executeAgent', () => {
   it('--dry-run prints the plan and changes nothing, not even reality', async () => {
     const { store, dir } = await setup();
     let printed = '';
-    const code = await executeAgent(fileAgent(dir), store, silentLogger(), {
-      ...options,
-      dryRun: true,
-      out: (t) => {
-        printed += t;
-      },
-    });
+    const code = await executeAgent(
+      fileAgent(dir),
+      store,
+      silentLogger(),
+      onceOptions({
+        once: false,
+        dryRun: true,
+        out: (t) => {
+          printed += t;
+        },
+      }),
+    );
     expect(code).toBe(0);
     expect(printed).toBe('api@2.0: write api=2.0\nweb@1.0: write web=1.0\n');
     expect(await readdir(dir).catch(() => [])).toEqual([]);
@@ -49,14 +43,19 @@ describe('executeAgent', () => {
   it('--dry-run --json prints the plan as JSON', async () => {
     const { store, dir } = await setup();
     let printed = '';
-    await executeAgent(fileAgent(dir), store, silentLogger(), {
-      ...options,
-      dryRun: true,
-      json: true,
-      out: (t) => {
-        printed += t;
-      },
-    });
+    await executeAgent(
+      fileAgent(dir),
+      store,
+      silentLogger(),
+      onceOptions({
+        once: false,
+        dryRun: true,
+        json: true,
+        out: (t) => {
+          printed += t;
+        },
+      }),
+    );
     expect(JSON.parse(printed)).toMatchObject({
       agent: 'pp-files',
       node: 'n1',
@@ -67,10 +66,10 @@ describe('executeAgent', () => {
 
   it('--once exits 0 when converged and 1 when an app failed', async () => {
     const { store, dir } = await setup();
-    expect(await executeAgent(fileAgent(dir), store, silentLogger(), { ...options, once: true, out: () => {} })).toBe(0);
+    expect(await executeAgent(fileAgent(dir), store, silentLogger(), onceOptions())).toBe(0);
     expect((await readdir(dir)).sort()).toEqual(['api', 'web']);
     await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1.1')));
-    expect(await executeAgent(fileAgent(dir, new Set(['web'])), store, silentLogger(), { ...options, once: true, out: () => {} })).toBe(1);
+    expect(await executeAgent(fileAgent(dir, new Set(['web'])), store, silentLogger(), onceOptions())).toBe(1);
   });
 
   it('--once records every app failed, and exits 1, when the host cannot be observed', async () => {
@@ -81,7 +80,7 @@ describe('executeAgent', () => {
         throw new Error('disk on fire');
       },
     };
-    expect(await executeAgent(broken, store, silentLogger(), { ...options, once: true, out: () => {} })).toBe(1);
+    expect(await executeAgent(broken, store, silentLogger(), onceOptions())).toBe(1);
     const web = JSON.parse((await store.get(realityKey('p', 'n1', 'pp-files', 'web')))!);
     expect(web).toMatchObject({ status: 'failed', error: 'cannot observe the host: disk on fire', attempts: 1 });
   });

@@ -15,7 +15,7 @@ import { FolderStore } from '../../../shared/store/folder-store.js';
 import { SIGN_NAMESPACE } from '../../../shared/trust/envelope.js';
 import { TrustGate } from '../../../shared/trust/gate.js';
 import { fileAgent } from '../../support/file-agent.js';
-import { appIntent } from '../../support/intent-fixtures.js';
+import { appIntent, onceOptions } from '../../support/intent-fixtures.js';
 import { makeSshKey, type SshKey } from '../../support/ssh-keys.js';
 
 /** The daemon, --once and --dry-run share one judge → plan → admit path: what a dry run prints is what a run applies. */
@@ -43,19 +43,19 @@ async function node(trusting = false) {
   await mkdir(dir);
   const state = new AgentStateFile(join(root, 'state.json'), { agent: 'pp-files', node: 'n1', prefix: 'p', store: store.description });
   const execute = (agent: Agent<unknown, { kind: string; app: string }>, mode: 'once' | 'dry-run', out: (t: string) => void = () => {}) =>
-    executeAgent(agent, store, silentLogger(), {
-      prefix: 'p',
-      node: 'n1',
-      once: mode === 'once',
-      dryRun: mode === 'dry-run',
-      json: true,
-      resyncMs: 60_000,
-      waitMs: 1000,
-      signal: new AbortController().signal,
-      out,
-      trust: trusting ? TrustGate.fromFile(signersFile) : undefined,
-      state,
-    });
+    executeAgent(
+      agent,
+      store,
+      silentLogger(),
+      onceOptions({
+        once: mode === 'once',
+        dryRun: mode === 'dry-run',
+        json: true,
+        out,
+        trust: trusting ? TrustGate.fromFile(signersFile) : undefined,
+        state,
+      }),
+    );
   /** The actions a dry run prints, then the actions --once applies: both sorted, for the same store and host. */
   const both = async (agent: Agent<unknown, { kind: string; app: string }>) => {
     let printed = '';
@@ -146,19 +146,18 @@ describe('--dry-run prints exactly what --once applies', () => {
       { key: appIntentKey('p', 'n1', 'web'), value: spec('2') },
     ]);
     let text = '';
-    await executeAgent(fileAgent(dir), store, silentLogger(), {
-      prefix: 'p',
-      node: 'n1',
-      once: false,
-      dryRun: true,
-      json: false,
-      resyncMs: 60_000,
-      waitMs: 1000,
-      signal: new AbortController().signal,
-      out: (t) => {
-        text += t;
-      },
-    });
+    await executeAgent(
+      fileAgent(dir),
+      store,
+      silentLogger(),
+      onceOptions({
+        once: false,
+        dryRun: true,
+        out: (t) => {
+          text += t;
+        },
+      }),
+    );
     expect(text).not.toContain('nothing would be done');
     expect(text).toContain('web@2: write web=2\n');
     expect(text).toMatch(/^! the node is marked drained yet still has app keys \(web\)/);
