@@ -110,3 +110,15 @@ export function isAppRecordKey(key: string): boolean {
   const name = key.slice(key.lastIndexOf('/') + 1);
   return name !== '' && !name.startsWith('.');
 }
+
+/** `<prefix>/deployments/<app>/`: one record per deploy, keyed by an id that sorts by start time. */
+export function deploymentsPrefix(prefix: string, app: string): string {
+  assertSafeName('app', app);
+  return `${prefix}/deployments/${app}/`;
+}
+
+/** `<prefix>/locks/<app>/deploy`: held by the one `pp deploy` of the app running now. */
+export function deployLockKey(prefix: string, app: string): string {
+  assertSafeName('app', app);
+  return `${prefix}/locks/${app}/deploy`;
+}

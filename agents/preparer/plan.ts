@@ -94,14 +94,7 @@ function ownersOf(intent: NodeIntent, observed: PreparerObserved): Set<string> {
 }
 
 /** Pure: one app in intent → install actions for missing versions, prune actions, and what to report. */
-function planApp(
-  app: string,
-  spec: AppIntent,
-  intent: NodeIntent,
-  observed: PreparerObserved,
-  keep: number,
-  owners: Set<string>,
-): AppPlan<PreparerAction> {
+function planApp(app: string, spec: AppIntent, observed: PreparerObserved, keep: number, owners: Set<string>): AppPlan<PreparerAction> {
   const state = observed.basedirs.get(spec.basedir) ?? EMPTY;
   const live = spec.versions.find((v) => v.state === 'live') ?? spec.versions[spec.versions.length - 1];
   // The basedir is remembered (in the state file; the record's memory reports it): once intent drops the app, its
@@ -143,7 +136,7 @@ function planApp(
     kept: prunes.kept,
   } satisfies PreparerDetails;
   if (errors.length > 0) plan.error = errors.join('; ');
-  return withFormerBasedirs(plan, app, intent, observed, keep, owners);
+  return withFormerBasedirs(plan, app, observed, keep, owners);
 }
 
 /**
@@ -154,7 +147,6 @@ function planApp(
 function withFormerBasedirs(
   plan: AppPlan<PreparerAction>,
   app: string,
-  intent: NodeIntent,
   observed: PreparerObserved,
   keep: number,
   owners: Set<string>,
@@ -227,7 +219,7 @@ function withLeftovers(plans: AppPlan<PreparerAction>[], observed: PreparerObser
  */
 export function planPreparer(intent: NodeIntent, observed: PreparerObserved, keep: number): AppPlan<PreparerAction>[] {
   const owners = ownersOf(intent, observed); // once per pass: per app it would be quadratic in the app count
-  const plans = [...intent.apps].map(([app, spec]) => planApp(app, spec, intent, observed, keep, owners));
+  const plans = [...intent.apps].map(([app, spec]) => planApp(app, spec, observed, keep, owners));
   for (const [app, basedir] of observed.knownApps)
     if (!intent.apps.has(app) && !intent.invalid.has(app)) plans.push(planRemoved(app, basedir, observed, keep, owners));
   return withLeftovers(plans, observed);

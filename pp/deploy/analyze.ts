@@ -1,4 +1,4 @@
-import { appIntentKey, DRAINED_MARKER, intentSerialKey, nodeIntentPrefix, realityPrefix } from '../../shared/keys.js';
+import { appIntentKey, DRAINED_MARKER, intentPrefix, intentSerialKey, nodeIntentPrefix, realityPrefix } from '../../shared/keys.js';
 import type { AppIntent } from '../../shared/intent/schema.js';
 import { validateAppIntent } from '../../shared/intent/validate.js';
 import { realityEntries } from '../../shared/reality/record.js';
@@ -108,7 +108,7 @@ export function parseNodes(text: string, separator: RegExp): string[] {
 
 /** Every node whose intent holds the app now (`--all`). */
 export async function nodesWithApp(store: IntentStore, prefix: string, app: string): Promise<string[]> {
-  const base = `${prefix}/intent/`;
+  const base = intentPrefix(prefix);
   const { entries } = await store.read(base);
   return entries
     .map((e) => ({ parts: e.key.slice(base.length).split('/'), value: e.value }))

@@ -1,14 +1,8 @@
 import { hostname, userInfo } from 'node:os';
-import { assertSafeName } from '../../shared/names.js';
+import { deployLockKey } from '../../shared/keys.js';
 import type { IntentStore, LeaseKeeper } from '../../shared/store/types.js';
 import { DEPLOY_EXIT } from '../../shared/exit-codes.js';
 import { CliError } from '../read-spec.js';
-
-/** `<prefix>/locks/<app>/deploy`: held by the one `pp deploy` of the app running now. */
-export function deployLockKey(prefix: string, app: string): string {
-  assertSafeName('app', app);
-  return `${prefix}/locks/${app}/deploy`;
-}
 
 function currentUser(): string {
   try {

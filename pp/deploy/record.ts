@@ -1,12 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { assertSafeName } from '../../shared/names.js';
+import { deploymentsPrefix } from '../../shared/keys.js';
 import type { IntentStore } from '../../shared/store/types.js';
-
-/** `<prefix>/deployments/<app>/`: one record per deploy, keyed by an id that sorts by start time. */
-export function deploymentsPrefix(prefix: string, app: string): string {
-  assertSafeName('app', app);
-  return `${prefix}/deployments/${app}/`;
-}
 
 export type Outcome = 'running' | 'planned' | 'succeeded' | 'failed' | 'reverted' | 'timed-out' | 'lock-lost' | 'interrupted';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { appIntentKey } from '../../shared/keys.js';
 import { readVerdicts } from '../../shared/rollout/verdicts.js';
-import { deployLockKey } from '../../pp/deploy/lock.js';
+import { deployLockKey } from '../../shared/keys.js';
 import { readDeployments } from '../../pp/deploy/record.js';
 import { distProgram } from '../support/run-cli.js';
 import { APP, DeployFleet } from '../system/support/deploy-fleet.js';

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { deployLockKey } from '../../pp/deploy/lock.js';
+import { deployLockKey } from '../../shared/keys.js';
 import { readDeployments } from '../../pp/deploy/record.js';
 import { appIntentKey } from '../../shared/keys.js';
 import { consulConfigFrom } from '../../shared/store/consul-config.js';

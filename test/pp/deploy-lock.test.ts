@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { DeployLock, deployLockKey } from '../../pp/deploy/lock.js';
+import { DeployLock } from '../../pp/deploy/lock.js';
+import { deployLockKey } from '../../shared/keys.js';
 import { CliError } from '../../pp/read-spec.js';
 import { consulConfigFrom } from '../../shared/store/consul-config.js';
 import { ConsulStore } from '../../shared/store/consul-store.js';

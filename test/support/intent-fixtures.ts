@@ -2,7 +2,10 @@ import type { ExecuteOptions } from '../../shared/cli/agent-cli.js';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { silentLogger } from '../../shared/logger.js';
 import { AgentStateFile, stateFilePath } from '../../shared/loop/agent-state.js';
+import type { RunOptions } from '../../shared/loop/run-agent.js';
+import type { IntentStore } from '../../shared/store/types.js';
 
 let basedirs = 0;
 
@@ -55,6 +58,14 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 2
 export function agentStateFor(store: { description: string }, agent: string, node: string, prefix: string): AgentStateFile {
   const dir = process.env.PLATYPUS_STATE_DIR ?? join(tmpdir(), 'pp-test-state');
   return new AgentStateFile(stateFilePath(dir, agent, node, store.description, prefix), { agent, node, prefix, store: store.description });
+}
+
+/**
+ * runAgent's options for a daemon on prefix p, node n1 of `store`, silent, retrying within milliseconds and watching
+ * with a one-second wait; `over` replaces any of them (signal, hooks, resyncMs…).
+ */
+export function daemonOptions(store: IntentStore, over: Partial<RunOptions> = {}): RunOptions {
+  return { store, prefix: 'p', node: 'n1', log: silentLogger(), retry: { baseMs: 10, maxMs: 20 }, watch: { waitMs: 1000 }, ...over };
 }
 
 /**

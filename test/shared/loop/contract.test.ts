@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appIntentKey, realityKey } from '../../../shared/keys.js';
-import { silentLogger } from '../../../shared/logger.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
 import { type Agent, TerminalError } from '../../../shared/loop/types.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
-import { appIntent, eventually } from '../../support/intent-fixtures.js';
+import { appIntent, daemonOptions, eventually } from '../../support/intent-fixtures.js';
 
 type Write = { kind: 'write'; app: string; version: string };
 
@@ -48,17 +47,14 @@ describe('the controller contract', () => {
     await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('bad')));
     const passes: string[] = [];
     const stop = new AbortController();
-    const running = runAgent(versionFiles(dir, new Set(['bad'])), {
-      store,
-      prefix: 'p',
-      node: 'n1',
-      log: silentLogger(),
-      signal: stop.signal,
-      resyncMs: 300,
-      retry: { baseMs: 10, maxMs: 20 },
-      watch: { waitMs: 1000 },
-      hooks: { passDone: (p) => passes.push(p.outcomes.map((o) => `${o.status}:${o.attempts}`).join()) },
-    });
+    const running = runAgent(
+      versionFiles(dir, new Set(['bad'])),
+      daemonOptions(store, {
+        signal: stop.signal,
+        resyncMs: 300,
+        hooks: { passDone: (p) => passes.push(p.outcomes.map((o) => `${o.status}:${o.attempts}`).join()) },
+      }),
+    );
     try {
       await eventually(async () => passes.length >= 8, 30_000, 'eight passes');
       // One attempt, however many passes and retry timers came since.
@@ -77,13 +73,7 @@ describe('the controller contract', () => {
     const { store, dir, reality } = await setup();
     await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1')));
     await store.put(appIntentKey('p', 'n1', 'api'), JSON.stringify(appIntent('2')));
-    const result = await runAgent(versionFiles(dir, new Set(), new Set(['api'])), {
-      store,
-      prefix: 'p',
-      node: 'n1',
-      log: silentLogger(),
-      once: true,
-    });
+    const result = await runAgent(versionFiles(dir, new Set(), new Set(['api'])), daemonOptions(store, { once: true }));
     expect(result?.observeError).toBeUndefined();
     expect(await reality('api')).toMatchObject({
       status: 'failed',

@@ -9,7 +9,7 @@ import { silentLogger } from '../../../shared/logger.js';
 import { runAgent } from '../../../shared/loop/run-agent.js';
 import { type Agent, type AppPlan, type NodeAction, TerminalError } from '../../../shared/loop/types.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
-import { appIntent, eventually, onceOptions } from '../../support/intent-fixtures.js';
+import { appIntent, daemonOptions, eventually, onceOptions } from '../../support/intent-fixtures.js';
 
 /** A node-wide action (the manifest every listed app has a line in) and per-app ones (each app's own file). */
 type ManifestAction = { kind: 'write'; app: string; version: string } | { kind: 'manifest'; lines: string[] };
@@ -92,21 +92,18 @@ async function node() {
   const daemon = async (agent: Agent<Seen, ManifestAction>, body: (passes: () => number) => Promise<void>) => {
     let passes = 0;
     const stop = new AbortController();
-    const running = runAgent(agent, {
-      store,
-      prefix: 'p',
-      node: 'n1',
-      log: silentLogger(),
-      signal: stop.signal,
-      resyncMs: 200,
-      retry: { baseMs: 10, maxMs: 20 },
-      watch: { waitMs: 1000 },
-      hooks: {
-        passDone: () => {
-          passes += 1;
+    const running = runAgent(
+      agent,
+      daemonOptions(store, {
+        signal: stop.signal,
+        resyncMs: 200,
+        hooks: {
+          passDone: () => {
+            passes += 1;
+          },
         },
-      },
-    });
+      }),
+    );
     try {
       await body(() => passes);
     } finally {

@@ -8,7 +8,7 @@ import { pendingRecheckMs, runAgent } from '../../../shared/loop/run-agent.js';
 import { planParts } from '../../../shared/loop/types.js';
 import { FolderStore } from '../../../shared/store/folder-store.js';
 import { fileAgent } from '../../support/file-agent.js';
-import { appIntent, eventually } from '../../support/intent-fixtures.js';
+import { appIntent, daemonOptions, eventually } from '../../support/intent-fixtures.js';
 
 describe('an app pending on something outside the agent', () => {
   it('is re-observed soon, without waiting for the resync or an intent change', async () => {
@@ -70,15 +70,7 @@ describe('an app pending on something outside the agent', () => {
     };
     await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('1')));
     const abort = new AbortController();
-    const running = runAgent(agent, {
-      store,
-      prefix: 'p',
-      node: 'n1',
-      log: silentLogger(),
-      signal: abort.signal,
-      resyncMs: 3_600_000,
-      retry: { baseMs: 50, maxMs: 100 },
-    });
+    const running = runAgent(agent, daemonOptions(store, { signal: abort.signal, resyncMs: 3_600_000, retry: { baseMs: 50, maxMs: 100 } }));
     await eventually(() => failed, 10_000, 'the failing action');
     await new Promise((r) => setTimeout(r, 1500));
     abort.abort();

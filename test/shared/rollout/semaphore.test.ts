@@ -141,7 +141,7 @@ describe.each(backends)('the rollout semaphore on the $name store', (b) => {
     });
     await until('web2 to wait', () => waited);
     // What `pp rollout release hello web2` does to a waiter.
-    await a!.store.delete(flipLockPrefix(prefix, 'hello') + 'web2');
+    await a!.store.delete(`${flipLockPrefix(prefix, 'hello')}web2`);
     await a!.sem.release('hello');
     await done;
     const state = await readSlots(a!.store, a!.leases, prefix, 'hello');
