@@ -56,7 +56,8 @@ describe('pp deploy, resume and rollback to real pp-preparer and pp-setlive run 
     const signed = ['--sign-key', alice.path, '--timeout', '60'];
     const describeFleet = async () => JSON.stringify(await Promise.all(f.nodes.map((n) => f.reality(n)))) + (await f.logs());
     try {
-      f.startAgents(['--trusted-signers', signers, '--heartbeat-seconds', '5']);
+      const agentFlags = ['--trusted-signers', signers, '--heartbeat-seconds', '5'];
+      f.startAgents(agentFlags);
       await eventually(
         async () => {
           const beats = await Promise.all(
@@ -98,8 +99,9 @@ describe('pp deploy, resume and rollback to real pp-preparer and pp-setlive run 
         });
       }
 
-      // Killed while staging 2.0 (the preparers are held, so staging cannot end first).
-      for (const n of f.nodes) n.agents[0]!.kill('SIGSTOP');
+      // Killed while staging 2.0 (the preparers are down, so staging cannot end first). Killed, not stopped: a
+      // stopped preparer may hold the folder store's lock, which only a dead holder's breaks.
+      for (const n of f.nodes) await n.agents.find((a) => a.agent === 'preparer')!.stop('SIGKILL');
       const killed = spawn(
         process.execPath,
         [
@@ -123,10 +125,10 @@ describe('pp deploy, resume and rollback to real pp-preparer and pp-setlive run 
         stderr += String(d);
       });
       const exited = new Promise((r) => killed.once('exit', r));
-      await eventually(() => stderr.includes('staged 2.0 on 2 node(s)'), 30_000, 'the deploy to stage 2.0');
+      await eventually(() => stderr.includes('staged 2.0 on 2 node(s)'), 90_000, 'the deploy to stage 2.0');
       killed.kill('SIGKILL');
       await exited;
-      for (const n of f.nodes) n.agents[0]!.kill('SIGCONT');
+      for (const n of f.nodes) f.startAgent(n, agentFlags, ['preparer']);
       expect(signings()).toBe(1);
 
       const unsignedResume = await pp('deploy', 'resume', APP, '--timeout', '30');

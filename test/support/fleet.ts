@@ -200,9 +200,13 @@ export class Fleet {
     return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh', join(node.root, 'srv'), join(this.root, 'srv')];
   }
 
-  /** Starts (or restarts) the node's agents, each with `extra` flags after its own. Logs go to `<node>/logs/<agent>.log`. */
-  startAgent(node: FleetNode, extra: string[] = []): void {
+  /**
+   * Starts (or restarts) the node's agents, or those of them `only` names, each with `extra` flags after its own.
+   * Logs go to `<node>/logs/<agent>.log`. An agent restarted must be stopped first.
+   */
+  startAgent(node: FleetNode, extra: string[] = [], only?: string[]): void {
     for (const [agent, flags] of Object.entries(this.o.agents)) {
+      if (only && !only.includes(agent)) continue;
       const folders =
         agent === 'setlive' && this.o.runit ? ['--service-dir', join(node.root, 'service'), '--stage-dir', join(node.root, 'stage')] : [];
       const started = startNodeAgent({
