@@ -20,7 +20,7 @@ export interface NodeIntent {
   distrust?: string;
   /**
    * With --trusted-signers: the apps that may be removed (removed by a signed order), or 'all' under a signed
-   * drain; any other app not intended is kept (isKept). Absent: every app not intended may be removed.
+   * drain; any other app not intended is kept (the loop holds its removal). Absent: every app not intended may be removed.
    */
   removable?: ReadonlySet<string> | 'all';
 }
@@ -166,11 +166,6 @@ export function basedirConflicts(apps: Map<string, Pick<AppIntent, 'basedir'>>):
     }
   }
   return out;
-}
-
-/** True when the app must be kept on the node: intended, or named by an invalid intent we cannot read. */
-export function isKept(intent: NodeIntent, app: string): boolean {
-  return !intent.trusted || intent.apps.has(app) || intent.invalid.has(app) || !signedRemovalOf(intent, app);
 }
 
 /** False when only signed orders may remove apps (--trusted-signers) and none removed `app`. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isKept, nodeIntentFromSnapshot } from '../../../shared/intent/node-intent.js';
+import { type NodeIntent, nodeIntentFromSnapshot } from '../../../shared/intent/node-intent.js';
+import { removalHeld } from '../../../shared/loop/admit.js';
 import { validateAppIntent } from '../../../shared/intent/validate.js';
 import { appIntent } from '../../support/intent-fixtures.js';
 
@@ -120,6 +121,9 @@ describe('node intent', () => {
     key: `p/intent/n1/${app}`,
     value: typeof value === 'string' ? value : JSON.stringify(value),
   });
+
+  /** Whether the loop keeps an app this intent does not name: it holds the app's removal. */
+  const isKept = (ni: NodeIntent, app: string) => removalHeld(ni, app) !== undefined;
 
   it('is not trusted when empty and not drained, so nothing may be removed', () => {
     const ni = nodeIntentFromSnapshot('p', 'n1', { index: 3, entries: [] });
