@@ -6,6 +6,11 @@ export interface AppFacts {
   invalid?: string;
   /** It is being applied now: "applying …", or why the action in flight waits. */
   inFlight?: string;
+  /**
+   * The run in flight retries the last failure (`failed`) of the intent the app still has: the failure stands
+   * until a retry succeeds, so a monitor does not see a failing app turn pending at each retry.
+   */
+  retrying?: boolean;
   /** Its last action failed and waits for its retry (or for a change, when terminal). */
   failed?: string;
   /** The plan itself found a problem (a bad port spec, a held flip, a bug in the plan). */
@@ -31,12 +36,13 @@ export interface AppVerdict {
 }
 
 /**
- * The one precedence deciding an app's status: what cannot be read beats what is running, a failure beats what a
- * plan says, the plan's own problem beats its waiting, and an app with nothing left to do is converged (with its
+ * The one precedence deciding an app's status: what cannot be read beats what is running, a failure being retried
+ * beats the retry in flight, a failure beats what a plan says, the plan's own problem beats its waiting, and an app with nothing left to do is converged (with its
  * warning as the reason). Pure.
  */
 export function appVerdict(f: AppFacts): AppVerdict {
   if (f.invalid !== undefined) return { status: 'failed', error: f.invalid };
+  if (f.retrying && f.failed !== undefined) return { status: 'failed', error: f.failed, reason: `retrying: ${f.inFlight}` };
   if (f.inFlight !== undefined) return { status: 'pending', reason: f.inFlight };
   if (f.failed !== undefined) return { status: 'failed', error: f.failed };
   if (f.planError !== undefined) return { status: 'failed', error: f.planError };

@@ -5,7 +5,7 @@ import { stableJson } from '../stable-json.js';
 import { type AdmittedNodeAction, type AdmittedPass, type AdmittedPlan, admitPass } from './admit.js';
 import { type AppFacts, appVerdict } from './app-status.js';
 import type { LoopHooks } from './hooks.js';
-import type { RetryBook } from './retry-book.js';
+import type { Failure, RetryBook } from './retry-book.js';
 import { type Action, type Agent, type AppOutcome, type AppPlan, type NotYet, type PassPlan, planParts, TerminalError } from './types.js';
 
 export type { AppOutcome } from './types.js';
@@ -57,6 +57,8 @@ interface InFlight {
   waiting?: string;
   /** For the run of the node-wide actions: every app they serve, each reported in flight with it. */
   apps?: ReadonlySet<string>;
+  /** The node intent the run was planned from: what its failure answered. */
+  intent?: NodeIntent;
   done: Promise<void>;
 }
 
@@ -157,6 +159,18 @@ export class Converger<O, A extends Action> {
     return this.flightOf(app) !== undefined;
   }
 
+  /**
+   * The app's booked failure when its own run in flight retries it: the run was planned from the intent the failure
+   * answered, and the app still has that intent (a record of the failure must not answer a newer one).
+   */
+  private retriedFailure(app: string): Failure | undefined {
+    const failure = this.retries.get(app);
+    const flight = this.inFlight.get(app);
+    if (!failure?.about || !flight?.intent || !this.lastIntent) return undefined;
+    const same = failure.about === intentText(flight.intent, [app]) && failure.about === intentText(this.lastIntent, [app]);
+    return same ? failure : undefined;
+  }
+
   /** The run the app is reported in flight with: its own, else the node-wide run serving it. */
   private flightOf(app: string): InFlight | undefined {
     const own = this.inFlight.get(app);
@@ -193,7 +207,11 @@ export class Converger<O, A extends Action> {
   currentOutcomes(): AppOutcome[] {
     return this.lastOutcomes.map((o) => {
       const flight = this.flightOf(o.app);
-      if (flight) return { ...o, status: 'pending', reason: inFlightReason(flight), error: undefined };
+      if (flight) {
+        const retried = this.retriedFailure(o.app);
+        const facts = { inFlight: inFlightReason(flight), failed: retried?.error, retrying: retried !== undefined };
+        return { ...o, error: undefined, reason: undefined, ...appVerdict(facts) };
+      }
       return this.settledOutcomes.get(o.app) ?? o;
     });
   }
@@ -295,6 +313,7 @@ export class Converger<O, A extends Action> {
       pass: this.iterations,
       doing: this.agent.describe(admitted.actions[0]!),
       waiting: stillWaiting,
+      intent: this.lastIntent,
       done: Promise.resolve(),
     };
     this.track(admitted.plan.app, entry, () => this.run(admitted, entry));
@@ -307,6 +326,7 @@ export class Converger<O, A extends Action> {
       doing: this.agent.describe(node[0]!.action),
       waiting: stillWaiting,
       apps,
+      intent: this.lastIntent,
       done: Promise.resolve(),
     };
     this.track(NODE, entry, () => this.runNode(node, entry));
@@ -375,9 +395,16 @@ export class Converger<O, A extends Action> {
   }
 
   /** Books a failure of the run keyed `key` (serving `apps`): its retry, or for a terminal one the intent it answered. */
-  private failed(key: string, apps: string[], ended: { message: string; terminal: boolean }, description: string, log: Logger): void {
+  private failed(
+    key: string,
+    apps: string[],
+    ended: { message: string; terminal: boolean },
+    description: string,
+    log: Logger,
+    planned: NodeIntent | undefined,
+  ): void {
     const { message, terminal } = ended;
-    const delay = this.retries.fail(key, message, terminal);
+    const delay = this.retries.fail(key, message, terminal, planned && intentText(planned, apps));
     if (terminal && this.lastIntent) this.terminalIntent.set(key, { apps, text: intentText(this.lastIntent, apps) });
     const served = key === NODE ? { apps } : {};
     log.error({ action: description, ...served, err: message, ...(terminal ? { terminal } : { retryInMs: delay }) }, 'action failed');
@@ -400,7 +427,7 @@ export class Converger<O, A extends Action> {
       return;
     }
     if (ended.end === 'failed') {
-      this.failed(plan.app, [plan.app], ended, this.agent.describe(actions[ended.at]!), appLog);
+      this.failed(plan.app, [plan.app], ended, this.agent.describe(actions[ended.at]!), appLog, entry.intent);
       this.settledOutcomes.set(plan.app, this.outcomeOf({ plan, actions }, undefined));
       return;
     }
@@ -448,7 +475,7 @@ export class Converger<O, A extends Action> {
     }
     if (ended.end === 'failed') {
       const apps = node[ended.at]!.apps;
-      this.failed(NODE, apps, ended, this.agent.describe(node[ended.at]!.action), nodeLog);
+      this.failed(NODE, apps, ended, this.agent.describe(node[ended.at]!.action), nodeLog, entry.intent);
       this.nodeFailedApps = new Set(apps);
       settle(apps, { status: 'failed', error: ended.message, attempts: this.retries.get(NODE)?.attempts ?? 1 });
       return;
@@ -524,6 +551,7 @@ export class Converger<O, A extends Action> {
     const facts: AppFacts = {
       invalid: intent?.invalid.get(app),
       inFlight: flight && inFlightReason(flight),
+      retrying: this.retriedFailure(app) !== undefined,
       failed: failure?.error,
       planError: plan.error,
       pending: plan.pending,

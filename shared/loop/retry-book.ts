@@ -1,11 +1,13 @@
 import { backoffDelay, type BackoffOptions } from '../backoff.js';
 
-interface Failure {
+export interface Failure {
   attempts: number;
   /** Infinity for a terminal failure: never due by time. */
   nextAt: number;
   error: string;
   terminal: boolean;
+  /** What the failed run answered (the caller's text of the intent it applied), to tell a retry from a new try. */
+  about?: string;
 }
 
 /** Per-app failure memory: each failing app retries on its own backoff and never holds up another. */
@@ -21,10 +23,10 @@ export class RetryBook {
    * Records a failure; returns the delay before the app is tried again (Infinity for a terminal one, which waits
    * until the caller forgets it: a change of the app's intent).
    */
-  fail(app: string, error: string, terminal = false): number {
+  fail(app: string, error: string, terminal = false, about?: string): number {
     const attempts = (this.failures.get(app)?.attempts ?? 0) + 1;
     const delay = terminal ? Infinity : backoffDelay(attempts, this.backoff);
-    this.failures.set(app, { attempts, nextAt: this.now() + delay, error, terminal });
+    this.failures.set(app, { attempts, nextAt: this.now() + delay, error, terminal, ...(about === undefined ? {} : { about }) });
     return delay;
   }
 

@@ -3,6 +3,7 @@ import { type AppFacts, appVerdict } from '../../../shared/loop/app-status.js';
 
 const all: Required<AppFacts> = {
   invalid: 'bad intent',
+  retrying: true,
   inFlight: 'applying: write web=1',
   failed: 'cannot write',
   planError: 'bad port',
@@ -18,6 +19,8 @@ describe('the status of an app', () => {
   // Each row drops every fact before it: the row's fact decides, whatever follows it.
   const rows: [keyof AppFacts, ReturnType<typeof appVerdict>][] = [
     ['invalid', { status: 'failed', error: 'bad intent' }],
+    // A retry in flight of the failure booked for the same intent: the failure stands, the retry is the reason.
+    ['retrying', { status: 'failed', error: 'cannot write', reason: 'retrying: applying: write web=1' }],
     ['inFlight', { status: 'pending', reason: 'applying: write web=1' }],
     ['failed', { status: 'failed', error: 'cannot write' }],
     ['planError', { status: 'failed', error: 'bad port' }],

@@ -82,3 +82,60 @@ describe('the controller contract', () => {
     expect(await reality('web')).toMatchObject({ status: 'pending', reason: 'not planned: the plan of pp-versions throws for app api' });
   });
 });
+
+describe('a failing app retried', () => {
+  /**
+   * One file per app. A write of a version in `failOnce` fails with "disk full" the first time, one in `failAlways`
+   * every time; any other write (a retry of a `failOnce` one too) waits for a file `go-<version>` in `gates` first.
+   */
+  function flaky(dir: string, gates: string, failOnce: Set<string>, failAlways: Set<string>): Agent<Map<string, string>, Write> {
+    const base = versionFiles(dir, new Set());
+    return {
+      ...base,
+      apply: async (action, context) => {
+        if (failAlways.has(action.version) || failOnce.delete(action.version)) throw new Error('disk full');
+        await eventually(
+          async () => {
+            if (context.signal.aborted) throw new Error('stopped');
+            return (await readdir(gates)).includes(`go-${action.version}`);
+          },
+          120_000,
+          `go-${action.version}`,
+        );
+        return base.apply(action, context);
+      },
+    };
+  }
+
+  it("stays failed while its retry is in flight, for the same intent only: a new intent's try is pending", async () => {
+    const { store, dir, reality } = await setup();
+    const gates = join(dir, '..', 'gates');
+    await mkdir(gates);
+    await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('2')));
+    const stop = new AbortController();
+    const agent = flaky(dir, gates, new Set(['2']), new Set(['3']));
+    const running = runAgent(agent, daemonOptions(store, { signal: stop.signal, resyncMs: 60_000 }));
+    try {
+      // The retry of 2 waits for its gate: a monitor reads the failure meanwhile, the retry as its reason.
+      await eventually(async () => (await reality('web'))?.reason?.startsWith('retrying') === true, 30_000, 'the retry in flight');
+      expect(await reality('web')).toMatchObject({ status: 'failed', error: 'disk full', reason: 'retrying: applying: write web=2' });
+      await writeFile(join(gates, 'go-2'), '');
+      await eventually(async () => (await reality('web'))?.status === 'converged', 30_000, 'web converged on 2');
+
+      // 3 fails on every try; 4, written meanwhile, waits for its gate: its try is no retry of 3's failure.
+      await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('3')));
+      await eventually(async () => (await reality('web'))?.error === 'disk full', 30_000, 'web failing on 3');
+      await store.put(appIntentKey('p', 'n1', 'web'), JSON.stringify(appIntent('4')));
+      await eventually(async () => (await reality('web'))?.reason === 'applying: write web=4', 30_000, 'the try of 4 in flight');
+      const trying = await reality('web');
+      expect(trying).toMatchObject({ status: 'pending', version: '4' });
+      expect(trying.error).toBeUndefined();
+      await writeFile(join(gates, 'go-4'), '');
+      await eventually(async () => (await reality('web'))?.status === 'converged', 30_000, 'web converged on 4');
+      expect(await readFile(join(dir, 'web'), 'utf8')).toBe('4');
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+});
