@@ -124,6 +124,7 @@ export async function runDeploy(
 
   const { plan, todo, unchanged } = planned;
   const lock = await DeployLock.take(store, prefix, o.app, o.lockTtl * 1000);
+  if (lock.tookOver) log(lock.tookOver);
   const record = startRecord(plan, o, lock, nodes, started, todo, resume?.id);
   const save = () =>
     writeDeployment(store, prefix, record).catch((err: Error) => log(`cannot write the deployment record: ${err.message}`));

@@ -1,4 +1,4 @@
-import type { KvEntry, LeaseKeeper, LeaseOptions } from './types.js';
+import type { KvEntry, LeaseExpiry, LeaseKeeper, LeaseOptions } from './types.js';
 
 /** The Consul calls a lease needs (see ConsulStore.sessionApi). */
 export interface SessionApi {
@@ -7,6 +7,8 @@ export interface SessionApi {
   /** False when the session is gone (expired or destroyed). */
   renew(id: string): Promise<boolean>;
   destroy(id: string): Promise<void>;
+  /** The session's TTL (`GET session/info/<id>`); undefined when the session is gone. */
+  ttlMs(id: string): Promise<number | undefined>;
   /** `PUT kv/<key>?acquire=<session>`: false when another session holds the key. */
   acquire(key: string, value: string, session: string): Promise<boolean>;
   /** Deletes `key` only while `session` holds it. */
@@ -71,6 +73,22 @@ export class ConsulLeases implements LeaseKeeper {
   async holderLives(entry: KvEntry): Promise<boolean> {
     // Behavior "delete": a dead session's keys are gone; a key still here is live while some session holds it.
     return entry.session !== undefined && entry.session !== '';
+  }
+
+  async expiry(entry: KvEntry): Promise<LeaseExpiry> {
+    const ttlMs = entry.session ? await this.api.ttlMs(entry.session) : undefined;
+    return ttlMs === undefined ? { kind: 'gone' } : { kind: 'ttl', ttlMs };
+  }
+
+  async evict(entry: KvEntry): Promise<void> {
+    // Behavior "delete": the key goes with the session. A key held by no session is free to acquire already.
+    if (!entry.session || entry.session === this.session) return;
+    try {
+      await this.api.destroy(entry.session);
+    } catch {
+      // A token without session:write on the holder's node may still write the key: it goes, the session expires.
+      await this.api.deleteIfHeld(entry.key, entry.session);
+    }
   }
 
   onLost(listener: (keys: string[]) => void): void {

@@ -88,6 +88,15 @@ function describeError(err: unknown, url: URL, config: ConsulConfig, need?: Need
   return new StoreError(`consul ${url.host}: ${what}: ${denied}${tlsHint(e.code, config)}${e.message ?? String(err)}`, { cause: err });
 }
 
+const DURATION_UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+
+/** A Go duration as Consul writes a session's TTL (`15s`, `1h0m0s`) in ms; undefined when it is not one. */
+export function durationMs(text: string): number | undefined {
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return undefined;
+  return parts.reduce((ms, p) => ms + Number(p[1]) * DURATION_UNIT_MS[p[2]!]!, 0);
+}
+
 /**
  * The production intent store over Consul KV. A read is a (blocking) recursive GET of the prefix; the
  * index is Consul's X-Consul-Index. A connection failure moves on to the next configured address.
@@ -257,6 +266,10 @@ export class ConsulStore implements IntentStore {
       },
       destroy: async (id) => {
         await this.call((c) => c.session.destroy(id));
+      },
+      ttlMs: async (id) => {
+        const info = (await this.call((c) => c.session.info(id))) as { TTL?: string } | undefined;
+        return info?.TTL ? durationMs(info.TTL) : undefined;
       },
       acquire: (key, value, session) => this.call((c) => c.kv.set({ key, value, acquire: session })),
       deleteIfHeld: async (key, session) => {

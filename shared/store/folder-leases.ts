@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { ownStartTime, processAlive } from '../process-liveness.js';
-import { ConflictError, type IntentStore, type KvEntry, type LeaseKeeper } from './types.js';
+import { ConflictError, type IntentStore, type KvEntry, type LeaseExpiry, type LeaseKeeper } from './types.js';
 
 /** `host:pid:start`: a pid alone could name another process once this one is gone. */
 function ownLeaseId(): string {
@@ -58,6 +58,14 @@ export class FolderLeases implements LeaseKeeper {
 
   async holderLives(entry: KvEntry): Promise<boolean> {
     return leaseProcessLives(leaseOf(entry.value));
+  }
+
+  async expiry(entry: KvEntry): Promise<LeaseExpiry> {
+    return (await this.holderLives(entry)) ? { kind: 'process' } : { kind: 'gone' };
+  }
+
+  async evict(): Promise<void> {
+    // A key whose process is gone counts as free already: the next claim overwrites it.
   }
 
   onLost(): void {

@@ -95,6 +95,9 @@ export interface LeaseOptions {
   ttlMs: number;
 }
 
+/** How a held key frees itself once its holder stops renewing (LeaseKeeper.expiry). */
+export type LeaseExpiry = { kind: 'ttl'; ttlMs: number } | { kind: 'process' } | { kind: 'gone' };
+
 /**
  * Keys held by a lease: written by `claim`, they vanish (or stop counting) once their holder is gone without
  * releasing them: on Consul when its session expires (the TTL, at worst about twice it) or its Consul agent
@@ -110,6 +113,18 @@ export interface LeaseKeeper {
   unclaim(key: string): Promise<void>;
   /** True while the lease that claimed `entry` (an entry read from the store) lives. */
   holderLives(entry: KvEntry): Promise<boolean>;
+  /**
+   * How `entry`'s key frees itself once its holder stops renewing, for messages: on Consul after its session's TTL
+   * (`ttl`, at worst about twice it), on the folder store when the holding process ends (`process`); `gone` when
+   * the holder's lease has ended already.
+   */
+  expiry(entry: KvEntry): Promise<LeaseExpiry>;
+  /**
+   * Frees `entry`'s key from a holder the caller found gone (its process no longer runs), without waiting for the
+   * store to notice: on Consul it destroys the holder's session (its keys go with it); the folder store has nothing
+   * to do, a gone process's keys being free already. Never call it for a holder that may still run.
+   */
+  evict(entry: KvEntry): Promise<void>;
   /**
    * How long a waiter may block on the store before it looks again: a dead holder's keys vanish by themselves on
    * Consul (a change a watch sees), but on the folder store a dead process changes nothing.

@@ -196,7 +196,8 @@ describe('pp deploy killed mid-way', () => {
     const preparers = f.nodes.map((n) => n.agents[0]!);
     for (const p of preparers) p.kill('SIGSTOP');
     const v2 = await f.writeSpec('v2.json', await f.artifact('2.0'));
-    const deploy = pp([...storeArgs(f), 'deploy', APP, '--file', v2, '--all', '--yes', '--lock-ttl', '10']);
+    // An hour's --lock-ttl: the resume below cannot owe the lock to the session's expiry.
+    const deploy = pp([...storeArgs(f), 'deploy', APP, '--file', v2, '--all', '--yes', '--lock-ttl', '3600']);
     await until(
       'the deploy to stage 2.0',
       async () => deploy.stderr.includes('staged 2.0 on 4 node(s)'),
@@ -209,13 +210,8 @@ describe('pp deploy killed mid-way', () => {
     const [interrupted] = (await readDeployments(f.store, f.prefix, APP)).slice(-1);
     expect(interrupted).toMatchObject({ version: '2.0', outcome: 'running', phase: 'staging' });
 
-    // The killed deploy's lock lives until its session expires; resume is refused meanwhile.
-    await until(
-      "the killed deploy's lock to expire",
-      async () => (await f.store.get(deployLockKey(f.prefix, APP))) === undefined,
-      async () => 'lock still held',
-      120_000,
-    );
+    // The killed deploy's session outlives it, but its process is gone from this host: resume takes the lock over.
+    expect(JSON.parse((await f.store.get(deployLockKey(f.prefix, APP)))!)).toMatchObject({ pid: deploy.child.pid });
     const resume = await finished(pp([...storeArgs(f), 'deploy', 'resume', APP]));
     if (TRANSCRIPT)
       await appendFile(
@@ -223,6 +219,9 @@ describe('pp deploy killed mid-way', () => {
         `$ pp deploy resume hello   # after a SIGKILL during staging\n${resume.transcript}exit ${resume.code}\n\n`,
       );
     expect(resume.code, resume.transcript + (await describeFleet(f)())).toBe(0);
+    expect(resume.stderr).toContain(
+      `took over the deploy lock ${deployLockKey(f.prefix, APP)} from a dead holder: ${interrupted!.user} on ${interrupted!.host} (pid ${deploy.child.pid}) since `,
+    );
     expect(resume.stderr).toContain(`resuming deploy ${interrupted!.id} (running in its staging phase)`);
     expect(await f.answers()).toEqual(names(f).map(() => '2.0'));
     expect((await readDeployments(f.store, f.prefix, APP)).at(-1)).toMatchObject({ resumes: interrupted!.id, outcome: 'succeeded' });
@@ -314,11 +313,14 @@ describe('pp deploy on the folder store, with no agent running', () => {
       );
       const second = await finished(pp([...args, 'deploy', APP, '--file', spec, '--all', '--yes']));
       expect(second.code, second.stderr).toBe(6);
-      expect(second.stderr).toContain(`(pid ${first.child.pid})`);
+      expect(second.stderr).toContain(`(pid ${first.child.pid}) since `);
+      expect(second.stderr).toContain('holds p/locks/hello/deploy; the lock frees itself as soon as that process ends');
       first.child.kill('SIGKILL');
       await first.done;
       const third = await finished(pp([...args, 'deploy', APP, '--file', spec, '--all', '--yes', '--timeout', '2']));
       expect(third.code, third.transcript).toBe(8);
+      expect(third.stderr).toContain(`took over the deploy lock p/locks/hello/deploy from a dead holder: `);
+      expect(third.stderr).toContain(`(pid ${first.child.pid}) since `);
       expect(third.stdout).toMatch(
         /timed-out after [\d.]+ s: 0\/2 live on 1\.0\n {2}--timeout 2 s reached during stage; still open: web1 \(no preparer report yet\)/,
       );

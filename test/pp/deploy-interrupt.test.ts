@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { deployLockKey } from '../../shared/keys.js';
@@ -65,6 +65,39 @@ describe('pp deploy stopped by SIGINT or SIGTERM (real Consul, no agent running)
     expect(resume.code, resume.stderr).toBe(8);
     expect(resume.stderr).toContain(`resuming deploy ${record!.id} (interrupted in its staging phase)`);
     expect((await readDeployments(store, prefix, APP)).at(-1)).toMatchObject({ resumes: record!.id, outcome: 'timed-out' });
+    expect(await store.get(deployLockKey(prefix, APP))).toBeUndefined();
+  });
+
+  it('SIGKILLed while holding the lock: refused while it runs, naming when the lock frees itself; resume on this host takes it over at once', async () => {
+    const prefix = uniquePrefix('deploy-sigkill-lock');
+    // An hour's --lock-ttl: only a takeover, not the session's expiry, can free the lock within this test.
+    const deploy = startCli('pp/index.js', [
+      ...storeArgs(prefix),
+      ...['deploy', APP, '--file', spec, '--nodes', 'web1,web2', '--yes', '--lock-ttl', '3600'],
+    ]);
+    await eventually(() => deploy.stderr.includes('stage: prepared 0/2'), 60_000, 'the deploy to follow its staging');
+    const second = await runCli('pp/index.js', [...storeArgs(prefix), 'deploy', APP, '--file', spec, '--nodes', 'web1', '--yes']);
+    expect(second.code, second.stderr).toBe(6);
+    expect(second.stderr).toMatch(
+      new RegExp(
+        `another pp deploy of hello is running: \\S+ on ${hostname()} \\(pid ${deploy.child.pid}\\) since 20\\S+ holds ${prefix}/locks/hello/deploy; the lock frees itself by 20\\S+Z if that process is gone \\(its Consul session's TTL of 3600 s, which Consul may stretch to twice\\)`,
+      ),
+    );
+
+    deploy.child.kill('SIGKILL');
+    expect(await deploy.done).toEqual({ code: null, signal: 'SIGKILL' });
+    const [killed] = await readDeployments(store, prefix, APP);
+    expect(killed).toMatchObject({ outcome: 'running', phase: 'staging', pid: deploy.child.pid });
+    expect(JSON.parse((await store.get(deployLockKey(prefix, APP)))!)).toMatchObject({ pid: deploy.child.pid });
+
+    // No preparer runs: resume stages and waits until its --timeout, holding the lock it took over.
+    const resume = await runCli('pp/index.js', [...storeArgs(prefix), 'deploy', 'resume', APP, '--timeout', '2']);
+    expect(resume.code, resume.stderr).toBe(8);
+    expect(resume.stderr).toContain(
+      `took over the deploy lock ${prefix}/locks/hello/deploy from a dead holder: ${killed!.user} on ${hostname()} (pid ${deploy.child.pid}) since `,
+    );
+    expect(resume.stderr).toContain(`resuming deploy ${killed!.id} (running in its staging phase)`);
+    expect((await readDeployments(store, prefix, APP)).at(-1)).toMatchObject({ resumes: killed!.id, outcome: 'timed-out' });
     expect(await store.get(deployLockKey(prefix, APP))).toBeUndefined();
   });
 

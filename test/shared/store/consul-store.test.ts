@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from 'vitest';
-import { ConsulStore } from '../../../shared/store/consul-store.js';
+import { ConsulStore, durationMs } from '../../../shared/store/consul-store.js';
 import { consulConfigFrom } from '../../../shared/store/consul-config.js';
 import { uniquePrefix } from '../../support/intent-fixtures.js';
 import { storeContract } from './store-contract.js';
@@ -22,5 +22,15 @@ describe('consul store transactions', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('durationMs', () => {
+  it("reads the Go durations Consul writes a session's TTL in; anything else is undefined", () => {
+    expect(durationMs('15s')).toBe(15_000);
+    expect(durationMs('1h0m0s')).toBe(3_600_000);
+    expect(durationMs('1m30.5s')).toBe(90_500);
+    expect(durationMs('250ms')).toBe(250);
+    for (const bad of ['', '15', 's', '15 s', '15sx', '-15s']) expect(durationMs(bad)).toBeUndefined();
   });
 });
